@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages the tests need are installed. As root, installs what is missing; otherwise
+# prints the exact command and fails.
+set -euo pipefail
+
+# package → a file that proves it is installed
+declare -A NEED=(
+  [openssl]=/usr/bin/openssl
+  [softhsm2]=/usr/lib/softhsm/libsofthsm2.so
+  [opensc]=/usr/bin/pkcs11-tool
+  [libengine-pkcs11-openssl]=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+)
+if [[ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" != amd64 ]]; then
+  NEED[libengine-pkcs11-openssl]=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/engines-3/pkcs11.so
+fi
+
+missing=()
+for pkg in "${!NEED[@]}"; do
+  [[ -e "${NEED[$pkg]}" ]] || missing+=("$pkg")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  echo "keyframe: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "keyframe: the tests need Debian packages that are not installed: ${missing[*]}" >&2
+  echo "install them as root with:" >&2
+  echo "  sudo sh -c '$cmd'" >&2
+  exit 1
+fi

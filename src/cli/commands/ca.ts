@@ -1,0 +1,171 @@
+/** `keyframe ca …`: the manufacturer and operator certification authorities. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { UsageError } from '../../errors.js';
+import { issueAllCrls, issueDeviceCertificate, issueEnrolmentToken, initCa, parseRevocationReason, revoke, sha256Hex } from '../../pki/ca.js';
+import { requireCaDir } from '../../pki/ca-store.js';
+import type { CaStore } from '../../pki/ca-store.js';
+import { certsToPem, parseCsr } from '../../pki/pem.js';
+import { createSite } from '../../pki/site.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
+import type { KeyStore } from '../../keystore/types.js';
+import { println } from '../context.js';
+import type { CliContext } from '../context.js';
+import { collect, parseAlgorithm, parseIsoTime, parsePositiveInt } from '../options.js';
+
+/** Opens the CA directory and its key store, runs `fn`, closes the store. */
+export async function withCa<T>(dir: string, keystore: string | undefined, fn: (ca: CaStore, store: KeyStore) => Promise<T>): Promise<T> {
+  const ca = await requireCaDir(resolve(dir));
+  const store = await ca.openKeyStore(keystore);
+  try {
+    return await fn(ca, store);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function readToken(path: string): Promise<string> {
+  return (await readFileOrThrow(path, 'token file')).toString('utf8').trim();
+}
+
+export function registerCaCommands(program: Command, ctx: CliContext): void {
+  const ca = program.command('ca').description('manufacturer root, factory CA and operator CA');
+
+  ca.command('init')
+    .description('create a manufacturer root CA (pathLen 1), a factory CA (pathLen 0) and a separate operator CA')
+    .requiredOption('--dir <DIR>', 'CA directory to create (must not exist)')
+    .option('--keystore <SPEC>', 'key store for the CA keys (default file:DIR/keys)')
+    .option('--org <NAME>', 'organisation name in the CA subjects', 'keyframe')
+    .option('--alg <ALG>', 'CA key algorithm: ec-p256 (default) or rsa-2048')
+    .action(async (o: { dir: string; keystore?: string; org: string; alg?: string }) => {
+      const result = await initCa({ dir: resolve(o.dir), org: o.org, algorithm: parseAlgorithm(o.alg), ...(o.keystore ? { keystore: o.keystore } : {}) });
+      println(ctx.stdout, `created CA in ${result.dir} (keys in ${result.keystore.replace(/;pin-.*$/, '')})`);
+      println(ctx.stdout, `  root.pem      ${result.root.subject}  SHA-256 ${sha256Hex(result.root)}`);
+      println(ctx.stdout, `  factory.pem   ${result.factory.subject}  SHA-256 ${sha256Hex(result.factory)}`);
+      println(ctx.stdout, `  operator.pem  ${result.operator.subject}  SHA-256 ${sha256Hex(result.operator)}`);
+    });
+
+  ca.command('token')
+    .description('issue a one-time enrolment token bound to a device serial (written to a 0600 file)')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .requiredOption('--serial <S>', 'device serial the token is for')
+    .requiredOption('--out <FILE>', 'file to write the token to (must not exist)')
+    .option('--ttl <MINUTES>', 'token lifetime in minutes', '60')
+    .action(async (o: { ca: string; serial: string; out: string; ttl: string }) => {
+      const ttl = parsePositiveInt(o.ttl, '--ttl', 30 * 24 * 60);
+      const store = await requireCaDir(resolve(o.ca));
+      const out = resolve(o.out);
+      const token = await issueEnrolmentToken(store, o.serial, { ttlMs: ttl * 60_000 });
+      await writeFileAtomic(out, `${token}\n`, { mode: 0o600, exclusive: true });
+      println(ctx.stdout, `enrolment token for ${o.serial} written to ${out} (valid ${ttl} min, single use)`);
+    });
+
+  ca.command('issue')
+    .description('factory CA: issue a device certificate for a CSR carrying a valid enrolment token')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .requiredOption('--csr <REQ.pem>', 'PKCS#10 request signed by the device key')
+    .requiredOption('--out <CERT.pem>', 'where to write the device certificate and the factory CA (must not exist)')
+    .option('--token-file <FILE>', 'enrolment token (default: the challengePassword in the CSR)')
+    .option('--days <N>', 'validity in days')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .action(async (o: { ca: string; csr: string; out: string; tokenFile?: string; days?: string; caKeystore?: string }) => {
+      const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+      const csr = parseCsr(await readFileOrThrow(o.csr, 'certificate request'), o.csr);
+      const token = o.tokenFile !== undefined ? await readToken(o.tokenFile) : undefined;
+      const out = resolve(o.out);
+      await withCa(o.ca, o.caKeystore, async (caDir, store) => {
+        const cert = await issueDeviceCertificate(caDir, store, csr, { ...(token !== undefined ? { token } : {}), ...(days !== undefined ? { days } : {}) });
+        await writeFileAtomic(out, certsToPem([cert, caDir.certs.factory]), { exclusive: true });
+        println(ctx.stdout, `issued ${cert.subject} (serial ${cert.serialNumber}) → ${out}`);
+      });
+    });
+
+  ca.command('site-cert')
+    .description('operator CA: create a TLS identity (key + certificate) for an NVR, KMS or other site server')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .requiredOption('--name <NAME>', 'common name, e.g. nvr.example.org')
+    .requiredOption('--out <DIR>', 'directory to create: site.json, cert.pem, chain.pem, keys/')
+    .option('--dns <NAME>', 'DNS subjectAltName (repeatable)', collect, [])
+    .option('--ip <ADDR>', 'IP subjectAltName (repeatable)', collect, [])
+    .option('--client-auth', 'also allow TLS client authentication', false)
+    .option('--keystore <SPEC>', 'key store for the site key (default file:OUT/keys)')
+    .option('--alg <ALG>', 'ec-p256 (default) or rsa-2048')
+    .option('--days <N>', 'validity in days (default 825)')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .action(
+      async (o: { ca: string; name: string; out: string; dns: string[]; ip: string[]; clientAuth: boolean; keystore?: string; alg?: string; days?: string; caKeystore?: string }) => {
+        const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+        const out = resolve(o.out);
+        await withCa(o.ca, o.caKeystore, async (caDir, caKeyStore) => {
+          const { certificate } = await createSite({
+            out,
+            ca: caDir,
+            caKeyStore,
+            name: o.name,
+            altNames: [...o.dns, ...o.ip],
+            clientAuth: o.clientAuth,
+            algorithm: parseAlgorithm(o.alg),
+            ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+            ...(days !== undefined ? { days } : {}),
+          });
+          println(ctx.stdout, `created site identity ${certificate.subject} in ${out} (SHA-256 ${sha256Hex(certificate)})`);
+        });
+      },
+    );
+
+  ca.command('revoke')
+    .description('revoke the certificates of a device (or one certificate by serial number)')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .option('--serial <S>', 'device serial: revokes every certificate issued to it')
+    .option('--cert-serial <HEX>', 'one certificate, by its serial number')
+    .option('--reason <R>', 'keyCompromise, cessationOfOperation, superseded, … (default unspecified)')
+    .option('--time <ISO>', 'revocation time (default now), e.g. the known time of a key compromise')
+    .action(async (o: { ca: string; serial?: string; certSerial?: string; reason?: string; time?: string }) => {
+      if ((o.serial === undefined) === (o.certSerial === undefined)) throw new UsageError('give exactly one of --serial or --cert-serial');
+      const reason = o.reason !== undefined ? parseRevocationReason(o.reason) : undefined;
+      const time = o.time !== undefined ? parseIsoTime(o.time, '--time') : undefined;
+      const caDir = await requireCaDir(resolve(o.ca));
+      const revoked = await revoke(caDir, {
+        ...(o.serial !== undefined ? { deviceSerial: o.serial } : {}),
+        ...(o.certSerial !== undefined ? { certSerial: o.certSerial } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(time !== undefined ? { time } : {}),
+      });
+      for (const c of revoked) println(ctx.stdout, `revoked ${c.subject} (serial ${c.serialNumber}) at ${c.revoked?.time ?? ''}, reason ${c.revoked?.reason ?? ''}`);
+      println(ctx.stdout, 'publish a new CRL: keyframe ca crl --ca DIR --out CRL.pem');
+    });
+
+  ca.command('crl')
+    .description('issue CRLs of the root, factory and operator CAs (one PEM file)')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .requiredOption('--out <CRL.pem>', 'output file')
+    .option('--days <N>', 'days until nextUpdate', '7')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .action(async (o: { ca: string; out: string; days: string; caKeystore?: string }) => {
+      const days = parsePositiveInt(o.days, '--days', 366);
+      const out = resolve(o.out);
+      await withCa(o.ca, o.caKeystore, async (caDir, store) => {
+        const pem = await issueAllCrls(caDir, store, { days });
+        await writeFileAtomic(out, pem);
+        const db = await caDir.readDb();
+        println(ctx.stdout, `wrote CRLs of root, factory and operator CAs to ${out}: ${db.certificates.filter((c) => c.revoked).length} revoked certificate(s), next update in ${days} days`);
+      });
+    });
+
+  ca.command('list')
+    .description('list issued certificates and their status')
+    .requiredOption('--ca <DIR>', 'CA directory')
+    .option('--json', 'JSON output', false)
+    .action(async (o: { ca: string; json: boolean }) => {
+      const caDir = await requireCaDir(resolve(o.ca));
+      const db = await caDir.readDb();
+      if (o.json) {
+        println(ctx.stdout, JSON.stringify(db.certificates, null, 2));
+        return;
+      }
+      for (const c of db.certificates) {
+        const status = c.revoked ? `REVOKED ${c.revoked.time} (${c.revoked.reason})` : 'valid';
+        println(ctx.stdout, `${c.serialNumber}  ${c.issuer.padEnd(8)}  ${c.notAfter.slice(0, 10)}  ${status.padEnd(10)}  ${c.subject}`);
+      }
+    });
+}

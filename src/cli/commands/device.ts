@@ -1,0 +1,146 @@
+/** `keyframe device …`: a camera's identity — key in its secure element, and its certificate. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { sha256Hex } from '../../pki/ca.js';
+import { csrToPem, deviceCsr, initDevice, installCertificate, openDevice, provisionDevice, selfSignDevice } from '../../pki/device.js';
+import type { Device } from '../../pki/device.js';
+import { parseCertificates } from '../../pki/pem.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
+import { println } from '../context.js';
+import type { CliContext } from '../context.js';
+import { parseAlgorithm, parsePositiveInt } from '../options.js';
+import { readToken, withCa } from './ca.js';
+
+async function withDevice<T>(dir: string, keystore: string | undefined, fn: (device: Device) => Promise<T>): Promise<T> {
+  const device = await openDevice(resolve(dir), keystore);
+  try {
+    return await fn(device);
+  } finally {
+    await device.close();
+  }
+}
+
+export function registerDeviceCommands(program: Command, ctx: CliContext): void {
+  const device = program.command('device').description("a camera's identity: key pair in its secure element, certificate");
+
+  device
+    .command('provision')
+    .description('factory provisioning: key generated in the device key store, CSR, certificate from the factory CA')
+    .requiredOption('--ca <DIR>', 'CA directory (factory CA)')
+    .requiredOption('--serial <S>', 'device serial number')
+    .requiredOption('--out <DEV>', 'device directory to create (must not exist)')
+    .option('--keystore <SPEC>', 'device key store (default file:DEV/keys)')
+    .option('--alg <ALG>', 'ec-p256 (default) or rsa-2048')
+    .option('--key-label <LABEL>', 'label of the device key in its store', 'device')
+    .option('--days <N>', 'certificate validity in days (default 15 years)')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .action(async (o: { ca: string; serial: string; out: string; keystore?: string; alg?: string; keyLabel: string; days?: string; caKeystore?: string }) => {
+      const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+      const algorithm = parseAlgorithm(o.alg);
+      const out = resolve(o.out);
+      await withCa(o.ca, o.caKeystore, async (ca, caKeyStore) => {
+        const result = await provisionDevice({
+          ca,
+          caKeyStore,
+          dir: out,
+          serial: o.serial,
+          algorithm,
+          keyLabel: o.keyLabel,
+          ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+          ...(days !== undefined ? { days } : {}),
+        });
+        println(ctx.stdout, `provisioned ${o.serial} in ${out}`);
+        println(ctx.stdout, `  key        ${result.config.algorithm} "${result.config.keyLabel}" in ${result.config.keystore.replace(/;pin-.*$/, '')} (never leaves it)`);
+        println(ctx.stdout, `  device.pem ${result.certificate.subject}  SHA-256 ${sha256Hex(result.certificate)}`);
+        println(ctx.stdout, `  chain.pem  device + ${ca.certs.factory.subject}`);
+      });
+    });
+
+  device
+    .command('init')
+    .description('create a device directory with a key pair and no certificate (then csr or self-sign)')
+    .requiredOption('--device <DEV>', 'device directory to create (must not exist)')
+    .requiredOption('--serial <S>', 'device serial number')
+    .option('--keystore <SPEC>', 'device key store (default file:DEV/keys)')
+    .option('--alg <ALG>', 'ec-p256 (default) or rsa-2048')
+    .option('--key-label <LABEL>', 'label of the device key in its store', 'device')
+    .option('--org <NAME>', 'organisation in the subject', 'keyframe')
+    .action(async (o: { device: string; serial: string; keystore?: string; alg?: string; keyLabel: string; org: string }) => {
+      const dir = resolve(o.device);
+      const config = await initDevice({
+        dir,
+        serial: o.serial,
+        algorithm: parseAlgorithm(o.alg),
+        keyLabel: o.keyLabel,
+        org: o.org,
+        ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+      });
+      println(ctx.stdout, `created device ${config.serial} in ${dir}: ${config.algorithm} key "${config.keyLabel}" in ${config.keystore.replace(/;pin-.*$/, '')}`);
+    });
+
+  device
+    .command('csr')
+    .description('write a PKCS#10 request signed by the device key (for an external CA, or `ca issue`)')
+    .requiredOption('--device <DEV>', 'device directory')
+    .requiredOption('--out <REQ.pem>', 'output file (must not exist)')
+    .option('--token-file <FILE>', 'put this enrolment token in the request (challengePassword)')
+    .option('--keystore <SPEC>', 'device key store, overriding device.json')
+    .action(async (o: { device: string; out: string; tokenFile?: string; keystore?: string }) => {
+      const token = o.tokenFile !== undefined ? await readToken(o.tokenFile) : undefined;
+      const out = resolve(o.out);
+      await withDevice(o.device, o.keystore, async (dev) => {
+        const csr = await deviceCsr(dev, token !== undefined ? { challengePassword: token } : {});
+        await writeFileAtomic(out, csrToPem(csr), { exclusive: true, mode: token !== undefined ? 0o600 : 0o644 });
+        println(ctx.stdout, `wrote CSR for ${csr.subject} to ${out}`);
+      });
+    });
+
+  device
+    .command('install-cert')
+    .description('install a certificate (plus its CA chain) — refused unless it certifies the device key')
+    .requiredOption('--device <DEV>', 'device directory')
+    .argument('<CERT.pem>', 'certificate, optionally followed by its issuing CA certificates')
+    .option('--keystore <SPEC>', 'device key store, overriding device.json')
+    .action(async (certPath: string, o: { device: string; keystore?: string }) => {
+      const certs = parseCertificates(await readFileOrThrow(certPath, 'certificate'), certPath);
+      await withDevice(o.device, o.keystore, async (dev) => {
+        const cert = await installCertificate(dev, certs);
+        println(ctx.stdout, `installed ${cert.subject} (issuer ${cert.issuer}) in ${dev.dir}`);
+      });
+    });
+
+  device
+    .command('self-sign')
+    .description('make a self-signed device certificate (identity NOT established unless the verifier pins it)')
+    .requiredOption('--device <DEV>', 'device directory')
+    .option('--days <N>', 'validity in days (default 15 years)')
+    .option('--keystore <SPEC>', 'device key store, overriding device.json')
+    .action(async (o: { device: string; days?: string; keystore?: string }) => {
+      const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+      await withDevice(o.device, o.keystore, async (dev) => {
+        const cert = await selfSignDevice(dev, days !== undefined ? { days } : {});
+        println(ctx.stdout, `self-signed ${cert.subject} in ${dev.dir}`);
+        println(ctx.stdout, `  SHA-256 ${sha256Hex(cert)} — a verifier must pin this fingerprint (--pin) to trust it`);
+      });
+    });
+
+  device
+    .command('show')
+    .description('print a device: serial, key store, certificate and fingerprint')
+    .requiredOption('--device <DEV>', 'device directory')
+    .option('--keystore <SPEC>', 'device key store, overriding device.json')
+    .action(async (o: { device: string; keystore?: string }) => {
+      await withDevice(o.device, o.keystore, async (dev) => {
+        println(ctx.stdout, `serial     ${dev.config.serial}`);
+        println(ctx.stdout, `key        ${dev.config.algorithm} "${dev.config.keyLabel}" in ${dev.store.description}`);
+        if (dev.certificate === undefined) {
+          println(ctx.stdout, 'certificate none (run `keyframe device csr` or `keyframe device self-sign`)');
+          return;
+        }
+        println(ctx.stdout, `subject    ${dev.certificate.subject}`);
+        println(ctx.stdout, `issuer     ${dev.certificate.issuer}`);
+        println(ctx.stdout, `valid      ${dev.certificate.notBefore.toISOString()} … ${dev.certificate.notAfter.toISOString()}`);
+        println(ctx.stdout, `SHA-256    ${sha256Hex(dev.certificate)}`);
+      });
+    });
+}

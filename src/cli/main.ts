@@ -1,0 +1,74 @@
+/**
+ * The `keyframe` command. Every error ends as one line on stderr, `keyframe: <message>`, and a non-zero exit:
+ * 2 for usage and input errors, 1 for anything refused or failed.
+ */
+import { Command, CommanderError } from 'commander';
+import { isKeyframeError } from '../errors.js';
+import type { CliContext } from './context.js';
+import { registerCaCommands } from './commands/ca.js';
+import { registerCertCommands } from './commands/cert.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerDeviceCommands } from './commands/device.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('keyframe');
+  program
+    .description('keyframe: end-to-end encrypted, tamper-evident video surveillance')
+    .version(VERSION)
+    .showHelpAfterError(false)
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+      outputError: (s, write) => write(`keyframe: ${s.replace(/^error: /, '').trim()}\n`),
+    })
+    .exitOverride();
+  registerCaCommands(program, ctx);
+  registerDeviceCommands(program, ctx);
+  registerCertCommands(program, ctx);
+  registerDemoCommand(program, ctx);
+  // every subcommand inherits output and exit handling
+  const inherit = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      sub.copyInheritedSettings(cmd);
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export async function main(argv: string[], io: Partial<Pick<CliContext, 'stdout' | 'stderr'>> = {}): Promise<number> {
+  let exitCode = 0;
+  const ctx: CliContext = {
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  };
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; commander has already printed its one line for usage errors
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (isKeyframeError(e)) {
+      ctx.stderr.write(`keyframe: ${oneLine(e.message)}\n`);
+      return e.exitCode;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    ctx.stderr.write(`keyframe: internal error: ${oneLine(message)}\n`);
+    if (process.env['KEYFRAME_DEBUG'] === '1' && e instanceof Error && e.stack) ctx.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

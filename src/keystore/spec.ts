@@ -1,0 +1,91 @@
+/**
+ * Key store specs, as named on the command line:
+ *
+ *   file:DIR[;pin-env=VAR|;pin-file=PATH]
+ *   pkcs11:module=PATH;token=LABEL[;pin-env=VAR|;pin-file=PATH]
+ *
+ * A spec names where a PIN or passphrase comes from, never the secret itself, so that no secret appears in argv
+ * or in a process listing. Without a pin source, the passphrase comes from $KEYFRAME_KEYSTORE_PIN.
+ */
+import { resolve } from 'node:path';
+import { InputError } from '../errors.js';
+
+export const DEFAULT_PIN_ENV = 'KEYFRAME_KEYSTORE_PIN';
+
+export type PinSource = { readonly env: string } | { readonly file: string };
+
+export type KeyStoreSpec =
+  | { readonly kind: 'file'; readonly dir: string; readonly pin: PinSource }
+  | { readonly kind: 'pkcs11'; readonly module: string; readonly token: string; readonly pin: PinSource };
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseParams(text: string, spec: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const part of text.split(';')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new InputError(`bad key store spec "${redact(spec)}": "${redact(part)}" is not NAME=VALUE`);
+    const name = part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (params.has(name)) throw new InputError(`bad key store spec "${redact(spec)}": ${name} given twice`);
+    if (value === '') throw new InputError(`bad key store spec "${redact(spec)}": ${name} is empty`);
+    params.set(name, value);
+  }
+  return params;
+}
+
+/** Never echo something that looks like an inline secret back to a terminal or a log. */
+function redact(text: string): string {
+  return text.replace(/(pin|pin-value|passphrase|password)=[^;]*/gi, '$1=…');
+}
+
+function pinSource(params: Map<string, string>, spec: string): PinSource {
+  for (const forbidden of ['pin', 'pin-value', 'passphrase', 'password']) {
+    if (params.has(forbidden)) {
+      throw new InputError(`key store spec "${redact(spec)}": a secret may not be written into a spec; use pin-env=VAR or pin-file=PATH`);
+    }
+  }
+  const env = params.get('pin-env');
+  const file = params.get('pin-file');
+  params.delete('pin-env');
+  params.delete('pin-file');
+  if (env !== undefined && file !== undefined) {
+    throw new InputError(`key store spec "${redact(spec)}": give pin-env or pin-file, not both`);
+  }
+  if (file !== undefined) return { file: resolve(file) };
+  const name = env ?? DEFAULT_PIN_ENV;
+  if (!ENV_NAME.test(name)) throw new InputError(`key store spec "${redact(spec)}": pin-env "${name}" is not an environment variable name`);
+  return { env: name };
+}
+
+export function parseKeyStoreSpec(spec: string): KeyStoreSpec {
+  if (spec.startsWith('file:')) {
+    const [dir = '', ...rest] = spec.slice('file:'.length).split(';');
+    if (dir === '') throw new InputError(`bad key store spec "${redact(spec)}": file: needs a directory`);
+    const params = parseParams(rest.join(';'), spec);
+    const pin = pinSource(params, spec);
+    if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
+    return { kind: 'file', dir: resolve(dir), pin };
+  }
+  if (spec.startsWith('pkcs11:')) {
+    const params = parseParams(spec.slice('pkcs11:'.length), spec);
+    const pin = pinSource(params, spec);
+    const module = params.get('module');
+    const token = params.get('token');
+    params.delete('module');
+    params.delete('token');
+    if (module === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs module=PATH`);
+    if (token === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs token=LABEL`);
+    if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
+    return { kind: 'pkcs11', module: resolve(module), token, pin };
+  }
+  throw new InputError(`bad key store spec "${redact(spec)}": expected file:DIR or pkcs11:module=PATH;token=LABEL`);
+}
+
+/** The canonical text of a spec (round-trips through parseKeyStoreSpec). */
+export function formatKeyStoreSpec(spec: KeyStoreSpec): string {
+  const pin = 'env' in spec.pin ? `pin-env=${spec.pin.env}` : `pin-file=${spec.pin.file}`;
+  if (spec.kind === 'file') return `file:${spec.dir};${pin}`;
+  return `pkcs11:module=${spec.module};token=${spec.token};${pin}`;
+}
