@@ -1,0 +1,178 @@
+/**
+ * TLS 1.3 with mutual authentication, for every keyframe service: a context is built from an identity (a
+ * certificate chain plus a key in a KeyStore) and a trust policy (pinned roots plus CRLs).
+ *
+ * Where the private key is:
+ * - software key store: Node's TLS stack needs the key in-process; it gets the PKCS#8 encrypted under a one-time
+ *   random passphrase, which OpenSSL opens inside the secure context.
+ * - PKCS#11 token: the key never leaves the token. Node 20 signs the handshake through OpenSSL's pkcs11 engine
+ *   (Debian libengine-pkcs11-openssl, libp11), named by full path, with an RFC 7512 URI for the key and the PIN
+ *   read by libp11 from a 0600 file (pin-source=file:…); the module comes from PKCS11_MODULE_PATH.
+ *
+ * Peers are checked in the handshake by OpenSSL: chain to a pinned root, validity, the TLS purpose (EKU),
+ * and — when CRLs are given — revocation of every certificate in the chain (CRL_CHECK | CRL_CHECK_ALL), so a
+ * policy with CRLs needs the CRL of every CA in the peer's chain (`keyframe ca crl` writes all of them).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ConnectionOptions, PeerCertificate, TLSSocket, TlsOptions } from 'node:tls';
+import { ErrorCodes, InputError, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
+import { readPin } from '../keystore/pin.js';
+import { openKeyStore } from '../keystore/open.js';
+import { parseKeyStoreSpec } from '../keystore/spec.js';
+import type { KeyStoreSpec } from '../keystore/spec.js';
+import { SoftwareKeyStore } from '../keystore/software.js';
+import { certsToPem, parseCertificates, toPem } from './pem.js';
+import type { X509Certificate, X509Crl } from './x509.js';
+
+/** Who we are on a TLS connection: a certificate chain (leaf first) and where its private key lives. */
+export interface TlsIdentity {
+  readonly chain: readonly X509Certificate[];
+  readonly keystore: KeyStoreSpec;
+  readonly keyLabel: string;
+}
+
+/** Whom we accept: certificates chaining to one of `roots`, not revoked according to `crls`. */
+export interface TrustPolicy {
+  readonly roots: readonly X509Certificate[];
+  readonly crls?: readonly X509Crl[];
+}
+
+const ENGINE_CANDIDATES = [
+  '/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so',
+  '/usr/lib/aarch64-linux-gnu/engines-3/pkcs11.so',
+  '/usr/lib/engines-3/pkcs11.so',
+];
+
+/** The OpenSSL pkcs11 engine, by full path (Node's bundled OpenSSL does not search Debian's engine directory). */
+export function pkcs11EnginePath(): string {
+  const found = ENGINE_CANDIDATES.find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new KeyframeError(ErrorCodes.TLS, 'TLS with a PKCS#11 key needs the OpenSSL pkcs11 engine: apt-get install libengine-pkcs11-openssl');
+  }
+  return found;
+}
+
+function pct(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * A private directory (0700) holding PIN files handed to libp11. It lives as long as the process: libp11 may
+ * log in again when it opens a new session, so the file must stay readable while contexts exist; it is removed
+ * at exit. A PIN from a file source is used in place and never copied.
+ */
+let pinDir: string | undefined;
+function pinFileFor(spec: KeyStoreSpec): string {
+  if ('file' in spec.pin) return spec.pin.file;
+  const pin = readPin(spec.pin);
+  if (pinDir === undefined) {
+    pinDir = mkdtempSync(join(tmpdir(), 'keyframe-pin-'));
+    const dir = pinDir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const file = join(pinDir, `${pct(spec.kind === 'pkcs11' ? spec.token : 'file')}.pin`);
+  writeFileSync(file, pin, { mode: 0o600 });
+  return file;
+}
+
+async function keyOptions(identity: TlsIdentity): Promise<Pick<TlsOptions, 'key' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier'>> {
+  const spec = identity.keystore;
+  if (spec.kind === 'file') {
+    const store = await openKeyStore(spec);
+    try {
+      if (!(store instanceof SoftwareKeyStore)) throw new KeyframeError(ErrorCodes.INTERNAL, 'file: spec did not open a software key store');
+      const { pem, passphrase } = await store.exportForTls(identity.keyLabel);
+      return { key: pem, passphrase };
+    } finally {
+      await store.close();
+    }
+  }
+  // the key must exist and the PIN must be right before OpenSSL is asked: its errors are far less clear
+  const store = await openKeyStore(spec);
+  try {
+    await store.getPublicKey(identity.keyLabel);
+  } finally {
+    await store.close();
+  }
+  const current = process.env['PKCS11_MODULE_PATH'];
+  if (current !== undefined && current !== spec.module) {
+    throw new KeyframeError(ErrorCodes.TLS, `one PKCS#11 module per process for TLS: already using ${current}, asked for ${spec.module}`);
+  }
+  process.env['PKCS11_MODULE_PATH'] = spec.module;
+  return {
+    privateKeyEngine: pkcs11EnginePath(),
+    privateKeyIdentifier: `pkcs11:token=${pct(spec.token)};object=${pct(identity.keyLabel)};type=private;pin-source=file:${pinFileFor(spec)}`,
+  };
+}
+
+function trustOptions(trust: TrustPolicy): Pick<TlsOptions, 'ca' | 'crl'> {
+  if (trust.roots.length === 0) throw new InputError('a TLS trust policy needs at least one root certificate');
+  return {
+    ca: trust.roots.map((c) => toPem(c.rawData, 'CERTIFICATE')),
+    ...(trust.crls !== undefined && trust.crls.length > 0 ? { crl: trust.crls.map((c) => toPem(c.rawData, 'X509 CRL')) } : {}),
+  };
+}
+
+/** Options for `tls.createServer` / `https.createServer`: TLS 1.3 only, client certificate required. */
+export async function tlsServerOptions(identity: TlsIdentity, trust: TrustPolicy): Promise<TlsOptions> {
+  return {
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    cert: certsToPem(identity.chain),
+    ...(await keyOptions(identity)),
+    ...trustOptions(trust),
+    requestCert: true,
+    rejectUnauthorized: true,
+  };
+}
+
+/** Options for `tls.connect` / `https.request`: TLS 1.3 only, our certificate presented, the server's verified. */
+export async function tlsClientOptions(identity: TlsIdentity, trust: TrustPolicy, servername?: string): Promise<ConnectionOptions> {
+  return {
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    cert: certsToPem(identity.chain),
+    ...(await keyOptions(identity)),
+    ...trustOptions(trust),
+    rejectUnauthorized: true,
+    ...(servername !== undefined ? { servername } : {}),
+  };
+}
+
+/**
+ * Loads the TLS identity of a device directory (device.json + chain.pem) or a site directory (site.json +
+ * chain.pem). `keystore` overrides the recorded key store spec.
+ */
+export function loadTlsIdentity(dir: string, keystore?: string): TlsIdentity {
+  const configPath = ['device.json', 'site.json'].map((n) => join(dir, n)).find((p) => existsSync(p));
+  if (configPath === undefined) {
+    throw new NotFoundError(existsSync(dir) ? `${dir} holds no device.json or site.json` : `identity directory not found: ${dir}`);
+  }
+  let config: { keystore?: unknown; keyLabel?: unknown };
+  try {
+    config = JSON.parse(readFileSync(configPath, 'utf8')) as { keystore?: unknown; keyLabel?: unknown };
+  } catch {
+    throw new InputError(`${configPath} is not valid JSON`);
+  }
+  if (typeof config.keystore !== 'string' || typeof config.keyLabel !== 'string') throw new InputError(`${configPath} names no key store and key label`);
+  const chainPath = join(dir, 'chain.pem');
+  let chainPem: Buffer;
+  try {
+    chainPem = readFileSync(chainPath);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${dir} has no certificate yet (${chainPath} missing)`);
+    throw e;
+  }
+  return { chain: parseCertificates(chainPem, chainPath), keystore: parseKeyStoreSpec(keystore ?? config.keystore), keyLabel: config.keyLabel };
+}
+
+/** The X.520 serialNumber (device serial) of the authenticated peer, or undefined for a non-device peer. */
+export function peerDeviceSerial(socket: TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined;
+  const cert: PeerCertificate = socket.getPeerCertificate();
+  const subject = cert.subject as unknown as Record<string, string | string[] | undefined> | undefined;
+  const serial = subject?.['serialNumber'];
+  return typeof serial === 'string' ? serial : undefined;
+}
