@@ -11,6 +11,7 @@
  * Every change to db.json happens under DIR/.lock and is written atomically.
  */
 import { X509Certificate } from './x509.js';
+import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, KeyframeError, NotFoundError, PkiError, errnoCode } from '../errors.js';
@@ -162,6 +163,7 @@ export class CaStore {
 }
 
 export async function requireCaDir(dir: string): Promise<CaStore> {
+  if (!existsSync(dir)) throw new NotFoundError(`CA directory not found: ${dir}`);
   try {
     return await CaStore.open(dir);
   } catch (e) {
