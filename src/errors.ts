@@ -121,7 +121,7 @@ export function isKeyframeError(e: unknown): e is KeyframeError {
 /** Node's errno errors (ENOENT, EACCES …) carry a string `code`. */
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e) {
-    const code = (e as { code: unknown }).code;
+    const code = (e).code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

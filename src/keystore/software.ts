@@ -9,8 +9,9 @@
  * label or algorithm fails to open. `check` is a GCM seal of a fixed string: a wrong passphrase is reported as
  * one generic authentication failure before any key is touched.
  */
+import type {
+  KeyObject} from 'node:crypto';
 import {
-  KeyObject,
   createCipheriv,
   createDecipheriv,
   createPrivateKey,

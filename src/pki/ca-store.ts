@@ -10,7 +10,7 @@
  *
  * Every change to db.json happens under DIR/.lock and is written atomically.
  */
-import { X509Certificate } from './x509.js';
+import type { X509Certificate } from './x509.js';
 import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -33,7 +33,7 @@ export async function createCsr(store: KeyStore, label: string, options: CsrOpti
 /** True when the request is signed by the private key of the public key it carries. */
 export async function csrSignatureValid(csr: Pkcs10CertificateRequest): Promise<boolean> {
   try {
-    return await csr.verify(webcrypto as never);
+    return await csr.verify(webcrypto);
   } catch {
     return false;
   }

@@ -57,7 +57,7 @@ function rdn(value: string): string {
 }
 
 export function assertPrintable(value: string, what: string): void {
-  if (value.length === 0 || value.length > 64 || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (value.length === 0 || value.length > 64 || [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
     throw new InputError(`${what} must be 1-64 printable characters`);
   }
 }
@@ -85,7 +85,7 @@ export const names = {
 };
 
 async function ski(publicKey: webcrypto.CryptoKey): Promise<SubjectKeyIdentifierExtension> {
-  return SubjectKeyIdentifierExtension.create(publicKey as never, false, webcrypto as never);
+  return SubjectKeyIdentifierExtension.create(publicKey, false, webcrypto);
 }
 
 export function akiFrom(issuer: X509Certificate): AuthorityKeyIdentifierExtension {

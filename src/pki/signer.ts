@@ -86,7 +86,7 @@ const subtle = webcrypto.subtle;
  * KeyStore (ECDSA in IEEE P1363 form, as WebCrypto returns it; RSA PKCS#1 v1.5). Only SHA-256 is offered.
  */
 export const keyStoreCrypto: webcrypto.Crypto = {
-  getRandomValues: <T extends ArrayBufferView | null>(array: T): T => webcrypto.getRandomValues(array as never) as T,
+  getRandomValues: <T extends ArrayBufferView | null>(array: T): T => webcrypto.getRandomValues(array as never),
   randomUUID: () => webcrypto.randomUUID(),
   subtle: new Proxy(subtle, {
     get(target, prop, receiver) {

@@ -55,9 +55,12 @@ function handshake(dir: string, trust: TrustPolicy, to = (): number => port): Pr
         };
         socket.on('secureConnect', () => {
           // TLS 1.3: the server judges our certificate after its Finished; wait for its answer
-          socket.once('data', (d: Buffer) => done({ ok: true, protocol: socket.getProtocol(), serverSubject: `${d.toString()}|${socket.getPeerCertificate().subject.CN ?? ''}` }));
+          socket.once('data', (d: Buffer) => {
+            const cn = socket.getPeerCertificate().subject.CN;
+            done({ ok: true, protocol: socket.getProtocol(), serverSubject: `${d.toString()}|${typeof cn === 'string' ? cn : ''}` });
+          });
         });
-        socket.on('error', (e) => done({ ok: false, error: e.message }));
+        socket.on('error', (e: Error) => done({ ok: false, error: e.message }));
         socket.on('close', () => done({ ok: false, error: 'closed by server' }));
       }),
   );
