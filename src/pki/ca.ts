@@ -13,7 +13,7 @@ import {
 import type { Pkcs10CertificateRequest, X509Certificate, X509Crl } from './x509.js';
 import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { EnrolmentError, ErrorCodes, InputError, NotFoundError, PkiError } from '../errors.js';
@@ -22,6 +22,7 @@ import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
 import { buildDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { emptyDb, CA_NAMES, CaStore } from './ca-store.js';
 import type { CaConfig, CaName, IssuedCertificate } from './ca-store.js';
+import { sha256Hex } from './_certs.js';
 import { csrChallengePassword, csrDeviceSerial, csrSignatureValid } from './csr.js';
 import { DEFAULT_TOKEN_TTL_MS, newToken, redeemToken } from './enrol.js';
 import { certsToPem, toPem } from './pem.js';
@@ -42,9 +43,6 @@ import { openKeyStore } from '../keystore/open.js';
 
 export const DEFAULT_ORG = 'keyframe';
 
-export function sha256Hex(cert: X509Certificate): string {
-  return createHash('sha256').update(new Uint8Array(cert.rawData)).digest('hex');
-}
 
 export interface InitCaOptions {
   readonly dir: string;

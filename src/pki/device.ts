@@ -23,7 +23,8 @@ import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
 import { buildDirAtomic, withDirLock, writeFileAtomic } from '../util/fs.js';
-import { issueDeviceCertificate, issueEnrolmentToken, sha256Hex } from './ca.js';
+import { displayName, sha256Hex } from './_certs.js';
+import { issueDeviceCertificate, issueEnrolmentToken } from './ca.js';
 import type { CaStore } from './ca-store.js';
 import { createCsr } from './csr.js';
 import { certsToPem, parseCertificates, toPem } from './pem.js';
@@ -237,5 +238,5 @@ export function csrToPem(csr: Pkcs10CertificateRequest): string {
 }
 
 export function describeCertificate(cert: X509Certificate): string {
-  return `${cert.subject} (serial ${cert.serialNumber}, SHA-256 ${sha256Hex(cert)})`;
+  return `${displayName(cert.subjectName)} (serial ${cert.serialNumber}, SHA-256 ${sha256Hex(cert)})`;
 }

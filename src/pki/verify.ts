@@ -18,6 +18,7 @@ import { checkRevocation } from './_revocation.js';
 
 export type { CertPurpose } from './_checks.js';
 export { CERT_PURPOSES } from './_checks.js';
+export { displayName, subjectOf } from './_certs.js';
 
 export interface VerifyOptions {
   /** Trust anchors (self-signed CA certificates). */

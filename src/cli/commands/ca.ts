@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
-import { issueAllCrls, issueDeviceCertificate, issueEnrolmentToken, initCa, parseRevocationReason, revoke, sha256Hex } from '../../pki/ca.js';
+import { issueAllCrls, issueDeviceCertificate, issueEnrolmentToken, initCa, parseRevocationReason, revoke } from '../../pki/ca.js';
 import { requireCaDir } from '../../pki/ca-store.js';
 import type { CaStore } from '../../pki/ca-store.js';
 import { certsToPem, parseCsr } from '../../pki/pem.js';
@@ -11,6 +11,8 @@ import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
 import type { KeyStore } from '../../keystore/types.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
+import { subjectOf } from '../../pki/verify.js';
+import { fingerprintSha256 } from '../../pki/verify.js';
 import { collect, parseAlgorithm, parseIsoTime, parsePositiveInt } from '../options.js';
 
 /** Opens the CA directory and its key store, runs `fn`, closes the store. */
@@ -40,9 +42,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { dir: string; keystore?: string; org: string; alg?: string }) => {
       const result = await initCa({ dir: resolve(o.dir), org: o.org, algorithm: parseAlgorithm(o.alg), ...(o.keystore ? { keystore: o.keystore } : {}) });
       println(ctx.stdout, `created CA in ${result.dir} (keys in ${result.keystore.replace(/;pin-.*$/, '')})`);
-      println(ctx.stdout, `  root.pem      ${result.root.subject}  SHA-256 ${sha256Hex(result.root)}`);
-      println(ctx.stdout, `  factory.pem   ${result.factory.subject}  SHA-256 ${sha256Hex(result.factory)}`);
-      println(ctx.stdout, `  operator.pem  ${result.operator.subject}  SHA-256 ${sha256Hex(result.operator)}`);
+      println(ctx.stdout, `  root.pem      ${subjectOf(result.root)}  SHA-256 ${fingerprintSha256(result.root)}`);
+      println(ctx.stdout, `  factory.pem   ${subjectOf(result.factory)}  SHA-256 ${fingerprintSha256(result.factory)}`);
+      println(ctx.stdout, `  operator.pem  ${subjectOf(result.operator)}  SHA-256 ${fingerprintSha256(result.operator)}`);
     });
 
   ca.command('token')
@@ -76,7 +78,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       await withCa(o.ca, o.caKeystore, async (caDir, store) => {
         const cert = await issueDeviceCertificate(caDir, store, csr, { ...(token !== undefined ? { token } : {}), ...(days !== undefined ? { days } : {}) });
         await writeFileAtomic(out, certsToPem([cert, caDir.certs.factory]), { exclusive: true });
-        println(ctx.stdout, `issued ${cert.subject} (serial ${cert.serialNumber}) → ${out}`);
+        println(ctx.stdout, `issued ${subjectOf(cert)} (serial ${cert.serialNumber}) → ${out}`);
       });
     });
 
@@ -108,7 +110,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
             ...(days !== undefined ? { days } : {}),
           });
-          println(ctx.stdout, `created site identity ${certificate.subject} in ${out} (SHA-256 ${sha256Hex(certificate)})`);
+          println(ctx.stdout, `created site identity ${subjectOf(certificate)} in ${out} (SHA-256 ${fingerprintSha256(certificate)})`);
         });
       },
     );

@@ -10,14 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEFAULT_PIN_ENV } from '../../keystore/spec.js';
-import { initCa, issueAllCrls, sha256Hex } from '../../pki/ca.js';
+import { initCa, issueAllCrls } from '../../pki/ca.js';
 import { requireCaDir } from '../../pki/ca-store.js';
 import { openDevice, provisionDevice } from '../../pki/device.js';
 import { parseCrls } from '../../pki/pem.js';
-import { verifyCertificate } from '../../pki/verify.js';
+import { fingerprintSha256, verifyCertificate } from '../../pki/verify.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
+import { subjectOf } from '../../pki/verify.js';
 
 async function demoPinSpec(data: string): Promise<string> {
   if (process.env[DEFAULT_PIN_ENV] !== undefined && process.env[DEFAULT_PIN_ENV] !== '') return `pin-env=${DEFAULT_PIN_ENV}`;
@@ -47,9 +48,9 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       if (!existsSync(caDir)) {
         const r = await initCa({ dir: caDir, keystore: `file:${join(caDir, 'keys')};${pin}` });
         say(`1. created the CA                $ keyframe ca init --dir ${caDir}`);
-        say(`   manufacturer root  ${r.root.subject}`);
-        say(`   factory CA         ${r.factory.subject}`);
-        say(`   operator CA        ${r.operator.subject}`);
+        say(`   manufacturer root  ${subjectOf(r.root)}`);
+        say(`   factory CA         ${subjectOf(r.factory)}`);
+        say(`   operator CA        ${subjectOf(r.operator)}`);
       } else {
         say(`1. CA exists                     ${caDir}`);
       }
@@ -61,7 +62,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           const r = await provisionDevice({ ca, caKeyStore: caStore, dir: camDir, serial: o.serial, keystore: `file:${join(camDir, 'keys')};${pin}` });
           say(`2. provisioned camera ${o.serial}      $ keyframe device provision --ca ${caDir} --serial ${o.serial} --out ${camDir}`);
           say(`   key generated inside the camera key store, CSR signed by it, one-time enrolment token checked`);
-          say(`   certificate ${r.certificate.subject}`);
+          say(`   certificate ${subjectOf(r.certificate)}`);
         } else {
           say(`2. camera exists                 ${camDir}`);
         }
@@ -80,8 +81,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           const crls = parseCrls(readFileSync(crlPath), crlPath);
           const result = await verifyCertificate(cert, { roots: [ca.certs.root], intermediates: device.chain, crls });
           say(`4. verified the camera           $ keyframe cert verify ${join(camDir, 'device.pem')} --root ${join(caDir, 'root.pem')} --chain ${join(camDir, 'chain.pem')} --crl ${crlPath}`);
-          say(`   ${result.valid ? 'OK' : 'INVALID'}: ${cert.subject}${result.reason !== undefined ? ` — ${result.reason}` : ''}`);
-          say(`   SHA-256 ${sha256Hex(cert)}`);
+          say(`   ${result.valid ? 'OK' : 'INVALID'}: ${subjectOf(cert)}${result.reason !== undefined ? ` — ${result.reason}` : ''}`);
+          say(`   SHA-256 ${fingerprintSha256(cert)}`);
           for (const c of result.chain) say(`   ← ${c.subject}`);
           if (!result.valid) ctx.setExitCode(1);
         } finally {

@@ -1,13 +1,14 @@
 /** `keyframe device …`: a camera's identity — key in its secure element, and its certificate. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { sha256Hex } from '../../pki/ca.js';
 import { csrToPem, deviceCsr, initDevice, installCertificate, openDevice, provisionDevice, selfSignDevice } from '../../pki/device.js';
 import type { Device } from '../../pki/device.js';
 import { parseCertificates } from '../../pki/pem.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
+import { displayName, subjectOf } from '../../pki/verify.js';
+import { fingerprintSha256 } from '../../pki/verify.js';
 import { parseAlgorithm, parsePositiveInt } from '../options.js';
 import { readToken, withCa } from './ca.js';
 
@@ -51,8 +52,8 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
         });
         println(ctx.stdout, `provisioned ${o.serial} in ${out}`);
         println(ctx.stdout, `  key        ${result.config.algorithm} "${result.config.keyLabel}" in ${result.config.keystore.replace(/;pin-.*$/, '')} (never leaves it)`);
-        println(ctx.stdout, `  device.pem ${result.certificate.subject}  SHA-256 ${sha256Hex(result.certificate)}`);
-        println(ctx.stdout, `  chain.pem  device + ${ca.certs.factory.subject}`);
+        println(ctx.stdout, `  device.pem ${subjectOf(result.certificate)}  SHA-256 ${fingerprintSha256(result.certificate)}`);
+        println(ctx.stdout, `  chain.pem  device + ${subjectOf(ca.certs.factory)}`);
       });
     });
 
@@ -91,7 +92,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
       await withDevice(o.device, o.keystore, async (dev) => {
         const csr = await deviceCsr(dev, token !== undefined ? { challengePassword: token } : {});
         await writeFileAtomic(out, csrToPem(csr), { exclusive: true, mode: token !== undefined ? 0o600 : 0o644 });
-        println(ctx.stdout, `wrote CSR for ${csr.subject} to ${out}`);
+        println(ctx.stdout, `wrote CSR for ${subjectOf(csr)} to ${out}`);
       });
     });
 
@@ -105,7 +106,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
       const certs = parseCertificates(await readFileOrThrow(certPath, 'certificate'), certPath);
       await withDevice(o.device, o.keystore, async (dev) => {
         const cert = await installCertificate(dev, certs);
-        println(ctx.stdout, `installed ${cert.subject} (issuer ${cert.issuer}) in ${dev.dir}`);
+        println(ctx.stdout, `installed ${subjectOf(cert)} (issuer ${displayName(cert.issuerName)}) in ${dev.dir}`);
       });
     });
 
@@ -119,8 +120,8 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
       const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
       await withDevice(o.device, o.keystore, async (dev) => {
         const cert = await selfSignDevice(dev, days !== undefined ? { days } : {});
-        println(ctx.stdout, `self-signed ${cert.subject} in ${dev.dir}`);
-        println(ctx.stdout, `  SHA-256 ${sha256Hex(cert)} — a verifier must pin this fingerprint (--pin) to trust it`);
+        println(ctx.stdout, `self-signed ${subjectOf(cert)} in ${dev.dir}`);
+        println(ctx.stdout, `  SHA-256 ${fingerprintSha256(cert)} — a verifier must pin this fingerprint (--pin) to trust it`);
       });
     });
 
@@ -137,10 +138,10 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
           println(ctx.stdout, 'certificate none (run `keyframe device csr` or `keyframe device self-sign`)');
           return;
         }
-        println(ctx.stdout, `subject    ${dev.certificate.subject}`);
-        println(ctx.stdout, `issuer     ${dev.certificate.issuer}`);
+        println(ctx.stdout, `subject    ${subjectOf(dev.certificate)}`);
+        println(ctx.stdout, `issuer     ${displayName(dev.certificate.issuerName)}`);
         println(ctx.stdout, `valid      ${dev.certificate.notBefore.toISOString()} … ${dev.certificate.notAfter.toISOString()}`);
-        println(ctx.stdout, `SHA-256    ${sha256Hex(dev.certificate)}`);
+        println(ctx.stdout, `SHA-256    ${fingerprintSha256(dev.certificate)}`);
       });
     });
 }

@@ -1,0 +1,35 @@
+/**
+ * keyframe's public API, exported by name. Subsystems: errors, key stores (secure element), PKI (CA,
+ * enrolment, devices, sites, path validation), TLS.
+ */
+export { ErrorCodes, KeyframeError, UsageError, InputError, NotFoundError, KeyStoreError, PkiError, EnrolmentError, ENROLMENT_REFUSED_MESSAGE, isKeyframeError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+
+export type { KeyStore, KeyStoreBackend, KeyAlgorithm, KeyPairAlgorithm, KeyInfo, SignOptions } from './keystore/types.js';
+export { KEY_PAIR_ALGORITHMS, LABEL_PATTERN } from './keystore/types.js';
+export { openKeyStore } from './keystore/open.js';
+export type { OpenKeyStoreOptions } from './keystore/open.js';
+export { parseKeyStoreSpec, formatKeyStoreSpec, DEFAULT_PIN_ENV } from './keystore/spec.js';
+export type { KeyStoreSpec, PinSource } from './keystore/spec.js';
+export { SoftwareKeyStore, DEFAULT_SCRYPT } from './keystore/software.js';
+export type { ScryptParams, SoftwareKeyStoreOptions } from './keystore/software.js';
+export { Pkcs11KeyStore, pkcs11Uri } from './keystore/pkcs11.js';
+export { deriveFromSharedSecret, kdfInput, KDF_LABEL } from './keystore/kdf.js';
+
+export { initCa, issueEnrolmentToken, issueDeviceCertificate, issueSiteCertificate, revoke, issueCrl, issueAllCrls, parseRevocationReason, REVOCATION_REASONS } from './pki/ca.js';
+export type { InitCaOptions, InitCaResult, IssueDeviceOptions, SiteCertificateOptions, RevokeOptions, RevocationReason, CrlOptions } from './pki/ca.js';
+export { CaStore, requireCaDir, CA_NAMES } from './pki/ca-store.js';
+export type { CaName, CaConfig, CaDb, IssuedCertificate, TokenRecord } from './pki/ca-store.js';
+export { parseToken, formatToken } from './pki/enrol.js';
+export { createCsr, csrSignatureValid, csrDeviceSerial } from './pki/csr.js';
+export { initDevice, provisionDevice, openDevice, deviceCsr, installCertificate, selfSignDevice, csrToPem } from './pki/device.js';
+export type { Device, DeviceConfig, DeviceSetupOptions, ProvisionOptions, ProvisionResult } from './pki/device.js';
+export { createSite } from './pki/site.js';
+export type { SiteConfig, CreateSiteOptions } from './pki/site.js';
+export { verifyCertificate, fingerprintSha256, displayName, subjectOf, CERT_PURPOSES, SELF_SIGNED_REASON } from './pki/verify.js';
+export type { CertPurpose, VerifyOptions, VerifyResult, CertSummary } from './pki/verify.js';
+export { parseCertificates, parseCrls, parseCsr, certsToPem, toPem } from './pki/pem.js';
+export { keyStoreCrypto, keyStoreKeyPair } from './pki/signer.js';
+export { EKU_VIDEO_SIGNING, EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KEYFRAME_ARC, ATTR_SERIAL_NUMBER } from './pki/oids.js';
+export { loadTlsIdentity, tlsServerOptions, tlsClientOptions, peerDeviceSerial, pkcs11EnginePath } from './pki/tls.js';
+export type { TlsIdentity, TrustPolicy } from './pki/tls.js';
