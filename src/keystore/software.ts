@@ -38,6 +38,8 @@ import type { KeyAlgorithm, KeyInfo, KeyPairAlgorithm, KeyStore, SignOptions } f
 const VERSION = 1;
 const CHECK_PLAINTEXT = Buffer.from('keyframe software keystore v1');
 const MIN_PASSPHRASE = 8;
+/** RSA-2048 OAEP with SHA-1: 256 − 2·20 − 2 bytes. */
+const RSA_OAEP_SHA1_MAX = 214;
 
 export interface ScryptParams {
   readonly N: number;
@@ -261,12 +263,12 @@ export class SoftwareKeyStore implements KeyStore {
   async list(): Promise<KeyInfo[]> {
     const names = await readdir(this.#dir).catch(() => [] as string[]);
     const out: KeyInfo[] = [];
-    for (const name of names.sort()) {
+    for (const name of names) {
       if (!name.endsWith('.key.json')) continue;
       const info = await this.info(name.slice(0, -'.key.json'.length)).catch(() => undefined);
       if (info !== undefined) out.push(info);
     }
-    return out;
+    return out.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   }
 
   async deleteKey(label: string): Promise<void> {
@@ -314,6 +316,7 @@ export class SoftwareKeyStore implements KeyStore {
     }
     if (algorithm === 'rsa-2048' && !Buffer.isBuffer(key)) {
       if (aad.length > 0) throw new KeyStoreError(ErrorCodes.UNSUPPORTED, 'RSA-OAEP wrapping takes no associated data');
+      if (plaintext.length > RSA_OAEP_SHA1_MAX) throw new KeyStoreError(ErrorCodes.UNSUPPORTED, `RSA-2048 OAEP wraps at most ${RSA_OAEP_SHA1_MAX} bytes`);
       return publicEncrypt({ key: createPublicKey(key), padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, plaintext);
     }
     throw new KeyStoreError(ErrorCodes.UNSUPPORTED, `key "${label}" (${algorithm}) cannot wrap: use an aes-256 or rsa-2048 key`);

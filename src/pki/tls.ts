@@ -9,14 +9,22 @@
  *   (Debian libengine-pkcs11-openssl, libp11), named by full path, with an RFC 7512 URI for the key and the PIN
  *   read by libp11 from a 0600 file (pin-source=file:…); the module comes from PKCS11_MODULE_PATH.
  *
+ * Node 20 can load an engine by path only once per process (a second secure context fails with "engine
+ * routines::init failed"). A process started with keyframe's OpenSSL configuration (`pkcs11OpenSslConfig`, given
+ * to node as --openssl-config) has the engine registered under its id "pkcs11" and may build any number of
+ * contexts; otherwise the engine is loaded by path once, and `tlsClientOptions` hands out one cached secure
+ * context per identity, reused by every connection.
+ *
  * Peers are checked in the handshake by OpenSSL: chain to a pinned root, validity, the TLS purpose (EKU),
  * and — when CRLs are given — revocation of every certificate in the chain (CRL_CHECK | CRL_CHECK_ALL), so a
  * policy with CRLs needs the CRL of every CA in the peer's chain (`keyframe ca crl` writes all of them).
  */
+import { createHash, setEngine } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionOptions, PeerCertificate, TLSSocket, TlsOptions } from 'node:tls';
+import { createSecureContext } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket, TlsOptions } from 'node:tls';
 import { ErrorCodes, InputError, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 import { readPin } from '../keystore/pin.js';
 import { openKeyStore } from '../keystore/open.js';
@@ -54,6 +62,41 @@ export function pkcs11EnginePath(): string {
   return found;
 }
 
+/**
+ * An OpenSSL configuration that registers the pkcs11 engine at start-up (node --openssl-config=FILE), so that
+ * it can be named by id any number of times. `module` is the PKCS#11 module libp11 loads.
+ */
+export function pkcs11OpenSslConfig(module: string): string {
+  return [
+    'nodejs_conf = keyframe_init',
+    '[keyframe_init]',
+    'engines = keyframe_engines',
+    '[keyframe_engines]',
+    'pkcs11 = keyframe_pkcs11',
+    '[keyframe_pkcs11]',
+    'engine_id = pkcs11',
+    `dynamic_path = ${pkcs11EnginePath()}`,
+    `MODULE_PATH = ${module}`,
+    'init = 0',
+    '',
+  ].join('\n');
+}
+
+let enginePreloaded: boolean | undefined;
+
+/** What to pass as privateKeyEngine: the id when the engine was registered at start-up, else its path. */
+export function pkcs11EngineForTls(): string {
+  if (enginePreloaded === undefined) {
+    try {
+      setEngine('pkcs11', 0); // flags 0: only looks the engine up, changes no default
+      enginePreloaded = true;
+    } catch {
+      enginePreloaded = false;
+    }
+  }
+  return enginePreloaded ? 'pkcs11' : pkcs11EnginePath();
+}
+
 function pct(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
@@ -77,6 +120,8 @@ function pinFileFor(spec: KeyStoreSpec): string {
   return file;
 }
 
+let pathEngineUsed = false;
+
 async function keyOptions(identity: TlsIdentity): Promise<Pick<TlsOptions, 'key' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier'>> {
   const spec = identity.keystore;
   if (spec.kind === 'file') {
@@ -96,13 +141,23 @@ async function keyOptions(identity: TlsIdentity): Promise<Pick<TlsOptions, 'key'
   } finally {
     await store.close();
   }
-  const current = process.env['PKCS11_MODULE_PATH'];
-  if (current !== undefined && current !== spec.module) {
-    throw new KeyframeError(ErrorCodes.TLS, `one PKCS#11 module per process for TLS: already using ${current}, asked for ${spec.module}`);
+  const engine = pkcs11EngineForTls();
+  if (engine !== 'pkcs11') {
+    if (pathEngineUsed) {
+      throw new KeyframeError(
+        ErrorCodes.TLS,
+        'this process already loaded the OpenSSL pkcs11 engine by path, which Node 20 allows once: start node with --openssl-config (pkcs11OpenSslConfig) for more than one PKCS#11 TLS identity',
+      );
+    }
+    const current = process.env['PKCS11_MODULE_PATH'];
+    if (current !== undefined && current !== spec.module) {
+      throw new KeyframeError(ErrorCodes.TLS, `one PKCS#11 module per process for TLS: already using ${current}, asked for ${spec.module}`);
+    }
+    process.env['PKCS11_MODULE_PATH'] = spec.module;
+    pathEngineUsed = true;
   }
-  process.env['PKCS11_MODULE_PATH'] = spec.module;
   return {
-    privateKeyEngine: pkcs11EnginePath(),
+    privateKeyEngine: engine,
     privateKeyIdentifier: `pkcs11:token=${pct(spec.token)};object=${pct(identity.keyLabel)};type=private;pin-source=file:${pinFileFor(spec)}`,
   };
 }
@@ -128,14 +183,39 @@ export async function tlsServerOptions(identity: TlsIdentity, trust: TrustPolicy
   };
 }
 
-/** Options for `tls.connect` / `https.request`: TLS 1.3 only, our certificate presented, the server's verified. */
+const clientContexts = new Map<string, Promise<SecureContext>>();
+
+function contextKey(identity: TlsIdentity, trust: TrustPolicy): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([identity.keystore, identity.keyLabel]));
+  for (const c of [...identity.chain, ...trust.roots, ...(trust.crls ?? [])]) h.update(new Uint8Array(c.rawData));
+  return h.digest('hex');
+}
+
+/**
+ * Options for `tls.connect` / `https.request`: TLS 1.3 only, our certificate presented, the server's verified.
+ * The secure context (certificate, key, roots, CRLs) is built once per identity and trust policy and shared by
+ * every connection; the key store is opened only then.
+ */
 export async function tlsClientOptions(identity: TlsIdentity, trust: TrustPolicy, servername?: string): Promise<ConnectionOptions> {
+  const key = contextKey(identity, trust);
+  let context = clientContexts.get(key);
+  if (context === undefined) {
+    context = (async () =>
+      createSecureContext({
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+        cert: certsToPem(identity.chain),
+        ...(await keyOptions(identity)),
+        ...trustOptions(trust),
+      }))();
+    clientContexts.set(key, context);
+    context.catch(() => clientContexts.delete(key));
+  }
   return {
+    secureContext: await context,
     minVersion: 'TLSv1.3',
     maxVersion: 'TLSv1.3',
-    cert: certsToPem(identity.chain),
-    ...(await keyOptions(identity)),
-    ...trustOptions(trust),
     rejectUnauthorized: true,
     ...(servername !== undefined ? { servername } : {}),
   };

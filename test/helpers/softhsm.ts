@@ -28,6 +28,9 @@ export interface TestToken {
  * Creates a token. SOFTHSM2_CONF is process-wide for SoftHSM (read at C_Initialize), so every token made in one
  * process lives under the same configuration: the first call fixes the token directory for the process, and
  * later tokens are added beside the first with distinct labels.
+ *
+ * SoftHSM sees only the tokens that existed when the module was loaded into a process: create every token a
+ * test file needs before its first in-process PKCS#11 use (child processes see all of them).
  */
 let processConf: { dir: string; conf: string } | undefined;
 

@@ -89,6 +89,9 @@ beforeAll(async () => {
   await provisionDevice({ ca: other, caKeyStore: otherStore, dir: join(work, 'cam-foreign'), serial: 'SOFT-1', keystore: spec(join(work, 'cam-foreign')) });
   await otherStore.close();
 
+  // a site server whose key is in the same token (another label): a second PKCS#11 TLS context in this process
+  await createSite({ out: join(work, 'nvr-hsm'), ca, caKeyStore: caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore: token.spec, keyLabel: 'nvr-tls' });
+
   crlPath = join(work, 'crl.pem');
   writeFileSync(crlPath, await issueAllCrls(ca, caStore));
   crls = parseCrls(readFileSync(crlPath), crlPath);
@@ -119,6 +122,22 @@ afterAll(async () => {
 const cameraTrust = (): TrustPolicy => ({ roots: [ca.certs.operator] });
 
 describe('mutual TLS 1.3', () => {
+  it('a server whose key is in the token accepts a camera whose key is in the token, several times', async () => {
+    const hsmServer = createServer(await tlsServerOptions(loadTlsIdentity(join(work, 'nvr-hsm')), { roots: [ca.certs.root], crls }), (socket) => {
+      socket.end(`hello ${peerDeviceSerial(socket) ?? '?'}`);
+    });
+    await new Promise<void>((r) => hsmServer.listen(0, '127.0.0.1', r));
+    const hsmPort = (hsmServer.address() as AddressInfo).port;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await handshake(join(work, 'cam-hsm'), cameraTrust(), () => hsmPort);
+        expect(r).toMatchObject({ ok: true, protocol: 'TLSv1.3', serverSubject: 'hello HSM-1|localhost' });
+      }
+    } finally {
+      await new Promise<void>((r) => hsmServer.close(() => r()));
+    }
+  });
+
   it('a camera with its key in the software key store connects; both sides authenticated', async () => {
     const r = await handshake(join(work, 'cam-soft'), cameraTrust());
     expect(r).toMatchObject({ ok: true, protocol: 'TLSv1.3' });
