@@ -14,4 +14,13 @@ npx tsc -p tsconfig.json --noEmit
 echo "== lint"
 npx eslint --max-warnings 0 .
 echo "== tests"
-npx vitest run
+report=$(mktemp -d)/vitest.json
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# one plain closing line that any CI reads: "tests: N passed, N failed, N skipped"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$report" || echo "tests: 0 passed, 1 failed"
+exit $status
