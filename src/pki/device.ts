@@ -22,7 +22,8 @@ import { openKeyStore } from '../keystore/open.js';
 import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
-import { buildDirAtomic, withDirLock, writeFileAtomic } from '../util/fs.js';
+import { withDirLock, writeFileAtomic } from '../util/fs.js';
+import { buildKeyedDir } from './_keyed-dir.js';
 import { displayName, sha256Hex } from './_certs.js';
 import { issueDeviceCertificate, issueEnrolmentToken } from './ca.js';
 import type { CaStore } from './ca-store.js';
@@ -81,36 +82,19 @@ async function buildDevice<T>(options: DeviceSetupOptions, finish: (device: Devi
   const algorithm = options.algorithm ?? 'ec-p256';
   const keyLabel = options.keyLabel ?? DEFAULT_DEVICE_KEY_LABEL;
   const now = options.now ?? new Date();
-  const finalSpec = parseKeyStoreSpec(options.keystore ?? `file:${join(options.dir, 'keys')}`);
-  return buildDirAtomic(options.dir, async (tmp) => {
-    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === join(options.dir, 'keys');
-    const workSpec: KeyStoreSpec = insideDir ? { ...finalSpec, dir: join(tmp, 'keys') } : finalSpec;
-    const store = await openKeyStore(workSpec);
-    let created = false;
-    try {
-      if ((await store.info(keyLabel)) !== undefined) {
-        throw new PkiError(ErrorCodes.KEY_EXISTS, `the key store already holds a key "${keyLabel}": choose another --key-label or an empty store`);
-      }
-      await store.generateKeyPair(keyLabel, algorithm);
-      created = true;
-      const config: DeviceConfig = {
-        version: 1,
-        serial: options.serial,
-        org: options.org ?? DEFAULT_DEVICE_ORG,
-        keystore: formatKeyStoreSpec(finalSpec),
-        keyLabel,
-        algorithm,
-        createdAt: now.toISOString(),
-      };
-      await writeFileAtomic(join(tmp, 'device.json'), JSON.stringify(config, null, 2) + '\n');
-      const device: Device = { dir: tmp, config, store, spec: workSpec, certificate: undefined, chain: [], close: async () => undefined };
-      return await finish(device, tmp);
-    } catch (e) {
-      if (created && !insideDir) await store.deleteKey(keyLabel).catch(() => undefined);
-      throw e;
-    } finally {
-      await store.close();
-    }
+  return buildKeyedDir(options.dir, options.keystore, keyLabel, algorithm, async ({ tmp, store, finalSpec, workSpec }) => {
+    const config: DeviceConfig = {
+      version: 1,
+      serial: options.serial,
+      org: options.org ?? DEFAULT_DEVICE_ORG,
+      keystore: formatKeyStoreSpec(finalSpec),
+      keyLabel,
+      algorithm,
+      createdAt: now.toISOString(),
+    };
+    await writeFileAtomic(join(tmp, 'device.json'), JSON.stringify(config, null, 2) + '\n');
+    const device: Device = { dir: tmp, config, store, spec: workSpec, certificate: undefined, chain: [], close: async () => undefined };
+    return finish(device, tmp);
   });
 }
 

@@ -5,12 +5,10 @@
  */
 import type { X509Certificate } from './x509.js';
 import { join } from 'node:path';
-import { ErrorCodes, PkiError } from '../errors.js';
-import { openKeyStore } from '../keystore/open.js';
-import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
-import type { KeyStoreSpec } from '../keystore/spec.js';
+import { formatKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
-import { buildDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { buildKeyedDir } from './_keyed-dir.js';
 import { issueSiteCertificate } from './ca.js';
 import type { SiteCertificateOptions } from './ca.js';
 import type { CaStore } from './ca-store.js';
@@ -38,35 +36,20 @@ export interface CreateSiteOptions extends SiteCertificateOptions {
 export async function createSite(options: CreateSiteOptions): Promise<{ config: SiteConfig; certificate: X509Certificate }> {
   const keyLabel = options.keyLabel ?? 'tls';
   const algorithm = options.algorithm ?? 'ec-p256';
-  const finalSpec = parseKeyStoreSpec(options.keystore ?? `file:${join(options.out, 'keys')}`);
-  return buildDirAtomic(options.out, async (tmp) => {
-    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === join(options.out, 'keys');
-    const workSpec: KeyStoreSpec = insideDir ? { ...finalSpec, dir: join(tmp, 'keys') } : finalSpec;
-    const store = await openKeyStore(workSpec);
-    let created = false;
-    try {
-      if ((await store.info(keyLabel)) !== undefined) throw new PkiError(ErrorCodes.KEY_EXISTS, `the key store already holds a key "${keyLabel}"`);
-      await store.generateKeyPair(keyLabel, algorithm);
-      created = true;
-      const certificate = await issueSiteCertificate(options.ca, options.caKeyStore, store, keyLabel, options);
-      const config: SiteConfig = {
-        version: 1,
-        kind: 'site',
-        name: options.name,
-        keystore: formatKeyStoreSpec(finalSpec),
-        keyLabel,
-        algorithm,
-        createdAt: (options.now ?? new Date()).toISOString(),
-      };
-      await writeFileAtomic(join(tmp, 'site.json'), JSON.stringify(config, null, 2) + '\n');
-      await writeFileAtomic(join(tmp, 'cert.pem'), certsToPem([certificate]));
-      await writeFileAtomic(join(tmp, 'chain.pem'), certsToPem([certificate, options.ca.certs.operator]));
-      return { config, certificate };
-    } catch (e) {
-      if (created && !insideDir) await store.deleteKey(keyLabel).catch(() => undefined);
-      throw e;
-    } finally {
-      await store.close();
-    }
+  return buildKeyedDir(options.out, options.keystore, keyLabel, algorithm, async ({ tmp, store, finalSpec }) => {
+    const certificate = await issueSiteCertificate(options.ca, options.caKeyStore, store, keyLabel, options);
+    const config: SiteConfig = {
+      version: 1,
+      kind: 'site',
+      name: options.name,
+      keystore: formatKeyStoreSpec(finalSpec),
+      keyLabel,
+      algorithm,
+      createdAt: (options.now ?? new Date()).toISOString(),
+    };
+    await writeFileAtomic(join(tmp, 'site.json'), JSON.stringify(config, null, 2) + '\n');
+    await writeFileAtomic(join(tmp, 'cert.pem'), certsToPem([certificate]));
+    await writeFileAtomic(join(tmp, 'chain.pem'), certsToPem([certificate, options.ca.certs.operator]));
+    return { config, certificate };
   });
 }

@@ -69,3 +69,24 @@ export function createTestToken(label = `t${Math.random().toString(36).slice(2, 
     },
   };
 }
+
+/**
+ * A pool of tokens made up front (see createTestToken: SoftHSM only sees tokens that existed when the module
+ * was loaded). `take()` hands out a fresh token per test; `cleanup()` deletes them all.
+ */
+export function createTokenPool(size: number): { take(): TestToken; cleanup(): void } {
+  let pool: TestToken[] | undefined;
+  const used: TestToken[] = [];
+  return {
+    take(): TestToken {
+      pool ??= Array.from({ length: size }, () => createTestToken());
+      const token = pool.shift();
+      if (token === undefined) throw new Error(`test token pool of ${size} exhausted: make it larger`);
+      used.push(token);
+      return token;
+    },
+    cleanup(): void {
+      for (const token of [...used, ...(pool ?? [])]) token.cleanup();
+    },
+  };
+}

@@ -26,7 +26,7 @@ import { deriveFromSharedSecret } from '../../src/keystore/kdf.js';
 import { Pkcs11KeyStore } from '../../src/keystore/pkcs11.js';
 import { SoftwareKeyStore } from '../../src/keystore/software.js';
 import type { KeyStore } from '../../src/keystore/types.js';
-import { SOFTHSM_MODULE, createTestToken } from '../helpers/softhsm.js';
+import { SOFTHSM_MODULE, createTokenPool } from '../helpers/softhsm.js';
 import type { TestToken } from '../helpers/softhsm.js';
 
 interface Fixture {
@@ -45,23 +45,10 @@ interface Backend {
   make(): Promise<Fixture>;
 }
 
-/**
- * SoftHSM reads its token directory once, at C_Initialize: a token made by softhsm2-util after this process loaded
- * the module is invisible to it. So the tokens (one fresh token per test) are all made before the first open.
- */
-const POOL_SIZE = 40;
-let pool: TestToken[] | undefined;
-const used: TestToken[] = [];
-function takeToken(): TestToken {
-  pool ??= Array.from({ length: POOL_SIZE }, () => createTestToken());
-  const token = pool.shift();
-  if (token === undefined) throw new Error('test token pool exhausted: raise POOL_SIZE');
-  used.push(token);
-  return token;
-}
-afterAll(() => {
-  for (const token of [...used, ...(pool ?? [])]) token.cleanup();
-});
+/** One fresh SoftHSM token per test, all made before the first open (see createTokenPool). */
+const tokens = createTokenPool(40);
+const takeToken = (): TestToken => tokens.take();
+afterAll(() => tokens.cleanup());
 
 const SCRYPT_FAST = { N: 1024, r: 8, p: 1 };
 

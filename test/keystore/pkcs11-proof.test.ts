@@ -16,25 +16,15 @@ import { loadModule } from '../../src/keystore/_pkcs11-module.js';
 import { openKeyStore } from '../../src/keystore/open.js';
 import { pkcs11EngineForTls } from '../../src/pki/tls.js';
 import { Pkcs11KeyStore, pkcs11Uri } from '../../src/keystore/pkcs11.js';
-import { SOFTHSM_MODULE, createTestToken } from '../helpers/softhsm.js';
+import { SOFTHSM_MODULE, createTokenPool } from '../helpers/softhsm.js';
 import type { TestToken } from '../helpers/softhsm.js';
 
 const PKCS11_ENGINE = '/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so';
 
-/** SoftHSM reads its token directory once per process, at C_Initialize: make every token before the first open. */
-const POOL_SIZE = 16;
-let pool: TestToken[] | undefined;
-const used: TestToken[] = [];
-function takeToken(): TestToken {
-  pool ??= Array.from({ length: POOL_SIZE }, () => createTestToken());
-  const token = pool.shift();
-  if (token === undefined) throw new Error('test token pool exhausted: raise POOL_SIZE');
-  used.push(token);
-  return token;
-}
-afterAll(() => {
-  for (const token of [...used, ...(pool ?? [])]) token.cleanup();
-});
+/** One fresh SoftHSM token per test, all made before the first open (see createTokenPool). */
+const tokens = createTokenPool(16);
+const takeToken = (): TestToken => tokens.take();
+afterAll(() => tokens.cleanup());
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   return promise.then(
