@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPlaintextPrivateKeys } from '../helpers/no-plaintext-keys.js';
 import { listFiles, runCli, snapshot } from '../helpers/cli.js';
+import { SOFTHSM_MODULE, createTestToken } from '../helpers/softhsm.js';
 import type { CliResult } from '../helpers/cli.js';
 
 const PASS = 'cli test passphrase';
@@ -107,6 +108,22 @@ describe('factory flow', () => {
     expect((await kf('cert', 'verify', 'cam1/device.pem', '--root', 'ca/root.pem', '--chain', 'cam1/chain.pem', '--crl', 'crl.pem')).code).toBe(0);
     const list = await kf('ca', 'list', '--ca', 'ca');
     expect(list.stdout).toMatch(/REVOKED .*CAM-4/);
+  });
+
+  it('device provision into a PKCS#11 token: the key is made in the token, sensitive and never extractable', async () => {
+    const token = createTestToken();
+    try {
+      const p = await runCli(['device', 'provision', '--ca', 'ca', '--serial', 'CAM-HSM', '--out', 'cam-hsm', '--keystore', token.spec], { ...env(), ...token.env }, work);
+      expect(p.code, p.stderr).toBe(0);
+      expect(readFileSync(join(work, 'cam-hsm', 'device.json'), 'utf8')).toContain(`pkcs11:module=${SOFTHSM_MODULE};token=${token.label}`);
+      expect(snapshot(join(work, 'cam-hsm')).has('keys/keystore.json')).toBe(false);
+      const objects = execFileSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label, '--login', '--pin', token.pin, '--list-objects'], { env: token.env, encoding: 'utf8' });
+      const priv = objects.split(/\n(?=\S)/).find((o) => o.startsWith('Private Key Object') && o.includes('label:      device'));
+      expect(priv).toMatch(/Access:\s+sensitive, always sensitive, never extractable/);
+      expect((await kf('cert', 'verify', 'cam-hsm/device.pem', '--root', 'ca/root.pem', '--chain', 'cam-hsm/chain.pem')).code).toBe(0);
+    } finally {
+      token.cleanup();
+    }
   });
 
   it('site-cert: an operator-CA TLS identity', async () => {

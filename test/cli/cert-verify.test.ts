@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintSha256 } from '../../src/pki/verify.js';
 import { buildPkiFixtures, DAY, NAMES, type PkiFixtures, runCertCli } from '../helpers/pki-fixtures.js';
+import { fixtureFile } from '../helpers/pki-fixtures.js';
 
 let f: PkiFixtures;
 beforeAll(async () => {
@@ -12,11 +13,7 @@ afterAll(async () => {
   await f.cleanup();
 });
 
-const file = (name: string): string => {
-  const path = f.files[name];
-  if (path === undefined) throw new Error(`no fixture ${name}`);
-  return path;
-};
+const file = (name: string): string => fixtureFile(f, name);
 const genuineArgs = (): string[] => ['cert', 'verify', file('device'), '--root', file('root'), '--chain', file('factory')];
 
 /** Exactly one line on stderr, `keyframe: …`, nothing on stdout, exit 2. */

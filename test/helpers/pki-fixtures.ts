@@ -358,3 +358,10 @@ export async function runCertCli(args: readonly string[]): Promise<CliRun> {
   }
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
+
+/** The path of a fixture file, or a clear failure naming the missing one. */
+export function fixtureFile(f: PkiFixtures, name: string): string {
+  const path = f.files[name];
+  if (path === undefined) throw new Error(`no fixture file ${name}`);
+  return path;
+}

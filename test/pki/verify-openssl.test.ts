@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificates, parseCrls } from '../../src/pki/pem.js';
 import { fingerprintSha256, verifyCertificate } from '../../src/pki/verify.js';
 import { buildPkiFixtures, DAY, type PkiFixtures, runCertCli } from '../helpers/pki-fixtures.js';
+import { fixtureFile } from '../helpers/pki-fixtures.js';
 
 interface Scenario {
   readonly name: string;
@@ -70,11 +71,7 @@ describe('cert verify agrees with openssl verify', () => {
     await f.cleanup();
   });
 
-  const file = (name: string): string => {
-    const path = f.files[name];
-    if (path === undefined) throw new Error(`no fixture file ${name}`);
-    return path;
-  };
+  const file = (name: string): string => fixtureFile(f, name);
 
   it.each(SCENARIOS)('$name', async (s) => {
     const at = s.at?.(f);
