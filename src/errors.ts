@@ -37,6 +37,10 @@ export const ErrorCodes = {
   LOCKED: 'KF_ERR_LOCKED',
   /** TLS set-up failed. */
   TLS: 'KF_ERR_TLS',
+  /** Malformed or unsupported media: H.264 bitstream, MP4 box structure, encryption metadata. */
+  MEDIA: 'KF_ERR_MEDIA',
+  /** Decryption impossible: no key for a KID, or the key is wrong where the format lets us tell. */
+  DECRYPT: 'KF_ERR_DECRYPT',
   /** A bug: an invariant did not hold. */
   INTERNAL: 'KF_ERR_INTERNAL',
 } as const;
@@ -48,6 +52,7 @@ const USAGE_LIKE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.INPUT,
   ErrorCodes.NOT_FOUND,
   ErrorCodes.UNSUPPORTED,
+  ErrorCodes.MEDIA,
 ]);
 
 export class KeyframeError extends Error {
@@ -97,6 +102,17 @@ export class PkiError extends KeyframeError {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'PkiError';
+  }
+}
+
+/** Malformed media. `offset` is the byte position in the input where the problem was found, when known. */
+export class MediaError extends KeyframeError {
+  readonly offset: number | undefined;
+
+  constructor(message: string, offset?: number) {
+    super(ErrorCodes.MEDIA, offset !== undefined ? `${message} (at byte ${offset})` : message);
+    this.name = 'MediaError';
+    this.offset = offset;
   }
 }
 

@@ -1,0 +1,45 @@
+/**
+ * Encryption and decryption of one sample under a scheme: a copy of the sample, transformed in place — the
+ * input is never modified. Subsample maps must cover the sample exactly.
+ */
+import { MediaError } from '../errors.js';
+import { cbcsTransform, cencTransform } from './_aes.js';
+import { assertCovers } from './subsamples.js';
+import type { Subsample } from './subsamples.js';
+
+export type Scheme = 'cenc' | 'cbcs';
+
+export interface SampleCipher {
+  readonly scheme: Scheme;
+  /** AES-128 content key. */
+  readonly key: Uint8Array;
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.length !== 16) throw new MediaError(`a CENC content key is AES-128: 16 bytes, got ${key.length}`);
+}
+
+function checkIv(scheme: Scheme, iv: Uint8Array): void {
+  if (scheme === 'cenc' ? iv.length !== 8 && iv.length !== 16 : iv.length !== 16) {
+    throw new MediaError(`${scheme} IV must be ${scheme === 'cenc' ? '8 or 16' : '16'} bytes, got ${iv.length}`);
+  }
+}
+
+export function encryptSample(cipher: SampleCipher, iv: Uint8Array, sample: Uint8Array, subsamples: readonly Subsample[]): Uint8Array {
+  return transform(cipher, iv, sample, subsamples, true);
+}
+
+export function decryptSample(cipher: SampleCipher, iv: Uint8Array, sample: Uint8Array, subsamples: readonly Subsample[]): Uint8Array {
+  return transform(cipher, iv, sample, subsamples, false);
+}
+
+function transform(cipher: SampleCipher, iv: Uint8Array, sample: Uint8Array, subsamples: readonly Subsample[], encrypt: boolean): Uint8Array {
+  checkKey(cipher.key);
+  checkIv(cipher.scheme, iv);
+  assertCovers(subsamples, sample.length);
+  const out = Buffer.allocUnsafe(sample.length);
+  out.set(sample);
+  if (cipher.scheme === 'cenc') cencTransform(cipher.key, iv, out, subsamples);
+  else cbcsTransform(cipher.key, iv, out, subsamples, encrypt);
+  return out;
+}

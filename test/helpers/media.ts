@@ -1,0 +1,99 @@
+/**
+ * Test clips made with ffmpeg at test time (testsrc2, libx264), cached per parameter set in the system temp
+ * directory so that the suites of one run share them. Each file is created under a temporary name and renamed,
+ * so concurrent test processes never read a half-written clip.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ClipOptions {
+  readonly width?: number;
+  readonly height?: number;
+  readonly fps?: number;
+  readonly seconds?: number;
+  /** GOP length in frames (one CMAF fragment per GOP). */
+  readonly gop?: number;
+  /** Target bitrate, e.g. '4M'. */
+  readonly bitrate?: string;
+  /** libx264 slices per picture (multi-slice pictures). */
+  readonly slices?: number;
+  readonly preset?: string;
+  /** Camera-like: -tune zerolatency -bf 0. Default true. */
+  readonly zerolatency?: boolean;
+  /** 'h264' Annex-B (default), 'mp4' ordinary, 'fmp4' fragmented (one fragment per GOP). */
+  readonly format?: 'h264' | 'mp4' | 'fmp4';
+}
+
+const CACHE = join(tmpdir(), 'keyframe-test-clips');
+
+export function ffmpeg(args: readonly string[], input?: Uint8Array): Promise<Buffer> {
+  return new Promise((resolvePromise, reject) => {
+    const child = execFile('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args], { encoding: 'buffer', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`ffmpeg ${args.join(' ')}: ${err.message}\n${stderr.toString()}`));
+      else resolvePromise(stdout);
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Path of a clip with these options, made on first use. */
+export async function clip(options: ClipOptions = {}): Promise<string> {
+  const o = { width: 1280, height: 720, fps: 30, seconds: 5, gop: 30, bitrate: '', slices: 1, preset: 'ultrafast', zerolatency: true, format: 'h264' as const, ...options };
+  const key = createHash('sha256').update(JSON.stringify(o)).digest('hex').slice(0, 16);
+  const ext = o.format === 'h264' ? 'h264' : 'mp4';
+  const path = join(CACHE, `${o.width}x${o.height}-${o.fps}-${o.seconds}s-${key}.${o.format === 'fmp4' ? 'frag.' : ''}${ext}`);
+  if (existsSync(path)) return path;
+  mkdirSync(CACHE, { recursive: true });
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const rate = o.bitrate !== '' ? ['-b:v', o.bitrate, '-maxrate', o.bitrate, '-bufsize', `${Number.parseInt(o.bitrate, 10) * 2}M`] : [];
+  const tune = o.zerolatency ? ['-tune', 'zerolatency', '-bf', '0'] : [];
+  const slices = o.slices > 1 ? ['-slices', String(o.slices)] : [];
+  const mux =
+    o.format === 'h264'
+      ? ['-bsf:v', 'h264_mp4toannexb', '-f', 'h264']
+      : o.format === 'fmp4'
+        ? ['-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4']
+        : ['-f', 'mp4'];
+  await ffmpeg([
+    '-y', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`, '-t', String(o.seconds),
+    '-c:v', 'libx264', '-preset', o.preset, ...tune, ...rate, ...slices, '-g', String(o.gop), '-keyint_min', String(o.gop), '-sc_threshold', '0',
+    '-pix_fmt', 'yuv420p', ...mux, tmp,
+  ]);
+  renameSync(tmp, path);
+  return path;
+}
+
+/** SHA-256 of the compressed video packets, as ffmpeg sees them (`-f hash`); pipe input for fragmented files. */
+export async function packetHash(path: string, options: { key?: string; pipe?: boolean } = {}): Promise<string> {
+  return hashOf(path, ['-map', '0:v', '-c', 'copy', '-f', 'hash', '-hash', 'sha256', '-'], options);
+}
+
+/** MD5 of the decoded frames (`-f hash -hash md5`). */
+export async function frameHash(path: string, options: { key?: string; pipe?: boolean } = {}): Promise<string> {
+  return hashOf(path, ['-map', '0:v', '-f', 'hash', '-hash', 'md5', '-'], options);
+}
+
+/** One MD5 per decoded frame (`-f framemd5`), in order. */
+export async function frameMd5s(path: string, options: { key?: string; pipe?: boolean } = {}): Promise<string[]> {
+  const out = await runHash(path, ['-map', '0:v', '-f', 'framemd5', '-'], options);
+  return out
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.split(',').pop()?.trim() ?? '');
+}
+
+async function hashOf(path: string, tail: string[], options: { key?: string; pipe?: boolean }): Promise<string> {
+  return (await runHash(path, tail, options)).trim();
+}
+
+async function runHash(path: string, tail: string[], options: { key?: string; pipe?: boolean }): Promise<string> {
+  const keyArgs = options.key !== undefined ? ['-decryption_key', options.key] : [];
+  if (options.pipe === true) {
+    const { readFileSync } = await import('node:fs');
+    return (await ffmpeg([...keyArgs, '-f', 'mp4', '-i', '-', ...tail], readFileSync(path))).toString();
+  }
+  return (await ffmpeg([...keyArgs, '-i', path, ...tail])).toString();
+}
