@@ -9,6 +9,8 @@ declare -A NEED=(
   [softhsm2]=/usr/lib/softhsm/libsofthsm2.so
   [opensc]=/usr/bin/pkcs11-tool
   [libengine-pkcs11-openssl]=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+  [ffmpeg]=/usr/bin/ffmpeg
+  [chromium]=/usr/bin/chromium
 )
 if [[ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" != amd64 ]]; then
   NEED[libengine-pkcs11-openssl]=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/engines-3/pkcs11.so

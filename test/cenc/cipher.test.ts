@@ -21,7 +21,7 @@ function refCenc(key: Uint8Array, iv: Uint8Array, sample: Uint8Array, subs: read
   const out = Buffer.from(sample);
   const counter = Buffer.alloc(16);
   counter.set(iv);
-  let ks = Buffer.alloc(0);
+  let ks: Buffer = Buffer.alloc(0);
   let ksPos = 0;
   let pos = 0;
   for (const s of subs) {
@@ -48,7 +48,7 @@ function refCbcs(key: Uint8Array, iv: Uint8Array, sample: Uint8Array, subs: read
   let pos = 0;
   for (const s of subs) {
     pos += s.clear;
-    let prev = Buffer.from(iv);
+    let prev: Buffer = Buffer.from(iv);
     const blocks = Math.floor(s.protected / 16);
     for (let b = 0; b < blocks; b++) {
       if (b % 10 !== 0) continue;
