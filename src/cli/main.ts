@@ -9,6 +9,7 @@ import { registerCaCommands } from './commands/ca.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDeviceCommands } from './commands/device.js';
+import { registerMediaCommands } from './commands/media.js';
 
 export const VERSION = '0.1.0';
 
@@ -27,6 +28,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerCaCommands(program, ctx);
   registerDeviceCommands(program, ctx);
   registerCertCommands(program, ctx);
+  registerMediaCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {

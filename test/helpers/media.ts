@@ -29,12 +29,14 @@ export interface ClipOptions {
 
 const CACHE = join(tmpdir(), 'keyframe-test-clips');
 
-export function ffmpeg(args: readonly string[], input?: Uint8Array): Promise<Buffer> {
+/** Runs ffmpeg; rejects on a non-zero exit unless `tolerateFailure` (garbled input makes ffmpeg fail). */
+export function ffmpeg(args: readonly string[], input?: Uint8Array, tolerateFailure = false): Promise<Buffer> {
   return new Promise((resolvePromise, reject) => {
     const child = execFile('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...args], { encoding: 'buffer', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ffmpeg ${args.join(' ')}: ${err.message}\n${stderr.toString()}`));
+      if (err && !tolerateFailure) reject(new Error(`ffmpeg ${args.join(' ')}: ${err.message}\n${stderr.toString()}`));
       else resolvePromise(stdout);
     });
+    child.stdin?.on('error', () => undefined);
     if (input !== undefined) child.stdin?.end(input);
   });
 }
@@ -76,8 +78,8 @@ export async function frameHash(path: string, options: { key?: string; pipe?: bo
   return hashOf(path, ['-map', '0:v', '-f', 'hash', '-hash', 'md5', '-'], options);
 }
 
-/** One MD5 per decoded frame (`-f framemd5`), in order. */
-export async function frameMd5s(path: string, options: { key?: string; pipe?: boolean } = {}): Promise<string[]> {
+/** One MD5 per decoded frame (`-f framemd5`), in order. With `garbled`, frames that fail to decode are skipped. */
+export async function frameMd5s(path: string, options: { key?: string; pipe?: boolean; garbled?: boolean } = {}): Promise<string[]> {
   const out = await runHash(path, ['-map', '0:v', '-f', 'framemd5', '-'], options);
   return out
     .split('\n')
@@ -89,11 +91,12 @@ async function hashOf(path: string, tail: string[], options: { key?: string; pip
   return (await runHash(path, tail, options)).trim();
 }
 
-async function runHash(path: string, tail: string[], options: { key?: string; pipe?: boolean }): Promise<string> {
+async function runHash(path: string, tail: string[], options: { key?: string; pipe?: boolean; garbled?: boolean }): Promise<string> {
   const keyArgs = options.key !== undefined ? ['-decryption_key', options.key] : [];
+  const tolerate = options.garbled === true;
   if (options.pipe === true) {
     const { readFileSync } = await import('node:fs');
-    return (await ffmpeg([...keyArgs, '-f', 'mp4', '-i', '-', ...tail], readFileSync(path))).toString();
+    return (await ffmpeg([...keyArgs, '-f', 'mp4', '-i', '-', ...tail], readFileSync(path), tolerate)).toString();
   }
-  return (await ffmpeg([...keyArgs, '-i', path, ...tail])).toString();
+  return (await ffmpeg([...keyArgs, '-i', path, ...tail], undefined, tolerate)).toString();
 }

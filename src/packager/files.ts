@@ -1,0 +1,43 @@
+/**
+ * File ends of the packager: chunks written to a temporary name next to the target and renamed when complete,
+ * so a failure (bad input half-way, wrong key, full disk) leaves no partial output behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Writes `chunks` to `path` atomically; returns the bytes written. Batches small chunks into one writev. */
+export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint8Array>): Promise<number> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o644);
+  let written = 0;
+  try {
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const drain = async (): Promise<void> => {
+      while (batch.length > 0) {
+        const { bytesWritten } = await fh.writev(batch);
+        written += bytesWritten;
+        let left = bytesWritten;
+        // writev may write partially: keep what is left
+        while (batch.length > 0 && left >= (batch[0]?.length ?? 0)) left -= batch.shift()?.length ?? 0;
+        if (left > 0 && batch[0] !== undefined) batch[0] = batch[0].subarray(left);
+      }
+      batchBytes = 0;
+    };
+    for await (const chunk of chunks) {
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batch.length >= 256 || batchBytes >= 4 << 20) await drain();
+    }
+    await drain();
+    await fh.sync();
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await rename(tmp, path);
+  return written;
+}

@@ -1,0 +1,187 @@
+/**
+ * Media inputs for the packager, read as a stream of GOPs (one CMAF fragment each), so that memory stays
+ * bounded by one GOP whatever the length of the input:
+ *
+ * - Annex-B H.264 (`.h264`, a camera's elementary stream): read in chunks, split into NAL units, assembled into
+ *   access units and GOPs; timing from the SPS VUI (or `fps`), 90 kHz timescale. B-frames need composition
+ *   offsets an elementary stream does not carry, so they are refused with a hint to remux to MP4.
+ * - MP4, ordinary or fragmented (ffmpeg's output): samples with their own timing, grouped at sync samples.
+ */
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { MediaError, NotFoundError, errnoCode } from '../errors.js';
+import { AccessUnitAssembler, AnnexBSplitter, GopAssembler, NalType, nalType, parseSliceHeader, writeLengthPrefixed } from '../media/h264/index.js';
+import type { AccessUnit, Pps, Sps } from '../media/h264/index.js';
+import { fileSource, openMp4 } from '../media/mp4/index.js';
+import type { AvcConfig } from '../media/mp4/index.js';
+
+export interface InputTrack {
+  readonly timescale: number;
+  readonly width: number;
+  readonly height: number;
+  readonly avcC: AvcConfig;
+}
+
+export interface InputSample {
+  /** Length-prefixed access unit (avcC lengthSize). */
+  readonly data: Uint8Array;
+  readonly duration: number;
+  readonly isSync: boolean;
+  readonly compositionOffset: number;
+}
+
+export interface InputGop {
+  readonly baseDecodeTime: number;
+  readonly samples: readonly InputSample[];
+}
+
+export interface MediaInput {
+  readonly kind: 'annexb' | 'mp4';
+  readonly track: InputTrack;
+  gops(): AsyncGenerator<InputGop>;
+  close(): Promise<void>;
+}
+
+export interface InputOptions {
+  /** Frame rate of an Annex-B input whose SPS carries no timing information. */
+  readonly fps?: number;
+}
+
+export const ANNEXB_TIMESCALE = 90_000;
+
+async function sniff(path: string): Promise<'annexb' | 'mp4'> {
+  let head: Buffer;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      head = Buffer.alloc(12);
+      const { bytesRead } = await fh.read(head, 0, 12, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`input not found: ${path}`);
+    if (errnoCode(e) === 'EISDIR') throw new MediaError(`input is a directory: ${path}`);
+    throw e;
+  }
+  if (head.length >= 4 && head[0] === 0 && head[1] === 0 && (head[2] === 1 || (head[2] === 0 && head[3] === 1))) return 'annexb';
+  const type = head.subarray(4, 8).toString('latin1');
+  if (['ftyp', 'styp', 'moov', 'moof', 'mdat', 'free', 'skip', 'wide'].includes(type)) return 'mp4';
+  throw new MediaError(`${path} is neither an Annex-B H.264 stream nor an MP4 file`);
+}
+
+export async function openInput(path: string, options: InputOptions = {}): Promise<MediaInput> {
+  return (await sniff(path)) === 'annexb' ? openAnnexB(path, options) : openMp4Input(path);
+}
+
+/** AVCDecoderConfigurationRecord fields from the first SPS and PPS of a stream. */
+function avcConfigFrom(sps: readonly Uint8Array[], pps: readonly Uint8Array[]): AvcConfig {
+  const first = sps[0];
+  if (first === undefined || first.length < 4 || pps.length === 0) throw new MediaError('the stream has no SPS and PPS before its first picture');
+  return { profile: first[1] ?? 0, compatibility: first[2] ?? 0, level: first[3] ?? 0, lengthSize: 4, sps: [...sps], pps: [...pps] };
+}
+
+async function openAnnexB(path: string, options: InputOptions): Promise<MediaInput> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const splitter = new AnnexBSplitter();
+  const assembler = new AccessUnitAssembler();
+  const gopper = new GopAssembler();
+  // parameter sets seen before the first picture: they go into avcC (later in-band copies stay in the samples)
+  const spsNals = new Map<string, Uint8Array>();
+  const ppsNals = new Map<string, Uint8Array>();
+  let collecting = true;
+
+  async function* accessUnits(): AsyncGenerator<AccessUnit> {
+    const feed = (nals: Uint8Array[]): AccessUnit[] => {
+      const aus: AccessUnit[] = [];
+      for (const nal of nals) {
+        const t = nalType(nal);
+        if (collecting && (t === NalType.SPS || t === NalType.PPS)) {
+          const into = t === NalType.SPS ? spsNals : ppsNals;
+          const k = Buffer.from(nal).toString('hex');
+          if (!into.has(k)) into.set(k, Uint8Array.from(nal)); // a copy: the splitter's views die with their chunk
+        }
+        aus.push(...assembler.push(nal));
+      }
+      return aus;
+    };
+    for await (const chunk of stream) yield* feed(splitter.push(chunk as Buffer));
+    yield* feed(splitter.flush());
+    yield* assembler.flush();
+  }
+
+  const aus = accessUnits();
+  const first = await aus.next();
+  collecting = false;
+  if (first.done === true) throw new MediaError(`${path} holds no picture`);
+  const sps: Sps | undefined = [...assembler.sps.values()][0];
+  if (sps === undefined) throw new MediaError(`${path}: no SPS before the first picture`);
+  const fps = sps.frameRate ?? options.fps;
+  if (fps === undefined || !(fps > 0 && fps <= 1000)) throw new MediaError(`${path}: the SPS carries no frame rate; give one (--fps)`);
+  const duration = Math.round(ANNEXB_TIMESCALE / fps);
+  const track: InputTrack = {
+    timescale: ANNEXB_TIMESCALE,
+    width: sps.width,
+    height: sps.height,
+    avcC: avcConfigFrom([...spsNals.values()], [...ppsNals.values()]),
+  };
+
+  const toSample = (au: AccessUnit): InputSample => {
+    refuseBFrames(au, assembler.sps, assembler.pps);
+    return { data: writeLengthPrefixed(au.nals, 4), duration, isSync: au.isIdr, compositionOffset: 0 };
+  };
+
+  let dts = 0;
+  async function* gops(): AsyncGenerator<InputGop> {
+    const emit = (g: { accessUnits: AccessUnit[] }): InputGop => {
+      const samples = g.accessUnits.map(toSample);
+      const gop = { baseDecodeTime: dts, samples };
+      dts += samples.length * duration;
+      return gop;
+    };
+    for (const g of gopper.push(first.value as AccessUnit)) yield emit(g);
+    for await (const au of aus) for (const g of gopper.push(au)) yield emit(g);
+    for (const g of gopper.flush()) yield emit(g);
+  }
+
+  return { kind: 'annexb', track, gops, close: async () => void stream.destroy() };
+}
+
+function refuseBFrames(au: AccessUnit, sps: ReadonlyMap<number, Sps>, pps: ReadonlyMap<number, Pps>): void {
+  for (const nal of au.nals) {
+    const t = nalType(nal);
+    if (t === NalType.SLICE || t === NalType.IDR) {
+      if (parseSliceHeader(nal, sps, pps).sliceKind === 'B') {
+        throw new MediaError('Annex-B input with B-frames: an elementary stream carries no composition times; remux it first (ffmpeg -i in.h264 -c copy in.mp4)');
+      }
+      return;
+    }
+  }
+}
+
+async function openMp4Input(path: string): Promise<MediaInput> {
+  const source = await fileSource(path);
+  try {
+    const { track, samples } = await openMp4(source);
+    if (track.protection !== undefined) throw new MediaError(`${path} is already encrypted (${track.protection.scheme}); decrypt it first`);
+    const inputTrack: InputTrack = { timescale: track.timescale, width: track.width, height: track.height, avcC: track.avcC };
+    async function* gops(): AsyncGenerator<InputGop> {
+      let current: InputSample[] = [];
+      let base = 0;
+      for await (const s of samples()) {
+        if (s.isSync && current.length > 0) {
+          yield { baseDecodeTime: base, samples: current };
+          current = [];
+        }
+        if (current.length === 0) base = s.dts;
+        current.push({ data: s.data, duration: s.duration, isSync: s.isSync, compositionOffset: s.cts - s.dts });
+      }
+      if (current.length > 0) yield { baseDecodeTime: base, samples: current };
+    }
+    return { kind: 'mp4', track: inputTrack, gops, close: () => source.close() };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
