@@ -12,7 +12,7 @@ export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint
   const fh = await open(tmp, 'wx', 0o644);
   let written = 0;
   try {
-    let batch: Uint8Array[] = [];
+    const batch: Uint8Array[] = [];
     let batchBytes = 0;
     const drain = async (): Promise<void> => {
       while (batch.length > 0) {

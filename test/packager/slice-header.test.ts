@@ -30,7 +30,7 @@ async function headers(file: Uint8Array): Promise<{ headers: string[]; encrypted
     pps.set(p.ppsId, p);
   }
   const out: string[] = [];
-  for await (const s of samples() as AsyncGenerator<DemuxedSample>) {
+  for await (const s of samples()) {
     for (const nal of splitLengthPrefixed(s.data, track.avcC.lengthSize)) {
       const t = (nal[0] ?? 0) & 0x1f;
       if (t !== 1 && t !== 5) continue;
