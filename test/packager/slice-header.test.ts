@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { parsePps, parseSliceHeader, parseSps, splitLengthPrefixed } from '../../src/media/h264/index.js';
 import type { Pps, Sps } from '../../src/media/h264/index.js';
 import { bufferSource, openMp4 } from '../../src/media/mp4/index.js';
-import type { DemuxedSample } from '../../src/media/mp4/index.js';
 import { openInput } from '../../src/packager/input.js';
 import { emptyStats, packageChunks } from '../../src/packager/package.js';
 import { clip } from '../helpers/media.js';
