@@ -18,7 +18,7 @@ const dist = new URL('../dist/', import.meta.url);
 const { openInput } = await import(new URL('packager/input.js', dist).href);
 const { packageChunks, emptyStats } = await import(new URL('packager/package.js', dist).href);
 const { subsampleMap } = await import(new URL('cenc/subsamples.js', dist).href);
-const { encryptSample } = await import(new URL('cenc/sample.js', dist).href);
+const { encryptSampleParts } = await import(new URL('cenc/sample.js', dist).href);
 const { parsePps, parseSliceHeader, parseSps } = await import(new URL('media/h264/index.js', dist).href);
 
 const CACHE = join(tmpdir(), 'keyframe-bench-clips');
@@ -88,6 +88,7 @@ for (const s of streams) {
     // encryption alone: subsample maps (slice headers for cbcs) + cipher, one call per sample / protected run
     const clearBytes = (data) => (span) => (scheme === 'cenc' ? 1 : parseSliceHeader(data.subarray(span.offset, span.offset + span.length), sps, pps).headerBytes);
     const maps = samples.map((d) => subsampleMap(d, 4, clearBytes(d)));
+    const ivs = samples.map(() => randomBytes(8));
     const encryptOnly = [];
     const rawCtr = [];
     for (let r = 0; r < RUNS; r++) {
@@ -95,7 +96,7 @@ for (const s of streams) {
       for (let i = 0; i < samples.length; i++) {
         const d = samples[i];
         const m = scheme === 'cenc' ? maps[i] : subsampleMap(d, 4, clearBytes(d));
-        encryptSample({ scheme, key: key.key }, scheme === 'cenc' ? randomBytes(8) : key.kid, d, m);
+        encryptSampleParts({ scheme, key: key.key }, scheme === 'cenc' ? ivs[i] : key.kid, d, m);
       }
       encryptOnly.push(cpuMs(process.cpuUsage(c0)));
       if (scheme === 'cenc') {
@@ -107,8 +108,8 @@ for (const s of streams) {
           return Buffer.concat(runs);
         });
         const c1 = process.cpuUsage();
-        for (const buf of protectedRuns) {
-          const c = createCipheriv('aes-128-ctr', key.key, randomBytes(16));
+        for (const [i, buf] of protectedRuns.entries()) {
+          const c = createCipheriv('aes-128-ctr', key.key, Buffer.concat([ivs[i], Buffer.alloc(8)]));
           c.update(buf);
           c.final();
         }

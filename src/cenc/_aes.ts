@@ -66,6 +66,25 @@ export function cencTransform(key: Uint8Array, iv: Uint8Array, out: Uint8Array, 
   }
 }
 
+/**
+ * AES-128-CTR over a sample without copying it: the result is a list of parts — views of the clear runs of the
+ * input and the cipher's output for each protected run — whose concatenation is the transformed sample. One
+ * cipher call per protected run; the key stream continues across runs (OpenSSL keeps the block offset).
+ */
+export function cencParts(key: Uint8Array, iv: Uint8Array, sample: Uint8Array, subsamples: readonly Subsample[]): Uint8Array[] {
+  const cipher = createCipheriv('aes-128-ctr', key, counterBlock(iv));
+  const parts: Uint8Array[] = [];
+  let pos = 0;
+  for (const s of subsamples) {
+    if (s.clear > 0) parts.push(sample.subarray(pos, pos + s.clear));
+    pos += s.clear;
+    if (s.protected > 0) parts.push(cipher.update(sample.subarray(pos, pos + s.protected)));
+    pos += s.protected;
+  }
+  cipher.final();
+  return parts;
+}
+
 /** AES-128-CBC with a crypt:skip pattern over each protected run of `out`, in place. */
 export function cbcsTransform(key: Uint8Array, iv: Uint8Array, out: Uint8Array, subsamples: readonly Subsample[], encrypt: boolean, pattern: Pattern = CBCS_PATTERN): void {
   let pos = 0;

@@ -3,7 +3,7 @@
  * input is never modified. Subsample maps must cover the sample exactly.
  */
 import { MediaError } from '../errors.js';
-import { cbcsTransform, cencTransform } from './_aes.js';
+import { cbcsTransform, cencParts, cencTransform } from './_aes.js';
 import { assertCovers } from './subsamples.js';
 import type { Subsample } from './subsamples.js';
 
@@ -42,4 +42,17 @@ function transform(cipher: SampleCipher, iv: Uint8Array, sample: Uint8Array, sub
   if (cipher.scheme === 'cenc') cencTransform(cipher.key, iv, out, subsamples);
   else cbcsTransform(cipher.key, iv, out, subsamples, encrypt);
   return out;
+}
+
+/**
+ * Encryption without copying the sample where the scheme allows it: parts whose concatenation is the encrypted
+ * sample (views of the input's clear runs and the cipher output of its protected runs, for `cenc`; one new
+ * buffer for `cbcs`, whose pattern interleaves clear and encrypted blocks). For writers that write lists (writev).
+ */
+export function encryptSampleParts(cipher: SampleCipher, iv: Uint8Array, sample: Uint8Array, subsamples: readonly Subsample[]): Uint8Array[] {
+  if (cipher.scheme !== 'cenc') return [encryptSample(cipher, iv, sample, subsamples)];
+  checkKey(cipher.key);
+  checkIv('cenc', iv);
+  assertCovers(subsamples, sample.length);
+  return cencParts(cipher.key, iv, sample, subsamples);
 }

@@ -10,7 +10,7 @@
 import { MediaError } from '../errors.js';
 import { constantIv, IvSequence } from '../cenc/iv.js';
 import { KCV_BOX_UUID, encodeKeyChecks, keyCheckValue } from '../cenc/keycheck.js';
-import { encryptSample } from '../cenc/sample.js';
+import { encryptSampleParts } from '../cenc/sample.js';
 import type { Scheme } from '../cenc/sample.js';
 import { subsampleMap } from '../cenc/subsamples.js';
 import type { Subsample } from '../cenc/subsamples.js';
@@ -208,7 +208,7 @@ export async function* packageChunks(input: MediaInput, options: PackageOptions,
       }
       const subsamples: Subsample[] = subsampleMap(s.data, lengthSize, clearBytes(s.data));
       const sampleIv = iv instanceof IvSequence ? iv.next() : iv;
-      payloads.push(encryptSample({ scheme: scheme as Scheme, key: key.key }, sampleIv, s.data, subsamples));
+      payloads.push(...encryptSampleParts({ scheme: scheme as Scheme, key: key.key }, sampleIv, s.data, subsamples));
       samples.push({
         size: s.data.length,
         duration: s.duration,

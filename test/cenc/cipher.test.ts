@@ -181,3 +181,17 @@ describe('subsample maps', () => {
     expect(() => subsampleMap(sample, 4, () => 1)).toThrow(/does not fit/);
   });
 });
+
+describe('encryptSampleParts', () => {
+  it('the parts concatenate to encryptSample, and cenc parts reuse the clear bytes of the input (property)', async () => {
+    const { encryptSampleParts } = await import('../../src/cenc/sample.js');
+    fc.assert(
+      fc.property(layout, key, fc.constantFrom<Scheme>('cenc', 'cbcs'), ([subs, sample], k, scheme) => {
+        const iv = scheme === 'cenc' ? Buffer.alloc(8, 5) : Buffer.alloc(16, 5);
+        const parts = encryptSampleParts({ scheme, key: k }, iv, sample, subs);
+        expect(Buffer.concat(parts).equals(Buffer.from(encryptSample({ scheme, key: k }, iv, sample, subs)))).toBe(true);
+        if (scheme === 'cenc') for (const p of parts) if (p.buffer === sample.buffer) expect(subs.some((s) => s.clear === p.length)).toBe(true);
+      }),
+    );
+  });
+});
