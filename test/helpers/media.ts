@@ -44,7 +44,7 @@ export function ffmpeg(args: readonly string[], input?: Uint8Array, tolerateFail
 /** Path of a clip with these options, made on first use. */
 export async function clip(options: ClipOptions = {}): Promise<string> {
   const o = { width: 1280, height: 720, fps: 30, seconds: 5, gop: 30, bitrate: '', slices: 1, preset: 'ultrafast', zerolatency: true, format: 'h264' as const, ...options };
-  const key = createHash('sha256').update(JSON.stringify(o)).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(`v2${JSON.stringify(o)}`).digest('hex').slice(0, 16);
   const ext = o.format === 'h264' ? 'h264' : 'mp4';
   const path = join(CACHE, `${o.width}x${o.height}-${o.fps}-${o.seconds}s-${key}.${o.format === 'fmp4' ? 'frag.' : ''}${ext}`);
   if (existsSync(path)) return path;
@@ -52,7 +52,8 @@ export async function clip(options: ClipOptions = {}): Promise<string> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const rate = o.bitrate !== '' ? ['-b:v', o.bitrate, '-maxrate', o.bitrate, '-bufsize', `${Number.parseInt(o.bitrate, 10) * 2}M`] : [];
   const tune = o.zerolatency ? ['-tune', 'zerolatency', '-bf', '0'] : [];
-  const slices = o.slices > 1 ? ['-slices', String(o.slices)] : [];
+  // zerolatency turns on x264's sliced threads, whose count overrides -slices: pin the threads to the slices
+  const slices = o.slices > 1 ? ['-threads', String(o.slices), '-slices', String(o.slices)] : [];
   const mux =
     o.format === 'h264'
       ? ['-bsf:v', 'h264_mp4toannexb', '-f', 'h264']
