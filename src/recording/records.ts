@@ -1,0 +1,192 @@
+/**
+ * Fragment records (docs/signed-video.md §4): for every CMAF fragment of a recording, the camera signs a record
+ * over the fragment's bytes as stored — ciphertext for an encrypted recording — with its time range, its counter
+ * and the hash of the previous record. A recorder or an auditor then checks integrity (the hash of the stored
+ * bytes), order and completeness (sequence numbers and the hash chain) and origin (the signature) without any
+ * content key.
+ *
+ * Records are canonical JSON (keys sorted, no spaces); `prev` is the SHA-256 of the previous record's canonical
+ * JSON including its signature, all zeros for the first record of a session; `sig` signs the canonical JSON of
+ * the record without `sig`.
+ */
+import { createHash, verify as cryptoVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { MediaError } from '../errors.js';
+
+export interface FragmentRecord {
+  readonly v: 1;
+  /** Session id, 32 hex digits. */
+  readonly session: string;
+  /** Fragment index in the session, from 0. */
+  readonly seq: number;
+  /** The camera's monotonic counter at this fragment. */
+  readonly counter: number;
+  /** Media time range of the fragment, seconds. */
+  readonly start: number;
+  readonly end: number;
+  /** SHA-256 of the fragment bytes (moof + mdat), hex. */
+  readonly sha256: string;
+  /** SHA-256 of the previous record's canonical JSON, hex (64 zeros for the first). */
+  readonly prev: string;
+  /** Signature (base64) over the canonical JSON of the record without `sig`. */
+  readonly sig: string;
+}
+
+export type UnsignedRecord = Omit<FragmentRecord, 'sig'>;
+
+export const GENESIS = '0'.repeat(64);
+
+/** Canonical JSON: keys sorted at every level, no white space. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function recordHash(record: FragmentRecord): string {
+  return sha256Hex(canonicalJson(record));
+}
+
+/** Signs a record with `sign` (the device key in its key store; ECDSA DER or RSA PKCS#1 v1.5 over SHA-256). */
+export async function signRecord(record: UnsignedRecord, sign: (data: Uint8Array) => Promise<Uint8Array>): Promise<FragmentRecord> {
+  const sig = await sign(Buffer.from(canonicalJson(record)));
+  return { ...record, sig: Buffer.from(sig).toString('base64') };
+}
+
+export function recordSignatureValid(record: FragmentRecord, publicKey: KeyObject): boolean {
+  const { sig, ...unsigned } = record;
+  try {
+    return cryptoVerify('sha256', Buffer.from(canonicalJson(unsigned)), publicKey, Buffer.from(sig, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Parses one line of records.jsonl; MediaError for anything that is not a well-formed record. */
+export function parseRecord(line: string, lineNo: number): FragmentRecord {
+  let r: unknown;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    throw new MediaError(`record on line ${lineNo} is not valid JSON`);
+  }
+  const o = r as Record<string, unknown>;
+  const ok =
+    typeof r === 'object' &&
+    r !== null &&
+    o['v'] === 1 &&
+    typeof o['session'] === 'string' &&
+    /^[0-9a-f]{32}$/.test(o['session']) &&
+    Number.isSafeInteger(o['seq']) &&
+    Number.isSafeInteger(o['counter']) &&
+    typeof o['start'] === 'number' &&
+    typeof o['end'] === 'number' &&
+    typeof o['sha256'] === 'string' &&
+    /^[0-9a-f]{64}$/.test(o['sha256']) &&
+    typeof o['prev'] === 'string' &&
+    /^[0-9a-f]{64}$/.test(o['prev']) &&
+    typeof o['sig'] === 'string';
+  if (!ok) throw new MediaError(`record on line ${lineNo} is not a keyframe fragment record`);
+  return r as FragmentRecord;
+}
+
+export type FragmentProblemKind = 'tampered' | 'missing' | 'unrecorded' | 'out-of-order' | 'bad-signature' | 'chain-broken' | 'counter';
+
+export interface FragmentProblem {
+  readonly kind: FragmentProblemKind;
+  /** Record sequence number concerned (or fragment position for unrecorded fragments). */
+  readonly seq: number;
+  readonly start?: number;
+  readonly end?: number;
+  readonly detail: string;
+}
+
+export interface RecordChainReport {
+  /** Records that verified: signature, chain, and the bytes of their fragment. */
+  readonly authentic: number;
+  readonly problems: readonly FragmentProblem[];
+  /** Media time covered by authentic fragments, seconds. */
+  readonly coveredSeconds: number;
+}
+
+/**
+ * Checks a session's records against the stored fragments (SHA-256 of each stored moof+mdat, in file order),
+ * without any content key: every record signed by `publicKey`, chained to its predecessor, counters increasing,
+ * sequence numbers without gaps; and every record's fragment present, unaltered and in order. Records are matched
+ * to stored fragments by hash, so one deleted fragment is reported as missing alone, a changed fragment as
+ * tampered at its place, and a moved one as out of order.
+ */
+export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject): RecordChainReport {
+  const problems: FragmentProblem[] = [];
+  const bad = new Set<number>();
+  const flag = (i: number, p: FragmentProblem): void => {
+    problems.push(p);
+    bad.add(i);
+  };
+  // 1. the records themselves: signatures, sequence, chain, counters
+  let prevHash = GENESIS;
+  let prevCounter = -1;
+  records.forEach((r, i) => {
+    const range = { start: r.start, end: r.end };
+    if (!recordSignatureValid(r, publicKey)) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
+    if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
+    if (r.prev !== prevHash) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (r.counter <= prevCounter) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
+    prevHash = recordHash(r);
+    prevCounter = Math.max(prevCounter, r.counter);
+  });
+  // 2. the stored fragments, matched by hash
+  const positions = new Map<string, number[]>();
+  fragmentHashes.forEach((h, i) => positions.set(h, [...(positions.get(h) ?? []), i]));
+  const used = new Set<number>();
+  const matched: (number | undefined)[] = records.map((r) => {
+    const pos = (positions.get(r.sha256) ?? []).find((p) => !used.has(p));
+    if (pos !== undefined) used.add(pos);
+    return pos;
+  });
+  let last = -1;
+  records.forEach((r, i) => {
+    const pos = matched[i];
+    if (pos === undefined) return;
+    if (pos < last) flag(i, { kind: 'out-of-order', seq: r.seq, start: r.start, end: r.end, detail: `fragment ${r.seq} (${r.start}–${r.end} s) is stored out of order (at position ${pos})` });
+    last = Math.max(last, pos);
+  });
+  records.forEach((r, i) => {
+    if (matched[i] !== undefined) return;
+    const before = Math.max(-1, ...matched.slice(0, i).filter((p): p is number => p !== undefined));
+    const afterCandidates = matched.slice(i + 1).filter((p): p is number => p !== undefined);
+    const after = afterCandidates.length > 0 ? Math.min(...afterCandidates) : fragmentHashes.length;
+    let slot: number | undefined;
+    for (let p = before + 1; p < after; p++) {
+      if (!used.has(p)) {
+        slot = p;
+        break;
+      }
+    }
+    if (slot !== undefined) {
+      used.add(slot);
+      flag(i, { kind: 'tampered', seq: r.seq, start: r.start, end: r.end, detail: `fragment ${r.seq} (${r.start}–${r.end} s): stored bytes differ from what the camera signed` });
+    } else {
+      flag(i, { kind: 'missing', seq: r.seq, start: r.start, end: r.end, detail: `fragment ${r.seq} (${r.start}–${r.end} s) is not in the recording` });
+    }
+  });
+  for (let p = 0; p < fragmentHashes.length; p++) {
+    if (!used.has(p)) problems.push({ kind: 'unrecorded', seq: p, detail: `stored fragment at position ${p} has no signed record` });
+  }
+  let authentic = 0;
+  let covered = 0;
+  records.forEach((r, i) => {
+    if (!bad.has(i)) {
+      authentic++;
+      covered += r.end - r.start;
+    }
+  });
+  return { authentic, problems, coveredSeconds: covered };
+}
