@@ -1,0 +1,17 @@
+/**
+ * Signed video (docs/signed-video.md): the Media Signing SEI layer. The signer runs where the camera does,
+ * with its device key; the verifier needs only the manufacturer root (and CRLs).
+ */
+export { encodeTlvs, decodeTlvs } from './tlv.js';
+export type { Tlv } from './tlv.js';
+export * from './sei.js';
+export { sha256, isHashed, frameHash, unitHash, ParameterSetTracker, ZERO_HASH } from './hashing.js';
+export { UnitCounter, COUNTER_FILE } from './counter.js';
+export { StreamSigner, DEFAULT_FPS, toFiletime, fromFiletime } from './signer.js';
+export type { SignerOptions, SignerStats } from './signer.js';
+export { StreamVerifier, verifyNals, align } from './verifier.js';
+export type { VerifierOptions } from './verifier.js';
+export { formatReport, overallVerdict, sessionVerdict } from './report.js';
+export type { Verdict, RangeStatus, ReportRange, SessionReport, VerificationReport, Trust } from './report.js';
+export { deviceSigner, signAnnexB } from './device.js';
+export type { DeviceSignOptions } from './device.js';

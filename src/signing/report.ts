@@ -1,0 +1,102 @@
+/** The verification report (docs/signed-video.md §2): types, verdict rules and the human-readable form. */
+
+export type Verdict = 'AUTHENTIC' | 'AUTHENTIC_WITH_GAPS' | 'NOT_AUTHENTIC' | 'UNSIGNED' | 'UNTRUSTED_SIGNER';
+
+/**
+ * authentic: present and as signed; missing: signed but absent; tampered: present but not as signed (modified,
+ * inserted, reordered, replayed, spliced); unverified: present but covered by no valid signature (signature
+ * SEI missing, stream cut, certificate not valid at recording time).
+ */
+export type RangeStatus = 'authentic' | 'missing' | 'tampered' | 'unverified';
+
+export interface ReportRange {
+  status: RangeStatus;
+  /** Seconds since the session start (signed times; estimated for frames no signature covers). */
+  start: number;
+  end: number;
+  /** Frame indexes in the session (inclusive). */
+  firstFrame: number;
+  lastFrame: number;
+  /** Frame positions in the input stream (inclusive), for frames that are present. */
+  inputFirst?: number;
+  inputLast?: number;
+  reason?: string;
+}
+
+export type Trust = 'trusted' | 'untrusted' | 'invalid' | 'none';
+
+export interface SessionReport {
+  verdict: Verdict;
+  /** trusted: chain valid to a given root; untrusted: identity not established; invalid: certificate not valid when recorded or manifest bad; none: no signature. */
+  trust: Trust;
+  trustReason?: string;
+  session?: string;
+  serial?: string;
+  /** Subjects, leaf first. */
+  chain: string[];
+  start?: string;
+  counterStart?: number;
+  units: number;
+  frames: number;
+  endMarker: boolean;
+  /** Seconds: the end of the last authenticated unit when the session has no signed end marker. */
+  endMissingAfter?: number;
+  ranges: ReportRange[];
+}
+
+export interface VerificationReport {
+  verdict: Verdict;
+  /** Frames (access units with picture data) in the input. */
+  frames: number;
+  sessions: SessionReport[];
+}
+
+const RANK: Record<Verdict, number> = { AUTHENTIC: 0, AUTHENTIC_WITH_GAPS: 1, NOT_AUTHENTIC: 2, UNTRUSTED_SIGNER: 3, UNSIGNED: 4 };
+
+export function sessionVerdict(s: Omit<SessionReport, 'verdict'>): Verdict {
+  if (s.trust === 'none') return s.units === 0 ? 'UNSIGNED' : 'UNTRUSTED_SIGNER';
+  if (s.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
+  if (s.trust === 'invalid') return 'NOT_AUTHENTIC';
+  if (s.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified')) return 'NOT_AUTHENTIC';
+  if (s.ranges.some((r) => r.status === 'missing') || !s.endMarker) return 'AUTHENTIC_WITH_GAPS';
+  return s.ranges.length > 0 ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
+}
+
+/**
+ * The stream's verdict: UNSIGNED when no session is signed; otherwise the worst session, where unsigned frames
+ * next to signed sessions make it NOT_AUTHENTIC.
+ */
+export function overallVerdict(sessions: readonly SessionReport[]): Verdict {
+  if (sessions.length === 0 || sessions.every((s) => s.verdict === 'UNSIGNED')) return 'UNSIGNED';
+  let worst: Verdict = 'AUTHENTIC';
+  for (const s of sessions) {
+    const v = s.verdict === 'UNSIGNED' ? 'NOT_AUTHENTIC' : s.verdict;
+    if (RANK[v] > RANK[worst]) worst = v;
+  }
+  return worst;
+}
+
+function sec(x: number): string {
+  return `${x.toFixed(3)} s`;
+}
+
+export function formatReport(r: VerificationReport): string {
+  const lines: string[] = [`verdict: ${r.verdict}`, `frames in the input: ${r.frames}`];
+  r.sessions.forEach((s, i) => {
+    lines.push('');
+    lines.push(`session ${i + 1}${s.session !== undefined ? ` ${s.session}` : ' (no certificate SEI)'}: ${s.verdict}`);
+    if (s.serial !== undefined) lines.push(`  camera serial: ${s.serial}`);
+    if (s.start !== undefined) lines.push(`  recording start: ${s.start}${s.counterStart !== undefined ? `, counter from ${s.counterStart}` : ''}`);
+    lines.push(`  signer: ${s.trust}${s.trustReason !== undefined ? ` (${s.trustReason})` : ''}`);
+    s.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
+    lines.push(`  ${s.units} signed units, ${s.frames} frames${s.endMarker ? ', signed end marker' : ''}`);
+    if (s.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(s.endMissingAfter)}`);
+    for (const g of s.ranges) {
+      const input = g.inputFirst !== undefined ? `, input frames ${g.inputFirst}–${g.inputLast ?? g.inputFirst}` : '';
+      lines.push(
+        `  ${g.status.padEnd(10)} ${sec(g.start)} – ${sec(g.end)}  frames ${g.firstFrame}–${g.lastFrame}${input}${g.reason !== undefined ? `: ${g.reason}` : ''}`,
+      );
+    }
+  });
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,457 @@
+/**
+ * The streaming verifier (docs/signed-video.md §2): push NAL units in decoding order, get a report at the end.
+ * Memory is bounded: the frame hashes of the unit being received (capped), the current session's state and its
+ * merged time ranges.
+ *
+ * Per unit SEI: the signature (with the key of the session's certificate SEI), the certificate chain at the
+ * unit's start time (revocation included), the counter and the previous-unit hash (order, completeness, replay),
+ * the unit hash over the received frames (session binding), the parameter sets in effect, and the truncated
+ * per-frame hashes to localise a difference to the frame.
+ */
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { InputError, MediaError } from '../errors.js';
+import { AccessUnitAssembler } from '../media/h264/index.js';
+import type { AccessUnit } from '../media/h264/index.js';
+import { parseCertificates } from '../pki/pem.js';
+import { subjectOf, verifyCertificate } from '../pki/verify.js';
+import type { X509Certificate, X509Crl } from '../pki/x509.js';
+import { frameHash, ParameterSetTracker, sha256, unitHash, ZERO_HASH } from './hashing.js';
+import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type VerificationReport } from './report.js';
+import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParsedSigningSei } from './sei.js';
+import { DEFAULT_FPS, fromFiletime, toFiletime } from './signer.js';
+
+export interface VerifierOptions {
+  /** Trust anchors (the manufacturer root). */
+  readonly roots: readonly X509Certificate[];
+  /** When given, revocation is checked: material signed at or after a revocation time is rejected. */
+  readonly crls?: readonly X509Crl[];
+  /** Time for CRL freshness; default now. */
+  readonly now?: Date;
+  /** Frame rate for estimated times when the SPS carries none (default 25). */
+  readonly fps?: number;
+  /** Frames kept waiting for a signature before they are reported unverified (default 3000). */
+  readonly maxPendingFrames?: number;
+}
+
+/** Chain failures that mean "identity not established", as opposed to "known signer, certificate not valid then". */
+const UNTRUSTED_CODES = new Set(['SELF_SIGNED', 'NO_ISSUER', 'UNTRUSTED_ROOT', 'BAD_SIGNATURE', 'PATH_LIMIT']);
+
+interface PendingFrame {
+  readonly hash: Uint8Array;
+  readonly input: number;
+}
+
+type UnitSei = Extract<ParsedSigningSei, { kind: 'unit' }>;
+type CertSei = Extract<ParsedSigningSei, { kind: 'certificate' }>;
+
+interface Session {
+  readonly report: Omit<SessionReport, 'verdict'>;
+  readonly anonymous: boolean;
+  key?: KeyObject;
+  leaf?: X509Certificate;
+  intermediates: X509Certificate[];
+  sessionId?: Uint8Array;
+  startFt: bigint;
+  counterStart: bigint;
+  lastCounter?: bigint;
+  lastUnitHash: Uint8Array;
+  /** Session seconds and frame index just after the last accepted unit. */
+  lastEndSec: number;
+  nextFrame: number;
+  /** Where frames without signed times go: after the last accepted unit and earlier estimated frames. */
+  estSec: number;
+  estFrame: number;
+  ended: boolean;
+  validFrom?: number;
+  validUntil?: number;
+}
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+function truncated(h: Uint8Array): Uint8Array {
+  return h.subarray(0, FRAME_HASH_BYTES);
+}
+
+type Aligned = { kind: 'frame'; frame: PendingFrame; slot: number; match: boolean } | { kind: 'extra'; frame: PendingFrame; slot: number } | { kind: 'missing'; slot: number };
+
+/** Aligns received frames with the signed hash list (greedy, n ≤ one unit). */
+export function align(list: readonly Uint8Array[], frames: readonly PendingFrame[]): Aligned[] {
+  const out: Aligned[] = [];
+  const t = frames.map((f) => truncated(f.hash));
+  const find = (arr: readonly Uint8Array[], x: Uint8Array, from: number): number => {
+    for (let k = from; k < arr.length; k++) if (eq(arr[k] as Uint8Array, x)) return k;
+    return -1;
+  };
+  let i = 0;
+  let j = 0;
+  while (i < list.length || j < frames.length) {
+    if (i < list.length && j < frames.length) {
+      const f = frames[j] as PendingFrame;
+      if (eq(list[i] as Uint8Array, t[j] as Uint8Array)) {
+        out.push({ kind: 'frame', frame: f, slot: i++, match: true });
+        j++;
+        continue;
+      }
+      const k = find(list, t[j] as Uint8Array, i + 1);
+      if (k >= 0) {
+        while (i < k) out.push({ kind: 'missing', slot: i++ });
+        continue;
+      }
+      const k2 = find(t, list[i] as Uint8Array, j + 1);
+      if (k2 >= 0) {
+        while (j < k2) out.push({ kind: 'extra', frame: frames[j++] as PendingFrame, slot: i });
+        continue;
+      }
+      out.push({ kind: 'frame', frame: f, slot: i++, match: false });
+      j++;
+    } else if (j < frames.length) {
+      out.push({ kind: 'extra', frame: frames[j++] as PendingFrame, slot: i });
+    } else {
+      out.push({ kind: 'missing', slot: i++ });
+    }
+  }
+  return out;
+}
+
+/** SHA-256 signature check that treats an undecodable signature as a bad one. */
+function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
+  try {
+    return cryptoVerify('sha256', data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+function certSerial(cert: X509Certificate): string | undefined {
+  const m = /(?:^|,\s*)serialNumber=((?:\\.|[^,+\\])+)/.exec(subjectOf(cert));
+  return m?.[1]?.replace(/\\(.)/g, '$1');
+}
+
+export class StreamVerifier {
+  private readonly assembler = new AccessUnitAssembler();
+  private readonly params = new ParameterSetTracker();
+  private readonly sessions: Session[] = [];
+  private session: Session;
+  private pending: PendingFrame[] = [];
+  private inputFrames = 0;
+  private streamFps: number | undefined;
+
+  constructor(private readonly options: VerifierOptions) {
+    this.session = this.newAnonymous();
+  }
+
+  private get fps(): number {
+    return this.streamFps ?? this.options.fps ?? DEFAULT_FPS;
+  }
+
+  private newAnonymous(): Session {
+    const s: Session = {
+      report: { trust: 'none', chain: [], units: 0, frames: 0, endMarker: false, ranges: [] },
+      anonymous: true,
+      intermediates: [],
+      startFt: 0n,
+      counterStart: 0n,
+      lastUnitHash: ZERO_HASH,
+      lastEndSec: 0,
+      nextFrame: 0,
+      estSec: 0,
+      estFrame: 0,
+      ended: false,
+    };
+    this.sessions.push(s);
+    return s;
+  }
+
+  async push(nal: Uint8Array): Promise<void> {
+    let aus: AccessUnit[];
+    try {
+      aus = this.assembler.push(nal);
+    } catch (e) {
+      if (!(e instanceof MediaError)) throw e;
+      // an unparsable NAL unit is kept as a frame of its own: it matches nothing that was signed
+      this.addFrame({ hash: sha256(sha256(nal)), input: this.inputFrames++ });
+      return;
+    }
+    for (const au of aus) await this.accessUnit(au);
+  }
+
+  async finish(): Promise<VerificationReport> {
+    for (const au of this.assembler.flush()) await this.accessUnit(au);
+    this.closeSession();
+    const sessions: SessionReport[] = this.sessions
+      .filter((s) => !(s.anonymous && s.report.frames === 0 && s.report.units === 0 && this.sessions.length > 1))
+      .map((s) => ({ verdict: sessionVerdict(s.report), ...s.report }));
+    return { verdict: overallVerdict(sessions), frames: this.inputFrames, sessions };
+  }
+
+  private async accessUnit(au: AccessUnit): Promise<void> {
+    for (const nal of au.nals) {
+      const parsed = parseSigningSei(nal);
+      if (parsed !== undefined) await this.sei(parsed);
+    }
+    for (const nal of au.nals) this.params.push(nal);
+    if (this.streamFps === undefined) {
+      for (const sps of this.assembler.sps.values()) if (sps.frameRate !== undefined && sps.frameRate > 0 && sps.frameRate <= 1000) this.streamFps = sps.frameRate;
+    }
+    const fh = frameHash(au.nals);
+    if (fh !== undefined) this.addFrame({ hash: fh.hash, input: this.inputFrames++ });
+  }
+
+  private addFrame(f: PendingFrame): void {
+    this.pending.push(f);
+    const max = this.options.maxPendingFrames ?? 3000;
+    if (this.pending.length > max) {
+      const spill = this.pending.splice(0, this.pending.length - max);
+      this.estimated(this.session, spill, 'unverified', this.unsignedReason(this.session));
+    }
+  }
+
+  private async sei(p: ParsedSigningSei): Promise<void> {
+    if (p.kind === 'malformed') {
+      const s = this.session;
+      this.addRange(s, { status: 'tampered', start: s.lastEndSec, end: s.lastEndSec, firstFrame: s.nextFrame, lastFrame: s.nextFrame, reason: `malformed signing SEI: ${p.reason}` });
+      return;
+    }
+    if (p.kind === 'certificate') {
+      this.closeSession();
+      this.session = await this.openSession(p);
+      this.sessions.push(this.session);
+      return;
+    }
+    await this.unit(p);
+  }
+
+  /** Frames still waiting for a signature when the session closes are unverified. */
+  private closeSession(): void {
+    const s = this.session;
+    if (!s.anonymous && !s.report.endMarker) s.report.endMissingAfter = s.report.units > 0 ? s.lastEndSec : 0;
+    if (this.pending.length > 0) {
+      this.estimated(s, this.pending, 'unverified', this.unsignedReason(s));
+      this.pending = [];
+    }
+  }
+
+  /** Why frames that no signature covered are unverified. */
+  private unsignedReason(s: Session): string {
+    if (s.anonymous && s.report.units === 0) return 'not signed';
+    return s.ended ? 'after the signed end marker' : 'not signed: no signature follows these frames';
+  }
+
+  private async openSession(p: CertSei): Promise<Session> {
+    const m = p.manifest;
+    const startMs = Date.parse(m.start);
+    const s: Session = {
+      report: { trust: 'trusted', session: m.session, serial: m.serial, chain: [], start: m.start, counterStart: m.counterStart, units: 0, frames: 0, endMarker: false, ranges: [] },
+      anonymous: false,
+      intermediates: [],
+      sessionId: Buffer.from(m.session, 'hex'),
+      startFt: toFiletime(Number.isFinite(startMs) ? startMs : 0),
+      counterStart: BigInt(m.counterStart),
+      lastUnitHash: ZERO_HASH,
+      lastEndSec: 0,
+      nextFrame: 0,
+      estSec: 0,
+      estFrame: 0,
+      ended: false,
+    };
+    const fail = (trust: 'untrusted' | 'invalid', reason: string): Session => {
+      s.report.trust = trust;
+      s.report.trustReason = reason;
+      return s;
+    };
+    if (!Number.isFinite(startMs)) return fail('invalid', 'manifest start time is not a valid time');
+    let chain: X509Certificate[];
+    try {
+      chain = parseCertificates(p.chainPem, 'certificate SEI');
+    } catch (e) {
+      if (e instanceof InputError || e instanceof MediaError) return fail('untrusted', `certificate chain unreadable: ${e.message}`);
+      throw e;
+    }
+    const leaf = chain[0];
+    if (leaf === undefined) return fail('untrusted', 'certificate SEI carries no certificate');
+    s.report.chain = chain.map((c) => subjectOf(c));
+    s.leaf = leaf;
+    s.intermediates = chain.slice(1);
+    const spki = Buffer.from(leaf.publicKey.rawData);
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    } catch {
+      return fail('untrusted', 'certificate key unusable');
+    }
+    s.key = key;
+    let result;
+    try {
+      result = await verifyCertificate(leaf, { roots: this.options.roots, intermediates: s.intermediates, ...(this.options.crls !== undefined ? { crls: this.options.crls } : {}), ...(this.options.now !== undefined ? { now: this.options.now } : {}), at: new Date(startMs), purpose: 'video-signing' });
+    } catch (e) {
+      if (e instanceof InputError) return fail('untrusted', e.message);
+      throw e;
+    }
+    if (result.chain.length > 0) s.report.chain = result.chain.map((c) => c.subject);
+    if (!result.valid) {
+      if (result.status === 'self-signed' || UNTRUSTED_CODES.has(result.code ?? '')) return fail('untrusted', result.reason ?? 'certificate chain not trusted');
+    }
+    if (!safeVerify(p.signedData, key, p.signature)) return fail('invalid', 'certificate SEI signature does not verify');
+    if (Buffer.from(sha256(spki)).toString('hex') !== m.kid) return fail('invalid', 'manifest key id does not match the certificate');
+    const serial = certSerial(leaf);
+    if (serial !== undefined && serial !== m.serial) return fail('invalid', `manifest serial ${m.serial} is not the certificate's (${serial})`);
+    const wantSig = key.asymmetricKeyType === 'ec' ? OID_ECDSA_SHA256 : key.asymmetricKeyType === 'rsa' ? OID_RSA_SHA256 : '';
+    if (p.hashOid !== OID_SHA256 || p.signatureOid !== wantSig) return fail('invalid', `unsupported algorithms ${p.hashOid} / ${p.signatureOid}`);
+    if (!result.valid) return fail('invalid', `certificate not valid at the recording start: ${result.reason ?? result.code ?? 'invalid'}`);
+    return s;
+  }
+
+  /** Whether the session's certificate is valid at `ms` (cached over intervals known to be valid). */
+  private async certValidAt(s: Session, ms: number): Promise<string | undefined> {
+    if (s.validFrom !== undefined && s.validUntil !== undefined && ms >= s.validFrom && ms < s.validUntil) return undefined;
+    if (s.leaf === undefined) return 'no certificate';
+    const r = await verifyCertificate(s.leaf, { roots: this.options.roots, intermediates: s.intermediates, ...(this.options.crls !== undefined ? { crls: this.options.crls } : {}), ...(this.options.now !== undefined ? { now: this.options.now } : {}), at: new Date(ms), purpose: 'video-signing' });
+    if (!r.valid) return r.reason ?? r.code ?? 'certificate not valid';
+    let until = Math.min(...r.chain.map((c) => Date.parse(c.notAfter)));
+    if (r.revokedLater !== undefined) until = Math.min(until, Date.parse(r.revokedLater));
+    s.validFrom = ms;
+    s.validUntil = until;
+    return undefined;
+  }
+
+  private sec(s: Session, ft: bigint): number {
+    return (fromFiletime(ft) - fromFiletime(s.startFt)) / 1000;
+  }
+
+  private async unit(p: UnitSei): Promise<void> {
+    const s = this.session;
+    const frames = this.pending;
+    this.pending = [];
+    s.report.units++;
+    const g = p.general;
+    if (s.anonymous || s.key === undefined || s.sessionId === undefined) {
+      this.estimated(s, frames, 'unverified', s.anonymous ? 'no certificate SEI: the signer is unknown (session start missing)' : 'the signer is not established');
+      if (p.endReason !== undefined) s.ended = s.report.endMarker = true;
+      return;
+    }
+    if (!safeVerify(p.signedData, s.key, p.signature)) {
+      this.estimated(s, frames, 'tampered', 'signature does not verify with the session key (foreign or forged unit)');
+      return;
+    }
+    if (s.ended) {
+      this.estimated(s, frames, 'tampered', 'unit after the signed end marker');
+      return;
+    }
+    const expected = s.lastCounter === undefined ? s.counterStart : s.lastCounter + 1n;
+    const c = g.counter;
+    if (c < expected) {
+      this.estimated(s, frames, 'tampered', `unit ${c - s.counterStart} out of order (replayed or reordered; expected unit ${expected - s.counterStart})`);
+      return;
+    }
+    if (c === expected && !eq(g.prevUnitHash, s.lastUnitHash)) {
+      this.estimated(s, frames, 'tampered', 'unit does not chain to the previous one');
+      return;
+    }
+    const gap = c > expected;
+    const aligned = align(p.hashList, frames);
+    const leadingExtras = aligned.findIndex((a) => a.kind !== 'extra');
+    const nLeading = leadingExtras < 0 ? aligned.length : leadingExtras;
+    // after a gap, frames before the first signed one belong to units whose signature is missing
+    const base = gap ? nLeading : 0;
+    const core = aligned.slice(base);
+    const allMatch = core.length === g.frameCount && core.every((a) => a.kind === 'frame' && a.match);
+    if (allMatch && !eq(unitHash(g.prevUnitHash, s.sessionId, c, frames.slice(base).map((f) => f.hash)), g.unitHash)) {
+      this.estimated(s, frames, 'tampered', 'unit hash mismatch: the unit belongs to another session');
+      return;
+    }
+    // after a gap the previous-unit hash cannot be checked, so only the unit hash binds the unit to this session,
+    // and it needs every frame: an incomplete unit after a gap stays unverified and does not advance the chain
+    const unbound = gap && !allMatch;
+    const certProblem = await this.certValidAt(s, fromFiletime(g.start));
+    const signedPs = p.parameterSets.map((x) => `${x.type}:${x.id}:${Buffer.from(x.sha256).toString('hex')}`).join(',');
+    const ourPs = this.params.list().map((x) => `${x.type}:${x.id}:${Buffer.from(x.sha256).toString('hex')}`).join(',');
+    const psProblem = signedPs !== ourPs;
+
+    const startSec = this.sec(s, g.start);
+    const endSec = this.sec(s, g.end);
+    const n = g.frameCount;
+    const dur = n > 0 && endSec > startSec ? (endSec - startSec) / n : 1 / this.fps;
+    const unitFps = dur > 0 ? 1 / dur : this.fps;
+    const slotSec = (i: number): number => startSec + i * dur;
+    const slotFrame = (i: number): number => Math.round(slotSec(i) * unitFps);
+    if (gap) {
+      const [a, b] = [expected - s.counterStart, c - 1n - s.counterStart];
+      const reason = a === b ? `unit ${a} missing (counter ${expected})` : `units ${a}–${b} missing (counters ${expected}–${c - 1n})`;
+      if (nLeading > 0) {
+        const lead = aligned.slice(0, nLeading).map((a) => (a as { frame: PendingFrame }).frame);
+        this.estimated(s, lead, 'unverified', `no signature: the signing SEI of ${reason.replace(' missing', '')} is missing`);
+      } else if (startSec > s.lastEndSec || s.lastCounter === undefined) {
+        this.addRange(s, { status: 'missing', start: s.lastEndSec, end: startSec, firstFrame: s.nextFrame, lastFrame: Math.max(s.nextFrame, slotFrame(0) - 1), reason });
+      }
+    }
+    for (const a of core) {
+      const i = a.slot;
+      const at = { start: slotSec(i), end: slotSec(i + 1), firstFrame: slotFrame(i), lastFrame: slotFrame(i) };
+      if (a.kind === 'missing') {
+        this.addRange(s, { status: 'missing', ...at, reason: 'frame missing' });
+        continue;
+      }
+      s.report.frames++;
+      const input = { inputFirst: a.frame.input, inputLast: a.frame.input };
+      let status: RangeStatus = 'authentic';
+      let reason: string | undefined;
+      if (a.kind === 'extra') [status, reason] = ['tampered', 'frame inserted (not in the signed unit)'];
+      else if (!a.match) [status, reason] = ['tampered', 'frame modified'];
+      else if (psProblem) [status, reason] = ['tampered', 'parameter sets differ from the signed ones'];
+      else if (unbound) [status, reason] = ['unverified', 'unit incomplete after a gap: it cannot be bound to this session'];
+      else if (certProblem !== undefined) [status, reason] = ['unverified', `signing certificate not valid at the recording time: ${certProblem}`];
+      this.addRange(s, { status, ...at, ...input, ...(reason !== undefined ? { reason } : {}) });
+    }
+    if (unbound) return;
+    s.lastCounter = c;
+    s.lastUnitHash = g.unitHash;
+    s.lastEndSec = endSec;
+    s.nextFrame = slotFrame(n);
+    s.estSec = Math.max(s.estSec, endSec);
+    s.estFrame = Math.max(s.estFrame, s.nextFrame);
+    if (p.endReason !== undefined) s.ended = s.report.endMarker = true;
+  }
+
+  /** Frames without signed times: placed after the last accepted unit at the stream's frame rate. */
+  private estimated(s: Session, frames: readonly PendingFrame[], status: RangeStatus, reason: string): void {
+    for (const f of frames) {
+      s.report.frames++;
+      const idx = s.anonymous ? f.input : s.estFrame;
+      const start = s.anonymous ? f.input / this.fps : s.estSec;
+      this.addRange(s, { status, start, end: start + 1 / this.fps, firstFrame: idx, lastFrame: idx, inputFirst: f.input, inputLast: f.input, reason });
+      if (!s.anonymous) {
+        s.estFrame++;
+        s.estSec += 1 / this.fps;
+      }
+    }
+  }
+
+  private addRange(s: Session, r: ReportRange): void {
+    const ranges = s.report.ranges;
+    const last = ranges[ranges.length - 1];
+    if (
+      last !== undefined &&
+      last.status === r.status &&
+      last.reason === r.reason &&
+      r.firstFrame <= last.lastFrame + 1 &&
+      r.firstFrame >= last.firstFrame &&
+      (last.inputLast === undefined) === (r.inputFirst === undefined) &&
+      (r.inputFirst === undefined || r.inputFirst === (last.inputLast ?? -2) + 1)
+    ) {
+      last.lastFrame = Math.max(last.lastFrame, r.lastFrame);
+      last.end = Math.max(last.end, r.end);
+      if (r.inputLast !== undefined) last.inputLast = r.inputLast;
+      return;
+    }
+    ranges.push({ ...r });
+  }
+}
+
+/** Verifies a whole Annex-B stream in memory (tests, small files). */
+export async function verifyNals(nals: Iterable<Uint8Array>, options: VerifierOptions): Promise<VerificationReport> {
+  const v = new StreamVerifier(options);
+  for (const nal of nals) await v.push(nal);
+  return v.finish();
+}
