@@ -10,6 +10,7 @@ import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDeviceCommands } from './commands/device.js';
 import { registerMediaCommands } from './commands/media.js';
+import { registerRecordingCommands } from './commands/recording.js';
 import { registerSigningCommands } from './commands/signing.js';
 
 export const VERSION = '0.1.0';
@@ -31,6 +32,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerCertCommands(program, ctx);
   registerMediaCommands(program, ctx);
   registerSigningCommands(program, ctx);
+  registerRecordingCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {

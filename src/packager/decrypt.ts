@@ -80,14 +80,38 @@ function sampleKid(track: TrackInfo, sample: DemuxedSample): Uint8Array {
   return sample.kid ?? (track.protection as NonNullable<TrackInfo['protection']>).kid;
 }
 
+/** A sample in the clear, with its timing. */
+export interface ClearSample {
+  readonly sample: FragmentSample;
+  readonly data: Uint8Array;
+  readonly dts: number;
+}
+
 /**
- * Decrypts `source` into clear CMAF chunks. Keys are checked first (every KCV in the file), so that a wrong key
- * fails before the first chunk.
+ * The samples of an MP4 in the clear: decrypted with `keys` when the track is protected (keys checked first, so
+ * that a wrong key fails before the first sample), as they are otherwise.
  */
-export async function* decryptChunks(source: Mp4Source, keys: KeySet, report: DecryptReport): AsyncGenerator<Uint8Array> {
+export async function openClearSamples(
+  source: Mp4Source,
+  keys: KeySet | undefined,
+  report: DecryptReport,
+  options: { requireEncrypted?: boolean } = {},
+): Promise<{ track: TrackInfo; samples: () => AsyncGenerator<ClearSample> }> {
   const { track, samples } = await openMp4(source);
   const protection = track.protection;
-  if (protection === undefined) throw new MediaError('the input is not encrypted (no protection scheme in its sample entry)');
+  if (protection === undefined) {
+    if (options.requireEncrypted === true) throw new MediaError('the input is not encrypted (no protection scheme in its sample entry)');
+    return {
+      track,
+      samples: async function* () {
+        for await (const s of samples()) {
+          report.samples++;
+          yield { sample: { size: s.data.length, duration: s.duration, isSync: s.isSync, compositionOffset: s.cts - s.dts }, data: s.data, dts: s.dts };
+        }
+      },
+    };
+  }
+  if (keys === undefined) throw new KeyframeError(ErrorCodes.DECRYPT, `the video is encrypted (${protection.scheme}): a key is needed`);
   const checked = checkKeys(keys, await readKeyChecks(source));
   const seen = new Set<string>();
   const note = (kid: Uint8Array): void => {
@@ -99,10 +123,37 @@ export async function* decryptChunks(source: Mp4Source, keys: KeySet, report: De
   };
   note(protection.kid);
   keyFor(keys, protection.kid);
+  return {
+    track,
+    samples: async function* () {
+      for await (const s of samples()) {
+        const kid = sampleKid(track, s);
+        note(kid);
+        const key = keyFor(keys, kid);
+        let data = s.data;
+        if (s.encryption !== undefined) {
+          const subsamples: readonly Subsample[] = s.encryption.subsamples.length > 0 ? s.encryption.subsamples : [{ clear: 0, protected: s.data.length }];
+          const iv = s.encryption.iv.length > 0 ? s.encryption.iv : (s.constantIv ?? protection.constantIv);
+          if (iv === undefined) throw new MediaError(`sample ${s.index} has neither a per-sample IV nor a constant IV`);
+          data = decryptSample({ scheme: protection.scheme, key }, iv, s.data, subsamples);
+        }
+        report.samples++;
+        yield { sample: { size: data.length, duration: s.duration, isSync: s.isSync, compositionOffset: s.cts - s.dts }, data, dts: s.dts };
+      }
+    },
+  };
+}
+
+/**
+ * Decrypts `source` into clear CMAF chunks. Keys are checked first (every KCV in the file), so that a wrong key
+ * fails before the first chunk.
+ */
+export async function* decryptChunks(source: Mp4Source, keys: KeySet, report: DecryptReport): AsyncGenerator<Uint8Array> {
+  const { track, samples } = await openClearSamples(source, keys, report, { requireEncrypted: true });
 
   yield buildInitSegment({ trackId: track.trackId, timescale: track.timescale, width: track.width, height: track.height, avcC: track.avcC });
 
-  let gop: { sample: FragmentSample; data: Uint8Array }[] = [];
+  let gop: ClearSample[] = [];
   let base = 0;
   const flush = function* (): Generator<Uint8Array> {
     if (gop.length === 0) return;
@@ -113,20 +164,9 @@ export async function* decryptChunks(source: Mp4Source, keys: KeySet, report: De
     gop = [];
   };
   for await (const s of samples()) {
-    if (s.isSync && gop.length > 0) yield* flush();
+    if (s.sample.isSync && gop.length > 0) yield* flush();
     if (gop.length === 0) base = s.dts;
-    const kid = sampleKid(track, s);
-    note(kid);
-    const key = keyFor(keys, kid);
-    let data = s.data;
-    if (s.encryption !== undefined) {
-      const subsamples: readonly Subsample[] = s.encryption.subsamples.length > 0 ? s.encryption.subsamples : [{ clear: 0, protected: s.data.length }];
-      const iv = s.encryption.iv.length > 0 ? s.encryption.iv : (s.constantIv ?? protection.constantIv);
-      if (iv === undefined) throw new MediaError(`sample ${s.index} has neither a per-sample IV nor a constant IV`);
-      data = decryptSample({ scheme: protection.scheme, key }, iv, s.data, subsamples);
-    }
-    report.samples++;
-    gop.push({ sample: { size: data.length, duration: s.duration, isSync: s.isSync, compositionOffset: s.cts - s.dts }, data });
+    gop.push(s);
   }
   yield* flush();
 }

@@ -76,7 +76,7 @@ export async function openInput(path: string, options: InputOptions = {}): Promi
 }
 
 /** AVCDecoderConfigurationRecord fields from the first SPS and PPS of a stream. */
-function avcConfigFrom(sps: readonly Uint8Array[], pps: readonly Uint8Array[]): AvcConfig {
+export function avcConfigFrom(sps: readonly Uint8Array[], pps: readonly Uint8Array[]): AvcConfig {
   const first = sps[0];
   if (first === undefined || first.length < 4 || pps.length === 0) throw new MediaError('the stream has no SPS and PPS before its first picture');
   return { profile: first[1] ?? 0, compatibility: first[2] ?? 0, level: first[3] ?? 0, lengthSize: 4, sps: [...sps], pps: [...pps] };

@@ -126,11 +126,24 @@ class ParameterSets {
   }
 }
 
+/** A part of the packager's output: the init segment, or one fragment (moof + mdat) as chunks to write in order. */
+export type PackagePart =
+  | { readonly kind: 'init'; readonly data: Uint8Array }
+  | { readonly kind: 'fragment'; readonly index: number; readonly baseDecodeTime: number; readonly duration: number; readonly chunks: readonly Uint8Array[] };
+
 /**
  * Packages `input` as CMAF chunks. The caller writes the chunks in order (a file, a socket, a pipe).
  * `stats` is filled in as chunks are produced.
  */
 export async function* packageChunks(input: MediaInput, options: PackageOptions, stats: PackageStats): AsyncGenerator<Uint8Array> {
+  for await (const part of packageParts(input, options, stats)) {
+    if (part.kind === 'init') yield part.data;
+    else yield* part.chunks;
+  }
+}
+
+/** Packages `input` as CMAF parts: the init segment, then one part per fragment (a GOP), for per-fragment files and records. */
+export async function* packageParts(input: MediaInput, options: PackageOptions, stats: PackageStats): AsyncGenerator<PackagePart> {
   const scheme = options.scheme ?? 'cbcs';
   const trackId = options.trackId ?? TRACK_ID;
   const lengthSize = input.track.avcC.lengthSize;
@@ -169,7 +182,7 @@ export async function* packageChunks(input: MediaInput, options: PackageOptions,
   );
   if (current !== undefined) init = appendToTopLevelBox(init, 'moov', [keyCheckBox(current)]);
   stats.outputBytes += init.length;
-  yield init;
+  yield { kind: 'init', data: init };
 
   const clearBytes = (sample: Uint8Array) => (span: { offset: number; length: number }, type: number): number => {
     if (scheme === 'cenc') return 1;
@@ -180,12 +193,12 @@ export async function* packageChunks(input: MediaInput, options: PackageOptions,
   let index = 0;
   for await (const gop of input.gops()) {
     if (index > 0 && keyFor !== undefined && scheme !== 'none') current = keyFor(index);
-    yield* packageGop(gop, index, current);
+    yield packageGop(gop, index, current);
     index++;
   }
   stats.fragments = index;
 
-  function* packageGop(gop: InputGop, fragmentIndex: number, key: ContentKey | undefined): Generator<Uint8Array> {
+  function packageGop(gop: InputGop, fragmentIndex: number, key: ContentKey | undefined): PackagePart {
     const samples: FragmentSample[] = [];
     const payloads: Uint8Array[] = [];
     const iv = key !== undefined ? ivFor(key) : undefined;
@@ -232,8 +245,8 @@ export async function* packageChunks(input: MediaInput, options: PackageOptions,
         : {}),
     });
     stats.outputBytes += fragment.totalSize;
-    yield fragment.header;
-    for (const p of payloads) yield p;
+    const duration = gop.samples.reduce((n, s) => n + s.duration, 0);
+    return { kind: 'fragment', index: fragmentIndex, baseDecodeTime: gop.baseDecodeTime, duration, chunks: [fragment.header, ...payloads] };
   }
 }
 

@@ -34,6 +34,42 @@ export interface FragmentRecord {
 
 export type UnsignedRecord = Omit<FragmentRecord, 'sig'>;
 
+/** The first record of a session: who recorded, when, how it is encrypted, and the init segment's hash. */
+export interface SessionRecord {
+  readonly v: 1;
+  readonly kind: 'session';
+  readonly session: string;
+  readonly serial: string;
+  /** Capture time of the first frame, ISO 8601. */
+  readonly start: string;
+  readonly scheme: 'cbcs' | 'cenc' | 'none';
+  /** Content key ID, hex ('' for a clear recording). */
+  readonly kid: string;
+  /** SHA-256 of the init segment, hex. */
+  readonly init: string;
+  readonly counter: number;
+  readonly prev: string;
+  readonly sig: string;
+}
+
+/** The last record of a session, written at a clean shutdown: a cut end is then detectable. */
+export interface EndRecord {
+  readonly v: 1;
+  readonly kind: 'end';
+  readonly session: string;
+  /** The number of fragments in the session (one past the last fragment's seq). */
+  readonly seq: number;
+  readonly counter: number;
+  /** Media time of the end of the session, seconds. */
+  readonly end: number;
+  /** 0: clean shutdown. */
+  readonly reason: number;
+  readonly prev: string;
+  readonly sig: string;
+}
+
+export type AnyRecord = SessionRecord | FragmentRecord | EndRecord;
+
 export const GENESIS = '0'.repeat(64);
 
 /** Canonical JSON: keys sorted at every level, no white space. */
@@ -50,17 +86,17 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function recordHash(record: FragmentRecord): string {
+export function recordHash(record: AnyRecord): string {
   return sha256Hex(canonicalJson(record));
 }
 
 /** Signs a record with `sign` (the device key in its key store; ECDSA DER or RSA PKCS#1 v1.5 over SHA-256). */
-export async function signRecord(record: UnsignedRecord, sign: (data: Uint8Array) => Promise<Uint8Array>): Promise<FragmentRecord> {
+export async function signRecord<const T extends object>(record: T, sign: (data: Uint8Array) => Promise<Uint8Array>): Promise<T & { readonly sig: string }> {
   const sig = await sign(Buffer.from(canonicalJson(record)));
   return { ...record, sig: Buffer.from(sig).toString('base64') };
 }
 
-export function recordSignatureValid(record: FragmentRecord, publicKey: KeyObject): boolean {
+export function recordSignatureValid(record: { readonly sig: string }, publicKey: KeyObject): boolean {
   const { sig, ...unsigned } = record;
   try {
     return cryptoVerify('sha256', Buffer.from(canonicalJson(unsigned)), publicKey, Buffer.from(sig, 'base64'));
@@ -97,6 +133,39 @@ export function parseRecord(line: string, lineNo: number): FragmentRecord {
   return r as FragmentRecord;
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/** Parses one line of records.jsonl as any record kind (session, fragment, end); MediaError otherwise. */
+export function parseAnyRecord(line: string, lineNo: number): AnyRecord {
+  let r: unknown;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    throw new MediaError(`record on line ${lineNo} is not valid JSON`);
+  }
+  if (typeof r !== 'object' || r === null) throw new MediaError(`record on line ${lineNo} is not a keyframe record`);
+  const o = r as Record<string, unknown>;
+  if (o['kind'] === undefined) return parseRecord(line, lineNo);
+  const common = o['v'] === 1 && typeof o['session'] === 'string' && SESSION_ID.test(o['session']) && Number.isSafeInteger(o['counter']) && typeof o['prev'] === 'string' && HEX64.test(o['prev']) && typeof o['sig'] === 'string';
+  if (common && o['kind'] === 'session') {
+    const ok =
+      typeof o['serial'] === 'string' &&
+      typeof o['start'] === 'string' &&
+      Number.isFinite(Date.parse(o['start'])) &&
+      (o['scheme'] === 'cbcs' || o['scheme'] === 'cenc' || o['scheme'] === 'none') &&
+      typeof o['kid'] === 'string' &&
+      /^(?:[0-9a-f]{32})?$/.test(o['kid']) &&
+      typeof o['init'] === 'string' &&
+      HEX64.test(o['init']);
+    if (ok) return r as SessionRecord;
+  }
+  if (common && o['kind'] === 'end') {
+    if (Number.isSafeInteger(o['seq']) && typeof o['end'] === 'number' && Number.isInteger(o['reason'])) return r as EndRecord;
+  }
+  throw new MediaError(`record on line ${lineNo} is not a well-formed keyframe ${typeof o['kind'] === 'string' ? `${o['kind']} ` : ''}record`);
+}
+
 export type FragmentProblemKind = 'tampered' | 'missing' | 'unrecorded' | 'out-of-order' | 'bad-signature' | 'chain-broken' | 'counter';
 
 export interface FragmentProblem {
@@ -123,7 +192,15 @@ export interface RecordChainReport {
  * to stored fragments by hash, so one deleted fragment is reported as missing alone, a changed fragment as
  * tampered at its place, and a moved one as out of order.
  */
-export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject): RecordChainReport {
+export interface ChainOptions {
+  /** What the first record's `prev` must be (default 64 zeros; the session record's hash in a recording). */
+  readonly genesis?: string;
+  /** Whether a record's fragment is expected among the stored ones (default all: an export holds a range). */
+  readonly expected?: (seq: number) => boolean;
+}
+
+export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject, options: ChainOptions = {}): RecordChainReport {
+  const expected = options.expected ?? (() => true);
   const problems: FragmentProblem[] = [];
   const bad = new Set<number>();
   const flag = (i: number, p: FragmentProblem): void => {
@@ -131,7 +208,7 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     bad.add(i);
   };
   // 1. the records themselves: signatures, sequence, chain, counters
-  let prevHash = GENESIS;
+  let prevHash = options.genesis ?? GENESIS;
   let prevCounter = -1;
   records.forEach((r, i) => {
     const range = { start: r.start, end: r.end };
@@ -147,6 +224,7 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
   fragmentHashes.forEach((h, i) => positions.set(h, [...(positions.get(h) ?? []), i]));
   const used = new Set<number>();
   const matched: (number | undefined)[] = records.map((r) => {
+    if (!expected(r.seq)) return undefined;
     const pos = (positions.get(r.sha256) ?? []).find((p) => !used.has(p));
     if (pos !== undefined) used.add(pos);
     return pos;
@@ -159,7 +237,7 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     last = Math.max(last, pos);
   });
   records.forEach((r, i) => {
-    if (matched[i] !== undefined) return;
+    if (matched[i] !== undefined || !expected(r.seq)) return;
     const before = Math.max(-1, ...matched.slice(0, i).filter((p): p is number => p !== undefined));
     const afterCandidates = matched.slice(i + 1).filter((p): p is number => p !== undefined);
     const after = afterCandidates.length > 0 ? Math.min(...afterCandidates) : fragmentHashes.length;
@@ -183,7 +261,7 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
   let authentic = 0;
   let covered = 0;
   records.forEach((r, i) => {
-    if (!bad.has(i)) {
+    if (!bad.has(i) && expected(r.seq)) {
       authentic++;
       covered += r.end - r.start;
     }

@@ -7,7 +7,7 @@ export type Verdict = 'AUTHENTIC' | 'AUTHENTIC_WITH_GAPS' | 'NOT_AUTHENTIC' | 'U
  * inserted, reordered, replayed, spliced); unverified: present but covered by no valid signature (signature
  * SEI missing, stream cut, certificate not valid at recording time).
  */
-export type RangeStatus = 'authentic' | 'missing' | 'tampered' | 'unverified';
+export type RangeStatus = 'authentic' | 'missing' | 'tampered' | 'unverified' | 'excluded';
 
 export interface ReportRange {
   status: RangeStatus;
@@ -41,6 +41,8 @@ export interface SessionReport {
   endMarker: boolean;
   /** Seconds: the end of the last authenticated unit when the session has no signed end marker. */
   endMissingAfter?: number;
+  /** A range export that ends before the session did: the end marker is outside the export, not missing. */
+  endExcluded?: boolean;
   ranges: ReportRange[];
 }
 
@@ -58,8 +60,8 @@ export function sessionVerdict(s: Omit<SessionReport, 'verdict'>): Verdict {
   if (s.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (s.trust === 'invalid') return 'NOT_AUTHENTIC';
   if (s.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified')) return 'NOT_AUTHENTIC';
-  if (s.ranges.some((r) => r.status === 'missing') || !s.endMarker) return 'AUTHENTIC_WITH_GAPS';
-  return s.ranges.length > 0 ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
+  if (s.ranges.some((r) => r.status === 'missing') || (!s.endMarker && s.endExcluded !== true)) return 'AUTHENTIC_WITH_GAPS';
+  return s.ranges.some((r) => r.status === 'authentic') ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
 }
 
 /**
@@ -90,7 +92,8 @@ export function formatReport(r: VerificationReport): string {
     lines.push(`  signer: ${s.trust}${s.trustReason !== undefined ? ` (${s.trustReason})` : ''}`);
     s.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  ${s.units} signed units, ${s.frames} frames${s.endMarker ? ', signed end marker' : ''}`);
-    if (s.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(s.endMissingAfter)}`);
+    if (s.endExcluded === true) lines.push(`  the export ends before the session did (end marker not exported)`);
+    else if (s.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(s.endMissingAfter)}`);
     for (const g of s.ranges) {
       const input = g.inputFirst !== undefined ? `, input frames ${g.inputFirst}–${g.inputLast ?? g.inputFirst}` : '';
       lines.push(

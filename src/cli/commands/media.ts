@@ -12,7 +12,7 @@ import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../options.js';
 
-function hex16(value: string, option: string): Buffer {
+export function hex16(value: string, option: string): Buffer {
   if (!/^[0-9a-fA-F]{32}$/.test(value)) throw new UsageError(`${option} must be 32 hex digits (16 bytes)`);
   return Buffer.from(value, 'hex');
 }

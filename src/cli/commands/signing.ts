@@ -1,29 +1,19 @@
 /** `keyframe sign` and `keyframe verify`: signed video (docs/signed-video.md), the SEI layer over Annex-B H.264. */
 import type { Command } from 'commander';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ErrorCodes, KeyframeError, MediaError, NotFoundError, UsageError, errnoCode } from '../../errors.js';
-import { AnnexBSplitter } from '../../media/h264/index.js';
+import { UsageError } from '../../errors.js';
 import { openDevice } from '../../pki/device.js';
 import { parseCertificates, parseCrls } from '../../pki/pem.js';
 import type { X509Crl } from '../../pki/x509.js';
 import { signAnnexB } from '../../signing/device.js';
 import { formatReport } from '../../signing/report.js';
-import { StreamVerifier } from '../../signing/verifier.js';
+import { verifyEvidence } from '../../recording/evidence.js';
+import { formatEvidence } from '../../recording/report.js';
+import { parseKeys } from './media.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parseIsoTime } from '../options.js';
-
-async function assertFile(path: string): Promise<void> {
-  try {
-    if (!(await stat(path)).isFile()) throw new KeyframeError(ErrorCodes.INPUT, `input stream is not a file: ${path}`);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`input stream not found: ${path}`);
-    throw e;
-  }
-}
 
 export function registerSigningCommands(program: Command, ctx: CliContext): void {
   program
@@ -53,27 +43,28 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
 
   program
     .command('verify')
-    .description('verify a signed Annex-B H.264 stream offline: exit 0 only for AUTHENTIC, 1 for any other verdict, 2 for unusable input')
-    .argument('<PATH>', 'Annex-B H.264 stream')
-    .requiredOption('--root <ROOT.pem>', 'trust anchor(s): the manufacturer root')
+    .description('verify evidence offline — an Annex-B stream, an MP4, a recording directory or an evidence bundle: exit 0 only for AUTHENTIC, 1 for any other verdict, 2 for unusable input')
+    .argument('<PATH>', 'Annex-B H.264 stream, MP4, recording directory, or evidence bundle')
+    .requiredOption('--root <ROOT.pem>', 'trust anchor(s) for cameras: the manufacturer root')
     .option('--crl <CRL>', 'CRL (PEM or DER), repeatable; with any, revocation is checked', collect, [])
+    .option('--key <HEX|KID:HEX>', 'content key(s) to check the signed video inside encrypted evidence (the fragment records need none)', collect, [])
+    .option('--exporter-root <ROOT.pem>', "trust anchor(s) for a bundle's exporter (default: --root)")
     .option('--json', 'JSON report')
-    .action(async (path: string, o: { root: string; crl: string[]; json?: boolean }) => {
+    .action(async (path: string, o: { root: string; crl: string[]; key: string[]; exporterRoot?: string; json?: boolean }) => {
       const roots = parseCertificates(await readFileOrThrow(resolve(o.root), 'root certificate'), o.root);
       if (roots.length === 0) throw new UsageError('--root holds no certificate');
+      const exporterRoots = o.exporterRoot !== undefined ? parseCertificates(await readFileOrThrow(resolve(o.exporterRoot), 'exporter root certificate'), o.exporterRoot) : undefined;
+      if (exporterRoots?.length === 0) throw new UsageError('--exporter-root holds no certificate');
       const crls: X509Crl[] = [];
       for (const c of o.crl) crls.push(...parseCrls(await readFileOrThrow(resolve(c), 'CRL'), c));
-      await assertFile(resolve(path));
-      const verifier = new StreamVerifier({ roots, ...(o.crl.length > 0 ? { crls } : {}) });
-      const splitter = new AnnexBSplitter();
-      for await (const chunk of createReadStream(resolve(path), { highWaterMark: 1 << 20 })) {
-        for (const nal of splitter.push(chunk as Buffer)) await verifier.push(nal);
-      }
-      for (const nal of splitter.flush()) await verifier.push(nal);
-      const report = await verifier.finish();
-      if (report.frames === 0) throw new MediaError(`${path}: no pictures in the input`);
+      const report = await verifyEvidence(resolve(path), {
+        roots,
+        ...(o.crl.length > 0 ? { crls } : {}),
+        ...(o.key.length > 0 ? { keys: parseKeys(o.key) } : {}),
+        ...(exporterRoots !== undefined ? { exporterRoots } : {}),
+      });
       if (o.json === true) println(ctx.stdout, JSON.stringify(report, null, 2));
-      else ctx.stdout.write(formatReport(report));
+      else ctx.stdout.write(report.input === 'annexb' ? formatReport(report) : formatEvidence(report));
       if (report.verdict !== 'AUTHENTIC') ctx.setExitCode(1);
     });
 }

@@ -1,0 +1,233 @@
+/**
+ * The camera's own recording pipeline (issue 4, docs/signed-video.md §4): capture → signer (Media Signing SEIs,
+ * key in the device's key store) → CENC encryptor → one CMAF fragment per GOP on the "SD card", each with a
+ * signed, hash-chained record over the bytes as stored (ciphertext when encrypted). The session opens with a
+ * signed session record (identity, start, scheme, KID, the init segment's hash) and a clean shutdown closes it
+ * with a signed end record, so a cut end is detectable without any key.
+ *
+ * Crash safety: each fragment is written to a temporary name and renamed before its record is appended and
+ * flushed, so after a crash the recording holds every recorded fragment; at most the last one lacks its record
+ * (reported by the verifier as unrecorded, with the end missing).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, KeyframeError, MediaError, errnoCode } from '../errors.js';
+import { AccessUnitAssembler, GopAssembler, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
+import type { AccessUnit } from '../media/h264/index.js';
+import type { Device } from '../pki/device.js';
+import { certsToPem } from '../pki/pem.js';
+import { writeChunksAtomic } from '../packager/files.js';
+import { ANNEXB_TIMESCALE, avcConfigFrom } from '../packager/input.js';
+import type { InputGop, MediaInput } from '../packager/input.js';
+import { emptyStats, packageParts } from '../packager/package.js';
+import type { ContentKey } from '../packager/package.js';
+import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentName, type RecordingInfo } from '../recording/layout.js';
+import { GENESIS, canonicalJson, recordHash, signRecord } from '../recording/records.js';
+import type { AnyRecord } from '../recording/records.js';
+import { deviceSigner } from '../signing/device.js';
+import { UnitCounter } from '../signing/counter.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { hasPicture, loopedCapture } from './capture.js';
+
+export interface RecordOptions {
+  readonly device: Device;
+  /** Annex-B H.264 file, looped as live capture. */
+  readonly source: string;
+  readonly seconds: number;
+  /** The recording directory (created; must not exist or be empty). */
+  readonly out: string;
+  /** Encrypts with this key ('cbcs' by default); clear CMAF without. */
+  readonly key?: ContentKey;
+  readonly scheme?: 'cbcs' | 'cenc';
+  /** Capture time of the first frame (default now). */
+  readonly start?: Date;
+  /** Frame rate when the SPS carries none (default 25). */
+  readonly fps?: number;
+  /** Pace capture in real time (default true). */
+  readonly realTime?: boolean;
+  /** Aborting stops the capture and closes the session cleanly (end marker, end record). */
+  readonly signal?: AbortSignal;
+  /** Called after each fragment and its record are on disk. */
+  readonly onFragment?: (seq: number, seconds: number) => void;
+}
+
+export interface RecordSummary extends RecordingInfo {
+  readonly bytes: number;
+  readonly seiBytes: number;
+}
+
+const DEFAULT_FPS = 25;
+
+/** Appends records to records.jsonl, each flushed to disk before the next fragment. */
+class RecordLog {
+  private prev = GENESIS;
+  private constructor(private readonly fh: Awaited<ReturnType<typeof open>>) {}
+
+  static async create(path: string): Promise<RecordLog> {
+    return new RecordLog(await open(path, 'wx', 0o644));
+  }
+
+  async append<const T extends object>(record: T, sign: (d: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+    const signed = (await signRecord({ ...record, prev: this.prev }, sign)) as unknown as AnyRecord;
+    await this.fh.write(`${canonicalJson(signed)}\n`);
+    await this.fh.datasync();
+    this.prev = recordHash(signed);
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+/** Picture-less access units (the signer's closing SEI) are appended to the picture before them. */
+function* mergeTrailing(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }): Generator<AccessUnit> {
+  for (const au of aus) {
+    if (!hasPicture(au) && held.au !== undefined) {
+      held.au.nals.push(...au.nals);
+      continue;
+    }
+    if (held.au !== undefined) yield held.au;
+    held.au = au;
+  }
+}
+
+async function assertEmptyDir(dir: string): Promise<void> {
+  try {
+    const entries = await readdir(dir);
+    if (entries.length > 0) throw new KeyframeError(ErrorCodes.EXISTS, `refusing to record into ${dir}: it is not empty`);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    if (errnoCode(e) === 'ENOTDIR') throw new KeyframeError(ErrorCodes.EXISTS, `refusing to record into ${dir}: it is a file`);
+    throw e;
+  }
+}
+
+export async function recordSession(options: RecordOptions): Promise<RecordSummary> {
+  const { device } = options;
+  if (!(options.seconds > 0 && Number.isFinite(options.seconds))) throw new MediaError('the duration must be a positive number of seconds');
+  if (device.chain.length === 0) throw new KeyframeError(ErrorCodes.NOT_FOUND, `device ${device.config.serial} has no certificate (DEV/chain.pem): provision it first`);
+  const scheme = options.key === undefined ? 'none' : (options.scheme ?? 'cbcs');
+  const start = options.start ?? new Date();
+  await assertEmptyDir(options.out);
+
+  // the stream's frame rate, from its first SPS (as the signer will see it)
+  let fps = options.fps ?? DEFAULT_FPS;
+  for await (const au of loopedCapture(options.source, { frames: 1, fps: 1, realTime: false })) {
+    for (const n of au.nals) {
+      if (nalType(n) !== NalType.SPS) continue;
+      const r = parseSps(n).frameRate;
+      if (r !== undefined && r > 0 && r <= 1000) fps = r;
+    }
+  }
+  const frames = Math.max(1, Math.round(options.seconds * fps));
+  const signer = await deviceSigner(device, { start, fps });
+  const label = device.config.keyLabel;
+  const sign = (d: Uint8Array): Promise<Uint8Array> => device.store.sign(label, d);
+  const counter = UnitCounter.open(device.dir);
+
+  await mkdir(options.out, { recursive: true });
+  await writeFileAtomic(join(options.out, CHAIN_FILE), certsToPem(device.chain));
+
+  // capture → signer → access units with their signing SEIs → GOPs
+  const capture = loopedCapture(options.source, { frames, fps, realTime: options.realTime !== false, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+  const signedAus = async function* (): AsyncGenerator<AccessUnit> {
+    const assembler = new AccessUnitAssembler();
+    const held: { au?: AccessUnit } = {};
+    for await (const au of capture) {
+      for (const nal of au.nals) for (const out of await signer.push(nal)) yield* mergeTrailing(assembler.push(out), held);
+    }
+    for (const out of await signer.finish()) yield* mergeTrailing(assembler.push(out), held);
+    yield* mergeTrailing(assembler.flush(), held);
+    if (held.au !== undefined) yield held.au;
+  };
+  const aus = signedAus();
+  const first = await aus.next();
+  if (first.done === true) throw new MediaError(`${options.source} holds no picture`);
+  const firstAu = first.value;
+  const sps = firstAu.nals.filter((n) => nalType(n) === NalType.SPS);
+  const pps = firstAu.nals.filter((n) => nalType(n) === NalType.PPS);
+  const spsInfo = sps[0] !== undefined ? parseSps(sps[0]) : undefined;
+  if (spsInfo === undefined) throw new MediaError(`${options.source}: the first picture carries no SPS`);
+  const frameTicks = Math.round(ANNEXB_TIMESCALE / fps);
+  const input: MediaInput = {
+    kind: 'annexb',
+    track: { timescale: ANNEXB_TIMESCALE, width: spsInfo.width, height: spsInfo.height, avcC: avcConfigFrom(sps, pps) },
+    close: async () => undefined,
+    gops: async function* (): AsyncGenerator<InputGop> {
+      const gopper = new GopAssembler();
+      let dts = 0;
+      const emit = (g: { accessUnits: AccessUnit[] }): InputGop => {
+        const samples = g.accessUnits.map((au) => ({ data: writeLengthPrefixed(au.nals, 4), duration: frameTicks, isSync: au.isIdr, compositionOffset: 0 }));
+        const gop = { baseDecodeTime: dts, samples };
+        dts += samples.length * frameTicks;
+        return gop;
+      };
+      for (const g of gopper.push(firstAu)) yield emit(g);
+      for await (const au of aus) for (const g of gopper.push(au)) yield emit(g);
+      for (const g of gopper.flush()) yield emit(g);
+    },
+  };
+
+  const key = options.key;
+  const stats = emptyStats();
+  const log = await RecordLog.create(join(options.out, RECORDS_FILE));
+  const session = Buffer.from(signer.sessionId).toString('hex');
+  let fragments = 0;
+  let seconds = 0;
+  try {
+    const parts = packageParts(input, { scheme, ...(key !== undefined ? { keyFor: () => key } : {}) }, stats);
+    for await (const part of parts) {
+      if (part.kind === 'init') {
+        await writeFileAtomic(join(options.out, INIT_FILE), part.data);
+        await log.append(
+          {
+            v: 1,
+            kind: 'session',
+            session,
+            serial: device.config.serial,
+            start: start.toISOString(),
+            scheme,
+            kid: key !== undefined ? Buffer.from(key.kid).toString('hex') : '',
+            init: createHash('sha256').update(part.data).digest('hex'),
+            counter: Number(await counter.reserve()),
+          },
+          sign,
+        );
+        continue;
+      }
+      const h = createHash('sha256');
+      for (const c of part.chunks) h.update(c);
+      await writeChunksAtomic(
+        join(options.out, segmentName(part.index)),
+        (async function* () {
+          yield* part.chunks;
+        })(),
+      );
+      const from = part.baseDecodeTime / ANNEXB_TIMESCALE;
+      const to = (part.baseDecodeTime + part.duration) / ANNEXB_TIMESCALE;
+      await log.append({ v: 1, session, seq: part.index, counter: Number(await counter.reserve()), start: from, end: to, sha256: h.digest('hex') }, sign);
+      fragments = part.index + 1;
+      seconds = to;
+      options.onFragment?.(part.index, to);
+    }
+    await log.append({ v: 1, kind: 'end', session, seq: fragments, counter: Number(await counter.reserve()), end: seconds, reason: 0 }, sign);
+  } finally {
+    await log.close();
+  }
+  const info: RecordingInfo = {
+    v: 1,
+    serial: device.config.serial,
+    session,
+    start: start.toISOString(),
+    scheme,
+    ...(key !== undefined ? { kid: Buffer.from(key.kid).toString('hex') } : {}),
+    fps,
+    frames: signer.stats.frames,
+    fragments,
+    seconds,
+    endedCleanly: true,
+  };
+  await writeFileAtomic(join(options.out, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
+  return { ...info, bytes: stats.outputBytes, seiBytes: signer.stats.seiBytes };
+}

@@ -1,0 +1,111 @@
+/**
+ * `keyframe verify` over any evidence: the kind is recognised from the path (a recording directory, a ustar
+ * evidence bundle, an MP4, an Annex-B stream), every layer that applies is checked, and the verdict is the worst
+ * of them. Streaming with bounded memory: NAL units and samples are read one at a time; fragments one at a time.
+ */
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, KeyframeError, MediaError, NotFoundError, errnoCode } from '../errors.js';
+import { AnnexBSplitter } from '../media/h264/index.js';
+import { fileSource } from '../media/mp4/index.js';
+import type { KeySet } from '../packager/decrypt.js';
+import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
+import type { VerificationReport } from '../signing/report.js';
+import { verifyBundle } from './bundle.js';
+import { openRecordingDir } from './files.js';
+import { RECORDS_FILE } from './layout.js';
+import { worst, type EvidenceKind, type EvidenceReport } from './report.js';
+import { verifyFragmentLayer, verifyMp4Video, verifyVideoLayer } from './verify.js';
+
+export interface EvidenceOptions extends VerifierOptions {
+  /** Content keys, for the SEI layer of encrypted video. */
+  readonly keys?: KeySet;
+  /** Trust anchors for a bundle's exporter (default: `roots`). */
+  readonly exporterRoots?: VerifierOptions['roots'];
+}
+
+/** What `path` holds. */
+export async function evidenceKind(path: string): Promise<EvidenceKind> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`evidence not found: ${path}`);
+    throw e;
+  }
+  if (st.isDirectory()) {
+    try {
+      await stat(join(path, RECORDS_FILE));
+    } catch {
+      throw new MediaError(`${path} is a directory without ${RECORDS_FILE}: not a keyframe recording`);
+    }
+    return 'recording';
+  }
+  if (!st.isFile()) throw new MediaError(`${path} is neither a file nor a directory`);
+  const fh = await open(path, 'r');
+  const head = Buffer.alloc(512);
+  let n: number;
+  try {
+    n = (await fh.read(head, 0, 512, 0)).bytesRead;
+  } finally {
+    await fh.close();
+  }
+  if (n === 512 && head.toString('latin1', 257, 262) === 'ustar') return 'bundle';
+  if (n >= 4 && head[0] === 0 && head[1] === 0 && (head[2] === 1 || (head[2] === 0 && head[3] === 1))) return 'annexb';
+  if (n >= 8 && ['ftyp', 'styp', 'moov', 'moof', 'free', 'mdat'].includes(head.toString('latin1', 4, 8))) return 'mp4';
+  throw new MediaError(`${path} is not an Annex-B stream, an MP4, a recording or an evidence bundle`);
+}
+
+function videoReport(r: VerificationReport | undefined): Pick<EvidenceReport, 'frames' | 'sessions'> {
+  return { frames: r?.frames ?? 0, sessions: r?.sessions ?? [] };
+}
+
+async function annexB(path: string, options: VerifierOptions): Promise<VerificationReport> {
+  const verifier = new StreamVerifier(options);
+  const splitter = new AnnexBSplitter();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) for (const nal of splitter.push(chunk as Buffer)) await verifier.push(nal);
+  for (const nal of splitter.flush()) await verifier.push(nal);
+  return verifier.finish();
+}
+
+export async function verifyEvidence(path: string, options: EvidenceOptions): Promise<EvidenceReport> {
+  const input = await evidenceKind(path);
+  if (input === 'annexb') {
+    const video = await annexB(path, options);
+    if (video.frames === 0) throw new MediaError(`${path}: no pictures in the input`);
+    return { input, videoLayer: 'checked', ...video };
+  }
+  if (input === 'mp4') {
+    const source = await fileSource(path);
+    try {
+      const video = await verifyMp4Video(source, options);
+      return { input, videoLayer: 'checked', ...video };
+    } catch (e) {
+      if (e instanceof KeyframeError && e.code === ErrorCodes.DECRYPT && options.keys === undefined) {
+        throw new KeyframeError(ErrorCodes.DECRYPT, `${path} is encrypted: give its key (--key) to verify the signed video, or verify the recording directory, whose records need no key`);
+      }
+      throw e;
+    } finally {
+      await source.close();
+    }
+  }
+  if (input === 'recording') {
+    const files = await openRecordingDir(path);
+    const fragmentLayer = await verifyFragmentLayer(files, options);
+    const readable = fragmentLayer.scheme === 'none' || options.keys !== undefined;
+    if (!readable) return { input, verdict: fragmentLayer.verdict, videoLayer: 'not checked: the video is encrypted and no key was given (--key)', fragmentLayer, ...videoReport(undefined) };
+    const video = await verifyVideoLayer(files, options);
+    return { input, verdict: worst(fragmentLayer.verdict, video.verdict), videoLayer: 'checked', fragmentLayer, ...videoReport(video) };
+  }
+  const b = await verifyBundle(path, options);
+  const verdicts = [b.bundle.verdict, ...(b.fragmentLayer !== undefined ? [b.fragmentLayer.verdict] : []), ...(b.video !== undefined ? [b.video.verdict] : [])];
+  return {
+    input,
+    verdict: worst(...verdicts),
+    videoLayer: b.videoLayer,
+    bundle: b.bundle,
+    ...(b.fragmentLayer !== undefined ? { fragmentLayer: b.fragmentLayer } : {}),
+    ...videoReport(b.video),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * The layout of a recording directory — what a camera writes to its SD card and what an NVR stores per session
+ * (docs/signed-video.md §4):
+ *
+ *   chain.pem        the camera's certificate chain (device certificate, then its issuing CA)
+ *   init.mp4         the CMAF init segment
+ *   000000.m4s …     one CMAF fragment (moof + mdat) per GOP, as encrypted by the camera
+ *   records.jsonl    the signed records: a session record, one record per fragment, an end record
+ *   recording.json   a summary for people and indexes (unsigned: never trusted by the verifier)
+ */
+export const CHAIN_FILE = 'chain.pem';
+export const INIT_FILE = 'init.mp4';
+export const RECORDS_FILE = 'records.jsonl';
+export const INFO_FILE = 'recording.json';
+const SEGMENT = /^(\d{6,})\.m4s$/;
+
+export function segmentName(seq: number): string {
+  return `${seq.toString().padStart(6, '0')}.m4s`;
+}
+
+/** The fragment sequence number of a segment file name, or undefined. */
+export function segmentSeq(name: string): number | undefined {
+  const m = SEGMENT.exec(name);
+  return m?.[1] !== undefined ? Number(m[1]) : undefined;
+}
+
+/** recording.json: what the camera says about the recording (convenience only). */
+export interface RecordingInfo {
+  readonly v: 1;
+  readonly serial: string;
+  readonly session: string;
+  readonly start: string;
+  readonly scheme: 'cbcs' | 'cenc' | 'none';
+  /** Content key ID (hex), when encrypted. */
+  readonly kid?: string;
+  readonly fps: number;
+  readonly frames: number;
+  readonly fragments: number;
+  readonly seconds: number;
+  readonly endedCleanly: boolean;
+}

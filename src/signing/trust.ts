@@ -1,0 +1,82 @@
+/**
+ * Who signed: a certificate chain (as carried by a certificate SEI, a recording's chain.pem or a bundle) checked
+ * against the trust anchors at the recording time, revocation included. Shared by the SEI layer, the fragment
+ * records and the exporter signature of an evidence bundle.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { InputError, MediaError } from '../errors.js';
+import { parseCertificates } from '../pki/pem.js';
+import { subjectOf, verifyCertificate } from '../pki/verify.js';
+import type { CertPurpose } from '../pki/_checks.js';
+import type { X509Certificate, X509Crl } from '../pki/x509.js';
+import type { Trust } from './report.js';
+
+export interface TrustOptions {
+  readonly roots: readonly X509Certificate[];
+  readonly crls?: readonly X509Crl[];
+  /** Time for CRL freshness; default now. */
+  readonly now?: Date;
+}
+
+/** Chain failures that mean "identity not established", as opposed to "known signer, certificate not valid then". */
+const UNTRUSTED_CODES = new Set(['SELF_SIGNED', 'NO_ISSUER', 'UNTRUSTED_ROOT', 'BAD_SIGNATURE', 'PATH_LIMIT']);
+
+export interface SignerIdentity {
+  /** trusted: valid at `at`; untrusted: no path to a root; invalid: known signer, certificate not valid at `at`. */
+  readonly trust: Exclude<Trust, 'none'>;
+  readonly reason?: string;
+  /** Subjects, leaf first (the validated path when there is one). */
+  readonly chain: string[];
+  readonly key?: KeyObject;
+  readonly leaf?: X509Certificate;
+  readonly intermediates: X509Certificate[];
+  /** The serialNumber attribute of the leaf's subject. */
+  readonly serial?: string;
+  /** Epoch ms until which the certificate stays valid (expiry of the path, or a later revocation). */
+  readonly validUntil?: number;
+}
+
+export function certSerial(cert: X509Certificate): string | undefined {
+  const m = /(?:^|,\s*)serialNumber=((?:\\.|[^,+\\])+)/.exec(subjectOf(cert));
+  return m?.[1]?.replace(/\\(.)/g, '$1');
+}
+
+function verifyOptions(o: TrustOptions, intermediates: readonly X509Certificate[], at: Date, purpose: CertPurpose): Parameters<typeof verifyCertificate>[1] {
+  return { roots: o.roots, intermediates, ...(o.crls !== undefined ? { crls: o.crls } : {}), ...(o.now !== undefined ? { now: o.now } : {}), at, purpose };
+}
+
+/** Establishes the signer of a chain (PEM, leaf first) at `at`. Never throws for a bad chain: it says why. */
+export async function establishSigner(chainPem: string | Uint8Array, at: Date, options: TrustOptions, purpose: CertPurpose = 'video-signing'): Promise<SignerIdentity> {
+  let chain: X509Certificate[];
+  try {
+    chain = parseCertificates(chainPem, 'certificate chain');
+  } catch (e) {
+    if (e instanceof InputError || e instanceof MediaError) return { trust: 'untrusted', reason: `certificate chain unreadable: ${e.message}`, chain: [], intermediates: [] };
+    throw e;
+  }
+  const leaf = chain[0];
+  if (leaf === undefined) return { trust: 'untrusted', reason: 'no certificate', chain: [], intermediates: [] };
+  const intermediates = chain.slice(1);
+  const base = { chain: chain.map((c) => subjectOf(c)), leaf, intermediates, ...(certSerial(leaf) !== undefined ? { serial: certSerial(leaf) as string } : {}) };
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(leaf.publicKey.rawData), format: 'der', type: 'spki' });
+  } catch {
+    return { trust: 'untrusted', reason: 'certificate key unusable', ...base };
+  }
+  let result;
+  try {
+    result = await verifyCertificate(leaf, verifyOptions(options, intermediates, at, purpose));
+  } catch (e) {
+    if (e instanceof InputError) return { trust: 'untrusted', reason: e.message, key, ...base };
+    throw e;
+  }
+  const withPath = { ...base, key, ...(result.chain.length > 0 ? { chain: result.chain.map((c) => c.subject) } : {}) };
+  if (!result.valid) {
+    const untrusted = result.status === 'self-signed' || UNTRUSTED_CODES.has(result.code ?? '');
+    return { trust: untrusted ? 'untrusted' : 'invalid', reason: result.reason ?? result.code ?? 'certificate chain not valid', ...withPath };
+  }
+  let until = Math.min(...result.chain.map((c) => Date.parse(c.notAfter)));
+  if (result.revokedLater !== undefined) until = Math.min(until, Date.parse(result.revokedLater));
+  return { trust: 'trusted', ...withPath, validUntil: until };
+}
