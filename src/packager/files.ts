@@ -2,16 +2,12 @@
  * File ends of the packager: chunks written to a temporary name next to the target and renamed when complete,
  * so a failure (bad input half-way, wrong key, full disk) leaves no partial output behind.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { writeWithAtomic } from '../util/fs.js';
 
 /** Writes `chunks` to `path` atomically; returns the bytes written. Batches small chunks into one writev. */
 export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint8Array>): Promise<number> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o644);
-  let written = 0;
-  try {
+  return writeWithAtomic(path, async (fh) => {
+    let written = 0;
     const batch: Uint8Array[] = [];
     let batchBytes = 0;
     const drain = async (): Promise<void> => {
@@ -31,13 +27,6 @@ export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint
       if (batch.length >= 256 || batchBytes >= 4 << 20) await drain();
     }
     await drain();
-    await fh.sync();
-    await fh.close();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await rename(tmp, path);
-  return written;
+    return written;
+  });
 }

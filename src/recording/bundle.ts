@@ -14,9 +14,7 @@
  * the IDR picture before it: a requested start inside a GOP is moved back to its IDR picture, and the manifest
  * says so.
  */
-import { createHash, randomBytes, verify as cryptoVerify } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { ErrorCodes, InputError, KeyframeError, MediaError } from '../errors.js';
 import { splitAnnexB, writeAnnexB } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
@@ -34,6 +32,7 @@ import { canonicalJson } from './records.js';
 import type { FragmentRecord, SessionRecord } from './records.js';
 import type { BundleReport, FragmentLayerReport, RecordingProblem } from './report.js';
 import { TarWriter } from './tar.js';
+import { writeWithAtomic } from '../util/fs.js';
 import { leadingSigningSeis, readRecords, segmentNames, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -73,7 +72,7 @@ function iso(ms: number): string {
 /** The first sample of a fragment as stored (encrypted or not), via the demuxer over init + that fragment. */
 async function firstSample(files: RecordingFiles, segment: string): Promise<{ data: Uint8Array; lengthSize: NalLengthSize }> {
   const { track, samples } = await openMp4(concatSource(files, [INIT_FILE, segment]));
-  for await (const s of samples()) return { data: s.data, lengthSize: track.avcC.lengthSize as NalLengthSize };
+  for await (const s of samples()) return { data: s.data, lengthSize: track.avcC.lengthSize };
   throw new MediaError(`${segment} holds no sample`);
 }
 
@@ -130,21 +129,17 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
 
   const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...(files.has(INFO_FILE) ? [INFO_FILE] : []), ...chosen.map((f) => stored.get(f.seq) as string)];
   const created = options.now ?? new Date();
-  const tmp = join(dirname(options.out), `.${basename(options.out)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o644);
-  let manifest: BundleManifest;
-  try {
+  return writeWithAtomic(options.out, async (fh) => {
     const tar = new TarWriter(fh, Math.floor(created.getTime() / 1000));
     const listed: { name: string; size: number; sha256: string }[] = [];
     const add = async (name: string, data: Uint8Array): Promise<void> => {
       await tar.add(name, data.length, [data]);
       listed.push({ name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
     };
-    const exporterPem = Buffer.from(certsToPem(options.exporter.chain));
-    await add(EXPORTER_FILE, exporterPem);
+    await add(EXPORTER_FILE, Buffer.from(certsToPem(options.exporter.chain)));
     for (const n of names) await add(`${FOLDER}/${n}`, await files.read(n));
     for (const [n, data] of extra) await add(`${FOLDER}/${n}`, data);
-    manifest = {
+    const manifest: BundleManifest = {
       v: 1,
       format: 'keyframe-evidence-bundle',
       created: created.toISOString(),
@@ -160,15 +155,8 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
     await tar.add(MANIFEST_FILE, manifestBytes.length, [manifestBytes]);
     await tar.add(SIGNATURE_FILE, sig.length, [sig]);
     await tar.finish();
-    await fh.sync();
-    await fh.close();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await rename(tmp, options.out);
-  return manifest;
+    return manifest;
+  });
 }
 
 function parseManifest(bytes: Uint8Array): BundleManifest {
@@ -187,10 +175,17 @@ function parseManifest(bytes: Uint8Array): BundleManifest {
     typeof o.created === 'string' &&
     typeof o.reason === 'string' &&
     typeof o.exported === 'object' &&
+    typeof o.exported.from === 'string' &&
+    typeof o.exported.to === 'string' &&
     Number.isSafeInteger(o.exported.firstSeq) &&
     Number.isSafeInteger(o.exported.lastSeq) &&
+    typeof o.source === 'object' &&
+    typeof o.source.start === 'string' &&
     Array.isArray(o.files) &&
-    o.files.every((f) => typeof f.name === 'string' && Number.isSafeInteger(f.size) && typeof f.sha256 === 'string');
+    (o.files as unknown[]).every((f) => {
+      const x = f as Record<string, unknown>;
+      return typeof f === 'object' && f !== null && typeof x['name'] === 'string' && Number.isSafeInteger(x['size']) && typeof x['sha256'] === 'string';
+    });
   if (!ok) throw new MediaError(`${MANIFEST_FILE} is not a keyframe evidence bundle manifest`);
   return m as BundleManifest;
 }

@@ -102,9 +102,9 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
       if (end !== undefined) problems.push({ kind: 'tampered', detail: 'a second end record' });
       end = rec;
     } else if (end !== undefined) {
-      problems.push({ kind: 'tampered', seq: (rec as FragmentRecord).seq, detail: `fragment record ${(rec as FragmentRecord).seq} after the end record` });
+      problems.push({ kind: 'tampered', seq: (rec).seq, detail: `fragment record ${(rec).seq} after the end record` });
     } else {
-      const f = rec as FragmentRecord;
+      const f = rec;
       if (f.session !== s.session) problems.push({ kind: 'tampered', seq: f.seq, start: f.start, end: f.end, detail: `fragment record ${f.seq} belongs to another session (${f.session})` });
       fragmentRecords.push(f);
     }
@@ -159,7 +159,7 @@ export async function verifyMp4Video(source: Parameters<typeof openClearSamples>
   const { track, samples } = await openClearSamples(source, options.keys, emptyReport());
   const verifier = new StreamVerifier(options);
   for (const nal of options.before ?? []) await verifier.push(nal);
-  const lengthSize = track.avcC.lengthSize as NalLengthSize;
+  const lengthSize = track.avcC.lengthSize;
   for await (const s of samples()) for (const nal of splitLengthPrefixed(s.data, lengthSize)) await verifier.push(nal);
   for (const nal of options.after ?? []) await verifier.push(nal);
   return verifier.finish();

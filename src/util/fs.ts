@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 
@@ -41,6 +42,32 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Writes a file through `fill` (given an open handle on a temporary name next to `path`), then flushes it and
+ * renames it over `path`. If `fill` fails, the temporary file is removed and nothing is left behind.
+ */
+export async function writeWithAtomic<T>(path: string, fill: (fh: FileHandle) => Promise<T>, mode = 0o644): Promise<T> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  let result: T;
+  try {
+    result = await fill(fh);
+    await fh.sync();
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return result;
 }
 
 /**
