@@ -26,6 +26,7 @@ import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentName, type Recor
 import { GENESIS, canonicalJson, recordHash, signRecord } from '../recording/records.js';
 import type { AnyRecord } from '../recording/records.js';
 import { deviceSigner } from '../signing/device.js';
+import { parseSigningSei } from '../signing/sei.js';
 import { UnitCounter } from '../signing/counter.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { hasPicture, loopedCapture } from './capture.js';
@@ -80,12 +81,25 @@ class RecordLog {
   }
 }
 
-/** Picture-less access units (the signer's closing SEI) are appended to the picture before them. */
-function* mergeTrailing(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }): Generator<AccessUnit> {
+/**
+ * Each fragment carries the signature of its own pictures: the signing SEI the signer puts at the start of a GOP's
+ * first access unit (ONVIF's place: it signs the GOP before) moves to the end of that previous GOP's last access
+ * unit, and picture-less access units (the signer's closing SEI) join the picture before them. A deleted fragment
+ * then takes its pictures and their signature with it, and is reported missing rather than leaving the GOP before
+ * it unsigned; a range export needs no SEI from outside the range but the certificate SEI.
+ */
+function* withOwnSignatures(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }): Generator<AccessUnit> {
   for (const au of aus) {
-    if (!hasPicture(au) && held.au !== undefined) {
+    if (held.au !== undefined && !hasPicture(au)) {
       held.au.nals.push(...au.nals);
       continue;
+    }
+    if (held.au !== undefined && au.isIdr) {
+      let i = 0;
+      while (i < au.nals.length && nalType(au.nals[i] as Uint8Array) === NalType.AUD) i++;
+      let j = i;
+      while (j < au.nals.length && parseSigningSei(au.nals[j] as Uint8Array)?.kind === 'unit') j++;
+      held.au.nals.push(...au.nals.splice(i, j - i));
     }
     if (held.au !== undefined) yield held.au;
     held.au = au;
@@ -135,10 +149,10 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
     const assembler = new AccessUnitAssembler();
     const held: { au?: AccessUnit } = {};
     for await (const au of capture) {
-      for (const nal of au.nals) for (const out of await signer.push(nal)) yield* mergeTrailing(assembler.push(out), held);
+      for (const nal of au.nals) for (const out of await signer.push(nal)) yield* withOwnSignatures(assembler.push(out), held);
     }
-    for (const out of await signer.finish()) yield* mergeTrailing(assembler.push(out), held);
-    yield* mergeTrailing(assembler.flush(), held);
+    for (const out of await signer.finish()) yield* withOwnSignatures(assembler.push(out), held);
+    yield* withOwnSignatures(assembler.flush(), held);
     if (held.au !== undefined) yield held.au;
   };
   const aus = signedAus();

@@ -1,14 +1,14 @@
 /**
  * Evidence bundles (issue 4; the essentials of the ONVIF Export File Format): one ustar archive holding, untouched,
- * the exported fragments of a recording with every record, the init segment, the camera's chain, the signing SEIs
- * a range export needs (the session's certificate SEI and those that sign the range's last pictures), and a
+ * the exported fragments of a recording with every record, the init segment, the camera's chain, the session's
+ * certificate SEI when the range does not start with it (each fragment carries its own signing SEIs), and a
  * manifest — who exported, when, why, what range was asked for and what was exported — listing every file by
  * SHA-256 and signed by the exporter. `keyframe verify` checks it offline.
  *
  *   manifest.json       canonical JSON (below), signed
  *   manifest.sig        the exporter's signature over manifest.json (ECDSA DER or RSA PKCS#1 v1.5, SHA-256)
  *   exporter.pem        the exporter's certificate chain
- *   recording/…         chain.pem, init.mp4, records.jsonl, recording.json, NNNNNN.m4s, session.sei, tail.sei
+ *   recording/…         chain.pem, init.mp4, records.jsonl, recording.json, NNNNNN.m4s, session.sei
  *
  * A range starts and ends on fragment (GOP) boundaries, because a picture cannot be decoded or verified without
  * the IDR picture before it: a requested start inside a GOP is moved back to its IDR picture, and the manifest
@@ -39,7 +39,6 @@ export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'manifest.sig';
 export const EXPORTER_FILE = 'exporter.pem';
 export const SESSION_SEI_FILE = 'session.sei';
-export const TAIL_SEI_FILE = 'tail.sei';
 const FOLDER = 'recording';
 
 export interface BundleManifest {
@@ -112,19 +111,13 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
   if (options.to !== undefined && wall(last)[1] > to) notes.push(`the requested end is inside a GOP: the export ends with that GOP (${iso(wall(last)[1])})`);
   if (options.from !== undefined && from < startMs) notes.push(`the recording starts at ${session.start}, after the requested start`);
 
-  // signing SEIs that a range export needs from fragments it leaves out
+  // the certificate SEI, from the session's first fragment, for a range that does not start with it
   const extra = new Map<string, Uint8Array>();
   const firstName = stored.get(0);
   if (first.seq > 0 && firstName !== undefined) {
     const { data, lengthSize } = await firstSample(files, firstName);
     const certSeis = leadingSigningSeis(data, lengthSize, isSigningSei);
     if (certSeis.length > 0) extra.set(SESSION_SEI_FILE, writeAnnexB(certSeis));
-  }
-  const nextName = stored.get(last.seq + 1);
-  if (nextName !== undefined) {
-    const { data, lengthSize } = await firstSample(files, nextName);
-    const seis = leadingSigningSeis(data, lengthSize, isSigningSei);
-    if (seis.length > 0) extra.set(TAIL_SEI_FILE, writeAnnexB(seis));
   }
 
   const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...(files.has(INFO_FILE) ? [INFO_FILE] : []), ...chosen.map((f) => stored.get(f.seq) as string)];
@@ -206,7 +199,12 @@ export interface BundleVerification {
 /** Relabels what a range export deliberately left out, so that it is not reported as missing. */
 function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
   const eps = 1e-6;
-  for (const r of s.ranges) if (r.status === 'missing' && (r.end <= fromSec + eps || r.start >= toSec - eps)) r.status = 'excluded';
+  for (const r of s.ranges) {
+    if (r.status === 'missing' && (r.end <= fromSec + eps || r.start >= toSec - eps)) {
+      r.status = 'excluded';
+      r.reason = 'not in the export';
+    }
+  }
   if (!endExported && !s.endMarker) {
     s.endExcluded = true;
     delete s.endMissingAfter;
@@ -269,7 +267,6 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
       ...options,
       ...(options.keys !== undefined ? { keys: options.keys } : {}),
       before: await sei(SESSION_SEI_FILE),
-      after: await sei(TAIL_SEI_FILE),
     });
     if (!exportedAll) {
       const startMs = fragmentLayer.start !== undefined ? Date.parse(fragmentLayer.start) : Date.parse(manifest.source.start);

@@ -144,8 +144,6 @@ export interface VideoLayerOptions extends VerifierOptions {
   readonly keys?: KeySet;
   /** NAL units fed before the fragments (a range export's certificate SEI). */
   readonly before?: readonly Uint8Array[];
-  /** NAL units fed after them (the signing SEIs that close a range export). */
-  readonly after?: readonly Uint8Array[];
 }
 
 /** The SEI layer over init + fragments (decrypted with `keys` when encrypted). */
@@ -161,7 +159,6 @@ export async function verifyMp4Video(source: Parameters<typeof openClearSamples>
   for (const nal of options.before ?? []) await verifier.push(nal);
   const lengthSize = track.avcC.lengthSize;
   for await (const s of samples()) for (const nal of splitLengthPrefixed(s.data, lengthSize)) await verifier.push(nal);
-  for (const nal of options.after ?? []) await verifier.push(nal);
   return verifier.finish();
 }
 

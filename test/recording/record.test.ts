@@ -189,6 +189,14 @@ describe('tampering with an encrypted recording, caught without the key', () => 
     const r = await verifyPath(dir);
     expect(r.verdict).toBe('AUTHENTIC_WITH_GAPS');
     expect(r.fragmentLayer?.problems.map((x) => [x.kind, x.seq, x.start, x.end])).toEqual([['missing', 2, 2, 3]]);
+    // each fragment carries its own signature: with the key, the SEI layer agrees to the frame
+    const k = await verifyPath(dir, true);
+    expect(k.verdict).toBe('AUTHENTIC_WITH_GAPS');
+    expect(k.sessions[0]?.ranges.map((x) => [x.status, x.firstFrame, x.lastFrame])).toEqual([
+      ['authentic', 0, 49],
+      ['missing', 50, 74],
+      ['authentic', 75, 149],
+    ]);
   });
 
   it('two fragments reordered: reported out of order', async () => {
