@@ -106,6 +106,10 @@ function* withOwnSignatures(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }
   }
 }
 
+function hasBFrames(au: AccessUnit): boolean {
+  return au.slices.some((s) => s.header.sliceKind === 'B');
+}
+
 async function assertEmptyDir(dir: string): Promise<void> {
   try {
     const entries = await readdir(dir);
@@ -125,9 +129,13 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
   const start = options.start ?? new Date();
   await assertEmptyDir(options.out);
 
-  // the stream's frame rate, from its first SPS (as the signer will see it)
+  // the stream's frame rate, from its first SPS (as the signer will see it); B-frames refused up front: an
+  // elementary stream carries no composition times
   let fps = options.fps ?? DEFAULT_FPS;
-  for await (const au of loopedCapture(options.source, { frames: 1, fps: 1, realTime: false })) {
+  let probed = 0;
+  for await (const au of loopedCapture(options.source, { frames: 300, fps: 1, realTime: false })) {
+    if (hasBFrames(au)) throw new MediaError(`${options.source} has B-frames: an elementary stream carries no composition times, and a camera recording has none`);
+    if (probed++ > 0) continue;
     for (const n of au.nals) {
       if (nalType(n) !== NalType.SPS) continue;
       const r = parseSps(n).frameRate;
@@ -172,6 +180,7 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
       const gopper = new GopAssembler();
       let dts = 0;
       const emit = (g: { accessUnits: AccessUnit[] }): InputGop => {
+        if (g.accessUnits.some(hasBFrames)) throw new MediaError(`${options.source} has B-frames: not supported in a camera recording`);
         const samples = g.accessUnits.map((au) => ({ data: writeLengthPrefixed(au.nals, 4), duration: frameTicks, isSync: au.isIdr, compositionOffset: 0 }));
         const gop = { baseDecodeTime: dts, samples };
         dts += samples.length * frameTicks;

@@ -159,8 +159,15 @@ export function concatSource(files: RecordingFiles, names: readonly string[]): M
       let done = 0;
       while (done < length) {
         const at = offset + done;
-        let i = starts.length - 1;
-        while (i > 0 && (starts[i] as number) > at) i--;
+        // the last file starting at or before `at` (binary search)
+        let lo = 0;
+        let hi = starts.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >>> 1;
+          if ((starts[mid] as number) <= at) lo = mid;
+          else hi = mid - 1;
+        }
+        const i = lo;
         const data = await whole(i);
         const from = at - (starts[i] as number);
         const n = Math.min(length - done, data.length - from);

@@ -164,6 +164,15 @@ describe('keyframe record: the camera pipeline', () => {
     expect(report.fragmentLayer?.endRecord).toBe(true);
   });
 
+  it('refuses a source with B-frames before writing anything', async () => {
+    const withB = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, zerolatency: false, preset: 'veryfast' });
+    const device = await openDevice(cam);
+    const out = join(pki.work, 'rec-b');
+    await expect(recordSession({ device, source: withB, seconds: 1, out, realTime: false })).rejects.toThrow(/has B-frames/);
+    await device.close();
+    expect(readdirSync(pki.work).filter((n) => n.startsWith('rec-b'))).toEqual([]);
+  });
+
   it('refuses to record over an existing recording, leaving it untouched', async () => {
     const before = readFileSync(join(encrypted, RECORDS_FILE));
     await expect(record(encrypted, { key })).rejects.toThrow(/not empty/);
