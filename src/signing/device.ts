@@ -24,7 +24,9 @@ export async function deviceSigner(device: Device, options: DeviceSignOptions = 
   if (!Buffer.from(leaf.publicKey.rawData).equals(spki)) throw new KeyframeError(ErrorCodes.CERT_MISMATCH, 'the device certificate does not match the device key');
   const counter = UnitCounter.open(device.dir);
   return new StreamSigner({
-    sign: (data) => device.store.sign(label, data),
+    // ECDSA straight from the store as r‖s, the SEI's encoding (a PKCS#11 token returns it so natively)
+    sign: (data) => device.store.sign(label, data, { dsaEncoding: 'ieee-p1363' }),
+    signatureEncoding: 'ieee-p1363',
     signatureOid: device.config.algorithm === 'rsa-2048' ? OID_RSA_SHA256 : OID_ECDSA_SHA256,
     chainPem: certsToPem(device.chain),
     serial: device.config.serial,

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { NalType, nalType, unescapeRbsp } from '../media/h264/index.js';
-import { isSigningSei } from './sei.js';
+import { isSigningSei, type ParameterSetHash } from './sei.js';
 import { u64be } from './tlv.js';
 
 export const ZERO_HASH = new Uint8Array(32);
@@ -37,11 +37,39 @@ export function frameHash(nals: readonly Uint8Array[]): { hash: Uint8Array; nalC
   return n === 0 ? undefined : { hash: h.digest(), nalCount: n };
 }
 
-/** unitHash = SHA-256(prevUnitHash ‖ sessionId ‖ counter (u64 BE) ‖ frameHash_1 ‖ … ‖ frameHash_n). */
-export function unitHash(prev: Uint8Array, sessionId: Uint8Array, counter: bigint, frameHashes: readonly Uint8Array[]): Uint8Array {
+/**
+ * unitHash = SHA-256(prevUnitHash ‖ sessionId ‖ counter (u64 BE) ‖ parameter-set count (u16 BE) ‖
+ * (type u8 ‖ id u8 ‖ SHA-256 32 B) per parameter set in effect ‖ frameHash_1 ‖ … ‖ frameHash_n).
+ */
+export function unitHash(
+  prev: Uint8Array,
+  sessionId: Uint8Array,
+  counter: bigint,
+  parameterSets: readonly ParameterSetHash[],
+  frameHashes: readonly Uint8Array[],
+): Uint8Array {
   const h = createHash('sha256').update(prev).update(sessionId).update(u64be(counter));
+  if (parameterSets.length > 0xffff) throw new MediaError('too many parameter sets');
+  const ps = new Uint8Array(2 + 34 * parameterSets.length);
+  ps[0] = parameterSets.length >>> 8;
+  ps[1] = parameterSets.length & 0xff;
+  parameterSets.forEach((e, i) => {
+    if (e.sha256.length !== 32) throw new MediaError('parameter set hash must be 32 bytes');
+    ps[2 + 34 * i] = e.type;
+    ps[3 + 34 * i] = e.id;
+    ps.set(e.sha256, 4 + 34 * i);
+  });
+  h.update(ps);
   for (const f of frameHashes) h.update(f);
   return h.digest();
+}
+
+/** Whether two parameter-set lists are the same (type, id and full hash, in order). */
+export function sameParameterSets(a: readonly ParameterSetHash[], b: readonly ParameterSetHash[]): boolean {
+  return a.length === b.length && a.every((x, i) => {
+    const y = b[i];
+    return y !== undefined && x.type === y.type && x.id === y.id && Buffer.from(x.sha256.buffer, x.sha256.byteOffset, x.sha256.length).equals(y.sha256);
+  });
 }
 
 function ue(bits: { data: Uint8Array; pos: number }): number {
@@ -69,7 +97,7 @@ export function parameterSetId(nal: Uint8Array): number {
 
 /** Tracks the latest content (SHA-256) of every SPS and PPS, by id, in stream order. */
 export class ParameterSetTracker {
-  private readonly map = new Map<string, { type: number; id: number; sha256: Uint8Array }>();
+  private readonly map = new Map<string, ParameterSetHash>();
 
   push(nal: Uint8Array): void {
     const t = nalType(nal);
@@ -85,7 +113,7 @@ export class ParameterSetTracker {
   }
 
   /** Every parameter set in effect, SPSs first, by id. */
-  list(): { type: number; id: number; sha256: Uint8Array }[] {
+  list(): ParameterSetHash[] {
     return [...this.map.values()].sort((a, b) => a.type - b.type || a.id - b.id);
   }
 }

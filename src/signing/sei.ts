@@ -34,13 +34,17 @@ export const OID_RSA_SHA256 = '1.2.840.113549.1.1.11';
 
 /** Bytes of a truncated per-frame hash in the hash list. */
 export const FRAME_HASH_BYTES = 8;
-const GENERAL_BYTES = 1 + 1 + 8 + 8 + 8 + 2 + 2 + 32 + 32;
+/** version, flags, start, counter, duration, NAL count, frame count, unit hash, previous unit hash. */
+const GENERAL_BYTES = 1 + 1 + 8 + 8 + 4 + 2 + 2 + 32 + 32;
+/** The largest unit duration the General TLV holds: u32 in 100 ns ticks (about 429 s). */
+export const MAX_UNIT_TICKS = 0xffffffffn;
 
 export interface GeneralInfo {
   readonly version: number;
   readonly flags: number;
   /** 100 ns units since 1601-01-01 (FILETIME). */
   readonly start: bigint;
+  /** FILETIME; on the wire as the duration end − start, u32 (at most MAX_UNIT_TICKS after start). */
   readonly end: bigint;
   readonly counter: bigint;
   readonly nalCount: number;
@@ -68,7 +72,11 @@ export interface SessionManifest {
 export interface UnitSeiContent {
   readonly general: GeneralInfo;
   readonly hashList: readonly Uint8Array[];
-  readonly parameterSets: readonly ParameterSetHash[];
+  /**
+   * The parameter sets in effect, sent when they differ from the previous unit's (and in a session's first unit).
+   * Absent: the same as the previous unit of the session. The unit hash covers them either way.
+   */
+  readonly parameterSets?: readonly ParameterSetHash[];
   /** Present on the last unit of a session. */
   readonly endReason?: number;
 }
@@ -140,33 +148,38 @@ export function decodeOids(data: Uint8Array): string[] {
 
 function encodeGeneral(g: GeneralInfo): Uint8Array {
   if (g.unitHash.length !== 32 || g.prevUnitHash.length !== 32) throw new MediaError('unit hashes must be 32 bytes');
+  const duration = g.end - g.start;
+  if (duration < 0n || duration > MAX_UNIT_TICKS) throw new MediaError(`unit duration of ${duration} × 100 ns does not fit the general TLV`);
   const out = new Uint8Array(GENERAL_BYTES);
   const dv = new DataView(out.buffer);
   out[0] = g.version;
   out[1] = g.flags;
   dv.setBigUint64(2, g.start, true);
-  dv.setBigUint64(10, g.end, true);
-  dv.setBigUint64(18, g.counter, false);
-  dv.setUint16(26, g.nalCount, false);
-  dv.setUint16(28, g.frameCount, false);
-  out.set(g.unitHash, 30);
-  out.set(g.prevUnitHash, 62);
+  // the counter's leading zero bytes meet the start's non-zero top byte, not the duration's zero top byte: one
+  // emulation prevention byte fewer
+  dv.setBigUint64(10, g.counter, false);
+  dv.setUint32(18, Number(duration), true);
+  dv.setUint16(22, g.nalCount, false);
+  dv.setUint16(24, g.frameCount, false);
+  out.set(g.unitHash, 26);
+  out.set(g.prevUnitHash, 58);
   return out;
 }
 
 function decodeGeneral(v: Uint8Array): GeneralInfo {
   if (v.length !== GENERAL_BYTES) throw new MediaError(`general TLV of ${v.length} bytes, expected ${GENERAL_BYTES}`);
   const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const start = readU64(v, 2, true);
   return {
     version: v[0] as number,
     flags: v[1] as number,
-    start: readU64(v, 2, true),
-    end: readU64(v, 10, true),
-    counter: readU64(v, 18, false),
-    nalCount: dv.getUint16(26, false),
-    frameCount: dv.getUint16(28, false),
-    unitHash: v.subarray(30, 62),
-    prevUnitHash: v.subarray(62, 94),
+    start,
+    end: start + BigInt(dv.getUint32(18, true)),
+    counter: readU64(v, 10, false),
+    nalCount: dv.getUint16(22, false),
+    frameCount: dv.getUint16(24, false),
+    unitHash: v.subarray(26, 58),
+    prevUnitHash: v.subarray(58, 90),
   };
 }
 
@@ -223,8 +236,8 @@ export function buildUnitSei(content: UnitSeiContent, sign: Signer): Promise<Uin
   const tlvs: { tag: number; value: Uint8Array }[] = [
     { tag: Tag.GENERAL, value: encodeGeneral(content.general) },
     { tag: Tag.HASH_LIST, value: encodeHashList(content.hashList) },
-    { tag: Tag.PARAMETER_SETS, value: encodeParameterSets(content.parameterSets) },
   ];
+  if (content.parameterSets !== undefined) tlvs.push({ tag: Tag.PARAMETER_SETS, value: encodeParameterSets(content.parameterSets) });
   if (content.endReason !== undefined) tlvs.push({ tag: Tag.END_MARKER, value: Uint8Array.of(content.endReason) });
   return buildSigned(RESERVED_ESCAPED_HASHES, tlvs, sign);
 }
@@ -333,7 +346,7 @@ export function parseSigningSei(nal: Uint8Array): ParsedSigningSei | undefined {
     const hashList = byTag.get(Tag.HASH_LIST);
     const ps = byTag.get(Tag.PARAMETER_SETS);
     const end = byTag.get(Tag.END_MARKER);
-    if (general === undefined || hashList === undefined || ps === undefined) throw new MediaError('unit SEI lacks general, hash list or parameter sets');
+    if (general === undefined || hashList === undefined) throw new MediaError('unit SEI lacks the general TLV or the hash list');
     if (end !== undefined && end.length !== 1) throw new MediaError('end marker: expected one byte');
     const g = decodeGeneral(general);
     if (g.version !== 1) throw new MediaError(`unit SEI version ${g.version}`);
@@ -346,7 +359,7 @@ export function parseSigningSei(nal: Uint8Array): ParsedSigningSei | undefined {
       signature: sig.value,
       general: g,
       hashList: list,
-      parameterSets: decodeParameterSets(ps),
+      ...(ps !== undefined ? { parameterSets: decodeParameterSets(ps) } : {}),
       ...(end !== undefined ? { endReason: end[0] as number } : {}),
     };
   } catch (e) {

@@ -10,14 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { AccessUnitAssembler, NalType, nalType } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
-import { frameHash, ParameterSetTracker, unitHash, ZERO_HASH } from './hashing.js';
+import { derToP1363 } from '../keystore/_ecdsa.js';
+import { frameHash, ParameterSetTracker, sameParameterSets, unitHash, ZERO_HASH } from './hashing.js';
 import {
   buildCertificateSei,
   buildUnitSei,
   FLAG_END_OF_SESSION,
   FLAG_PARTIAL_GOP,
   isSigningSei,
+  OID_ECDSA_SHA256,
   OID_SHA256,
+  type ParameterSetHash,
   type SessionManifest,
   type Signer,
 } from './sei.js';
@@ -35,8 +38,13 @@ export function fromFiletime(ft: bigint): number {
 }
 
 export interface SignerOptions {
-  /** Signs data (the key store hashes it with SHA-256): DER ECDSA or RSA PKCS#1 v1.5. */
+  /** Signs data (the key store hashes it with SHA-256): ECDSA P-256 (see `signatureEncoding`) or RSA PKCS#1 v1.5. */
   readonly sign: Signer;
+  /**
+   * How `sign` encodes ECDSA signatures: 'der' (default; converted) or 'ieee-p1363' (raw r‖s). The SEI carries
+   * them raw, 64 bytes for P-256. Ignored for RSA.
+   */
+  readonly signatureEncoding?: 'der' | 'ieee-p1363';
   /** Signature algorithm OID for the crypto info TLV. */
   readonly signatureOid: string;
   /** PEM: device certificate then its issuing CA(s). */
@@ -81,9 +89,21 @@ export class StreamSigner {
   private unit: OpenUnit | undefined;
   private nextCounter: bigint | undefined;
   private prevUnitHash: Uint8Array = ZERO_HASH;
+  /** The parameter sets in effect for the previous unit (undefined before the first). */
+  private prevParameterSets: ParameterSetHash[] | undefined;
   private frameIndex = 0;
+  private readonly sign: Signer;
 
   constructor(private readonly options: SignerOptions) {
+    const ecdsa = options.signatureOid === OID_ECDSA_SHA256;
+    this.sign = !ecdsa
+      ? options.sign
+      : async (data) => {
+          const sig = await options.sign(data);
+          const raw = (options.signatureEncoding ?? 'der') === 'der' ? derToP1363(sig, 32) : sig;
+          if (raw.length !== 64) throw new MediaError(`ECDSA P-256 signature of ${raw.length} bytes, expected 64 (r‖s)`);
+          return raw;
+        };
     this.sessionId = options.sessionId ?? randomBytes(16);
     if (this.sessionId.length !== 16) throw new MediaError('session id must be 16 bytes');
     this.startMs = (options.start ?? new Date()).getTime();
@@ -121,7 +141,10 @@ export class StreamSigner {
     if (u === undefined) throw new MediaError('no open unit');
     const counter = this.nextCounter ?? (await this.options.reserveCounter());
     this.nextCounter = undefined;
-    const hash = unitHash(this.prevUnitHash, this.sessionId, counter, u.frameHashes);
+    const parameterSets = this.params.list();
+    const hash = unitHash(this.prevUnitHash, this.sessionId, counter, parameterSets, u.frameHashes);
+    // the parameter sets go into the SEI only when they changed (the unit hash covers them in every unit)
+    const sendParameterSets = this.prevParameterSets === undefined || !sameParameterSets(parameterSets, this.prevParameterSets);
     const partial = !u.startsAtKeyframe || !(nextIsKeyframe || endReason !== undefined);
     const sei = await buildUnitSei(
       {
@@ -137,12 +160,13 @@ export class StreamSigner {
           prevUnitHash: this.prevUnitHash,
         },
         hashList: u.frameHashes,
-        parameterSets: this.params.list(),
+        ...(sendParameterSets ? { parameterSets } : {}),
         ...(endReason !== undefined ? { endReason } : {}),
       },
-      this.options.sign,
+      this.sign,
     );
     this.prevUnitHash = hash;
+    this.prevParameterSets = parameterSets;
     this.unit = undefined;
     this.stats.units++;
     this.stats.seiBytes += sei.length;
@@ -161,7 +185,7 @@ export class StreamSigner {
       kid: this.options.kid,
       counterStart: Number(counterStart),
     };
-    const sei = await buildCertificateSei({ hashOid: OID_SHA256, signatureOid: this.options.signatureOid, chainPem: this.options.chainPem, manifest }, this.options.sign);
+    const sei = await buildCertificateSei({ hashOid: OID_SHA256, signatureOid: this.options.signatureOid, chainPem: this.options.chainPem, manifest }, this.sign);
     this.stats.seiBytes += sei.length;
     return sei;
   }

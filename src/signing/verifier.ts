@@ -15,9 +15,9 @@ import type { AccessUnit } from '../media/h264/index.js';
 import { parseCertificates } from '../pki/pem.js';
 import { subjectOf, verifyCertificate } from '../pki/verify.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
-import { frameHash, ParameterSetTracker, sha256, unitHash, ZERO_HASH } from './hashing.js';
+import { frameHash, ParameterSetTracker, sameParameterSets, sha256, unitHash, ZERO_HASH } from './hashing.js';
 import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type VerificationReport } from './report.js';
-import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParsedSigningSei } from './sei.js';
+import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParameterSetHash, type ParsedSigningSei } from './sei.js';
 import { DEFAULT_FPS, fromFiletime, toFiletime } from './signer.js';
 
 export interface VerifierOptions {
@@ -55,6 +55,8 @@ interface Session {
   counterStart: bigint;
   lastCounter?: bigint;
   lastUnitHash: Uint8Array;
+  /** The signed parameter sets in effect for the last accepted unit (a unit SEI without them means "unchanged"). */
+  parameterSets?: readonly ParameterSetHash[];
   /** Session seconds and frame index just after the last accepted unit. */
   lastEndSec: number;
   nextFrame: number;
@@ -115,10 +117,10 @@ export function align(list: readonly Uint8Array[], frames: readonly PendingFrame
   return out;
 }
 
-/** SHA-256 signature check that treats an undecodable signature as a bad one. */
+/** SHA-256 signature check (ECDSA as raw r‖s, IEEE P1363) that treats an undecodable signature as a bad one. */
 function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
   try {
-    return cryptoVerify('sha256', data, key, signature);
+    return cryptoVerify('sha256', data, key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'ieee-p1363' } : key, signature);
   } catch {
     return false;
   }
@@ -357,17 +359,22 @@ export class StreamVerifier {
     const base = gap ? nLeading : 0;
     const core = aligned.slice(base);
     const allMatch = core.length === g.frameCount && core.every((a) => a.kind === 'frame' && a.match);
-    if (allMatch && !eq(unitHash(g.prevUnitHash, s.sessionId, c, frames.slice(base).map((f) => f.hash)), g.unitHash)) {
-      this.estimated(s, frames, 'tampered', 'unit hash mismatch: the unit belongs to another session');
+    // the signed parameter sets: in the SEI when they changed, else those of the previous unit (known only if it
+    // was accepted just before this one); the unit hash covers them either way
+    const ourPs = this.params.list();
+    const signedPs = p.parameterSets ?? (gap ? undefined : s.parameterSets);
+    const psProblem = signedPs !== undefined && !sameParameterSets(signedPs, ourPs);
+    if (allMatch && !eq(unitHash(g.prevUnitHash, s.sessionId, c, signedPs ?? ourPs, frames.slice(base).map((f) => f.hash)), g.unitHash)) {
+      const reason = signedPs !== undefined ? 'unit hash mismatch: the unit belongs to another session' : 'unit hash mismatch: the unit belongs to another session, or its parameter sets are not the signed ones';
+      this.estimated(s, frames, 'tampered', reason);
       return;
     }
     // after a gap the previous-unit hash cannot be checked, so only the unit hash binds the unit to this session,
-    // and it needs every frame: an incomplete unit after a gap stays unverified and does not advance the chain
-    const unbound = gap && !allMatch;
+    // and it needs every frame: an incomplete unit after a gap stays unverified and does not advance the chain.
+    // Likewise when the signed parameter sets are unknown (only the unit hash would show them).
+    const unbound = (gap || signedPs === undefined) && !allMatch;
+    const unboundReason = gap ? 'unit incomplete after a gap: it cannot be bound to this session' : 'unit incomplete and its parameter sets unsigned: it cannot be verified';
     const certProblem = await this.certValidAt(s, fromFiletime(g.start));
-    const signedPs = p.parameterSets.map((x) => `${x.type}:${x.id}:${Buffer.from(x.sha256).toString('hex')}`).join(',');
-    const ourPs = this.params.list().map((x) => `${x.type}:${x.id}:${Buffer.from(x.sha256).toString('hex')}`).join(',');
-    const psProblem = signedPs !== ourPs;
 
     const startSec = this.sec(s, g.start);
     const endSec = this.sec(s, g.end);
@@ -400,13 +407,15 @@ export class StreamVerifier {
       if (a.kind === 'extra') [status, reason] = ['tampered', 'frame inserted (not in the signed unit)'];
       else if (!a.match) [status, reason] = ['tampered', 'frame modified'];
       else if (psProblem) [status, reason] = ['tampered', 'parameter sets differ from the signed ones'];
-      else if (unbound) [status, reason] = ['unverified', 'unit incomplete after a gap: it cannot be bound to this session'];
+      else if (unbound) [status, reason] = ['unverified', unboundReason];
       else if (certProblem !== undefined) [status, reason] = ['unverified', `signing certificate not valid at the recording time: ${certProblem}`];
       this.addRange(s, { status, ...at, ...input, ...(reason !== undefined ? { reason } : {}) });
     }
     if (unbound) return;
     s.lastCounter = c;
     s.lastUnitHash = g.unitHash;
+    // when the SEI did not say, a verified unit hash proved ours to be the signed ones
+    s.parameterSets = signedPs ?? ourPs;
     s.lastEndSec = endSec;
     s.nextFrame = slotFrame(n);
     s.estSec = Math.max(s.estSec, endSec);

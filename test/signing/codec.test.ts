@@ -12,6 +12,7 @@ import {
   decodeOids,
   encodeOid,
   isSigningSei,
+  MAX_UNIT_TICKS,
   MEDIA_SIGNING_UUID,
   OID_ECDSA_SHA256,
   OID_SHA256,
@@ -55,27 +56,29 @@ describe('TLV', () => {
 });
 
 describe('Media Signing SEI', () => {
-  const general = fc.record({
-    version: fc.constant(1),
-    flags: fc.integer({ min: 0, max: 3 }),
-    start: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
-    end: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
-    counter: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
-    nalCount: fc.integer({ min: 0, max: 65535 }),
-    frameCount: fc.integer({ min: 0, max: 60 }),
-    unitHash: bytes(32),
-    prevUnitHash: bytes(32),
-  });
+  const general = fc
+    .record({
+      version: fc.constant(1),
+      flags: fc.integer({ min: 0, max: 3 }),
+      start: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      duration: fc.bigInt({ min: 0n, max: MAX_UNIT_TICKS }),
+      counter: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      nalCount: fc.integer({ min: 0, max: 65535 }),
+      frameCount: fc.integer({ min: 0, max: 60 }),
+      unitHash: bytes(32),
+      prevUnitHash: bytes(32),
+    })
+    .map(({ duration, ...g }) => ({ ...g, end: g.start + duration }));
 
   it('unit SEI round-trips, is escaped, and its signature covers the payload up to the signature TLV', async () => {
     await fc.assert(
       fc.asyncProperty(
         general,
-        fc.array(fc.record({ type: fc.constantFrom(7, 8), id: fc.integer({ min: 0, max: 255 }), sha256: bytes(32) }), { maxLength: 4 }),
+        fc.option(fc.array(fc.record({ type: fc.constantFrom(7, 8), id: fc.integer({ min: 0, max: 255 }), sha256: bytes(32) }), { maxLength: 4 }), { nil: undefined }),
         fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }),
         async (g, parameterSets, endReason) => {
           const hashList = Array.from({ length: g.frameCount }, (_, i) => createHash('sha256').update(String(i)).digest().subarray(0, 8));
-          const nal = await buildUnitSei({ general: g, hashList, parameterSets, ...(endReason !== undefined ? { endReason } : {}) }, signer);
+          const nal = await buildUnitSei({ general: g, hashList, ...(parameterSets !== undefined ? { parameterSets } : {}), ...(endReason !== undefined ? { endReason } : {}) }, signer);
           for (let i = 2; i < nal.length; i++) expect(nal[i - 2] === 0 && nal[i - 1] === 0 && (nal[i] as number) <= 2).toBe(false);
           expect(isSigningSei(nal)).toBe(true);
           expect(isHashed(nal)).toBe(false);
@@ -83,7 +86,7 @@ describe('Media Signing SEI', () => {
           if (p?.kind !== 'unit') throw new Error(`parsed as ${p?.kind}`);
           expect({ ...p.general, unitHash: Uint8Array.from(p.general.unitHash), prevUnitHash: Uint8Array.from(p.general.prevUnitHash) }).toEqual(g);
           expect(p.hashList.map((h) => Uint8Array.from(h))).toEqual(hashList.map((h) => Uint8Array.from(h)));
-          expect(p.parameterSets.map((x) => ({ ...x, sha256: Uint8Array.from(x.sha256) }))).toEqual(parameterSets);
+          expect(p.parameterSets?.map((x) => ({ ...x, sha256: Uint8Array.from(x.sha256) }))).toEqual(parameterSets);
           expect(p.endReason).toBe(endReason);
           expect(p.reserved).toBe(0x40);
           expect(Buffer.from(p.signedData.subarray(0, 16)).equals(Buffer.from(MEDIA_SIGNING_UUID))).toBe(true);
@@ -128,8 +131,14 @@ describe('hashing', () => {
     expect(Buffer.from(f?.hash ?? []).equals(h(Buffer.concat([h(sps), h(slice)])))).toBe(true);
     expect(frameHash([aud])).toBeUndefined();
     const sid = new Uint8Array(16).fill(1);
-    const expected = h(Buffer.concat([ZERO_HASH, sid, Buffer.from('0000000000000005', 'hex'), f?.hash ?? new Uint8Array()]));
-    expect(Buffer.from(unitHash(ZERO_HASH, sid, 5n, [f?.hash ?? new Uint8Array()])).equals(expected)).toBe(true);
+    const ps = [
+      { type: 7, id: 0, sha256: h(sps) },
+      { type: 8, id: 3, sha256: h(slice) },
+    ];
+    const expected = h(Buffer.concat([ZERO_HASH, sid, Buffer.from('0000000000000005', 'hex'), Buffer.from('0002', 'hex'), Buffer.from('0700', 'hex'), h(sps), Buffer.from('0803', 'hex'), h(slice), f?.hash ?? new Uint8Array()]));
+    expect(Buffer.from(unitHash(ZERO_HASH, sid, 5n, ps, [f?.hash ?? new Uint8Array()])).equals(expected)).toBe(true);
+    const none = h(Buffer.concat([ZERO_HASH, sid, Buffer.from('0000000000000005', 'hex'), Buffer.from('0000', 'hex'), f?.hash ?? new Uint8Array()]));
+    expect(Buffer.from(unitHash(ZERO_HASH, sid, 5n, [], [f?.hash ?? new Uint8Array()])).equals(none)).toBe(true);
     expect(parameterSetId(sps)).toBe(0);
   });
 

@@ -1,13 +1,18 @@
 /**
  * Signing real x264 streams: decoders see the same pictures, units respect the 1 s bound, the counter never
- * repeats across sessions, random clips verify AUTHENTIC, and the `sign` / `verify` commands' exit codes.
+ * repeats across sessions, the signature bytes stay within 400 B/s at 25 fps, parameter sets are sent when they
+ * change, ECDSA signatures are raw r‖s, random clips verify AUTHENTIC, and the `sign` / `verify` commands' exit
+ * codes.
  */
+import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clip, frameMd5s, type ClipOptions } from '../helpers/media.js';
-import { splitAnnexB } from '../../src/media/h264/index.js';
-import { FLAG_PARTIAL_GOP, parseSigningSei } from '../../src/signing/sei.js';
+import { splitAnnexB, writeAnnexB } from '../../src/media/h264/index.js';
+import { FLAG_PARTIAL_GOP, OID_ECDSA_SHA256, parseSigningSei, Tag } from '../../src/signing/sei.js';
+import { StreamSigner } from '../../src/signing/signer.js';
+import { decodeTlvs } from '../../src/signing/tlv.js';
 import type { VerificationReport } from '../../src/signing/report.js';
 import { makePki, parseSigned, runSigningCli, signWith, verify, writeSigned, type Pki } from './_setup.js';
 
@@ -109,6 +114,83 @@ describe('sign', () => {
       const r = await verify(await signWith(dev, source), { roots: [pki.root] });
       expect(r.verdict, JSON.stringify(o)).toBe('AUTHENTIC');
       expect(r.frames).toBe(o.fps * o.seconds);
+    }
+  });
+
+  it('signature bytes: at most 400 B/s at 25 fps (1080p25, 4 Mbit/s, GOP 50, 1 s units)', async () => {
+    const seconds = 8;
+    const source = readFileSync(await clip({ width: 1920, height: 1080, fps: 25, seconds, gop: 50, bitrate: '4M' }));
+    const signed = await signWith(dev, source);
+    const nals = splitAnnexB(signed);
+    const units = nals.flatMap((n) => {
+      const p = parseSigningSei(n);
+      return p?.kind === 'unit' ? [{ p, bytes: n.length }] : [];
+    });
+    const certificate = nals.find((n) => parseSigningSei(n)?.kind === 'certificate');
+    expect(units.map((u) => u.p.general.frameCount)).toEqual(Array<number>(seconds).fill(25));
+    // the parameter sets go once, in the first unit (they do not change)
+    expect(units.map((u) => u.p.parameterSets !== undefined)).toEqual([true, ...Array<boolean>(seconds - 1).fill(false)]);
+    // the steady state, with a 4-byte start code per SEI: every unit after the first (whose frames last 1 s each)
+    const steady = units.slice(1).reduce((n, u) => n + u.bytes + 4, 0) / (seconds - 1);
+    expect(steady).toBeLessThanOrEqual(400);
+    // and per TLV: general 93, hash list 3 + 25 × 8, signature 3 + 64 (raw r‖s)
+    for (const { p } of units.slice(1)) {
+      const tlvs = decodeTlvs(p.signedData.subarray(17)).map((t) => [t.tag, t.value.length]);
+      expect(tlvs.slice(0, 2)).toEqual([
+        [Tag.GENERAL, 90],
+        [Tag.HASH_LIST, 200],
+      ]);
+      expect(p.signature.length).toBe(64);
+    }
+    // once per session: the certificate SEI and the parameter sets
+    expect((certificate?.length ?? 0) + (units[0]?.bytes ?? 0) - (units[1]?.bytes ?? 0)).toBeLessThan(2500);
+    expect((await verify(signed, { roots: [pki.root] })).verdict).toBe('AUTHENTIC');
+  });
+
+  it('parameter sets that change mid-session are sent again; a unit after a lost SEI still verifies', async () => {
+    // two encodings of different sizes back to back: new SPS and PPS (same ids) at the second one's IDR
+    const a = readFileSync(await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 }));
+    const b = readFileSync(await clip({ width: 352, height: 288, fps: 25, seconds: 2, gop: 25, slices: 2 }));
+    const signed = await signWith(dev, writeAnnexB([...splitAnnexB(a), ...splitAnnexB(b)]));
+    const units = seis(signed).flatMap((p) => (p.kind === 'unit' ? [p] : []));
+    expect(units.map((u) => u.parameterSets !== undefined)).toEqual([true, false, true, false]);
+    expect(units[0]?.parameterSets?.map((x) => [x.type, x.id])).toEqual([[7, 0], [8, 0]]);
+    authentic(await verify(signed, { roots: [pki.root] }), 100);
+    // the SEI that carried the new parameter sets is lost: its unit is unverified, the next one (which does not
+    // repeat them) is bound by its unit hash, which covers the parameter sets in full
+    const m = parseSigned(signed);
+    (m.units[2] as { sei: unknown }).sei = undefined;
+    const r = await verify(writeSigned(m), { roots: [pki.root] });
+    expect(r.verdict).toBe('NOT_AUTHENTIC');
+    expect(r.sessions[0]?.ranges.map((g) => [g.status, g.inputFirst, g.inputLast])).toEqual([
+      ['authentic', 0, 49],
+      ['unverified', 50, 74],
+      ['authentic', 75, 99],
+    ]);
+  });
+
+  it('ECDSA signatures go into the SEIs as raw r‖s (64 bytes), converted from a DER signer', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    let counter = 0n;
+    const signer = new StreamSigner({
+      sign: (data) => Promise.resolve(cryptoSign('sha256', data, privateKey)),
+      signatureOid: OID_ECDSA_SHA256,
+      chainPem: '',
+      serial: 'SN-DER',
+      kid: '00'.repeat(32),
+      reserveCounter: () => Promise.resolve(counter++),
+    });
+    const out: Uint8Array[] = [];
+    for (const nal of splitAnnexB(readFileSync(await clip({ width: 320, height: 240, seconds: 2, gop: 30 })))) out.push(...(await signer.push(nal)));
+    out.push(...(await signer.finish()));
+    const parsed = out.flatMap((n) => {
+      const p = parseSigningSei(n);
+      return p === undefined || p.kind === 'malformed' ? [] : [p];
+    });
+    expect(parsed.map((p) => p.kind)).toEqual(['certificate', 'unit', 'unit']);
+    for (const p of parsed) {
+      expect(p.signature.length).toBe(64);
+      expect(cryptoVerify('sha256', p.signedData, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p.signature)).toBe(true);
     }
   });
 });

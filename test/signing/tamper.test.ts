@@ -276,6 +276,13 @@ describe('tamper matrix', () => {
     const t = ranges(r, 'tampered');
     expect(t[0]).toMatchObject({ firstFrame: 0, inputFirst: 0 });
     expect(t.reduce((n, g) => n + (g.inputLast ?? 0) - (g.inputFirst ?? 0) + 1, 0)).toBe(180);
+    // each unit's keyframe carries the changed SPS (a modified frame); the other frames decode with it
+    expect(t.map((g) => [g.inputFirst, g.inputLast, g.reason])).toEqual(
+      [0, 30, 60, 90, 120, 150].flatMap((k) => [
+        [k, k, 'frame modified'],
+        [k + 1, k + 29, 'parameter sets differ from the signed ones'],
+      ]),
+    );
   });
 
   it('the whole clip re-encoded: UNSIGNED', async () => {
