@@ -2,7 +2,7 @@
  * Hashing per docs/signed-video.md §1: SHA-256 over each NAL unit as it is in the stream (escaped, header byte
  * first, no start code); a frame hash over the NAL hashes of an access unit; a unit hash chaining units.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { NalType, nalType, unescapeRbsp } from '../media/h264/index.js';
 import { isSigningSei, type ParameterSetHash } from './sei.js';
@@ -11,7 +11,7 @@ import { u64be } from './tlv.js';
 export const ZERO_HASH = new Uint8Array(32);
 
 export function sha256(data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(data).digest();
+  return hash('sha256', data, 'buffer');
 }
 
 /**
@@ -27,14 +27,11 @@ export function isHashed(nal: Uint8Array): boolean {
 
 /** frameHash: SHA-256 over the concatenated NAL hashes of the hashed NAL units of an access unit; undefined if none. */
 export function frameHash(nals: readonly Uint8Array[]): { hash: Uint8Array; nalCount: number } | undefined {
-  const h = createHash('sha256');
-  let n = 0;
-  for (const nal of nals) {
-    if (!isHashed(nal)) continue;
-    h.update(sha256(nal));
-    n++;
-  }
-  return n === 0 ? undefined : { hash: h.digest(), nalCount: n };
+  // one-shot hashes (no Hash objects): the NAL units are hashed in place, as views, never copied
+  const digests: Uint8Array[] = [];
+  for (const nal of nals) if (isHashed(nal)) digests.push(sha256(nal));
+  if (digests.length === 0) return undefined;
+  return { hash: digests.length === 1 ? sha256(digests[0] as Uint8Array) : sha256(Buffer.concat(digests)), nalCount: digests.length };
 }
 
 /**

@@ -126,6 +126,14 @@ function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): bo
   }
 }
 
+/** A chain valid at `ms` stays valid until its first notAfter or a later revocation: cache that interval. */
+function rememberValidity(s: Session, ms: number, r: Awaited<ReturnType<typeof verifyCertificate>>): void {
+  let until = Math.min(...r.chain.map((c) => Date.parse(c.notAfter)));
+  if (r.revokedLater !== undefined) until = Math.min(until, Date.parse(r.revokedLater));
+  s.validFrom = ms;
+  s.validUntil = until;
+}
+
 function certSerial(cert: X509Certificate): string | undefined {
   const m = /(?:^|,\s*)serialNumber=((?:\\.|[^,+\\])+)/.exec(subjectOf(cert));
   return m?.[1]?.replace(/\\(.)/g, '$1');
@@ -302,6 +310,7 @@ export class StreamVerifier {
     const wantSig = key.asymmetricKeyType === 'ec' ? OID_ECDSA_SHA256 : key.asymmetricKeyType === 'rsa' ? OID_RSA_SHA256 : '';
     if (p.hashOid !== OID_SHA256 || p.signatureOid !== wantSig) return fail('invalid', `unsupported algorithms ${p.hashOid} / ${p.signatureOid}`);
     if (!result.valid) return fail('invalid', `certificate not valid at the recording start: ${result.reason ?? result.code ?? 'invalid'}`);
+    rememberValidity(s, startMs, result);
     return s;
   }
 
@@ -311,10 +320,7 @@ export class StreamVerifier {
     if (s.leaf === undefined) return 'no certificate';
     const r = await verifyCertificate(s.leaf, { roots: this.options.roots, intermediates: s.intermediates, ...(this.options.crls !== undefined ? { crls: this.options.crls } : {}), ...(this.options.now !== undefined ? { now: this.options.now } : {}), at: new Date(ms), purpose: 'video-signing' });
     if (!r.valid) return r.reason ?? r.code ?? 'certificate not valid';
-    let until = Math.min(...r.chain.map((c) => Date.parse(c.notAfter)));
-    if (r.revokedLater !== undefined) until = Math.min(until, Date.parse(r.revokedLater));
-    s.validFrom = ms;
-    s.validUntil = until;
+    rememberValidity(s, ms, r);
     return undefined;
   }
 

@@ -8,15 +8,13 @@
  */
 import { MediaError } from '../../errors.js';
 
+const _START_CODE = Buffer.from([0, 0, 1]);
+
 /** Index of the 0x01 of the first `00 00 01` whose first zero is at or after `from`, or −1. */
 function _findStartCode(data: Uint8Array, from: number): number {
-  let j = from + 2;
-  for (;;) {
-    j = data.indexOf(1, j);
-    if (j < 0) return -1;
-    if (data[j - 1] === 0 && data[j - 2] === 0) return j;
-    j++;
-  }
+  // Buffer's native substring search: several times faster than TypedArray indexOf on video data
+  const i = Buffer.from(data.buffer, data.byteOffset, data.length).indexOf(_START_CODE, from);
+  return i < 0 ? -1 : i + 2;
 }
 
 /** End of a NAL unit's payload in `data[start, end)` with trailing zero bytes removed. */
