@@ -108,6 +108,13 @@ describe('Media Signing SEI', () => {
     expect(cryptoVerify('sha256', p.signedData, publicKey, p.signature)).toBe(true);
   });
 
+  it('a unit longer than the u32 duration holds, or ending before it starts, is refused', async () => {
+    const g = { version: 1, flags: 0, start: 10n ** 17n, end: 10n ** 17n, counter: 0n, nalCount: 1, frameCount: 0, unitHash: new Uint8Array(32), prevUnitHash: new Uint8Array(32) };
+    await expect(buildUnitSei({ general: { ...g, end: g.start + MAX_UNIT_TICKS }, hashList: [] }, signer)).resolves.toBeInstanceOf(Uint8Array);
+    expect(() => buildUnitSei({ general: { ...g, end: g.start + MAX_UNIT_TICKS + 1n }, hashList: [] }, signer)).toThrow(MediaError);
+    expect(() => buildUnitSei({ general: { ...g, end: g.start - 1n }, hashList: [] }, signer)).toThrow(MediaError);
+  });
+
   it('other SEIs are not signing SEIs (and are hashed); a broken signing SEI is reported malformed', () => {
     const other = buildSeiNal([userDataUnregistered(uuidBytes('dc45e9bd-e6d9-48b7-962c-d820d923eeef'), new Uint8Array([1, 2, 3]))]);
     expect(parseSigningSei(other)).toBeUndefined();
