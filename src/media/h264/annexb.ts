@@ -10,10 +10,15 @@ import { MediaError } from '../../errors.js';
 
 const _START_CODE = Buffer.from([0, 0, 1]);
 
+/** A Buffer view of `data` (no copy), for Buffer's native substring search. */
+function _asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+}
+
 /** Index of the 0x01 of the first `00 00 01` whose first zero is at or after `from`, or −1. */
-function _findStartCode(data: Uint8Array, from: number): number {
+function _findStartCode(data: Buffer, from: number): number {
   // Buffer's native substring search: several times faster than TypedArray indexOf on video data
-  const i = Buffer.from(data.buffer, data.byteOffset, data.length).indexOf(_START_CODE, from);
+  const i = data.indexOf(_START_CODE, from);
   return i < 0 ? -1 : i + 2;
 }
 
@@ -36,9 +41,10 @@ export function splitAnnexB(data: Uint8Array): Uint8Array[] {
   while (i < n && data[i] === 0) i++;
   if (i === n) return nals;
   if (data[i] !== 1 || i < 2) throw new MediaError('Annex-B stream does not begin with a start code', i);
+  const search = _asBuffer(data);
   let start = i + 1;
   for (;;) {
-    const sc = _findStartCode(data, start);
+    const sc = _findStartCode(search, start);
     const end = _trimZeros(data, start, sc < 0 ? n : sc - 2);
     if (end > start) nals.push(data.subarray(start, end));
     if (sc < 0) return nals;
@@ -59,14 +65,17 @@ export interface AnnexBSplitterOptions {
  * complete, i.e. followed by a start code; `flush` returns the last one at end of stream. The emitted NAL units
  * are copies, so callers may reuse their chunk buffers. Memory is bounded by the largest NAL unit plus one chunk,
  * and by `maxNalBytes`. After `flush`, or after a MediaError, the splitter starts over as for a new stream.
+ *
+ * Start codes are searched in the pushed chunk itself, and each NAL unit is copied once, straight from the chunk
+ * (and from the pending bytes of a NAL unit that began in an earlier chunk); only the incomplete tail is kept.
+ * The NAL units of one push are views of one new buffer (see split): keep a copy (`slice`) of a NAL unit that is
+ * kept for long, or it keeps that buffer alive.
  */
 export class AnnexBSplitter {
   private readonly maxNalBytes: number;
+  /** The bytes of the incomplete NAL unit after the last start code: `buf[0, len)`. No start code ends in them. */
   private buf = new Uint8Array(0);
-  /** Bytes in `buf` that are valid; the pending NAL unit is `buf[0, len)`. */
   private len = 0;
-  /** Positions below this were already checked for a start code's 0x01. */
-  private scanFrom = 2;
   private started = false;
   private leadingZeros = 0;
   /** Stream offset of the next pushed byte, for error messages. */
@@ -102,8 +111,7 @@ export class AnnexBSplitter {
     } else {
       this.consumed += chunk.length;
     }
-    this.append(rest);
-    const out = this.drain();
+    const out = this.split(rest);
     if (this.len > this.maxNalBytes) throw new MediaError(`NAL unit longer than ${this.maxNalBytes} bytes`, this.consumed - this.len);
     return out;
   }
@@ -121,10 +129,82 @@ export class AnnexBSplitter {
   private reset(): void {
     this.buf = new Uint8Array(0);
     this.len = 0;
-    this.scanFrom = 2;
     this.started = false;
     this.leadingZeros = 0;
     this.consumed = 0;
+  }
+
+  /**
+   * Splits the pending bytes followed by `chunk` (positions below `p` are pending bytes, the others the chunk's):
+   * complete NAL units out, the incomplete tail kept as the new pending bytes. The NAL units of one push are
+   * copied into one new buffer and returned as views of it: an allocation per NAL unit costs several times more
+   * than the copy (a NAL unit kept alive keeps that buffer, about one chunk, alive).
+   */
+  private split(chunk: Uint8Array): Uint8Array[] {
+    if (chunk.length === 0) return [];
+    const pending = this.buf;
+    const p = this.len;
+    const total = p + chunk.length;
+    const search = _asBuffer(chunk);
+    const at = (i: number): number => (i < p ? (pending[i] as number) : (chunk[i - p] as number));
+    /** [start, end) of each complete NAL unit, in positions of the pending bytes followed by the chunk. */
+    const bounds: number[] = [];
+    let bytes = 0;
+    /** Start of the current NAL unit. */
+    let start = 0;
+    /** A start code's first zero lies at or after this (no start code ends in the pending bytes). */
+    let from = Math.max(p - 2, 0);
+    for (;;) {
+      let sc = -1;
+      // a start code that begins in the pending bytes and ends in the chunk
+      for (let k = from; k < p && k + 2 < total; k++) {
+        if (at(k) === 0 && at(k + 1) === 0 && at(k + 2) === 1) {
+          sc = k + 2;
+          break;
+        }
+      }
+      if (sc < 0) {
+        const i = _findStartCode(search, Math.max(from - p, 0));
+        if (i < 0) break;
+        sc = p + i;
+      }
+      let end = sc - 2;
+      while (end > start && at(end - 1) === 0) end--;
+      if (end > start) {
+        bounds.push(start, end);
+        bytes += end - start;
+      }
+      start = sc + 1;
+      from = start;
+    }
+    const out: Uint8Array[] = [];
+    if (bytes > 0) {
+      // every byte is written below, so the buffer need not be zeroed first; a plain Uint8Array over it, so that
+      // `slice` on a NAL unit copies as usual
+      const copy = new Uint8Array(Buffer.allocUnsafeSlow(bytes).buffer, 0, bytes);
+      let o = 0;
+      for (let b = 0; b < bounds.length; b += 2) {
+        const s = bounds[b] as number;
+        const e = bounds[b + 1] as number;
+        if (s < p) {
+          // only the first NAL unit can begin in the pending bytes
+          copy.set(pending.subarray(s, Math.min(e, p)), o);
+          if (e > p) copy.set(chunk.subarray(0, e - p), o + p - s);
+        } else {
+          copy.set(chunk.subarray(s - p, e - p), o);
+        }
+        out.push(copy.subarray(o, o + e - s));
+        o += e - s;
+      }
+    }
+    if (start === 0) {
+      this.append(chunk);
+    } else {
+      // start > p: a start code ended in the chunk, and only the chunk's tail is pending
+      this.len = 0;
+      this.append(chunk.subarray(start - p));
+    }
+    return out;
   }
 
   private append(bytes: Uint8Array): void {
@@ -137,27 +217,6 @@ export class AnnexBSplitter {
     }
     this.buf.set(bytes, this.len);
     this.len = need;
-  }
-
-  private drain(): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    const view = this.buf.subarray(0, this.len);
-    let start = 0;
-    let from = Math.max(this.scanFrom - 2, 0);
-    for (;;) {
-      const sc = _findStartCode(view, from);
-      if (sc < 0) break;
-      const end = _trimZeros(view, start, sc - 2);
-      if (end > start) out.push(view.slice(start, end));
-      start = sc + 1;
-      from = start;
-    }
-    if (start > 0) {
-      this.buf.copyWithin(0, start, this.len);
-      this.len -= start;
-    }
-    this.scanFrom = Math.max(this.len, 2);
-    return out;
   }
 }
 
