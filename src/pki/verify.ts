@@ -18,7 +18,7 @@ import { checkRevocation } from './_revocation.js';
 
 export type { CertPurpose } from './_checks.js';
 export { CERT_PURPOSES } from './_checks.js';
-export { displayName, subjectOf } from './_certs.js';
+export { displayName, publicKeyObject, subjectOf } from './_certs.js';
 
 export interface VerifyOptions {
   /** Trust anchors (self-signed CA certificates). */
@@ -75,15 +75,23 @@ export function normalisePin(pin: string): string {
   return hex;
 }
 
+const summaries = new WeakMap<X509Certificate, CertSummary>();
+
 export function summarize(cert: X509Certificate): CertSummary {
-  return {
-    subject: subjectOf(cert),
-    issuer: issuerOf(cert),
-    serialNumber: cert.serialNumber,
-    notBefore: iso(cert.notBefore),
-    notAfter: iso(cert.notAfter),
-    sha256: sha256Hex(cert),
-  };
+  let s = summaries.get(cert);
+  if (s === undefined) {
+    s = {
+      subject: subjectOf(cert),
+      issuer: issuerOf(cert),
+      serialNumber: cert.serialNumber,
+      notBefore: iso(cert.notBefore),
+      notAfter: iso(cert.notAfter),
+      sha256: sha256Hex(cert),
+    };
+    summaries.set(cert, s);
+  }
+  // a copy: callers own their summaries
+  return { ...s };
 }
 
 interface Inputs {
@@ -102,7 +110,18 @@ function date(d: Date | undefined, what: string, fallback: Date): Date {
   return d;
 }
 
+const crlsWellFormed = new WeakMap<X509Crl, boolean>();
+
 function crlWellFormed(crl: X509Crl): boolean {
+  let ok = crlsWellFormed.get(crl);
+  if (ok === undefined) {
+    ok = touchCrl(crl);
+    crlsWellFormed.set(crl, ok);
+  }
+  return ok;
+}
+
+function touchCrl(crl: X509Crl): boolean {
   try {
     crl.issuerName.toArrayBuffer();
     if (Number.isNaN(crl.thisUpdate.getTime())) return false;

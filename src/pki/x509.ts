@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 
 export {
+  AsnEcSignatureFormatter,
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
   ChallengePasswordAttribute,
