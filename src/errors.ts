@@ -41,6 +41,10 @@ export const ErrorCodes = {
   MEDIA: 'KF_ERR_MEDIA',
   /** Decryption impossible: no key for a KID, or the key is wrong where the format lets us tell. */
   DECRYPT: 'KF_ERR_DECRYPT',
+  /** A group-key protocol message is malformed: truncated, trailing bytes, unknown type, bad field. */
+  GROUPKEY_MESSAGE: 'KF_ERR_GROUPKEY_MESSAGE',
+  /** A group-key protocol message was refused: a verification failed, or it does not fit the role's state. */
+  GROUPKEY_REFUSED: 'KF_ERR_GROUPKEY_REFUSED',
   /** A bug: an invariant did not hold. */
   INTERNAL: 'KF_ERR_INTERNAL',
 } as const;
@@ -53,6 +57,7 @@ const USAGE_LIKE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.NOT_FOUND,
   ErrorCodes.UNSUPPORTED,
   ErrorCodes.MEDIA,
+  ErrorCodes.GROUPKEY_MESSAGE,
 ]);
 
 export class KeyframeError extends Error {
@@ -112,6 +117,20 @@ export class MediaError extends KeyframeError {
   constructor(message: string, offset?: number) {
     super(ErrorCodes.MEDIA, offset !== undefined ? `${message} (at byte ${offset})` : message);
     this.name = 'MediaError';
+    this.offset = offset;
+  }
+}
+
+/**
+ * Group-key protocol errors: GROUPKEY_MESSAGE for bytes that do not decode (`offset` is where the decoder
+ * stopped), GROUPKEY_REFUSED for a message a role will not act on (a failed check or the wrong state).
+ */
+export class GroupKeyError extends KeyframeError {
+  readonly offset: number | undefined;
+
+  constructor(code: typeof ErrorCodes.GROUPKEY_MESSAGE | typeof ErrorCodes.GROUPKEY_REFUSED, message: string, offset?: number) {
+    super(code, offset !== undefined ? `${message} (at byte ${offset})` : message);
+    this.name = 'GroupKeyError';
     this.offset = offset;
   }
 }
