@@ -3,10 +3,10 @@
  * against the trust anchors at the recording time, revocation included. Shared by the SEI layer, the fragment
  * records and the exporter signature of an evidence bundle.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { InputError, MediaError } from '../errors.js';
 import { parseCertificates } from '../pki/pem.js';
-import { subjectOf, verifyCertificate } from '../pki/verify.js';
+import { publicKeyObject, subjectOf, verifyCertificate, type VerifyResult } from '../pki/verify.js';
 import type { CertPurpose } from '../pki/_checks.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import type { Trust } from './report.js';
@@ -19,7 +19,7 @@ export interface TrustOptions {
 }
 
 /** Chain failures that mean "identity not established", as opposed to "known signer, certificate not valid then". */
-const UNTRUSTED_CODES = new Set(['SELF_SIGNED', 'NO_ISSUER', 'UNTRUSTED_ROOT', 'BAD_SIGNATURE', 'PATH_LIMIT']);
+const UNTRUSTED_CODES: ReadonlySet<string> = new Set(['SELF_SIGNED', 'NO_ISSUER', 'UNTRUSTED_ROOT', 'BAD_SIGNATURE', 'PATH_LIMIT']);
 
 export interface SignerIdentity {
   /** trusted: valid at `at`; untrusted: no path to a root; invalid: known signer, certificate not valid at `at`. */
@@ -45,11 +45,27 @@ function verifyOptions(o: TrustOptions, intermediates: readonly X509Certificate[
   return { roots: o.roots, intermediates, ...(o.crls !== undefined ? { crls: o.crls } : {}), ...(o.now !== undefined ? { now: o.now } : {}), at, purpose };
 }
 
-/** Establishes the signer of a chain (PEM, leaf first) at `at`. Never throws for a bad chain: it says why. */
-export async function establishSigner(chainPem: string | Uint8Array, at: Date, options: TrustOptions, purpose: CertPurpose = 'video-signing'): Promise<SignerIdentity> {
+/** A path valid at some time stays valid until its first notAfter or a later revocation (epoch ms). */
+function validUntil(result: VerifyResult): number {
+  let until = Math.min(...result.chain.map((c) => Date.parse(c.notAfter)));
+  if (result.revokedLater !== undefined) until = Math.min(until, Date.parse(result.revokedLater));
+  return until;
+}
+
+/**
+ * Establishes the signer of a chain (PEM, leaf first) at `at`. Never throws for a bad chain: it says why.
+ * `source` names the chain's carrier in the reason when it cannot be read.
+ */
+export async function establishSigner(
+  chainPem: string | Uint8Array,
+  at: Date,
+  options: TrustOptions,
+  purpose: CertPurpose = 'video-signing',
+  source = 'certificate chain',
+): Promise<SignerIdentity> {
   let chain: X509Certificate[];
   try {
-    chain = parseCertificates(chainPem, 'certificate chain');
+    chain = parseCertificates(chainPem, source);
   } catch (e) {
     if (e instanceof InputError || e instanceof MediaError) return { trust: 'untrusted', reason: `certificate chain unreadable: ${e.message}`, chain: [], intermediates: [] };
     throw e;
@@ -57,10 +73,11 @@ export async function establishSigner(chainPem: string | Uint8Array, at: Date, o
   const leaf = chain[0];
   if (leaf === undefined) return { trust: 'untrusted', reason: 'no certificate', chain: [], intermediates: [] };
   const intermediates = chain.slice(1);
-  const base = { chain: chain.map((c) => subjectOf(c)), leaf, intermediates, ...(certSerial(leaf) !== undefined ? { serial: certSerial(leaf) as string } : {}) };
+  const serial = certSerial(leaf);
+  const base = { chain: chain.map((c) => subjectOf(c)), leaf, intermediates, ...(serial !== undefined ? { serial } : {}) };
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(leaf.publicKey.rawData), format: 'der', type: 'spki' });
+    key = publicKeyObject(leaf);
   } catch {
     return { trust: 'untrusted', reason: 'certificate key unusable', ...base };
   }
@@ -76,7 +93,20 @@ export async function establishSigner(chainPem: string | Uint8Array, at: Date, o
     const untrusted = result.status === 'self-signed' || UNTRUSTED_CODES.has(result.code ?? '');
     return { trust: untrusted ? 'untrusted' : 'invalid', reason: result.reason ?? result.code ?? 'certificate chain not valid', ...withPath };
   }
-  let until = Math.min(...result.chain.map((c) => Date.parse(c.notAfter)));
-  if (result.revokedLater !== undefined) until = Math.min(until, Date.parse(result.revokedLater));
-  return { trust: 'trusted', ...withPath, validUntil: until };
+  return { trust: 'trusted', ...withPath, validUntil: validUntil(result) };
+}
+
+/**
+ * Whether an established signer's certificate is valid at a later time `at` (a unit of a running session):
+ * valid, with the time until which it stays valid, or invalid and why.
+ */
+export async function signerValidAt(
+  leaf: X509Certificate,
+  intermediates: readonly X509Certificate[],
+  at: Date,
+  options: TrustOptions,
+  purpose: CertPurpose = 'video-signing',
+): Promise<{ readonly valid: true; readonly validUntil: number } | { readonly valid: false; readonly reason: string }> {
+  const r = await verifyCertificate(leaf, verifyOptions(options, intermediates, at, purpose));
+  return r.valid ? { valid: true, validUntil: validUntil(r) } : { valid: false, reason: r.reason ?? r.code ?? 'certificate not valid' };
 }

@@ -8,17 +8,16 @@
  * the unit hash over the received frames (session binding), the parameter sets in effect, and the truncated
  * per-frame hashes to localise a difference to the frame.
  */
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { InputError, MediaError } from '../errors.js';
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { MediaError } from '../errors.js';
 import { AccessUnitAssembler } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
-import { parseCertificates } from '../pki/pem.js';
-import { subjectOf, verifyCertificate } from '../pki/verify.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import { frameHash, ParameterSetTracker, sameParameterSets, sha256, unitHash, ZERO_HASH } from './hashing.js';
 import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type VerificationReport } from './report.js';
 import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParameterSetHash, type ParsedSigningSei } from './sei.js';
 import { DEFAULT_FPS, fromFiletime, toFiletime } from './signer.js';
+import { establishSigner, signerValidAt } from './trust.js';
 
 export interface VerifierOptions {
   /** Trust anchors (the manufacturer root). */
@@ -32,9 +31,6 @@ export interface VerifierOptions {
   /** Frames kept waiting for a signature before they are reported unverified (default 3000). */
   readonly maxPendingFrames?: number;
 }
-
-/** Chain failures that mean "identity not established", as opposed to "known signer, certificate not valid then". */
-const UNTRUSTED_CODES = new Set(['SELF_SIGNED', 'NO_ISSUER', 'UNTRUSTED_ROOT', 'BAD_SIGNATURE', 'PATH_LIMIT']);
 
 interface PendingFrame {
   readonly hash: Uint8Array;
@@ -127,16 +123,9 @@ function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): bo
 }
 
 /** A chain valid at `ms` stays valid until its first notAfter or a later revocation: cache that interval. */
-function rememberValidity(s: Session, ms: number, r: Awaited<ReturnType<typeof verifyCertificate>>): void {
-  let until = Math.min(...r.chain.map((c) => Date.parse(c.notAfter)));
-  if (r.revokedLater !== undefined) until = Math.min(until, Date.parse(r.revokedLater));
+function rememberValidity(s: Session, ms: number, until: number): void {
   s.validFrom = ms;
   s.validUntil = until;
-}
-
-function certSerial(cert: X509Certificate): string | undefined {
-  const m = /(?:^|,\s*)serialNumber=((?:\\.|[^,+\\])+)/.exec(subjectOf(cert));
-  return m?.[1]?.replace(/\\(.)/g, '$1');
 }
 
 export class StreamVerifier {
@@ -272,45 +261,25 @@ export class StreamVerifier {
       return s;
     };
     if (!Number.isFinite(startMs)) return fail('invalid', 'manifest start time is not a valid time');
-    let chain: X509Certificate[];
-    try {
-      chain = parseCertificates(p.chainPem, 'certificate SEI');
-    } catch (e) {
-      if (e instanceof InputError || e instanceof MediaError) return fail('untrusted', `certificate chain unreadable: ${e.message}`);
-      throw e;
+    // who signed: the chain at the recording start (shared with the recording verifier), then what only a
+    // certificate SEI carries: its own signature, the key id, the serial and the algorithms
+    const id = await establishSigner(p.chainPem, new Date(startMs), this.options, 'video-signing', 'certificate SEI');
+    s.report.chain = id.chain;
+    if (id.leaf !== undefined) {
+      s.leaf = id.leaf;
+      s.intermediates = id.intermediates;
     }
-    const leaf = chain[0];
-    if (leaf === undefined) return fail('untrusted', 'certificate SEI carries no certificate');
-    s.report.chain = chain.map((c) => subjectOf(c));
-    s.leaf = leaf;
-    s.intermediates = chain.slice(1);
-    const spki = Buffer.from(leaf.publicKey.rawData);
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-    } catch {
-      return fail('untrusted', 'certificate key unusable');
-    }
+    const key = id.key;
+    if (key === undefined || id.leaf === undefined) return fail('untrusted', id.reason ?? 'certificate chain not trusted');
     s.key = key;
-    let result;
-    try {
-      result = await verifyCertificate(leaf, { roots: this.options.roots, intermediates: s.intermediates, ...(this.options.crls !== undefined ? { crls: this.options.crls } : {}), ...(this.options.now !== undefined ? { now: this.options.now } : {}), at: new Date(startMs), purpose: 'video-signing' });
-    } catch (e) {
-      if (e instanceof InputError) return fail('untrusted', e.message);
-      throw e;
-    }
-    if (result.chain.length > 0) s.report.chain = result.chain.map((c) => c.subject);
-    if (!result.valid) {
-      if (result.status === 'self-signed' || UNTRUSTED_CODES.has(result.code ?? '')) return fail('untrusted', result.reason ?? 'certificate chain not trusted');
-    }
+    if (id.trust === 'untrusted') return fail('untrusted', id.reason ?? 'certificate chain not trusted');
     if (!safeVerify(p.signedData, key, p.signature)) return fail('invalid', 'certificate SEI signature does not verify');
-    if (Buffer.from(sha256(spki)).toString('hex') !== m.kid) return fail('invalid', 'manifest key id does not match the certificate');
-    const serial = certSerial(leaf);
-    if (serial !== undefined && serial !== m.serial) return fail('invalid', `manifest serial ${m.serial} is not the certificate's (${serial})`);
+    if (Buffer.from(sha256(Buffer.from(id.leaf.publicKey.rawData))).toString('hex') !== m.kid) return fail('invalid', 'manifest key id does not match the certificate');
+    if (id.serial !== undefined && id.serial !== m.serial) return fail('invalid', `manifest serial ${m.serial} is not the certificate's (${id.serial})`);
     const wantSig = key.asymmetricKeyType === 'ec' ? OID_ECDSA_SHA256 : key.asymmetricKeyType === 'rsa' ? OID_RSA_SHA256 : '';
     if (p.hashOid !== OID_SHA256 || p.signatureOid !== wantSig) return fail('invalid', `unsupported algorithms ${p.hashOid} / ${p.signatureOid}`);
-    if (!result.valid) return fail('invalid', `certificate not valid at the recording start: ${result.reason ?? result.code ?? 'invalid'}`);
-    rememberValidity(s, startMs, result);
+    if (id.trust === 'invalid' || id.validUntil === undefined) return fail('invalid', `certificate not valid at the recording start: ${id.reason ?? 'invalid'}`);
+    rememberValidity(s, startMs, id.validUntil);
     return s;
   }
 
@@ -318,9 +287,9 @@ export class StreamVerifier {
   private async certValidAt(s: Session, ms: number): Promise<string | undefined> {
     if (s.validFrom !== undefined && s.validUntil !== undefined && ms >= s.validFrom && ms < s.validUntil) return undefined;
     if (s.leaf === undefined) return 'no certificate';
-    const r = await verifyCertificate(s.leaf, { roots: this.options.roots, intermediates: s.intermediates, ...(this.options.crls !== undefined ? { crls: this.options.crls } : {}), ...(this.options.now !== undefined ? { now: this.options.now } : {}), at: new Date(ms), purpose: 'video-signing' });
-    if (!r.valid) return r.reason ?? r.code ?? 'certificate not valid';
-    rememberValidity(s, ms, r);
+    const r = await signerValidAt(s.leaf, s.intermediates, new Date(ms), this.options);
+    if (!r.valid) return r.reason;
+    rememberValidity(s, ms, r.validUntil);
     return undefined;
   }
 
