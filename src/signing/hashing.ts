@@ -27,11 +27,17 @@ export function isHashed(nal: Uint8Array): boolean {
 
 /** frameHash: SHA-256 over the concatenated NAL hashes of the hashed NAL units of an access unit; undefined if none. */
 export function frameHash(nals: readonly Uint8Array[]): { hash: Uint8Array; nalCount: number } | undefined {
-  // one-shot hashes (no Hash objects): the NAL units are hashed in place, as views, never copied
-  const digests: Uint8Array[] = [];
-  for (const nal of nals) if (isHashed(nal)) digests.push(sha256(nal));
-  if (digests.length === 0) return undefined;
-  return { hash: digests.length === 1 ? sha256(digests[0] as Uint8Array) : sha256(Buffer.concat(digests)), nalCount: digests.length };
+  // one-shot hashes (no Hash objects): the NAL units are hashed in place, as views, never copied. Digests come
+  // back as 'binary' (latin1) strings, one byte per character: a Buffer per digest costs twice as much.
+  let digests = '';
+  let nalCount = 0;
+  for (const nal of nals) {
+    if (!isHashed(nal)) continue;
+    digests += hash('sha256', nal, 'binary');
+    nalCount++;
+  }
+  if (nalCount === 0) return undefined;
+  return { hash: Buffer.from(hash('sha256', Buffer.from(digests, 'binary'), 'binary'), 'binary'), nalCount };
 }
 
 /**
