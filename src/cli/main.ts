@@ -9,6 +9,7 @@ import { registerCaCommands } from './commands/ca.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDeviceCommands } from './commands/device.js';
+import { registerGroupKeyCommands } from './commands/groupkey.js';
 import { registerMediaCommands } from './commands/media.js';
 import { registerRecordingCommands } from './commands/recording.js';
 import { registerSigningCommands } from './commands/signing.js';
@@ -33,6 +34,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerMediaCommands(program, ctx);
   registerSigningCommands(program, ctx);
   registerRecordingCommands(program, ctx);
+  registerGroupKeyCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {
