@@ -10,6 +10,10 @@
 //    same bytes (one update over the whole buffer) in the same run; and the StreamVerifier alone on NAL units.
 //    Twice: on the 20 s clip (one session: its set-up, the X.509 chain check, is included) and on a 2-minute
 //    session (the clip's NAL units six times over, signed as one session), where the set-up no longer counts.
+//    The verifier keeps parsed certificate chains per process (a camera sends the same chain in every session), so
+//    after the first run the clip's chain is a known one: its path, validity and signatures at the recording start
+//    are still checked, on certificates already parsed. The clip is measured once more with that cache emptied
+//    before every run (firstSession: a camera's first session in the process).
 // CPU time from process.cpuUsage (user+system), medians of RUNS. Results: bench/results/signing.json.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,6 +52,7 @@ const { parseCertificates } = await load('pki/pem.js');
 const { deviceSigner } = await load('signing/device.js');
 const { StreamVerifier } = await load('signing/verifier.js');
 const { parseSigningSei } = await load('signing/sei.js');
+const { forgetParsedChains } = await load('signing/trust.js');
 const { decodeTlvs } = await load('signing/tlv.js');
 const { AnnexBSplitter, splitAnnexB, writeAnnexB } = await load('media/h264/index.js');
 
@@ -179,7 +184,7 @@ function rawSha256(stream) {
   return cpuMs(process.cpuUsage(c0));
 }
 
-async function measureVerification(name, stream, seconds) {
+async function measureVerification(name, stream, seconds, firstSession = false) {
   const nals = splitAnnexB(stream);
   // one block of runs per mode, so that the garbage one mode leaves (the splitter's copies) is collected within it
   const block = async (run) => {
@@ -191,6 +196,12 @@ async function measureVerification(name, stream, seconds) {
   const raw = await block(() => rawSha256(stream));
   const pipe = await block(() => verifyPipeline(stream));
   const nalsOnly = await block(() => verifyNalsOnly(nals));
+  const cold = firstSession
+    ? {
+        pipe: await block(() => (forgetParsedChains(), verifyPipeline(stream))),
+        nalsOnly: await block(() => (forgetParsedChains(), verifyNalsOnly(nals))),
+      }
+    : undefined;
   raw.push(...(await block(() => rawSha256(stream))));
   const mb = stream.length / 1e6;
   const mbps = (ms) => +(mb / (ms / 1000)).toFixed(1);
@@ -201,11 +212,19 @@ async function measureVerification(name, stream, seconds) {
     verifierOnNalUnits: { cpuMsMedian: +median(nalsOnly).toFixed(1), mbPerSecond: mbps(median(nalsOnly)), ratioToRawSha256: +(median(raw) / median(nalsOnly)).toFixed(3) },
     rawSha256: { cpuMsMedian: +median(raw).toFixed(1), mbPerSecond: mbps(median(raw)) },
   };
+  if (cold !== undefined) {
+    const mode = (cpu) => ({ cpuMsMedian: +median(cpu).toFixed(1), mbPerSecond: mbps(median(cpu)), ratioToRawSha256: +(median(raw) / median(cpu)).toFixed(3) });
+    v.firstSession = { pipeline: mode(cold.pipe), verifierOnNalUnits: mode(cold.nalsOnly) };
+  }
   process.stdout.write(`verify ${name}: ${v.pipeline.mbPerSecond} MB/s (${v.pipeline.ratioToRawSha256} of raw SHA-256 at ${v.rawSha256.mbPerSecond} MB/s); StreamVerifier alone ${v.verifierOnNalUnits.mbPerSecond} MB/s (${v.verifierOnNalUnits.ratioToRawSha256})\n`);
+  if (v.firstSession !== undefined) {
+    const f = v.firstSession;
+    process.stdout.write(`verify ${name}, first session of the camera: ${f.pipeline.mbPerSecond} MB/s (${f.pipeline.ratioToRawSha256}); StreamVerifier alone ${f.verifierOnNalUnits.mbPerSecond} MB/s (${f.verifierOnNalUnits.ratioToRawSha256})\n`);
+  }
   return v;
 }
 const verification = {
-  clip: await measureVerification(`${SECONDS} s clip`, signed, SECONDS),
+  clip: await measureVerification(`${SECONDS} s clip`, signed, SECONDS, true),
   twoMinuteSession: await measureVerification(`${SECONDS * LONG_REPEAT} s session`, signedLong, SECONDS * LONG_REPEAT),
 };
 
@@ -217,7 +236,10 @@ const met = {
   'unit SEI bytes per second ≤ 400': Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, v.bytes.unitSeiBytesPerSecond <= 400])),
   'verification ≥ 200 MB/s and ≥ 0.25 of raw SHA-256': Object.fromEntries(
     Object.entries(verification).flatMap(([k, v]) =>
-      ['verifierOnNalUnits', 'pipeline'].map((mode) => [`${k} ${mode}`, { mbPerSecond: v[mode].mbPerSecond >= 200, ratio: v[mode].ratioToRawSha256 >= 0.25 }]),
+      [
+        ...['verifierOnNalUnits', 'pipeline'].map((mode) => [`${k} ${mode}`, v[mode]]),
+        ...(v.firstSession !== undefined ? ['verifierOnNalUnits', 'pipeline'].map((mode) => [`${k} firstSession ${mode}`, v.firstSession[mode]]) : []),
+      ].map(([key, m]) => [key, { mbPerSecond: m.mbPerSecond >= 200, ratio: m.ratioToRawSha256 >= 0.25 }]),
     ),
   ),
 };
@@ -228,7 +250,7 @@ const out = {
     `medians of ${RUNS} runs after one warm-up; CPU = process.cpuUsage user+system`,
     'signing: StreamSigner (deviceSigner: key store, chain, counter on disk) over the NAL units of the clip, SEIs built and signed; splitting and writing the Annex-B stream not counted; coreShare = CPU seconds per second of video',
     'bytes: NAL unit bytes of the Media Signing SEIs (as `keyframe sign` reports them); unit SEIs are the steady state, the certificate SEI comes once per session; WithStartCodes adds the 4-byte start code of each unit SEI',
-    `verification (medians of ${VERIFY_RUNS} runs after ${VERIFY_WARMUP} warm-up runs, one block of runs per mode: a long-running verifier; a cold \`keyframe verify\` process pays the JIT on top): AnnexBSplitter over 1 MiB chunks of the signed stream in memory + StreamVerifier with the root (signatures, chain at recording time), verdict AUTHENTIC; verifierOnNalUnits: the StreamVerifier alone, NAL units split beforehand; ratioToRawSha256 = raw node:crypto SHA-256 CPU over the same bytes (one update) ÷ verification CPU; clip: the ${SECONDS} s clip, one session whose set-up (certificate chain check) is included; twoMinuteSession: the clip's NAL units ${LONG_REPEAT} times over signed as one session`,
+    `verification (medians of ${VERIFY_RUNS} runs after ${VERIFY_WARMUP} warm-up runs, one block of runs per mode: a long-running verifier; a cold \`keyframe verify\` process pays the JIT on top): AnnexBSplitter over 1 MiB chunks of the signed stream in memory + StreamVerifier with the root (signatures, chain at recording time), verdict AUTHENTIC; verifierOnNalUnits: the StreamVerifier alone, NAL units split beforehand; ratioToRawSha256 = raw node:crypto SHA-256 CPU over the same bytes (one update) ÷ verification CPU; clip: the ${SECONDS} s clip, one session whose set-up (certificate chain check at the recording start) is included, on a chain already parsed by an earlier run (the per-process parsed-chain cache: a known camera); clip.firstSession: the same with that cache emptied before each run (a camera's first session: chain parsed and its certificates checked from scratch, trust anchor work still cached); twoMinuteSession: the clip's NAL units ${LONG_REPEAT} times over signed as one session`,
   ],
   goals: { 'signing coreShare': '≤ 0.02', 'unit SEI bytes per second': '≤ 400', 'verification MB/s': '≥ 200', 'verification ratioToRawSha256': '≥ 0.25' },
   machine: { ...machine(), loadavg: loadavg().map((x) => +x.toFixed(2)) },

@@ -2,6 +2,11 @@
  * Who signed: a certificate chain (as carried by a certificate SEI, a recording's chain.pem or a bundle) checked
  * against the trust anchors at the recording time, revocation included. Shared by the SEI layer, the fragment
  * records and the exporter signature of an evidence bundle.
+ *
+ * A camera sends the same chain in every session (and every recording), so parsed chains are kept, by their
+ * exact text, in a small per-process cache: the certificate objects are reused, and with them everything the
+ * PKI layer derives from a certificate once (well-formedness, names, keys, signature checks). Whatever depends
+ * on the time, the trust anchors or the CRLs (validity, path checks, revocation) is checked on every call.
  */
 import type { KeyObject } from 'node:crypto';
 import { InputError, MediaError } from '../errors.js';
@@ -41,6 +46,29 @@ export function certSerial(cert: X509Certificate): string | undefined {
   return m?.[1]?.replace(/\\(.)/g, '$1');
 }
 
+/** Chains kept parsed (the most recently used). */
+const PARSED_CHAINS = 32;
+const parsedChains = new Map<string, readonly X509Certificate[]>();
+
+/** parseCertificates through the cache; a chain that does not parse is not kept (and throws each time). */
+function parseChain(chainPem: string | Uint8Array, source: string): X509Certificate[] {
+  const key = typeof chainPem === 'string' ? `s${chainPem}` : `b${Buffer.from(chainPem.buffer, chainPem.byteOffset, chainPem.length).toString('latin1')}`;
+  let chain = parsedChains.get(key);
+  if (chain !== undefined) {
+    parsedChains.delete(key); // most recently used last
+  } else {
+    chain = parseCertificates(chainPem, source);
+    if (parsedChains.size >= PARSED_CHAINS) parsedChains.delete(parsedChains.keys().next().value as string);
+  }
+  parsedChains.set(key, chain);
+  return [...chain];
+}
+
+/** Empties the parsed-chain cache, so that the next session of every camera is set up from scratch (benchmarks). */
+export function forgetParsedChains(): void {
+  parsedChains.clear();
+}
+
 function verifyOptions(o: TrustOptions, intermediates: readonly X509Certificate[], at: Date, purpose: CertPurpose): Parameters<typeof verifyCertificate>[1] {
   return { roots: o.roots, intermediates, ...(o.crls !== undefined ? { crls: o.crls } : {}), ...(o.now !== undefined ? { now: o.now } : {}), at, purpose };
 }
@@ -65,7 +93,7 @@ export async function establishSigner(
 ): Promise<SignerIdentity> {
   let chain: X509Certificate[];
   try {
-    chain = parseCertificates(chainPem, source);
+    chain = parseChain(chainPem, source);
   } catch (e) {
     if (e instanceof InputError || e instanceof MediaError) return { trust: 'untrusted', reason: `certificate chain unreadable: ${e.message}`, chain: [], intermediates: [] };
     throw e;
