@@ -135,6 +135,24 @@ export class GroupKeyError extends KeyframeError {
   }
 }
 
+/** The single message for every refused group-key message in hardened mode: the sender learns nothing about why. */
+export const GROUPKEY_REFUSED_MESSAGE = 'group-key message refused';
+
+/**
+ * A hardened-mode refusal (KF_ERR_GROUPKEY_REFUSED): identical for every failed signature, AEAD tag, MAC, chain,
+ * epoch or decoding check, so that no check can be told from another by its error. `auditReason` is for the
+ * local audit log only; never send it to a peer.
+ */
+export class GroupKeyRefusal extends GroupKeyError {
+  readonly auditReason: string;
+
+  constructor(auditReason: string) {
+    super(ErrorCodes.GROUPKEY_REFUSED, GROUPKEY_REFUSED_MESSAGE);
+    this.name = 'GroupKeyRefusal';
+    this.auditReason = auditReason;
+  }
+}
+
 /** The single message for any failed enrolment: the requester learns nothing about why. */
 export const ENROLMENT_REFUSED_MESSAGE = 'enrolment refused: the request is not authorised';
 
