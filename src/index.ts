@@ -2,7 +2,7 @@
  * keyframe's public API, exported by name. Subsystems: errors, key stores (secure element), PKI (CA,
  * enrolment, devices, sites, path validation), TLS.
  */
-export { ErrorCodes, KeyframeError, UsageError, InputError, NotFoundError, KeyStoreError, PkiError, EnrolmentError, GroupKeyError, ENROLMENT_REFUSED_MESSAGE, isKeyframeError } from './errors.js';
+export { ErrorCodes, KeyframeError, UsageError, InputError, NotFoundError, KeyStoreError, PkiError, EnrolmentError, GroupKeyError, GroupKeyRefusal, GROUPKEY_REFUSED_MESSAGE, ENROLMENT_REFUSED_MESSAGE, isKeyframeError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 
 export type { KeyStore, KeyStoreBackend, KeyAlgorithm, KeyPairAlgorithm, KeyInfo, SignOptions } from './keystore/types.js';
@@ -54,3 +54,6 @@ export { writeChunksAtomic } from './packager/files.js';
 
 /** The NVR group-key paper, faithful and INSECURE: the baseline of the attack tests (docs/group-keys-paper.md). */
 export * as groupkeyPaper from './groupkey/paper/index.js';
+
+/** Group keys, hardened mode (the default): LKH tree, signed epoch bundles, challenge-bound auth, CENC keys (docs/group-keys.md). */
+export * as groupkeyHardened from './groupkey/hardened/index.js';
