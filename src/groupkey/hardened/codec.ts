@@ -10,7 +10,9 @@
  * bytes, an out-of-range length or number, or malformed UTF-8 is a GroupKeyError (KF_ERR_GROUPKEY_MESSAGE) with
  * the offset where the reader stopped. Only structure is checked here; each message module adds its own rules.
  */
-import { ErrorCodes, GroupKeyError } from '../../errors.js';
+import { ByteReader, ByteWriter, malformed, strictUtf8, utf8 } from '../_bytes.js';
+
+export { malformed };
 
 /** The hardened wire format's version byte. */
 export const WIRE_VERSION = 1;
@@ -30,12 +32,6 @@ export type MessageTypeName = keyof typeof MSG;
 /** Identifiers are 1–255 bytes of UTF-8. */
 export const MAX_ID_BYTES = 255;
 
-const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-export function malformed(message: string, offset?: number): GroupKeyError {
-  return new GroupKeyError(ErrorCodes.GROUPKEY_MESSAGE, message, offset);
-}
 
 /** The UTF-8 bytes of an identifier, checked for length. */
 export function idBytes(id: string, what = 'identifier'): Uint8Array {
@@ -50,116 +46,21 @@ export function compareIds(a: string, b: string): number {
   return Buffer.compare(utf8.encode(a), utf8.encode(b));
 }
 
-export class Writer {
-  private readonly chunks: Uint8Array[] = [];
-
-  u8(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xff) throw malformed(`u8 out of range: ${v}`);
-    this.chunks.push(Uint8Array.of(v));
-    return this;
-  }
-
-  u16(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw malformed(`u16 out of range: ${v}`);
-    this.chunks.push(Uint8Array.of(v >>> 8, v & 0xff));
-    return this;
-  }
-
-  u32(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw malformed(`u32 out of range: ${v}`);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v, false);
-    this.chunks.push(b);
-    return this;
-  }
-
-  u64(v: number): this {
-    if (!Number.isSafeInteger(v) || v < 0) throw malformed(`u64 out of range: ${v}`);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(v), false);
-    this.chunks.push(b);
-    return this;
-  }
-
+export class Writer extends ByteWriter {
   id(s: string, what = 'identifier'): this {
     const b = idBytes(s, what);
     this.u8(b.length);
     this.chunks.push(b);
     return this;
   }
-
-  fixed(b: Uint8Array, n: number, what: string): this {
-    if (b.length !== n) throw malformed(`${what}: ${b.length} bytes, expected ${n}`);
-    this.chunks.push(b);
-    return this;
-  }
-
-  bytes(): Uint8Array {
-    const b = Buffer.concat(this.chunks);
-    return new Uint8Array(b.buffer, b.byteOffset, b.length);
-  }
 }
 
-export class Reader {
-  p = 0;
-  constructor(private readonly data: Uint8Array) {}
-
-  get remaining(): number {
-    return this.data.length - this.p;
-  }
-
-  private need(n: number, what: string): void {
-    if (this.data.length - this.p < n) throw malformed(`${what} truncated`, this.p);
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.data[this.p++] as number;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const v = ((this.data[this.p] as number) << 8) | (this.data[this.p + 1] as number);
-    this.p += 2;
-    return v;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const v = new DataView(this.data.buffer, this.data.byteOffset + this.p, 4).getUint32(0, false);
-    this.p += 4;
-    return v;
-  }
-
-  u64(what: string): number {
-    this.need(8, what);
-    const at = this.p;
-    const v = new DataView(this.data.buffer, this.data.byteOffset + this.p, 8).getBigUint64(0, false);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed(`${what}: ${v} exceeds 2^53 − 1`, at);
-    this.p += 8;
-    return Number(v);
-  }
-
+export class Reader extends ByteReader {
   id(what: string): string {
     const at = this.p;
     const n = this.u8(what);
     if (n === 0) throw malformed(`${what}: empty identifier`, at);
-    this.need(n, what);
-    let s: string;
-    try {
-      s = strictUtf8.decode(this.data.subarray(this.p, this.p + n));
-    } catch {
-      throw malformed(`${what}: not well-formed UTF-8`, at);
-    }
-    this.p += n;
-    return s;
-  }
-
-  fixed(n: number, what: string): Uint8Array {
-    this.need(n, what);
-    const b = Uint8Array.from(this.data.subarray(this.p, this.p + n));
-    this.p += n;
-    return b;
+    return this.text(n, what, at);
   }
 
   /** Reads and checks `version ‖ type`. */
@@ -171,7 +72,7 @@ export class Reader {
   }
 
   end(what: string): void {
-    if (this.p !== this.data.length) throw malformed(`${what}: ${this.data.length - this.p} trailing bytes`, this.p);
+    this.expectEnd(`${what}: `);
   }
 }
 

@@ -22,7 +22,7 @@
  * Decoding is strict: anything truncated, trailing, of an unknown version, type or request code, with a bad
  * identifier, or whose re-encoding would differ is a GroupKeyError (KF_ERR_GROUPKEY_MESSAGE).
  */
-import { ErrorCodes, GroupKeyError } from '../../errors.js';
+import { ByteReader, ByteWriter, malformed, utf8 } from '../_bytes.js';
 import type { PaperRequest } from './formulas.js';
 import { HASH_BYTES, IV_BYTES, MAX_ID_BYTES, R_BYTES } from './primitives.js';
 
@@ -139,23 +139,12 @@ const TYPE_CODE: Readonly<Record<PaperMessageType, number>> = {
 
 const REQUEST_CODE: readonly (PaperRequest | null)[] = [null, 'join_request', 'leave_request'];
 
-const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const bad = malformed;
 
-function bad(message: string, offset?: number): GroupKeyError {
-  return new GroupKeyError(ErrorCodes.GROUPKEY_MESSAGE, message, offset);
-}
-
-class Writer {
-  private readonly chunks: Uint8Array[] = [];
-
-  u8(v: number): void {
-    this.chunks.push(Uint8Array.of(v));
-  }
-
-  u16(v: number): void {
+class Writer extends ByteWriter {
+  override u16(v: number): this {
     if (v > 0xffff) throw bad(`count ${v} exceeds 65535`);
-    this.chunks.push(Uint8Array.of(v >>> 8, v & 0xff));
+    return super.u16(v);
   }
 
   id(s: string): void {
@@ -165,66 +154,20 @@ class Writer {
     this.chunks.push(b);
   }
 
-  fixed(b: Uint8Array, n: number, what: string): void {
-    if (b.length !== n) throw bad(`${what}: ${b.length} bytes, expected ${n}`);
-    this.chunks.push(b);
-  }
-
   mic(m: MIC): void {
     this.id(m.ID_G1);
     this.id(m.ID_IC);
     this.fixed(m.r_IC, R_BYTES, 'r_IC');
     this.u8(REQUEST_CODE.indexOf(m.request));
   }
-
-  bytes(): Uint8Array {
-    const b = Buffer.concat(this.chunks);
-    return new Uint8Array(b.buffer, b.byteOffset, b.length);
-  }
 }
 
-class Reader {
-  p = 0;
-  constructor(private readonly data: Uint8Array) {}
-
-  private need(n: number, what: string): void {
-    if (this.data.length - this.p < n) throw bad(`${what} truncated`, this.p);
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.data[this.p++] as number;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const v = ((this.data[this.p] as number) << 8) | (this.data[this.p + 1] as number);
-    this.p += 2;
-    return v;
-  }
-
+class Reader extends ByteReader {
   id(what: string): string {
     const at = this.p;
     const n = this.u16(what);
     if (n === 0 || n > MAX_ID_BYTES) throw bad(`${what}: identifier of ${n} bytes (must be 1–${MAX_ID_BYTES})`, at);
-    this.need(n, what);
-    const raw = this.data.subarray(this.p, this.p + n);
-    let s: string;
-    try {
-      // well-formed UTF-8 (a BOM kept as U+FEFF) encodes back to the same bytes, so the encoding is canonical
-      s = strictUtf8.decode(raw);
-    } catch {
-      throw bad(`${what}: not well-formed UTF-8`, at);
-    }
-    this.p += n;
-    return s;
-  }
-
-  fixed(n: number, what: string): Uint8Array {
-    this.need(n, what);
-    const b = Uint8Array.from(this.data.subarray(this.p, this.p + n));
-    this.p += n;
-    return b;
+    return this.text(n, what, at);
   }
 
   mic(): MIC {
@@ -239,7 +182,7 @@ class Reader {
   }
 
   end(): void {
-    if (this.p !== this.data.length) throw bad(`${this.data.length - this.p} trailing bytes`, this.p);
+    this.expectEnd('');
   }
 }
 
