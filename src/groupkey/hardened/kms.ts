@@ -183,7 +183,12 @@ export class HardenedKms {
     return k;
   }
 
-  exportState(): KmsState {
+  /**
+   * The state to persist. `sinceEpoch` limits the bundle and secret history to epochs ≥ it (a service that keeps
+   * the history in its own tables saves only what is new); importState needs at least the current epoch's.
+   */
+  exportState(options: { readonly sinceEpoch?: number } = {}): KmsState {
+    const since = options.sinceEpoch ?? 0;
     return {
       version: 1,
       groupId: this.groupId,
@@ -193,13 +198,18 @@ export class HardenedKms {
       tree: this.tree.exportState(),
       authKeys: [...this.authKeys].map(([id, k]) => [id, toHex(k)] as const),
       memberships: [...this.memberships].map(([id, m]) => [id, m.spans.map((x) => ({ ...x })), m.join === null ? null : { ...m.join }] as const),
-      bundles: [...this.bundles].map(([e, b]) => [e, Buffer.from(b).toString('base64')] as const),
-      secrets: [...this.secrets].map(([e, s]) => [e, toHex(s)] as const),
+      bundles: [...this.bundles].filter(([e]) => e >= since).map(([e, b]) => [e, Buffer.from(b).toString('base64')] as const),
+      secrets: [...this.secrets].filter(([e]) => e >= since).map(([e, s]) => [e, toHex(s)] as const),
     };
   }
 
   get epoch(): number {
     return this.currentEpoch;
+  }
+
+  /** When the current epoch was made (ms since the epoch). */
+  get lastRekey(): number {
+    return this.lastRekeyAt;
   }
 
   get degree(): Degree {

@@ -5,7 +5,7 @@
  * to protect video.
  */
 export { PaperKms } from './kms.js';
-export type { PaperKmsOptions, PaperGroupRegistration, AckStatus } from './kms.js';
+export type { PaperKmsOptions, PaperGroupRegistration, AckStatus, PaperKmsGroupState } from './kms.js';
 export { PaperLeader } from './leader.js';
 export type { PaperLeaderOptions, PaperScheme, LeaderStateKind } from './leader.js';
 export { PaperMember } from './member.js';

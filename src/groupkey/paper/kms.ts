@@ -32,6 +32,19 @@ export interface PaperGroupRegistration {
   readonly leader: string;
 }
 
+/** One group's KMS state as plain JSON data (secret: GK1 and GSK), for a service to persist. */
+export interface PaperKmsGroupState {
+  readonly version: 1;
+  readonly ID_G1: string;
+  readonly scheme: PaperScheme;
+  readonly GK1: string;
+  readonly leader: string;
+  readonly roster: readonly string[];
+  readonly GSK: string | null;
+  readonly ack: { readonly r: string; readonly roster: readonly string[]; readonly GSK: string } | null;
+  readonly ackStatus: AckStatus;
+}
+
 /** none: no key yet; pending: keys sent, ACK_G1 not yet checked; confirmed / failed: the last ACK_G1's verdict. */
 export type AckStatus = 'none' | 'pending' | 'confirmed' | 'failed';
 
@@ -77,6 +90,49 @@ export class PaperKms {
     idBytes(g.leader);
     if (g.GK1.length !== KEY_BYTES) throw refuse(`GK1 of ${g.ID_G1}: ${g.GK1.length} bytes`);
     this.groups.set(g.ID_G1, { scheme: g.scheme, GK1: Uint8Array.from(g.GK1), leader: g.leader, roster: [], GSK: undefined, ack: undefined, ackStatus: 'none' });
+  }
+
+  /** Whether a group is registered. */
+  hasGroup(ID_G1: string): boolean {
+    return this.groups.has(ID_G1);
+  }
+
+  /** Whether a camera's K_IC is registered. */
+  hasCamera(ID_IC: string): boolean {
+    return this.cameras.has(ID_IC);
+  }
+
+  /** A group's state, to persist (not part of the paper: the paper says nothing about restarts). */
+  exportGroup(ID_G1: string): PaperKmsGroupState {
+    const g = this.group(ID_G1);
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    return {
+      version: 1,
+      ID_G1,
+      scheme: g.scheme,
+      GK1: hex(g.GK1),
+      leader: g.leader,
+      roster: [...g.roster],
+      GSK: g.GSK === undefined ? null : hex(g.GSK),
+      ack: g.ack === undefined ? null : { r: hex(g.ack.r), roster: [...g.ack.roster], GSK: hex(g.ack.GSK) },
+      ackStatus: g.ackStatus,
+    };
+  }
+
+  /** Restores a group exported by `exportGroup` (its cameras' K_IC are registered separately). */
+  importGroup(s: PaperKmsGroupState): void {
+    if (s.version !== 1) throw refuse(`group state version ${String(s.version)}`);
+    const bytes = (h: string, what: string): Uint8Array => {
+      const b = Uint8Array.from(Buffer.from(h, 'hex'));
+      if (b.length !== KEY_BYTES && what !== 'r') throw refuse(`group state: ${what} of ${b.length} bytes`);
+      return b;
+    };
+    this.registerGroup({ ID_G1: s.ID_G1, scheme: s.scheme, GK1: bytes(s.GK1, 'GK1'), leader: s.leader });
+    const g = this.group(s.ID_G1);
+    g.roster = [...s.roster];
+    g.GSK = s.GSK === null ? undefined : bytes(s.GSK, 'GSK');
+    g.ack = s.ack === null ? undefined : { r: bytes(s.ack.r, 'r'), roster: [...s.ack.roster], GSK: bytes(s.ack.GSK, 'GSK') };
+    g.ackStatus = s.ackStatus;
   }
 
   /** The KMS's current group key (a copy), or undefined before the first distribution. */

@@ -1,0 +1,92 @@
+/**
+ * An HTTPS client for the KMS with mutual TLS: one keep-alive agent per client, TLS 1.3, our certificate presented
+ * and the KMS's checked against the pinned operator root (tlsClientOptions). Answers are mapped back to typed
+ * errors: 403 → the generic refusal, 400 → KF_ERR_INPUT, 404 → KF_ERR_NOT_FOUND, 409 → the server's code,
+ * anything unreachable → KF_ERR_UNAVAILABLE.
+ */
+import { Agent, request } from 'node:https';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { ErrorCodes, GroupKeyRefusal, KeyframeError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+
+export interface KmsResponse {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** DER of the certificate the KMS presented on this connection. */
+  readonly peerCertificate: Buffer | undefined;
+}
+
+const KNOWN = new Set<string>(Object.values(ErrorCodes));
+
+export class KmsClient {
+  readonly url: URL;
+  private readonly agent: Agent;
+
+  constructor(url: string, tls: ConnectionOptions, options: { readonly maxSockets?: number } = {}) {
+    this.url = new URL(url);
+    if (this.url.protocol !== 'https:') throw new KeyframeError(ErrorCodes.INPUT, `KMS URL must be https: ${url}`);
+    this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: options.maxSockets ?? 4 });
+  }
+
+  request(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: { readonly signal?: AbortSignal; readonly timeoutMs?: number } = {}): Promise<KmsResponse> {
+    const isBinary = body instanceof Uint8Array;
+    const payload = body === undefined ? undefined : isBinary ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.url),
+        {
+          method,
+          agent: this.agent,
+          headers: payload === undefined ? {} : { 'content-type': isBinary ? 'application/octet-stream' : 'application/json', 'content-length': payload.length },
+          ...(options.signal !== undefined ? { signal: options.signal } : {}),
+          timeout: options.timeoutMs ?? 60_000,
+        },
+        (res) => {
+          const socket = res.socket as TLSSocket | null;
+          const peer = socket?.getPeerCertificate?.()?.raw as Buffer | undefined;
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers, peerCertificate: peer });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin}: no answer in time`)));
+      req.on('error', (e: Error & { code?: string }) => {
+        if (e instanceof KeyframeError || e.name === 'AbortError') reject(e);
+        else reject(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin} unreachable: ${e.code ?? e.message}`, { cause: e }));
+      });
+      req.end(payload);
+    });
+  }
+
+  /** The request, with any non-2xx answer turned into a typed error. */
+  async call(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: { readonly signal?: AbortSignal; readonly timeoutMs?: number } = {}): Promise<KmsResponse> {
+    const r = await this.request(method, path, body, options);
+    if (r.status >= 200 && r.status < 300) return r;
+    let message = `KMS answered ${r.status}`;
+    let code: string | undefined;
+    try {
+      const j = JSON.parse(r.body.toString('utf8')) as { error?: unknown; code?: unknown };
+      if (typeof j.error === 'string') message = j.error;
+      if (typeof j.code === 'string') code = j.code;
+    } catch {
+      // not JSON: keep the status line
+    }
+    if (r.status === 403) throw new GroupKeyRefusal(`KMS: ${message}`);
+    if (r.status === 400) throw new KeyframeError(ErrorCodes.INPUT, `KMS: ${message}`);
+    if (r.status === 404) throw new KeyframeError(ErrorCodes.NOT_FOUND, `KMS: ${message}`);
+    throw new KeyframeError(code !== undefined && KNOWN.has(code) ? (code as ErrorCode) : ErrorCodes.UNAVAILABLE, `KMS: ${message}`);
+  }
+
+  async json<T>(method: string, path: string, body?: Record<string, unknown>): Promise<T> {
+    const r = await this.call(method, path, body);
+    return JSON.parse(r.body.toString('utf8')) as T;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The KMS service's configuration file (JSON), `keyframe kms serve --config FILE`. Relative paths are resolved
+ * against the file's directory. Everything but the identity, trust and database has an embedded default.
+ *
+ *   {
+ *     "listen": { "host": "127.0.0.1", "port": 8443 },
+ *     "identity": "kms",                     site directory (site.json, chain.pem, keys): TLS + signing + ECDH
+ *     "keystore": "file:kms/keys;pin-env=…", optional: overrides the identity's key store spec
+ *     "trust": { "root": "ca/root.pem", "factory": "ca/factory.pem", "operator": "ca/operator.pem",
+ *                "crls": "ca/crls.pem" },     crls optional; when given every peer is checked against them
+ *     "database": "kms.sqlite",
+ *     "admins": ["ops-console"],             common names of operator-CA client certificates that administer
+ *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s"
+ *   }
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { InputError, NotFoundError, errnoCode } from '../errors.js';
+
+export interface KmsConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly identity: string;
+  readonly keystore?: string;
+  readonly trust: { readonly root: string; readonly factory: string; readonly operator: string; readonly crls?: string };
+  readonly database: string;
+  readonly admins: readonly string[];
+  /** A group's epoch secret is refreshed when it has been in use this long (ms). */
+  readonly refreshPeriodMs: number;
+  /** Membership changes requested within this window are applied as one rekey (ms). */
+  readonly batchWindowMs: number;
+  /** The longest a camera's long poll is held open (ms). */
+  readonly maxWaitMs: number;
+}
+
+export const KMS_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8443,
+  refreshPeriodMs: 60 * 60 * 1000,
+  batchWindowMs: 2_000,
+  maxWaitMs: 25_000,
+} as const;
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "1h", "90s", "250ms", "2d" or a number of milliseconds. */
+export function parseDuration(value: unknown, what: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string') {
+    const m = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
+    if (m !== null) return Number(m[1]) * (UNITS[m[2] as string] as number);
+  }
+  throw new InputError(`${what}: "${String(value)}" is not a duration (e.g. 250ms, 30s, 1h, or milliseconds)`);
+}
+
+function str(o: Record<string, unknown>, key: string, where: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') throw new InputError(`${where}: "${key}" must be a non-empty string`);
+  return v;
+}
+
+export function parseKmsConfig(text: string, baseDir: string, source = 'KMS config'): KmsConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new InputError(`${source} is not valid JSON`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
+  const o = raw as Record<string, unknown>;
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
+  const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const listenRaw = (o['listen'] ?? {}) as Record<string, unknown>;
+  if (typeof listenRaw !== 'object' || Array.isArray(listenRaw)) throw new InputError(`${source}: "listen" must be an object`);
+  const host = listenRaw['host'] ?? KMS_DEFAULTS.host;
+  const port = listenRaw['port'] ?? KMS_DEFAULTS.port;
+  if (typeof host !== 'string' || host === '') throw new InputError(`${source}: listen.host must be a host name or address`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`${source}: listen.port must be 0–65535`);
+  const trustRaw = o['trust'];
+  if (typeof trustRaw !== 'object' || trustRaw === null || Array.isArray(trustRaw)) throw new InputError(`${source}: "trust" must name root, factory and operator certificate files`);
+  const t = trustRaw as Record<string, unknown>;
+  const admins = o['admins'] ?? [];
+  if (!Array.isArray(admins) || admins.some((a) => typeof a !== 'string' || a === '')) throw new InputError(`${source}: "admins" must be a list of certificate common names`);
+  const keystore = o['keystore'];
+  if (keystore !== undefined && (typeof keystore !== 'string' || keystore === '')) throw new InputError(`${source}: "keystore" must be a key store spec`);
+  const crls = t['crls'];
+  if (crls !== undefined && (typeof crls !== 'string' || crls === '')) throw new InputError(`${source}: trust.crls must be a file name`);
+  const maxWaitMs = o['maxWait'] === undefined ? KMS_DEFAULTS.maxWaitMs : parseDuration(o['maxWait'], `${source}: maxWait`);
+  const refreshPeriodMs = o['refreshPeriod'] === undefined ? KMS_DEFAULTS.refreshPeriodMs : parseDuration(o['refreshPeriod'], `${source}: refreshPeriod`);
+  if (refreshPeriodMs < 1_000) throw new InputError(`${source}: refreshPeriod must be at least 1s`);
+  return {
+    listen: { host, port },
+    identity: path(str(o, 'identity', source)),
+    ...(keystore !== undefined ? { keystore: keystore } : {}),
+    trust: {
+      root: path(str(t, 'root', `${source}: trust`)),
+      factory: path(str(t, 'factory', `${source}: trust`)),
+      operator: path(str(t, 'operator', `${source}: trust`)),
+      ...(crls !== undefined ? { crls: path(crls) } : {}),
+    },
+    database: path(str(o, 'database', source)),
+    admins: admins as string[],
+    refreshPeriodMs,
+    batchWindowMs: o['batchWindow'] === undefined ? KMS_DEFAULTS.batchWindowMs : parseDuration(o['batchWindow'], `${source}: batchWindow`),
+    maxWaitMs,
+  };
+}
+
+export function loadKmsConfig(file: string): KmsConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`KMS config not found: ${file}`);
+    throw e;
+  }
+  return parseKmsConfig(text, dirname(resolve(file)), file);
+}

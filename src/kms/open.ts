@@ -1,0 +1,54 @@
+/** Opening KMS clients from identity directories: an administrator (site directory) or a camera (device directory). */
+import { readFileSync } from 'node:fs';
+import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
+import { openKeyStore } from '../keystore/open.js';
+import { parseCertificates } from '../pki/pem.js';
+import { loadTlsIdentity, tlsClientOptions } from '../pki/tls.js';
+import type { X509Certificate } from '../pki/x509.js';
+import { GroupKeyCamera } from './camera.js';
+import { KmsClient } from './client.js';
+
+function servername(url: string): string | undefined {
+  const host = new URL(url).hostname;
+  return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
+}
+
+/** An administrator's client: the operator-CA identity in `identityDir`; the KMS must chain to its operator CA. */
+export async function openAdminClient(url: string, identityDir: string): Promise<KmsClient> {
+  const identity = loadTlsIdentity(identityDir);
+  const operator = identity.chain.at(-1) as X509Certificate;
+  if (identity.chain.length < 2) throw new KeyframeError(ErrorCodes.INPUT, `${identityDir}/chain.pem must hold the certificate and the operator CA`);
+  const sn = servername(url);
+  return new KmsClient(url, await tlsClientOptions(identity, { roots: [operator] }, sn));
+}
+
+export function readRoots(path: string): X509Certificate[] {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`certificate file not found: ${path}`);
+    throw e;
+  }
+  return parseCertificates(pem, path);
+}
+
+/** A camera's agent from its device directory; `kmsRoots` are the operator root(s) it pins for the KMS. */
+export async function openCameraAgent(o: { url: string; deviceDir: string; stateDir: string; kmsRoots: readonly X509Certificate[]; keystore?: string }): Promise<{ camera: GroupKeyCamera; close(): Promise<void> }> {
+  const identity = loadTlsIdentity(o.deviceDir, o.keystore);
+  const store = await openKeyStore(identity.keystore);
+  try {
+    const tls = await tlsClientOptions(identity, { roots: o.kmsRoots }, servername(o.url));
+    const camera = new GroupKeyCamera({ url: o.url, stateDir: o.stateDir, store, deviceKeyLabel: identity.keyLabel, chain: identity.chain, tls, kmsRoots: o.kmsRoots });
+    return {
+      camera,
+      close: async () => {
+        camera.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,634 @@
+/**
+ * The KMS service's logic, without HTTP (http.ts serves it): camera enrolment, groups in hardened mode, Scheme 1
+ * or Scheme 2, membership changes batched within a window into one rekey, the periodic refresh, long polls for
+ * new epochs, challenge-bound group authentication through the leader, and a relay mailbox that carries
+ * camera-to-camera traffic (the paper's LAN: leader ↔ members) — a relay the hardened protocol does not trust.
+ *
+ * Persistence (db.ts): every change of a group is one SQLite transaction, written before anyone is told about it;
+ * if writing fails, the group is reloaded from the database and the caller gets the error. Membership changes
+ * wait in the `pending` table, so a restart inside a batch window loses none. Secrets are sealed (seal.ts).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { ErrorCodes, GroupKeyError, GroupKeyRefusal, InputError, KeyframeError, NotFoundError } from '../errors.js';
+import { derivePairwiseKey, issueSubkeys, subkeyConfirmation } from '../groupkey/enrol.js';
+import type { PairIdentity } from '../groupkey/enrol.js';
+import { HardenedKms } from '../groupkey/hardened/kms.js';
+import type { KmsMember, KmsState, RekeyResult } from '../groupkey/hardened/kms.js';
+import { idBytes } from '../groupkey/hardened/codec.js';
+import { DEGREES } from '../groupkey/hardened/nodes.js';
+import type { Degree } from '../groupkey/hardened/nodes.js';
+import type { Subkeys } from '../groupkey/hardened/kdf.js';
+import { PaperKms } from '../groupkey/paper/kms.js';
+import type { PaperKmsGroupState } from '../groupkey/paper/kms.js';
+import { decodeMessage, encodeMessage } from '../groupkey/paper/messages.js';
+import type { KeyStore } from '../keystore/types.js';
+import { certsToPem } from '../pki/pem.js';
+import type { X509Certificate, X509Crl } from '../pki/x509.js';
+import type { GroupMode, GroupRow, KmsDb } from './db.js';
+import { GROUP_MODES } from './db.js';
+import { paperKey } from './keys.js';
+import { Mailbox } from './mailbox.js';
+import type { MailItem } from './mailbox.js';
+import type { Sealer } from './seal.js';
+
+export const KMS_ADDRESS = 'kms';
+
+export interface KmsServiceOptions {
+  readonly db: KmsDb;
+  readonly store: KeyStore;
+  readonly sealer: Sealer;
+  /** The KMS identity: its key (P-256) signs bundles and runs the enrolment ECDH; chain leaf first. */
+  readonly identityLabel: string;
+  readonly identityChain: readonly X509Certificate[];
+  /** For checking cameras at enrolment. */
+  readonly trust: { readonly root: X509Certificate; readonly factory: X509Certificate; readonly crls?: readonly X509Crl[] };
+  readonly refreshPeriodMs: number;
+  readonly batchWindowMs: number;
+  readonly now?: () => number;
+  readonly log?: (event: string, detail: Record<string, unknown>) => void;
+}
+
+export interface CreateGroupRequest {
+  readonly id: string;
+  readonly mode?: GroupMode;
+  readonly degree?: number;
+  readonly leader?: string;
+  readonly members?: readonly string[];
+  readonly refreshPeriodMs?: number;
+  readonly batchWindowMs?: number;
+}
+
+export interface EnrolResult {
+  readonly generation: number;
+  readonly blob: Buffer;
+  readonly confirmation: Buffer;
+  readonly kmsChainPem: string;
+}
+
+export interface GroupView {
+  readonly id: string;
+  readonly mode: GroupMode;
+  readonly degree: number;
+  readonly leader: string | null;
+  readonly epoch: number;
+  readonly members: readonly string[];
+  readonly pending: readonly { readonly serial: string; readonly op: 'join' | 'leave' }[];
+  readonly lastRekeyAt: string | null;
+  readonly refreshPeriodMs: number;
+  readonly batchWindowMs: number;
+  readonly treeHeight?: number;
+  readonly ackStatus?: string;
+  readonly lastAuth?: AuthRecord;
+}
+
+export interface AuthRecord {
+  readonly at: string;
+  readonly epoch: number;
+  readonly verified: boolean;
+  readonly present: readonly string[];
+  readonly missing: readonly string[];
+  readonly bad: readonly string[];
+}
+
+export interface ChangeResult {
+  readonly group: string;
+  readonly serial: string;
+  readonly op: 'join' | 'leave';
+  /** hardened: the epoch the change took effect in; paper schemes: null (the camera runs the protocol). */
+  readonly epoch: number | null;
+  readonly status: 'applied' | 'requested';
+}
+
+interface Runtime {
+  row: GroupRow;
+  kms: HardenedKms | undefined;
+  /** Wakes long polls when the epoch moves. */
+  readonly waiters: Set<() => void>;
+  /** Serialises rekeys and state writes. */
+  chain: Promise<unknown>;
+  batch: { timer: NodeJS.Timeout; readonly waiters: { resolve: (epoch: number) => void; reject: (e: unknown) => void }[] } | undefined;
+  lastAuth: AuthRecord | undefined;
+}
+
+const refused = (reason: string): GroupKeyRefusal => new GroupKeyRefusal(reason);
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export class KmsService {
+  private readonly o: KmsServiceOptions;
+  private readonly now: () => number;
+  private readonly groups = new Map<string, Runtime>();
+  private readonly paper: PaperKms;
+  readonly mailbox = new Mailbox();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly startedAt: number;
+
+  private constructor(o: KmsServiceOptions) {
+    this.o = o;
+    this.now = o.now ?? Date.now;
+    this.startedAt = this.now();
+    this.paper = new PaperKms({ ID_ICM: KMS_ADDRESS, random: (n) => new Uint8Array(randomBytes(n)) });
+  }
+
+  /** Loads every group from the database and resumes pending batches. */
+  static async start(o: KmsServiceOptions): Promise<KmsService> {
+    const s = new KmsService(o);
+    for (const c of o.db.cameras()) s.paper.registerCamera(c.serial, paperKey(await s.subkeysOf(c.serial)));
+    for (const row of o.db.groups()) await s.load(row);
+    // changes stored before a stop are applied now; nobody waits for their answer any more
+    for (const id of s.groups.keys()) if (o.db.pending(id).length > 0) s.schedule(id).catch((e: unknown) => s.log('rekey-failed', { group: id, error: (e as Error).message }));
+    return s;
+  }
+
+  private signer = (message: Uint8Array): Promise<Uint8Array> => this.o.store.sign(this.o.identityLabel, message, { dsaEncoding: 'ieee-p1363' });
+
+  private async load(row: GroupRow): Promise<Runtime> {
+    const rt: Runtime = { row, kms: undefined, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: this.groups.get(row.id)?.lastAuth };
+    if (row.core !== null) {
+      if (row.mode === 'hardened') {
+        const core = await this.o.sealer.openJson<KmsState>('group-core', row.id, row.core);
+        const bundles = this.o.db.bundles(row.id).map((b) => [b.epoch, b.bytes.toString('base64')] as const);
+        const secrets: (readonly [number, string])[] = [];
+        for (const s of this.o.db.secrets(row.id)) secrets.push([s.epoch, (await this.o.sealer.open('epoch-secret', `${row.id}/${s.epoch}`, s.sealed)).toString('hex')]);
+        rt.kms = HardenedKms.importState({ ...core, bundles, secrets }, this.hardenedOptions(row));
+      } else {
+        this.paper.importGroup(await this.o.sealer.openJson<PaperKmsGroupState>('paper-core', row.id, row.core));
+      }
+    }
+    const old = this.groups.get(row.id);
+    if (old !== undefined) for (const w of old.waiters) rt.waiters.add(w);
+    this.groups.set(row.id, rt);
+    return rt;
+  }
+
+  private hardenedOptions(row: GroupRow): { groupId: string; sign: (m: Uint8Array) => Promise<Uint8Array>; degree: Degree; refreshPeriodMs: number; now: () => number } {
+    return { groupId: row.id, sign: this.signer, degree: row.degree as Degree, refreshPeriodMs: row.refresh_ms, now: this.now };
+  }
+
+  private log(event: string, detail: Record<string, unknown>): void {
+    this.o.log?.(event, detail);
+  }
+
+  // ── enrolment ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A camera (authenticated by its device certificate on this connection) enrols: K_i by authenticated ECDH in
+   * the KMS's key store, fresh sub-keys sealed in the database and sent to the camera under K_i. Refused while
+   * the camera is in a group (its leaf holds the old sub-key: remove it first).
+   */
+  async enrol(serial: string, cert: X509Certificate): Promise<EnrolResult> {
+    const kmsCert = this.o.identityChain[0] as X509Certificate;
+    const pair: PairIdentity = { kms: kmsCert, camera: cert };
+    const inGroups = [...this.groups.values()].filter((g) => this.isParticipant(g, serial)).map((g) => g.row.id);
+    if (inGroups.length > 0) throw new GroupKeyError(ErrorCodes.GROUPKEY_REFUSED, `camera ${serial} is in group(s) ${inGroups.join(', ')}: remove it before it enrols again`);
+    const label = await derivePairwiseKey(this.o.store, this.o.identityLabel, pair, 'kms', { roots: [this.o.trust.root], intermediates: [this.o.trust.factory], ...(this.o.trust.crls !== undefined ? { crls: this.o.trust.crls } : {}) }, { replace: true });
+    const generation = (this.o.db.camera(serial)?.generation ?? 0) + 1;
+    const { subkeys, blob } = await issueSubkeys(this.o.store, label, pair, generation);
+    const sealed = await this.o.sealer.sealJson('subkeys', serial, { wrap: Buffer.from(subkeys.wrap).toString('hex'), auth: Buffer.from(subkeys.auth).toString('hex') });
+    this.o.db.tx(() => {
+      this.o.db.putCamera({ serial, cert: Buffer.from(cert.rawData), fingerprint: createHash('sha256').update(new Uint8Array(cert.rawData)).digest('hex'), generation, subkeys: sealed, enrolled_at: this.now() });
+      this.o.db.audit(serial, 'enrol', { generation });
+    });
+    this.paper.registerCamera(serial, paperKey(subkeys));
+    this.log('enrol', { serial, generation });
+    return { generation, blob, confirmation: subkeyConfirmation(subkeys, pair), kmsChainPem: certsToPem(this.o.identityChain) };
+  }
+
+  private async subkeysOf(serial: string): Promise<Subkeys> {
+    const row = this.o.db.camera(serial);
+    if (row === undefined) throw new NotFoundError(`camera ${serial} is not enrolled`);
+    const s = await this.o.sealer.openJson<{ wrap: string; auth: string }>('subkeys', serial, row.subkeys);
+    return { wrap: Uint8Array.from(Buffer.from(s.wrap, 'hex')), auth: Uint8Array.from(Buffer.from(s.auth, 'hex')) };
+  }
+
+  // ── groups (administration) ───────────────────────────────────────────────────────────────────────────────
+
+  private runtime(id: string): Runtime {
+    const g = this.groups.get(id);
+    if (g === undefined) throw new NotFoundError(`no group ${id}`);
+    return g;
+  }
+
+  async createGroup(r: CreateGroupRequest, actor: string): Promise<GroupView> {
+    try {
+      idBytes(r.id, 'group id');
+    } catch {
+      throw new InputError(`group id "${r.id}" must be 1–64 bytes of UTF-8`);
+    }
+    if (this.groups.has(r.id)) throw new KeyframeError(ErrorCodes.EXISTS, `group ${r.id} exists`);
+    const mode = r.mode ?? 'hardened';
+    if (!GROUP_MODES.includes(mode)) throw new InputError(`mode must be one of ${GROUP_MODES.join(', ')}`);
+    const degree = r.degree ?? 4;
+    if (!(DEGREES as readonly number[]).includes(degree)) throw new InputError(`degree must be one of ${DEGREES.join(', ')}`);
+    const members = [...new Set(r.members ?? [])];
+    if (members.length !== (r.members ?? []).length) throw new InputError('a camera is named twice in the member list');
+    for (const m of members) if (this.o.db.camera(m) === undefined) throw new NotFoundError(`camera ${m} is not enrolled (it enrols itself with the KMS first)`);
+    const leader = r.leader ?? null;
+    if (leader !== null && !members.includes(leader)) throw new InputError(`the leader ${leader} must be one of the members`);
+    if (mode !== 'hardened' && leader === null) throw new InputError(`a ${mode} group needs a leader (the paper's leader camera holds GK1)`);
+    const refresh = r.refreshPeriodMs ?? this.o.refreshPeriodMs;
+    const batch = r.batchWindowMs ?? this.o.batchWindowMs;
+    if (!Number.isSafeInteger(refresh) || refresh < 1000) throw new InputError('refresh period must be at least 1 s');
+    if (!Number.isSafeInteger(batch) || batch < 0) throw new InputError('batch window must be ≥ 0');
+    const row: GroupRow = { id: r.id, mode, degree, leader, refresh_ms: refresh, batch_ms: batch, created_at: this.now(), epoch: 0, core: null };
+    if (mode === 'hardened') {
+      const kmsMembers: KmsMember[] = [];
+      for (const m of members) kmsMembers.push({ memberId: m, keys: await this.subkeysOf(m) });
+      const { kms, genesis } = await HardenedKms.create({ ...this.hardenedOptions(row), members: kmsMembers });
+      const core = await this.sealCore(row.id, kms);
+      const secret = await this.sealSecret(row.id, genesis.epoch, kms);
+      this.o.db.tx(() => {
+        this.o.db.insertGroup({ ...row, epoch: genesis.epoch, core });
+        this.o.db.putBundle(row.id, genesis.epoch, genesis.bundle, secret);
+        this.o.db.audit(actor, 'group-create', { group: r.id, mode, degree, members: members.length, epoch: genesis.epoch });
+      });
+      this.groups.set(r.id, { row: { ...row, epoch: genesis.epoch, core }, kms, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: undefined });
+    } else {
+      const scheme = mode === 'scheme1' ? 1 : 2;
+      this.paper.registerGroup({ ID_G1: r.id, scheme, GK1: new Uint8Array(randomBytes(32)), leader: leader as string });
+      const core = await this.o.sealer.sealJson('paper-core', r.id, this.paper.exportGroup(r.id));
+      this.o.db.tx(() => {
+        this.o.db.insertGroup({ ...row, core });
+        for (const m of members) if (m !== leader) this.o.db.putPaperRequest(r.id, m, 'join');
+        this.o.db.audit(actor, 'group-create', { group: r.id, mode, members: members.length, leader });
+      });
+      this.groups.set(r.id, { row: { ...row, core }, kms: undefined, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: undefined });
+    }
+    this.log('group-create', { group: r.id, mode, members: members.length });
+    return this.show(r.id);
+  }
+
+  private async sealCore(id: string, kms: HardenedKms): Promise<Buffer> {
+    return this.o.sealer.sealJson('group-core', id, kms.exportState({ sinceEpoch: kms.epoch }));
+  }
+
+  private async sealSecret(id: string, epoch: number, kms: HardenedKms): Promise<Buffer> {
+    return this.o.sealer.seal('epoch-secret', `${id}/${epoch}`, kms.epochSecret(epoch) as Uint8Array);
+  }
+
+  /** Asks for a camera to join or leave. Hardened: batched; resolves once the rekey that applies it is stored. */
+  async requestChange(groupId: string, serial: string, op: 'join' | 'leave', actor: string): Promise<ChangeResult> {
+    const g = this.runtime(groupId);
+    if (op === 'join' && this.o.db.camera(serial) === undefined) throw new NotFoundError(`camera ${serial} is not enrolled`);
+    if (g.row.mode !== 'hardened') {
+      const roster = this.paper.roster(groupId);
+      if (op === 'join' && (roster.includes(serial) || serial === g.row.leader)) throw new InputError(`camera ${serial} is already in ${groupId}`);
+      if (op === 'leave' && serial === g.row.leader) throw new InputError(`${serial} leads ${groupId}: name another leader first`);
+      if (op === 'leave' && !roster.includes(serial) && !this.o.db.paperRequests(groupId).some((p) => p.serial === serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
+      this.o.db.tx(() => {
+        this.o.db.putPaperRequest(groupId, serial, op);
+        this.o.db.audit(actor, `group-${op}`, { group: groupId, serial });
+      });
+      this.wake(g);
+      return { group: groupId, serial, op, epoch: null, status: 'requested' };
+    }
+    const kms = g.kms as HardenedKms;
+    const queued = this.o.db.pending(groupId).find((p) => p.serial === serial);
+    if (queued?.op === op) throw new InputError(`camera ${serial}: a ${op} is already waiting for the batch`);
+    const member = kms.isMember(serial);
+    if (queued === undefined && op === 'join' && member) throw new InputError(`camera ${serial} is already in ${groupId}`);
+    if (queued === undefined && op === 'leave' && !member) throw new InputError(`camera ${serial} is not in ${groupId}`);
+    if (op === 'leave' && serial === g.row.leader) throw new InputError(`${serial} leads ${groupId}: name another leader first`);
+    this.o.db.tx(() => {
+      // a leave of a camera whose join is still waiting cancels the join (and vice versa)
+      if (queued !== undefined) this.o.db.deletePending(groupId, serial);
+      else this.o.db.putPending({ group_id: groupId, serial, op, requested_at: this.now() });
+      this.o.db.audit(actor, `group-${op}`, { group: groupId, serial, cancelled: queued !== undefined });
+    });
+    if (queued !== undefined) return { group: groupId, serial, op, epoch: kms.epoch, status: 'applied' };
+    const epoch = await this.schedule(groupId);
+    return { group: groupId, serial, op, epoch, status: 'applied' };
+  }
+
+  /** Starts (or joins) the batch window of a group; resolves with the epoch of the rekey that closes it. */
+  private schedule(groupId: string): Promise<number> {
+    const g = this.runtime(groupId);
+    return new Promise<number>((resolve, reject) => {
+      if (g.batch === undefined) {
+        const timer = setTimeout(() => {
+          const waiters = g.batch?.waiters ?? [];
+          g.batch = undefined;
+          this.serial(g, () => this.flush(g)).then(
+            (epoch) => waiters.forEach((w) => w.resolve(epoch)),
+            (e: unknown) => waiters.forEach((w) => w.reject(e)),
+          );
+        }, g.row.batch_ms);
+        g.batch = { timer, waiters: [] };
+      }
+      g.batch.waiters.push({ resolve, reject });
+    });
+  }
+
+  private serial<T>(g: Runtime, fn: () => Promise<T>): Promise<T> {
+    const next = g.chain.then(fn, fn);
+    g.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** One rekey for everything pending; stored in one transaction before anyone sees it. */
+  private async flush(g: Runtime): Promise<number> {
+    const kms = g.kms as HardenedKms;
+    const pending = this.o.db.pending(g.row.id);
+    if (pending.length === 0) return kms.epoch;
+    const joins: KmsMember[] = [];
+    const leaves: string[] = [];
+    for (const p of pending) {
+      if (p.op === 'join' && !kms.isMember(p.serial)) joins.push({ memberId: p.serial, keys: await this.subkeysOf(p.serial) });
+      if (p.op === 'leave' && kms.isMember(p.serial)) leaves.push(p.serial);
+    }
+    return this.commit(g, () => kms.rekey({ joins, leaves }), pending.map((p) => p.serial), { joins: joins.map((j) => j.memberId), leaves });
+  }
+
+  private async commit(g: Runtime, rekey: () => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>): Promise<number> {
+    const kms = g.kms as HardenedKms;
+    const r = await rekey();
+    try {
+      const core = await this.sealCore(g.row.id, kms);
+      const secret = await this.sealSecret(g.row.id, r.epoch, kms);
+      this.o.db.tx(() => {
+        this.o.db.putBundle(g.row.id, r.epoch, r.bundle, secret);
+        this.o.db.setGroupCore(g.row.id, r.epoch, core);
+        this.o.db.clearPending(g.row.id, clear);
+        this.o.db.audit('kms', 'rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, ...detail });
+      });
+      g.row = { ...g.row, epoch: r.epoch, core };
+    } catch (e) {
+      // the database did not take it: go back to what it holds
+      await this.load(this.o.db.group(g.row.id) as GroupRow);
+      throw e;
+    }
+    this.log('rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, ...detail });
+    this.wake(this.groups.get(g.row.id) as Runtime);
+    return r.epoch;
+  }
+
+  /** A refresh now (operator, or the periodic timer): a fresh root ('root') or every interior key ('tree'). */
+  async refresh(groupId: string, scope: 'root' | 'tree', actor: string): Promise<number> {
+    const g = this.runtime(groupId);
+    if (g.row.mode !== 'hardened') throw new InputError(`${groupId} runs ${g.row.mode}: the paper's keys change only on a join or leave`);
+    return this.serial(g, () => this.commit(g, () => (g.kms as HardenedKms).refresh(scope), [], { refresh: scope, actor }));
+  }
+
+  async setLeader(groupId: string, serial: string, actor: string): Promise<GroupView> {
+    const g = this.runtime(groupId);
+    if (g.row.mode === 'hardened') {
+      if (!(g.kms as HardenedKms).isMember(serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
+    } else {
+      if (!this.paper.roster(groupId).includes(serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
+      // the paper's GK1 is shared by the KMS and the leader: a new leader gets a new GK1 and runs a new distribution
+      const scheme = g.row.mode === 'scheme1' ? 1 : 2;
+      const roster = this.paper.roster(groupId).filter((m) => m !== serial);
+      this.paper.registerGroup({ ID_G1: groupId, scheme, GK1: new Uint8Array(randomBytes(32)), leader: serial });
+      const core = await this.o.sealer.sealJson('paper-core', groupId, this.paper.exportGroup(groupId));
+      this.o.db.tx(() => {
+        this.o.db.setGroupCore(groupId, 0, core);
+        for (const m of roster) this.o.db.putPaperRequest(groupId, m, 'join');
+      });
+      g.row = { ...g.row, core };
+    }
+    this.o.db.tx(() => {
+      this.o.db.setLeader(groupId, serial);
+      this.o.db.audit(actor, 'group-leader', { group: groupId, leader: serial });
+    });
+    g.row = { ...g.row, leader: serial };
+    this.wake(g);
+    return this.show(groupId);
+  }
+
+  show(groupId: string): GroupView {
+    const g = this.runtime(groupId);
+    const base = { id: g.row.id, mode: g.row.mode, degree: g.row.degree, leader: g.row.leader, refreshPeriodMs: g.row.refresh_ms, batchWindowMs: g.row.batch_ms, ...(g.lastAuth !== undefined ? { lastAuth: g.lastAuth } : {}) };
+    if (g.row.mode === 'hardened') {
+      const kms = g.kms as HardenedKms;
+      return {
+        ...base,
+        epoch: kms.epoch,
+        members: kms.roster(),
+        pending: this.o.db.pending(groupId).map((p) => ({ serial: p.serial, op: p.op })),
+        lastRekeyAt: new Date(kms.lastRekey).toISOString(),
+        treeHeight: kms.height,
+      };
+    }
+    const roster = this.paper.roster(groupId);
+    return {
+      ...base,
+      epoch: 0,
+      members: roster,
+      pending: this.o.db.paperRequests(groupId),
+      lastRekeyAt: null,
+      ackStatus: this.paper.ackStatus(groupId),
+    };
+  }
+
+  groupIds(): string[] {
+    return [...this.groups.keys()].sort();
+  }
+
+  status(): Record<string, unknown> {
+    const counts = this.o.db.counts();
+    return {
+      service: 'keyframe-kms',
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeSeconds: Math.round((this.now() - this.startedAt) / 1000),
+      database: { journalMode: this.o.db.journalMode, ...counts },
+      refreshPeriodMs: this.o.refreshPeriodMs,
+      batchWindowMs: this.o.batchWindowMs,
+      groups: this.groupIds().map((id) => {
+        const v = this.show(id);
+        return { id, mode: v.mode, epoch: v.epoch, members: v.members.length, pending: v.pending.length, leader: v.leader };
+      }),
+    };
+  }
+
+  cameras(): { serial: string; generation: number; enrolledAt: string; groups: string[] }[] {
+    return this.o.db.cameras().map((c) => ({ serial: c.serial, generation: c.generation, enrolledAt: new Date(c.enrolled_at).toISOString(), groups: [...this.groups.values()].filter((g) => this.isParticipant(g, c.serial)).map((g) => g.row.id) }));
+  }
+
+  // ── periodic refresh ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** Checks every `tickMs` for groups whose epoch secret is due a refresh. */
+  startRefreshTimer(tickMs: number): void {
+    this.refreshTimer = setInterval(() => {
+      for (const g of this.groups.values()) {
+        if (g.row.mode !== 'hardened' || g.batch !== undefined || !(g.kms as HardenedKms).refreshDue()) continue;
+        this.refresh(g.row.id, 'root', 'timer').catch((e: unknown) => this.log('refresh-failed', { group: g.row.id, error: (e as Error).message }));
+      }
+    }, tickMs);
+    this.refreshTimer.unref();
+  }
+
+  // ── cameras: hardened protocol ────────────────────────────────────────────────────────────────────────────
+
+  private hardened(groupId: string, serial: string): { g: Runtime; kms: HardenedKms } {
+    const g = this.groups.get(groupId);
+    if (g === undefined || g.kms === undefined || !g.kms.isMember(serial)) throw refused('not a member');
+    return { g, kms: g.kms };
+  }
+
+  isParticipant(g: Runtime, serial: string): boolean {
+    if (g.row.mode === 'hardened') return (g.kms as HardenedKms).isMember(serial) || this.o.db.pending(g.row.id).some((p) => p.serial === serial);
+    return g.row.leader === serial || this.paper.roster(g.row.id).includes(serial) || this.o.db.paperRequests(g.row.id).some((p) => p.serial === serial);
+  }
+
+  /** What a camera needs to know about its groups: id, mode, leader, epoch (or its paper request). */
+  groupsOf(serial: string): { id: string; mode: GroupMode; leader: string | null; epoch: number; member: boolean; request: 'join' | 'leave' | null }[] {
+    const out = [];
+    for (const g of this.groups.values()) {
+      if (!this.isParticipant(g, serial)) continue;
+      const member = g.row.mode === 'hardened' ? (g.kms as HardenedKms).isMember(serial) : g.row.leader === serial || this.paper.roster(g.row.id).includes(serial);
+      const request = g.row.mode === 'hardened' ? null : (this.o.db.paperRequests(g.row.id).find((p) => p.serial === serial)?.op ?? null);
+      out.push({ id: g.row.id, mode: g.row.mode, leader: g.row.leader, epoch: g.row.mode === 'hardened' ? (g.kms as HardenedKms).epoch : 0, member, request });
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  welcome(groupId: string, serial: string): Promise<Uint8Array> {
+    return this.hardened(groupId, serial).kms.welcomeFor(serial);
+  }
+
+  /** The bundles a member missed since `after`; waits up to `waitMs` for a new epoch when there are none. */
+  async bundlesSince(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal): Promise<Uint8Array[]> {
+    let { kms } = this.hardened(groupId, serial);
+    if (kms.epoch <= after && waitMs > 0) {
+      await this.waitForEpoch(groupId, after, waitMs, signal);
+      kms = this.hardened(groupId, serial).kms;
+    }
+    return kms.bundlesSince(after, serial);
+  }
+
+  private waitForEpoch(groupId: string, after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const g = this.runtime(groupId);
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        g.waiters.delete(check);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const check = (): void => {
+        const rt = this.groups.get(groupId);
+        if (rt === undefined || rt.row.mode !== 'hardened' || (rt.kms as HardenedKms).epoch > after) done();
+      };
+      const timer = setTimeout(done, waitMs);
+      g.waiters.add(check);
+      signal?.addEventListener('abort', done);
+      if (this.closed) done();
+    });
+  }
+
+  private wake(g: Runtime): void {
+    for (const w of [...g.waiters]) w();
+  }
+
+  /** Leader only: a fresh signed challenge for the group. */
+  async challenge(groupId: string, serial: string): Promise<Uint8Array> {
+    const { g, kms } = this.hardened(groupId, serial);
+    if (g.row.leader !== serial) throw refused('not the leader');
+    return kms.issueChallenge();
+  }
+
+  /** Leader only: the aggregate of the cameras' tags. */
+  aggregate(groupId: string, serial: string, aggregate: Uint8Array): AuthRecord & { readonly outcome: 'verified' | 'failed' } {
+    const { g, kms } = this.hardened(groupId, serial);
+    if (g.row.leader !== serial) throw refused('not the leader');
+    const r = kms.verifyAggregate(aggregate);
+    const rec: AuthRecord = r.kind === 'verified' ? { at: new Date(this.now()).toISOString(), epoch: r.epoch, verified: true, present: r.present, missing: r.missing, bad: [] } : { at: new Date(this.now()).toISOString(), epoch: r.epoch, verified: false, present: [], missing: [], bad: [] };
+    g.lastAuth = rec;
+    this.o.db.audit(serial, 'group-auth', { group: groupId, epoch: r.epoch, outcome: r.kind, present: rec.present.length, missing: rec.missing });
+    return { ...rec, outcome: r.kind };
+  }
+
+  /** Leader only, after a failed aggregate: the per-camera tags, verified one by one. */
+  blame(groupId: string, serial: string, tagList: Uint8Array): AuthRecord {
+    const { g, kms } = this.hardened(groupId, serial);
+    if (g.row.leader !== serial) throw refused('not the leader');
+    const b = kms.blame(tagList);
+    const rec: AuthRecord = { at: new Date(this.now()).toISOString(), epoch: b.epoch, verified: false, present: b.good, missing: b.missing, bad: b.bad };
+    g.lastAuth = rec;
+    this.o.db.audit(serial, 'group-blame', { group: groupId, epoch: b.epoch, bad: b.bad, missing: b.missing });
+    return rec;
+  }
+
+  // ── the relay (LAN) and the paper KMS ─────────────────────────────────────────────────────────────────────
+
+  /** Sends `body` from an authenticated camera to cameras of its group, or (paper schemes) to the KMS. */
+  async post(groupId: string, from: string, to: readonly string[], body: Uint8Array): Promise<void> {
+    const g = this.groups.get(groupId);
+    if (g === undefined || !this.isParticipant(g, from)) throw refused('not a member');
+    if (to.length === 0 || to.length > 100_000) throw new InputError('a message names 1–100000 recipients');
+    const cameras = to.filter((t) => t !== KMS_ADDRESS);
+    for (const t of cameras) if (!this.isParticipant(g, t)) throw refused('recipient not in the group');
+    if (cameras.length > 0) this.mailbox.post(groupId, from, cameras, body);
+    if (to.includes(KMS_ADDRESS)) {
+      if (g.row.mode === 'hardened') throw refused('the hardened KMS takes no relayed messages');
+      await this.serial(g, () => this.paperHandle(g, from, body));
+    }
+  }
+
+  private async paperHandle(g: Runtime, from: string, body: Uint8Array): Promise<void> {
+    let out;
+    try {
+      out = this.paper.handle(decodeMessage(body));
+    } catch (e) {
+      this.o.db.audit(from, 'paper-refused', { group: g.row.id, error: (e as Error).message });
+      if (e instanceof GroupKeyError) throw refused('paper message');
+      throw e;
+    }
+    const core = await this.o.sealer.sealJson('paper-core', g.row.id, this.paper.exportGroup(g.row.id));
+    const roster = this.paper.roster(g.row.id);
+    this.o.db.tx(() => {
+      this.o.db.setGroupCore(g.row.id, 0, core);
+      for (const r of this.o.db.paperRequests(g.row.id)) {
+        if ((r.op === 'join' && roster.includes(r.serial)) || (r.op === 'leave' && !roster.includes(r.serial))) this.o.db.deletePaperRequest(g.row.id, r.serial);
+      }
+    });
+    g.row = { ...g.row, core };
+    for (const o of out) this.mailbox.post(g.row.id, KMS_ADDRESS, o.to, encodeMessage(o.message));
+    this.wake(g);
+  }
+
+  /** A camera's relayed messages after `after`; waits up to `waitMs` when there are none. */
+  async inbox(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal): Promise<MailItem[]> {
+    const g = this.groups.get(groupId);
+    if (g === undefined || !this.isParticipant(g, serial)) throw refused('not a member');
+    return this.mailbox.read(groupId, serial, after, waitMs, signal);
+  }
+
+  /** A paper group's GK1 for its leader (over the mutually authenticated channel). */
+  paperSetup(groupId: string, serial: string): { scheme: 1 | 2; leader: string; GK1: Buffer | null; roster: string[]; requests: { serial: string; op: 'join' | 'leave' }[] } {
+    const g = this.groups.get(groupId);
+    if (g === undefined || g.row.mode === 'hardened' || !this.isParticipant(g, serial)) throw refused('not a member');
+    const state = this.paper.exportGroup(groupId);
+    return { scheme: state.scheme, leader: state.leader, GK1: serial === state.leader ? Buffer.from(state.GK1, 'hex') : null, roster: [...state.roster], requests: this.o.db.paperRequests(groupId) };
+  }
+
+  // ── content keys (for the licence server and tests) ───────────────────────────────────────────────────────
+
+  contentKeyFor(kid: Uint8Array): { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined {
+    for (const g of this.groups.values()) {
+      const k = g.kms?.contentKeyFor(kid);
+      if (k !== undefined) return { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key) };
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer);
+    for (const g of this.groups.values()) {
+      if (g.batch !== undefined) {
+        clearTimeout(g.batch.timer);
+        const stopped = new KeyframeError(ErrorCodes.INTERNAL, 'the KMS stopped inside the batch window: the change is stored and applied when it starts again');
+        for (const w of g.batch.waiters) w.reject(stopped);
+        g.batch = undefined;
+      }
+      this.wake(g);
+      await g.chain;
+    }
+    this.mailbox.close();
+  }
+}
+

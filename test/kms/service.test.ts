@@ -1,0 +1,115 @@
+/**
+ * The KMS service in-process over real mutual TLS: enrolment, a hardened group created, joined, left, refreshed,
+ * batched, authenticated through its leader; its state across a restart; and what it refuses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadKmsConfig } from '../../src/kms/config.js';
+import { startKms } from '../../src/kms/server.js';
+import type { RunningKms } from '../../src/kms/server.js';
+import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { KmsClient } from '../../src/kms/client.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { makeKmsSite } from './_setup.js';
+import type { KmsSite } from './_setup.js';
+
+const SERIALS = ['CAM-A', 'CAM-B', 'CAM-C', 'CAM-D'];
+let site: KmsSite;
+let kms: RunningKms;
+let admin: KmsClient;
+const cams = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>();
+
+async function start(extra: Record<string, unknown> = {}): Promise<void> {
+  site.writeConfig(0, { batchWindow: '100ms', ...extra });
+  kms = await startKms(loadKmsConfig(site.configPath));
+  admin?.close();
+  admin = await site.admin(kms.url);
+  for (const c of cams.values()) await c.close();
+  cams.clear();
+  for (const s of SERIALS) cams.set(s, await site.camera(kms.url, s));
+}
+const cam = (s: string): GroupKeyCamera => (cams.get(s) as { camera: GroupKeyCamera }).camera;
+
+beforeAll(async () => {
+  site = await makeKmsSite(SERIALS);
+  await start();
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of cams.values()) await c.close();
+  admin?.close();
+  await kms?.close();
+});
+
+describe('KMS service (hardened)', () => {
+  it('cameras enrol, a group is created, every member syncs to the same content-key epoch', async () => {
+    for (const s of SERIALS) expect(await cam(s).enrol()).toBe(1);
+    const view = await admin.json<{ epoch: number; members: string[] }>('POST', '/v1/admin/groups', { id: 'lobby', members: ['CAM-A', 'CAM-B', 'CAM-C'], leader: 'CAM-A' });
+    expect(view.epoch).toBe(1);
+    expect(view.members).toEqual(['CAM-A', 'CAM-B', 'CAM-C']);
+    for (const s of ['CAM-A', 'CAM-B', 'CAM-C']) expect((await cam(s).sync('lobby')).epoch).toBe(1);
+    const keyA = await cam('CAM-A').currentContentKey('lobby');
+    const k = await admin.json<{ camera: string; epoch: number; key: string }>('POST', '/v1/admin/content-key', { kid: Buffer.from(keyA.kid).toString('hex') });
+    expect(k).toMatchObject({ camera: 'CAM-A', epoch: 1, key: Buffer.from(keyA.key).toString('hex') });
+  });
+
+  it('a join and a leave within one window make one rekey; the leaver is refused afterwards', async () => {
+    const [add, remove] = await Promise.all([
+      admin.json<{ epoch: number }>('POST', '/v1/admin/groups/lobby/members', { serial: 'CAM-D' }),
+      admin.json<{ epoch: number }>('DELETE', '/v1/admin/groups/lobby/members/CAM-C'),
+    ]);
+    expect(add.epoch).toBe(2);
+    expect(remove.epoch).toBe(2);
+    for (const s of ['CAM-A', 'CAM-B', 'CAM-D']) expect((await cam(s).sync('lobby')).epoch).toBe(2);
+    expect(await cam('CAM-C').sync('lobby')).toMatchObject({ status: 'removed', epoch: 1 });
+  });
+
+  it('the leader runs a challenge round: every member present, verified', async () => {
+    const members = ['CAM-A', 'CAM-B', 'CAM-D'];
+    const answering = Promise.all(['CAM-B', 'CAM-D'].map((s) => cam(s).answerChallenges('lobby', 'CAM-A', 3_000)));
+    const verdict = await cam('CAM-A').authRound('lobby', members, 5_000);
+    await answering;
+    expect(verdict).toEqual({ verified: true, present: members, missing: [], bad: [] });
+  });
+
+  it('a non-leader cannot ask for a challenge; a non-member cannot pull; the answers say nothing specific', async () => {
+    await expect(cam('CAM-B').client.call('GET', '/v1/groups/lobby/challenge')).rejects.toMatchObject({ code: ErrorCodes.GROUPKEY_REFUSED, message: 'group-key message refused' });
+    await expect(cam('CAM-C').client.call('GET', '/v1/groups/lobby/bundles?after=1')).rejects.toMatchObject({ code: ErrorCodes.GROUPKEY_REFUSED, message: 'group-key message refused' });
+    // a camera on an admin route, and the admin on a camera route: one generic 403
+    const r1 = await cam('CAM-A').client.request('GET', '/v1/admin/status');
+    const r2 = await admin.request('GET', '/v1/me');
+    expect([r1.status, r2.status]).toEqual([403, 403]);
+    expect(JSON.parse(r1.body.toString())).toEqual({ error: 'forbidden' });
+    expect(JSON.parse(r2.body.toString())).toEqual({ error: 'forbidden' });
+  });
+
+  it('bad admin input is named, and changes nothing', async () => {
+    await expect(admin.json('POST', '/v1/admin/groups', { id: 'x', members: ['NOPE'] })).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND });
+    await expect(admin.json('POST', '/v1/admin/groups', { id: 'lobby' })).rejects.toMatchObject({ code: ErrorCodes.EXISTS });
+    await expect(admin.json('POST', '/v1/admin/groups/lobby/members', { serial: 'CAM-A' })).rejects.toMatchObject({ code: ErrorCodes.INPUT, message: expect.stringContaining('already in lobby') as unknown });
+    await expect(admin.json('DELETE', '/v1/admin/groups/lobby/members/CAM-A')).rejects.toMatchObject({ code: ErrorCodes.INPUT, message: expect.stringContaining('leads lobby') as unknown });
+    await expect(admin.json('POST', '/v1/admin/groups', { id: 'y', mode: 'scheme3' })).rejects.toMatchObject({ code: ErrorCodes.INPUT });
+    const view = await admin.json<{ epoch: number; members: string[] }>('GET', '/v1/admin/groups/lobby');
+    expect(view).toMatchObject({ epoch: 2, members: ['CAM-A', 'CAM-B', 'CAM-D'] });
+  });
+
+  it('state survives a restart: same epoch and keys; a refresh after it reaches every member', async () => {
+    const before = Buffer.from((await cam('CAM-B').currentContentKey('lobby')).key).toString('hex');
+    await kms.close();
+    await start();
+    const view = await admin.json<{ epoch: number; members: string[] }>('GET', '/v1/admin/groups/lobby');
+    expect(view).toMatchObject({ epoch: 2, members: ['CAM-A', 'CAM-B', 'CAM-D'] });
+    expect(Buffer.from((await cam('CAM-B').currentContentKey('lobby')).key).toString('hex')).toBe(before);
+    const r = await admin.json<{ epoch: number }>('POST', '/v1/admin/groups/lobby/refresh', { scope: 'tree' });
+    expect(r.epoch).toBe(3);
+    for (const s of ['CAM-A', 'CAM-B', 'CAM-D']) expect((await cam(s).sync('lobby')).epoch).toBe(3);
+  });
+
+  it('a long poll returns as soon as the epoch moves', async () => {
+    const waiting = cam('CAM-D').sync('lobby', { waitMs: 10_000 });
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 200));
+    await admin.json('POST', '/v1/admin/groups/lobby/refresh', {});
+    expect(await waiting).toMatchObject({ status: 'applied', epoch: 4 });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+});
