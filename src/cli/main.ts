@@ -10,6 +10,7 @@ import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupKeyCommands } from './commands/groupkey.js';
+import { registerKmsCommands } from './commands/kms.js';
 import { registerMediaCommands } from './commands/media.js';
 import { registerRecordingCommands } from './commands/recording.js';
 import { registerSigningCommands } from './commands/signing.js';
@@ -35,6 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSigningCommands(program, ctx);
   registerRecordingCommands(program, ctx);
   registerGroupKeyCommands(program, ctx);
+  registerKmsCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {

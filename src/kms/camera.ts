@@ -31,6 +31,7 @@ import type { X509Certificate } from '../pki/x509.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { KmsClient } from './client.js';
 import { unframeBundles } from './http.js';
+import { paperKey } from './keys.js';
 
 export interface CameraAgentOptions {
   /** https://host:port of the KMS. */
@@ -156,6 +157,11 @@ export class GroupKeyCamera {
     return this.enrolment;
   }
 
+  /** This camera's K_IC for the paper's Scheme 1 / Scheme 2 groups (PaperCameraAgent): paperKey of its enrolled sub-keys, as the KMS derives it. */
+  async paperKey(): Promise<Uint8Array> {
+    return paperKey((await this.load()).subkeys);
+  }
+
   /** This camera's groups as the KMS sees them. */
   async groups(): Promise<GroupInfo[]> {
     return (await this.client.json<{ groups: GroupInfo[] }>('GET', '/v1/me')).groups;
@@ -192,6 +198,11 @@ export class GroupKeyCamera {
     const m = HardenedMember.importState(state, { groupId, memberId: this.serial, keys: e.subkeys, verify: e.verify });
     this.members.set(groupId, m);
     return m;
+  }
+
+  /** The hardened member of a group as this camera holds it (for tooling and tests: it holds the path keys). */
+  async hardenedMember(groupId: string): Promise<HardenedMember | undefined> {
+    return this.member(groupId);
   }
 
   /** The last epoch this camera accepted in a group (0 when none). */

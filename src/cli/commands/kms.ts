@@ -1,0 +1,246 @@
+/**
+ * `keyframe kms …`: the group-key management server and its clients.
+ *
+ *   kms init       a KMS identity, an administrator identity and a config file, from the CA
+ *   kms serve      the service (HTTPS, mutual TLS, SQLite) until SIGINT / SIGTERM
+ *   kms status | cameras | group create|add|remove|leader|refresh|show|list   administration over mutual TLS
+ *   kms enrol | sync                                                           the camera side, from a device directory
+ *
+ * Administration authenticates with an operator-CA client identity (`--identity`, or $KEYFRAME_KMS_ADMIN) whose
+ * common name the KMS config lists under "admins"; the KMS is checked against the operator CA in that identity's
+ * chain. The URL comes from `--url` or $KEYFRAME_KMS_URL (default https://127.0.0.1:8443).
+ */
+import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { ErrorCodes, KeyframeError, UsageError } from '../../errors.js';
+import { loadKmsConfig, parseDuration, KMS_DEFAULTS } from '../../kms/config.js';
+import type { KmsClient } from '../../kms/client.js';
+import { openAdminClient, openCameraAgent, readRoots } from '../../kms/open.js';
+import { startKms } from '../../kms/server.js';
+import type { GroupView } from '../../kms/service.js';
+import { createSite } from '../../pki/site.js';
+import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
+import { println } from '../context.js';
+import type { CliContext } from '../context.js';
+import { collect, parsePositiveInt } from '../options.js';
+import { withCa } from './ca.js';
+
+const DEFAULT_URL = `https://127.0.0.1:${KMS_DEFAULTS.port}`;
+
+interface AdminOptions {
+  url?: string;
+  identity?: string;
+  json?: boolean;
+}
+
+function adminOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <URL>', `KMS address (default $KEYFRAME_KMS_URL or ${DEFAULT_URL})`)
+    .option('--identity <DIR>', 'administrator identity: an operator-CA client certificate directory (default $KEYFRAME_KMS_ADMIN)')
+    .option('--json', 'JSON output', false);
+}
+
+async function withAdmin<T>(o: AdminOptions, fn: (c: KmsClient) => Promise<T>): Promise<T> {
+  const identity = o.identity ?? process.env['KEYFRAME_KMS_ADMIN'];
+  if (identity === undefined || identity === '') throw new UsageError('--identity <DIR> (or $KEYFRAME_KMS_ADMIN) is required: the operator-CA client identity of an administrator');
+  const client = await openAdminClient(o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, resolve(identity));
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+function formatGroup(v: GroupView): string {
+  const lines = [
+    `group ${v.id}: ${v.mode}${v.mode === 'hardened' ? `, degree ${v.degree}, tree height ${v.treeHeight ?? '?'}` : ''}`,
+    `  epoch        ${v.mode === 'hardened' ? v.epoch : `n/a (paper: ACK ${v.ackStatus ?? 'none'})`}`,
+    `  leader       ${v.leader ?? '(none)'}`,
+    `  members (${v.members.length})  ${v.members.join(' ')}`,
+    `  pending      ${v.pending.length === 0 ? '(none)' : v.pending.map((p) => `${p.op} ${p.serial}`).join(', ')}`,
+    `  last rekey   ${v.lastRekeyAt ?? 'n/a'}`,
+    `  refresh      every ${Math.round(v.refreshPeriodMs / 1000)} s; batch window ${v.batchWindowMs} ms`,
+  ];
+  if (v.lastAuth !== undefined) {
+    const a = v.lastAuth;
+    lines.push(`  last auth    ${a.at} epoch ${a.epoch}: ${a.verified ? 'verified' : 'FAILED'}; present ${a.present.length}, missing ${a.missing.length === 0 ? 0 : a.missing.join(' ')}${a.bad.length > 0 ? `, bad tags ${a.bad.join(' ')}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export function registerKmsCommands(program: Command, ctx: CliContext): void {
+  const kms = program.command('kms').description('group key management server (KMS): serve, administer, enrol cameras');
+  const out = (o: AdminOptions, value: unknown, text: () => string): void => println(ctx.stdout, o.json === true ? JSON.stringify(value, null, 2) : text());
+
+  kms
+    .command('init')
+    .description('create a KMS identity (operator CA, TLS server), an administrator identity (operator CA, TLS client) and DIR/kms.json')
+    .requiredOption('--ca <DIR>', 'CA directory (operator CA issues both identities)')
+    .requiredOption('--dir <DIR>', 'directory for kms/, admin/ and kms.json (kms/ and admin/ must not exist)')
+    .option('--name <NAME>', 'KMS host name (certificate CN and DNS name)', 'localhost')
+    .option('--ip <ADDR>', 'IP subjectAltName of the KMS (repeatable; default 127.0.0.1)', collect, [])
+    .option('--port <N>', 'port to listen on', String(KMS_DEFAULTS.port))
+    .option('--admin <NAME>', 'administrator common name', 'ops')
+    .option('--keystore <SPEC>', 'key store for the KMS key (default file:DIR/kms/keys)')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .action(async (o: { ca: string; dir: string; name: string; ip: string[]; port: string; admin: string; keystore?: string; caKeystore?: string }) => {
+      const dir = resolve(o.dir);
+      const port = parsePositiveInt(o.port, '--port', 65535);
+      const caDir = resolve(o.ca);
+      await withCa(caDir, o.caKeystore, async (ca, caKeyStore) => {
+        const ips = o.ip.length > 0 ? o.ip : ['127.0.0.1'];
+        const k = await createSite({ out: join(dir, 'kms'), ca, caKeyStore, name: o.name, altNames: [o.name, ...ips], ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
+        const a = await createSite({ out: join(dir, 'admin'), ca, caKeyStore, name: o.admin, altNames: [o.admin], clientAuth: true });
+        const rel = (p: string): string => relative(dir, p) || '.';
+        const config = {
+          listen: { host: ips[0], port },
+          identity: 'kms',
+          trust: { root: rel(join(caDir, 'root.pem')), factory: rel(join(caDir, 'factory.pem')), operator: rel(join(caDir, 'operator.pem')) },
+          database: 'kms.sqlite',
+          admins: [o.admin],
+          refreshPeriod: '1h',
+          batchWindow: `${KMS_DEFAULTS.batchWindowMs}ms`,
+        };
+        writeFileSync(join(dir, 'kms.json'), JSON.stringify(config, null, 2) + '\n', { flag: 'wx' });
+        println(ctx.stdout, `KMS identity ${subjectOf(k.certificate)} (SHA-256 ${fingerprintSha256(k.certificate)}) in ${join(dir, 'kms')}`);
+        println(ctx.stdout, `administrator identity ${subjectOf(a.certificate)} in ${join(dir, 'admin')}`);
+        println(ctx.stdout, `config ${join(dir, 'kms.json')}: keyframe kms serve --config ${join(dir, 'kms.json')}`);
+      });
+    });
+
+  kms
+    .command('serve')
+    .description('run the KMS until SIGINT or SIGTERM (HTTPS with mutual TLS; state in SQLite, WAL)')
+    .requiredOption('--config <FILE>', 'KMS config (JSON)')
+    .action(async (o: { config: string }) => {
+      const config = loadKmsConfig(resolve(o.config));
+      const log = (event: string, detail: Record<string, unknown>): void => println(ctx.stdout, `kms: ${event} ${Object.entries(detail).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`);
+      const running = await startKms(config, { log });
+      println(ctx.stdout, `kms: listening on ${running.url}`);
+      await new Promise<void>((done) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await running.close();
+      println(ctx.stdout, 'kms: stopped');
+    });
+
+  adminOptions(kms.command('status').description('service status: uptime, database, groups')).action(async (o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const s = await c.json<{ startedAt: string; uptimeSeconds: number; database: Record<string, unknown>; groups: { id: string; mode: string; epoch: number; members: number; pending: number; leader: string | null }[] }>('GET', '/v1/admin/status');
+      out(o, s, () =>
+        [
+          `KMS up ${s.uptimeSeconds} s (since ${s.startedAt}); database ${String(s.database['journalMode'])}: ${String(s.database['cameras'])} cameras enrolled, ${String(s.database['groups'])} groups, ${String(s.database['bundles'])} bundles`,
+          ...s.groups.map((g) => `  ${g.id}  ${g.mode}  epoch ${g.epoch}  members ${g.members}  pending ${g.pending}  leader ${g.leader ?? '-'}`),
+        ].join('\n'),
+      );
+    });
+  });
+
+  adminOptions(kms.command('cameras').description('enrolled cameras and their groups')).action(async (o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const r = await c.json<{ cameras: { serial: string; generation: number; enrolledAt: string; groups: string[] }[] }>('GET', '/v1/admin/cameras');
+      out(o, r, () => (r.cameras.length === 0 ? 'no camera enrolled' : r.cameras.map((x) => `${x.serial}  generation ${x.generation}  enrolled ${x.enrolledAt}  groups ${x.groups.join(',') || '-'}`).join('\n')));
+    });
+  });
+
+  const group = kms.command('group').description('camera groups: create, add, remove, leader, refresh, show, list');
+  adminOptions(group.command('create').description('create a group (hardened by default) with its first members').argument('<ID>', 'group id'))
+    .option('--mode <MODE>', 'hardened (default), scheme1 or scheme2 (the paper, faithful and insecure)', 'hardened')
+    .option('--degree <D>', 'LKH tree degree, 2 or 4 (hardened)', '4')
+    .option('--member <SERIAL>', 'a first member (repeatable; enrolled cameras)', collect, [])
+    .option('--leader <SERIAL>', 'the leader camera (one of the members; required for scheme1/scheme2)')
+    .option('--refresh <DURATION>', 'refresh period, e.g. 1h (default: the service setting)')
+    .option('--batch <DURATION>', 'batching window for membership changes, e.g. 2s (default: the service setting)')
+    .action(async (id: string, o: AdminOptions & { mode: string; degree: string; member: string[]; leader?: string; refresh?: string; batch?: string }) => {
+      const body: Record<string, unknown> = { id, mode: o.mode, degree: parsePositiveInt(o.degree, '--degree', 4), members: o.member };
+      if (o.leader !== undefined) body['leader'] = o.leader;
+      if (o.refresh !== undefined) body['refreshPeriodMs'] = parseDuration(o.refresh, '--refresh');
+      if (o.batch !== undefined) body['batchWindowMs'] = parseDuration(o.batch, '--batch');
+      await withAdmin(o, async (c) => {
+        const v = await c.json<GroupView>('POST', '/v1/admin/groups', body);
+        out(o, v, () => `created ${formatGroup(v)}`);
+      });
+    });
+  const change = (name: string, op: 'join' | 'leave'): void => {
+    adminOptions(group.command(name).description(op === 'join' ? 'add an enrolled camera (hardened: applied in the next batched rekey)' : 'remove a camera (hardened: forward-secure rekey in the next batch)').argument('<ID>', 'group id').argument('<SERIAL>', 'camera serial')).action(
+      async (id: string, serial: string, o: AdminOptions) => {
+        await withAdmin(o, async (c) => {
+          const r = op === 'join' ? await c.json<{ epoch: number | null; status: string }>('POST', `/v1/admin/groups/${encodeURIComponent(id)}/members`, { serial }) : await c.json<{ epoch: number | null; status: string }>('DELETE', `/v1/admin/groups/${encodeURIComponent(id)}/members/${encodeURIComponent(serial)}`);
+          out(o, r, () => (r.status === 'applied' ? `${serial} ${op === 'join' ? 'joined' : 'left'} ${id}: epoch ${r.epoch ?? '?'}` : `${serial}: ${op} requested in ${id} (the paper's camera runs the ${op} protocol)`));
+        });
+      },
+    );
+  };
+  change('add', 'join');
+  change('remove', 'leave');
+  adminOptions(group.command('leader').description('name the leader camera').argument('<ID>', 'group id').argument('<SERIAL>', 'camera serial')).action(async (id: string, serial: string, o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const v = await c.json<GroupView>('PUT', `/v1/admin/groups/${encodeURIComponent(id)}/leader`, { serial });
+      out(o, v, () => formatGroup(v));
+    });
+  });
+  adminOptions(group.command('refresh').description('a new epoch now: a fresh root, or (--tree) fresh keys for every interior node').argument('<ID>', 'group id'))
+    .option('--tree', 'refresh every interior node key, not only the root', false)
+    .action(async (id: string, o: AdminOptions & { tree: boolean }) => {
+      await withAdmin(o, async (c) => {
+        const r = await c.json<{ epoch: number }>('POST', `/v1/admin/groups/${encodeURIComponent(id)}/refresh`, { scope: o.tree ? 'tree' : 'root' });
+        out(o, r, () => `${id}: epoch ${r.epoch}`);
+      });
+    });
+  adminOptions(group.command('show').description('one group: mode, epoch, members, leader, pending changes, last authentication').argument('<ID>', 'group id')).action(async (id: string, o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const v = await c.json<GroupView>('GET', `/v1/admin/groups/${encodeURIComponent(id)}`);
+      out(o, v, () => formatGroup(v));
+    });
+  });
+  adminOptions(group.command('list').description('every group')).action(async (o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const r = await c.json<{ groups: GroupView[] }>('GET', '/v1/admin/groups');
+      out(o, r, () => (r.groups.length === 0 ? 'no group' : r.groups.map(formatGroup).join('\n')));
+    });
+  });
+
+  const cameraOptions = (cmd: Command): Command =>
+    cmd
+      .requiredOption('--device <DEV>', 'device directory (device.json, chain.pem, key store)')
+      .requiredOption('--kms-root <PEM>', 'the operator CA certificate the KMS must chain to')
+      .option('--url <URL>', `KMS address (default $KEYFRAME_KMS_URL or ${DEFAULT_URL})`)
+      .option('--state <DIR>', 'where the camera keeps its enrolment and group states (default DEV/kms)')
+      .option('--keystore <SPEC>', 'device key store, overriding device.json');
+  type CameraOptions = { device: string; kmsRoot: string; url?: string; state?: string; keystore?: string };
+  const withCamera = async <T>(o: CameraOptions, fn: (cam: Awaited<ReturnType<typeof openCameraAgent>>['camera']) => Promise<T>): Promise<T> => {
+    const device = resolve(o.device);
+    const agent = await openCameraAgent({ url: o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, deviceDir: device, stateDir: resolve(o.state ?? join(device, 'kms')), kmsRoots: readRoots(resolve(o.kmsRoot)), ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
+    try {
+      return await fn(agent.camera);
+    } finally {
+      await agent.close();
+    }
+  };
+  cameraOptions(kms.command('enrol').description('camera: enrol with the KMS (authenticated ECDH from the device certificate; sub-keys sealed under K_i)'))
+    .option('--force', 'enrol again (new sub-keys; the camera must be in no group)', false)
+    .action(async (o: CameraOptions & { force: boolean }) => {
+      await withCamera(o, async (cam) => {
+        const generation = await cam.enrol({ force: o.force });
+        println(ctx.stdout, `${cam.serial} enrolled with the KMS (key generation ${generation})`);
+      });
+    });
+  cameraOptions(kms.command('sync').description("camera: bring a hardened group's keys up to date; prints the epoch and this camera's KID"))
+    .requiredOption('--group <ID>', 'group id')
+    .option('--wait <DURATION>', 'wait this long for a new epoch when there is none (long poll)', '0ms')
+    .action(async (o: CameraOptions & { group: string; wait: string }) => {
+      await withCamera(o, async (cam) => {
+        const r = await cam.sync(o.group, { waitMs: parseDuration(o.wait, '--wait') });
+        if (r.status === 'removed') throw new KeyframeError(ErrorCodes.GROUPKEY_REFUSED, `${cam.serial} is not a member of ${o.group} (last epoch ${r.epoch})`);
+        const k = await cam.currentContentKey(o.group);
+        println(ctx.stdout, `${cam.serial} ${o.group}: epoch ${r.epoch} (${r.status}); KID ${Buffer.from(k.kid).toString('hex')}`);
+      });
+    });
+}
