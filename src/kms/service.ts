@@ -275,15 +275,20 @@ export class KmsService {
     if (op === 'join' && this.o.db.camera(serial) === undefined) throw new NotFoundError(`camera ${serial} is not enrolled`);
     if (g.row.mode !== 'hardened') {
       const roster = this.paper.roster(groupId);
-      if (op === 'join' && (roster.includes(serial) || serial === g.row.leader)) throw new InputError(`camera ${serial} is already in ${groupId}`);
+      const queued = this.o.db.paperRequests(groupId).find((p) => p.serial === serial);
+      // the opposite request waiting, and the roster already as asked: cancel it (a leave of a camera whose join is
+      // still waiting, a join of a member whose leave is still waiting) instead of storing a request nobody can run
+      const cancel = queued !== undefined && queued.op !== op && roster.includes(serial) === (op === 'join');
+      if (op === 'join' && !cancel && (roster.includes(serial) || serial === g.row.leader)) throw new InputError(`camera ${serial} is already in ${groupId}`);
       if (op === 'leave' && serial === g.row.leader) throw new InputError(`${serial} leads ${groupId}: name another leader first`);
-      if (op === 'leave' && !roster.includes(serial) && !this.o.db.paperRequests(groupId).some((p) => p.serial === serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
+      if (op === 'leave' && !roster.includes(serial) && queued === undefined) throw new InputError(`camera ${serial} is not in ${groupId}`);
       this.o.db.tx(() => {
-        this.o.db.putPaperRequest(groupId, serial, op);
-        this.o.db.audit(actor, `group-${op}`, { group: groupId, serial });
+        if (cancel) this.o.db.deletePaperRequest(groupId, serial);
+        else this.o.db.putPaperRequest(groupId, serial, op);
+        this.o.db.audit(actor, `group-${op}`, { group: groupId, serial, cancelled: cancel });
       });
       this.wake(g);
-      return { group: groupId, serial, op, epoch: null, status: 'requested' };
+      return { group: groupId, serial, op, epoch: null, status: cancel ? 'applied' : 'requested' };
     }
     const kms = g.kms as HardenedKms;
     const queued = this.o.db.pending(groupId).find((p) => p.serial === serial);
@@ -377,17 +382,32 @@ export class KmsService {
     if (g.row.mode === 'hardened') {
       if (!(g.kms as HardenedKms).isMember(serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
     } else {
-      if (!this.paper.roster(groupId).includes(serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
+      const requests = this.o.db.paperRequests(groupId);
+      const op = (m: string): 'join' | 'leave' | undefined => requests.find((p) => p.serial === m)?.op;
+      if (!this.paper.roster(groupId).includes(serial) && op(serial) !== 'join') throw new InputError(`camera ${serial} is not in ${groupId}`);
+      if (op(serial) === 'leave') throw new InputError(`camera ${serial} is asked to leave ${groupId}`);
       // the paper's GK1 is shared by the KMS and the leader: a new leader gets a new GK1 and runs a new distribution
+      // over the group as it stands (the old leader included); a camera asked to leave is not in it any more
       const scheme = g.row.mode === 'scheme1' ? 1 : 2;
-      const roster = this.paper.roster(groupId).filter((m) => m !== serial);
+      const group = new Set([...this.paper.roster(groupId), ...requests.map((p) => p.serial), ...(g.row.leader !== null ? [g.row.leader] : [])]);
+      const roster = [...group].filter((m) => m !== serial && op(m) !== 'leave');
       this.paper.registerGroup({ ID_G1: groupId, scheme, GK1: new Uint8Array(randomBytes(32)), leader: serial });
-      const core = await this.o.sealer.sealJson('paper-core', groupId, this.paper.exportGroup(groupId));
-      this.o.db.tx(() => {
-        this.o.db.setGroupCore(groupId, 0, core);
-        for (const m of roster) this.o.db.putPaperRequest(groupId, m, 'join');
-      });
-      g.row = { ...g.row, core };
+      try {
+        const core = await this.o.sealer.sealJson('paper-core', groupId, this.paper.exportGroup(groupId));
+        this.o.db.tx(() => {
+          this.o.db.setGroupCore(groupId, 0, core);
+          for (const p of requests) this.o.db.deletePaperRequest(groupId, p.serial);
+          for (const m of roster) this.o.db.putPaperRequest(groupId, m, 'join');
+          this.o.db.setLeader(groupId, serial);
+          this.o.db.audit(actor, 'group-leader', { group: groupId, leader: serial, left: requests.filter((p) => p.op === 'leave').map((p) => p.serial) });
+        });
+        g.row = { ...g.row, core, leader: serial };
+      } catch (e) {
+        await this.load(this.o.db.group(groupId) as GroupRow); // the database did not take it: back to what it holds
+        throw e;
+      }
+      this.wake(g);
+      return this.show(groupId);
     }
     this.o.db.tx(() => {
       this.o.db.setLeader(groupId, serial);
@@ -571,23 +591,38 @@ export class KmsService {
   private async paperHandle(g: Runtime, from: string, body: Uint8Array): Promise<void> {
     let out;
     try {
-      out = this.paper.handle(decodeMessage(body));
+      const m = decodeMessage(body);
+      // the PaperKms serves every paper group: a message names its group, and it must be the one it was posted to
+      if ((m.type === 'MemberAuth' ? m.M_IC.ID_G1 : m.ID_G1) !== g.row.id) throw new GroupKeyError(ErrorCodes.GROUPKEY_REFUSED, `KMS: a message for another group, posted to ${g.row.id}`);
+      out = this.paper.handle(m);
     } catch (e) {
       this.o.db.audit(from, 'paper-refused', { group: g.row.id, error: (e as Error).message });
-      if (e instanceof GroupKeyError) throw refused('paper message');
-      throw e;
+      if (!(e instanceof GroupKeyError)) throw e;
+      // a refused ACK_G1 still changes the group's ackStatus to 'failed': keep that too
+      if (this.paper.ackStatus(g.row.id) === 'failed') await this.paperStore(g);
+      throw refused('paper message');
     }
-    const core = await this.o.sealer.sealJson('paper-core', g.row.id, this.paper.exportGroup(g.row.id));
-    const roster = this.paper.roster(g.row.id);
-    this.o.db.tx(() => {
-      this.o.db.setGroupCore(g.row.id, 0, core);
-      for (const r of this.o.db.paperRequests(g.row.id)) {
-        if ((r.op === 'join' && roster.includes(r.serial)) || (r.op === 'leave' && !roster.includes(r.serial))) this.o.db.deletePaperRequest(g.row.id, r.serial);
-      }
-    });
-    g.row = { ...g.row, core };
+    await this.paperStore(g);
     for (const o of out) this.mailbox.post(g.row.id, KMS_ADDRESS, o.to, encodeMessage(o.message));
     this.wake(g);
+  }
+
+  /** Writes a paper group's state, and clears the requests its roster now reflects; reloads if the write fails. */
+  private async paperStore(g: Runtime): Promise<void> {
+    const roster = this.paper.roster(g.row.id);
+    try {
+      const core = await this.o.sealer.sealJson('paper-core', g.row.id, this.paper.exportGroup(g.row.id));
+      this.o.db.tx(() => {
+        this.o.db.setGroupCore(g.row.id, 0, core);
+        for (const r of this.o.db.paperRequests(g.row.id)) {
+          if ((r.op === 'join' && roster.includes(r.serial)) || (r.op === 'leave' && !roster.includes(r.serial))) this.o.db.deletePaperRequest(g.row.id, r.serial);
+        }
+      });
+      g.row = { ...g.row, core };
+    } catch (e) {
+      await this.load(this.o.db.group(g.row.id) as GroupRow);
+      throw e;
+    }
   }
 
   /** A camera's relayed messages after `after`; waits up to `waitMs` when there are none. */
@@ -603,6 +638,12 @@ export class KmsService {
     if (g === undefined || g.row.mode === 'hardened' || !this.isParticipant(g, serial)) throw refused('not a member');
     const state = this.paper.exportGroup(groupId);
     return { scheme: state.scheme, leader: state.leader, GK1: serial === state.leader ? Buffer.from(state.GK1, 'hex') : null, roster: [...state.roster], requests: this.o.db.paperRequests(groupId) };
+  }
+
+  /** A paper group's current group key GSK at the KMS (a copy; undefined before the first distribution). Read-only, for tests and tooling. */
+  paperGroupKey(groupId: string): Uint8Array | undefined {
+    if (this.runtime(groupId).row.mode === 'hardened') throw new InputError(`${groupId} runs the hardened mode`);
+    return this.paper.groupKey(groupId);
   }
 
   // ── content keys (for the licence server and tests) ───────────────────────────────────────────────────────
