@@ -80,13 +80,13 @@ async function checkPeer(peer: X509Certificate, trust: PeerTrust, purpose: 'devi
 }
 
 /**
- * Derives K_i in `store` from `identityLabel` (this side's P-256 identity key) and the peer's certified key, after
+ * Derives K_i in `store` (under `options.label`, default `pairLabel(peer)`) from `identityLabel` (this side's P-256 identity key) and the peer's certified key, after
  * checking the peer's chain. `side` says which certificate is the peer's. Returns the label of K_i.
  */
-export async function derivePairwiseKey(store: KeyStore, identityLabel: string, pair: PairIdentity, side: 'kms' | 'camera', trust: PeerTrust, options: { replace?: boolean } = {}): Promise<string> {
+export async function derivePairwiseKey(store: KeyStore, identityLabel: string, pair: PairIdentity, side: 'kms' | 'camera', trust: PeerTrust, options: { replace?: boolean; label?: string } = {}): Promise<string> {
   const peer = side === 'kms' ? pair.camera : pair.kms;
   await checkPeer(peer, trust, side === 'kms' ? 'device' : 'tls-server');
-  const label = pairLabel(peer);
+  const label = options.label ?? pairLabel(peer);
   if (options.replace === true && (await store.info(label)) !== undefined) await store.deleteKey(label);
   const peerKey = createPublicKey({ key: Buffer.from(peer.publicKey.rawData), format: 'der', type: 'spki' });
   await store.deriveKey(identityLabel, peerKey, label, pairContext(pair));

@@ -13,6 +13,7 @@
  */
 import { verify as cryptoVerify, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { ErrorCodes, GroupKeyError, GroupKeyRefusal, KeyframeError } from '../errors.js';
@@ -47,6 +48,8 @@ export interface CameraAgentOptions {
   readonly tls: ConnectionOptions;
   /** The operator root(s) the KMS certificate must chain to (checked again at enrolment). */
   readonly kmsRoots: readonly X509Certificate[];
+  /** The key store label of K_i (default `gk-<KMS fingerprint>`); set it when several cameras share one store. */
+  readonly pairKeyLabel?: string;
 }
 
 interface Enrolment {
@@ -87,6 +90,19 @@ export function kmsVerifier(kmsCertificate: X509Certificate): Verifier {
 
 const STATE_AAD = 'keyframe/v1 camera-gk-state';
 
+/** Temp file, write, fsync, rename, in a directory that exists: the state write after every epoch (mode 0600). */
+async function writeSmallFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
 export class GroupKeyCamera {
   readonly serial: string;
   readonly client: KmsClient;
@@ -122,13 +138,13 @@ export class GroupKeyCamera {
    */
   async enrol(options: { force?: boolean } = {}): Promise<number> {
     if (options.force !== true && this.enrolled) return (await this.load()).generation;
-    const r = await this.client.call('POST', '/v1/enrol', {});
+    const r = await this.client.call('POST', '/v1/enrol', {}, { peerCertificate: true });
     const j = JSON.parse(r.body.toString('utf8')) as { generation: number; blob: string; confirmation: string; kmsChain: string };
     const chain = parseCertificates(j.kmsChain, 'KMS chain');
     const kms = chain[0];
     if (kms === undefined || r.peerCertificate === undefined || !Buffer.from(kms.rawData).equals(r.peerCertificate)) throw new GroupKeyRefusal('enrolment: the KMS certificate is not the one on this connection');
     const pair: PairIdentity = { kms, camera: this.o.chain[0] as X509Certificate };
-    const label = await derivePairwiseKey(this.o.store, this.o.deviceKeyLabel, pair, 'camera', { roots: this.o.kmsRoots, intermediates: chain.slice(1) }, { replace: true });
+    const label = await derivePairwiseKey(this.o.store, this.o.deviceKeyLabel, pair, 'camera', { roots: this.o.kmsRoots, intermediates: chain.slice(1) }, { replace: true, ...(this.o.pairKeyLabel !== undefined ? { label: this.o.pairKeyLabel } : {}) });
     const subkeys = await openSubkeys(this.o.store, label, pair, j.generation, Buffer.from(j.blob, 'base64'));
     if (!confirmationsMatch(subkeyConfirmation(subkeys, pair), Buffer.from(j.confirmation, 'base64'))) throw new GroupKeyRefusal('enrolment: key confirmation');
     const e: Enrolment = { version: 1, serial: this.serial, kmsChain: certsToPem(chain), generation: j.generation, blob: j.blob };
@@ -151,7 +167,7 @@ export class GroupKeyCamera {
     if (e.version !== 1 || e.serial !== this.serial) throw new KeyframeError(ErrorCodes.INPUT, `${file} belongs to another camera`);
     const chain = parseCertificates(e.kmsChain, file);
     const pair: PairIdentity = { kms: chain[0] as X509Certificate, camera: this.o.chain[0] as X509Certificate };
-    const label = pairLabel(pair.kms);
+    const label = this.o.pairKeyLabel ?? pairLabel(pair.kms);
     const subkeys = await openSubkeys(this.o.store, label, pair, e.generation, Buffer.from(e.blob, 'base64'));
     this.enrolment = { pair, label, subkeys, verify: kmsVerifier(pair.kms), generation: e.generation };
     return this.enrolment;
@@ -180,7 +196,7 @@ export class GroupKeyCamera {
   private async persist(m: HardenedMember): Promise<void> {
     const e = await this.load();
     const sealed = await this.o.store.wrap(e.label, Buffer.from(JSON.stringify(m.exportState())), this.aad(m.groupId));
-    await writeFileAtomic(this.statePath(m.groupId), sealed, { mode: 0o600 });
+    await writeSmallFileAtomic(this.statePath(m.groupId), sealed);
   }
 
   private async member(groupId: string): Promise<HardenedMember | undefined> {

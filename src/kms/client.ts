@@ -13,11 +13,18 @@ export interface KmsResponse {
   readonly status: number;
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** DER of the certificate the KMS presented on this connection. */
+  /** DER of the certificate the KMS presented on this connection (when asked for). */
   readonly peerCertificate: Buffer | undefined;
 }
 
 const KNOWN = new Set<string>(Object.values(ErrorCodes));
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /** Also return the KMS's certificate on this connection (costly: only where it is checked, at enrolment). */
+  readonly peerCertificate?: boolean;
+}
 
 export class KmsClient {
   readonly url: URL;
@@ -29,7 +36,7 @@ export class KmsClient {
     this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: options.maxSockets ?? 4 });
   }
 
-  request(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: { readonly signal?: AbortSignal; readonly timeoutMs?: number } = {}): Promise<KmsResponse> {
+  request(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: RequestOptions = {}): Promise<KmsResponse> {
     const isBinary = body instanceof Uint8Array;
     const payload = body === undefined ? undefined : isBinary ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
@@ -44,7 +51,7 @@ export class KmsClient {
         },
         (res) => {
           const socket = res.socket as TLSSocket | null;
-          const peer = socket?.getPeerCertificate?.()?.raw as Buffer | undefined;
+          const peer = options.peerCertificate === true ? (socket?.getPeerCertificate?.()?.raw as Buffer | undefined) : undefined;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);
@@ -63,7 +70,7 @@ export class KmsClient {
   }
 
   /** The request, with any non-2xx answer turned into a typed error. */
-  async call(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: { readonly signal?: AbortSignal; readonly timeoutMs?: number } = {}): Promise<KmsResponse> {
+  async call(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: RequestOptions = {}): Promise<KmsResponse> {
     const r = await this.request(method, path, body, options);
     if (r.status >= 200 && r.status < 300) return r;
     let message = `KMS answered ${r.status}`;

@@ -30,22 +30,34 @@ function attribute(cert: X509Certificate, oid: string): string | undefined {
 
 export class PeerClassifier {
   private readonly cache = new Map<string, { peer: Peer | undefined; until: number }>();
+  /** A TLS connection's peer does not change: judged once per connection (getPeerCertificate is costly). */
+  private readonly bySocket = new WeakMap<TLSSocket, { peer: Peer | undefined; until: number }>();
 
   constructor(private readonly anchors: PeerTrustAnchors) {}
 
   async classify(socket: TLSSocket): Promise<Peer | undefined> {
     if (!socket.authorized) return undefined;
+    const known = this.bySocket.get(socket);
+    if (known !== undefined && known.until > Date.now()) return known.peer;
+    const judged = await this.classifyCertificate(socket);
+    this.bySocket.set(socket, judged);
+    return judged.peer;
+  }
+
+  private async classifyCertificate(socket: TLSSocket): Promise<{ peer: Peer | undefined; until: number }> {
     const raw = socket.getPeerCertificate().raw as Buffer | undefined;
-    if (raw === undefined || raw.length === 0) return undefined;
+    const now = Date.now();
+    if (raw === undefined || raw.length === 0) return { peer: undefined, until: now + 60_000 };
     const key = raw.toString('base64');
     const hit = this.cache.get(key);
-    const now = Date.now();
-    if (hit !== undefined && hit.until > now) return hit.peer;
+    if (hit !== undefined && hit.until > now) return hit;
     const cert = new X509Certificate(raw);
     const peer = await this.judge(cert);
     if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(key, { peer, until: Math.min(cert.notAfter.getTime(), now + 10 * 60_000) });
-    return peer;
+    // judged again after ten minutes at most (a CRL may have changed) or when the certificate expires
+    const judged = { peer, until: Math.min(cert.notAfter.getTime(), now + 10 * 60_000) };
+    this.cache.set(key, judged);
+    return judged;
   }
 
   private async judge(cert: X509Certificate): Promise<Peer | undefined> {

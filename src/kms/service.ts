@@ -349,7 +349,10 @@ export class KmsService {
 
   private async commit(g: Runtime, rekey: () => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>): Promise<number> {
     const kms = g.kms as HardenedKms;
+    const t0 = performance.now();
     const r = await rekey();
+    const t1 = performance.now();
+    let t2: number;
     try {
       const core = await this.sealCore(g.row.id, kms);
       const secret = await this.sealSecret(g.row.id, r.epoch, kms);
@@ -360,12 +363,13 @@ export class KmsService {
         this.o.db.audit('kms', 'rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, ...detail });
       });
       g.row = { ...g.row, epoch: r.epoch, core };
+      t2 = performance.now();
     } catch (e) {
       // the database did not take it: go back to what it holds
       await this.load(this.o.db.group(g.row.id) as GroupRow);
       throw e;
     }
-    this.log('rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, ...detail });
+    this.log('rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, rekeyMs: (t1 - t0).toFixed(2), storeMs: (t2 - t1).toFixed(2), at: Date.now(), ...detail });
     this.wake(this.groups.get(g.row.id) as Runtime);
     return r.epoch;
   }
