@@ -8,8 +8,10 @@ import { startKms } from '../../src/kms/server.js';
 import type { RunningKms } from '../../src/kms/server.js';
 import type { GroupKeyCamera } from '../../src/kms/camera.js';
 import type { KmsClient } from '../../src/kms/client.js';
+import { join } from 'node:path';
 import { ErrorCodes } from '../../src/errors.js';
-import { makeKmsSite } from './_setup.js';
+import { runCli } from '../helpers/cli.js';
+import { makeKmsSite, PIN_ENV } from './_setup.js';
 import type { KmsSite } from './_setup.js';
 
 const SERIALS = ['CAM-A', 'CAM-B', 'CAM-C', 'CAM-D'];
@@ -20,7 +22,7 @@ const cams = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>
 
 async function start(extra: Record<string, unknown> = {}): Promise<void> {
   site.writeConfig(0, { batchWindow: '100ms', ...extra });
-  kms = await startKms(loadKmsConfig(site.configPath));
+  kms = await startKms(loadKmsConfig(site.configPath), { refreshTickMs: 200 });
   admin?.close();
   admin = await site.admin(kms.url);
   for (const c of cams.values()) await c.close();
@@ -111,5 +113,56 @@ describe('KMS service (hardened)', () => {
     await admin.json('POST', '/v1/admin/groups/lobby/refresh', {});
     expect(await waiting).toMatchObject({ status: 'applied', epoch: 4 });
     expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('a camera that was offline for several epochs pulls them all and applies them in one go', async () => {
+    const before = await cam('CAM-B').epoch('lobby');
+    let latest = 0;
+    for (let i = 0; i < 3; i++) latest = (await admin.json<{ epoch: number }>('POST', '/v1/admin/groups/lobby/refresh', {})).epoch;
+    expect(latest - before).toBeGreaterThanOrEqual(3);
+    const r = await cam('CAM-B').sync('lobby');
+    expect(r).toMatchObject({ status: 'applied', epoch: latest });
+    expect(Buffer.from((await cam('CAM-B').currentContentKey('lobby')).key)).not.toEqual(Buffer.alloc(16));
+  });
+
+  it('the periodic refresh runs by itself once a group\'s epoch secret is older than its refresh period', async () => {
+    await admin.json('POST', '/v1/admin/groups', { id: 'timed', members: ['CAM-A', 'CAM-B'], refreshPeriodMs: 1000 });
+    expect((await cam('CAM-A').sync('timed')).epoch).toBe(1);
+    const r = await cam('CAM-A').sync('timed', { waitMs: 5_000 });
+    expect(r).toMatchObject({ status: 'applied', epoch: 2 });
+    const audit = await admin.json<{ lastRekeyAt: string; epoch: number }>('GET', '/v1/admin/groups/timed');
+    expect(audit.epoch).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the CLI: a new camera enrols and syncs from its device directory; the administrator adds it, names a leader, refreshes the tree', async () => {
+    const dir = await site.provision('CAM-E');
+    const env = { [PIN_ENV]: process.env[PIN_ENV] as string };
+    const cameraArgs = ['--device', dir, '--kms-root', join(site.caDir, 'operator.pem'), '--url', kms.url];
+    const adminArgs = ['--url', kms.url, '--identity', site.adminDir];
+    const enrol = await runCli(['kms', 'enrol', ...cameraArgs], env);
+    expect(enrol.stderr).toBe('');
+    expect(enrol.stdout).toMatch(/CAM-E enrolled with the KMS \(key generation 1\)/);
+    expect((await runCli(['kms', 'cameras', ...adminArgs], env)).stdout).toMatch(/CAM-E\s+generation 1/);
+    const before = (await admin.json<{ epoch: number }>('GET', '/v1/admin/groups/lobby')).epoch;
+    expect((await runCli(['kms', 'group', 'add', 'lobby', 'CAM-E', ...adminArgs], env)).stdout).toMatch(new RegExp(`CAM-E joined lobby: epoch ${before + 1}`));
+    const sync = await runCli(['kms', 'sync', ...cameraArgs, '--group', 'lobby'], env);
+    expect(sync.stdout).toMatch(new RegExp(`CAM-E lobby: epoch ${before + 1} \\(applied\\); KID [0-9a-f]{32}`));
+    const leader = await runCli(['kms', 'group', 'leader', 'lobby', 'CAM-E', ...adminArgs], env);
+    expect(leader.stdout).toMatch(/leader\s+CAM-E/);
+    const refresh = await runCli(['kms', 'group', 'refresh', 'lobby', '--tree', ...adminArgs], env);
+    expect(refresh.stdout).toBe(`lobby: epoch ${before + 2}\n`);
+    const again = await runCli(['kms', 'sync', ...cameraArgs, '--group', 'lobby'], env);
+    expect(again.stdout).toMatch(new RegExp(`epoch ${before + 2} \\(applied\\)`));
+    // bad input: named, exit 2; an unknown group: exit 2 with the KMS's message; a camera not in a group: exit 1
+    const bad = await runCli(['kms', 'group', 'create', 'x', '--degree', '3', ...adminArgs], env);
+    expect([bad.code, bad.stderr]).toEqual([2, 'keyframe: KMS: degree must be one of 2, 4\n']);
+    const unknown = await runCli(['kms', 'group', 'show', 'nope', ...adminArgs], env);
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'keyframe: KMS: no group nope\n']);
+    const notMember = await runCli(['kms', 'sync', ...cameraArgs, '--group', 'timed'], env);
+    expect(notMember.code).toBe(1);
+    expect(notMember.stderr).toMatch(/CAM-E is not a member of timed/);
+    const noIdentity = await runCli(['kms', 'status', '--url', kms.url], { ...env, KEYFRAME_KMS_ADMIN: '' });
+    expect(noIdentity.code).toBe(2);
+    expect(noIdentity.stderr).toMatch(/--identity/);
   });
 });
