@@ -1,6 +1,7 @@
 /**
  * `npm start` runs `keyframe demo`: a CA, one provisioned camera, its certificate verified; a recording signed
- * and encrypted, verified without and with the key, exported as a bundle that verifies; re-runs reuse.
+ * and encrypted under the camera's group content key from a KMS, verified without and with the key, the KID
+ * resolved by the KMS, exported as a bundle that verifies; re-runs reuse (the group is refreshed).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -21,16 +22,24 @@ describe('keyframe demo', () => {
     expect(first.stdout).toMatch(/2\. provisioned camera CAM-0001/);
     expect(first.stdout).toMatch(/OK: CN=keyframe camera CAM-0001, serialNumber=CAM-0001/);
     expect(statSync(join(work, 'data', 'secrets', 'keystore.pin')).mode & 0o777).toBe(0o600);
-    expect(first.stdout).toMatch(/5\. recorded 5 s, signed in the camera, encrypted \(cbcs/);
+    expect(first.stdout).toMatch(/5\. group keys: KMS at https:\/\/127\.0\.0\.1:\d+/);
+    expect(first.stdout).toMatch(/CAM-0001 enrolled \(key generation 1\)/);
+    expect(first.stdout).toMatch(/group demo created, epoch 1/);
+    const kid = /content key of epoch 1: KID ([0-9a-f]{32})/.exec(first.stdout)?.[1];
+    expect(kid).toBeDefined();
+    expect(first.stdout).toMatch(new RegExp(`6\\. recorded 5 s, signed in the camera, encrypted \\(cbcs, KID ${kid ?? ''}`));
+    expect(first.stdout).toMatch(new RegExp(`KID ${kid ?? ''}: the KMS names camera CAM-0001, epoch 1; key matches`));
     expect(first.stdout).toMatch(/without the key \(fragment records\): AUTHENTIC; with the key \(signed video, 125 frames\): AUTHENTIC/);
-    expect(first.stdout).toMatch(/7\. exported an evidence bundle[^\n]*\n[^\n]*signed by CN=keyframe camera NVR-0001[^\n]*; verify: AUTHENTIC/);
+    expect(first.stdout).toMatch(/8\. exported an evidence bundle[^\n]*\n[^\n]*signed by CN=keyframe camera NVR-0001[^\n]*; verify: AUTHENTIC/);
     // the content key stays in memory: the secrets folder holds only the demo passphrase
     expect(readdirSync(join(work, 'data', 'secrets'))).toEqual(['keystore.pin']);
     const second = await runCli(['demo', '--data', join(work, 'data')], env, work);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/1\. CA exists/);
     expect(second.stdout).toMatch(/2\. camera exists/);
-    expect(second.stdout).toMatch(/7\. exported an evidence bundle/);
+    expect(second.stdout).toMatch(/group demo refreshed, epoch 2/);
+    expect(second.stdout).toMatch(/KMS names camera CAM-0001, epoch 2; key matches/);
+    expect(second.stdout).toMatch(/8\. exported an evidence bundle/);
     // what the demo made is what openssl accepts
     const ca = join(work, 'data', 'ca');
     const cam = join(work, 'data', 'cameras', 'CAM-0001');

@@ -2,8 +2,10 @@
  * `keyframe demo` (what `npm start` runs): a local walk-through on embedded defaults — a CA under DATA/ca,
  * one provisioned camera under DATA/cameras, its certificate verified against the manufacturer root with a
  * fresh CRL; then, when ffmpeg is installed, the camera records a few seconds of a test pattern signed and
- * encrypted (a fresh content key held in memory only), the recording is verified offline without the key and
- * with it, and exported as an evidence bundle. Re-running reuses what exists. The key store passphrase comes from $KEYFRAME_KEYSTORE_PIN or, for
+ * encrypted, the recording is verified offline without the key and with it, and exported as an evidence bundle.
+ * The content key comes from group keys: a KMS (DATA/kms, in-process on a free loopback port for the demo) makes
+ * a group `demo` holding the camera, the camera enrols and syncs, and records under its content key of the
+ * current epoch (held in memory only; the KMS releases it for the KID to an administrator). Re-running reuses what exists. The key store passphrase comes from $KEYFRAME_KEYSTORE_PIN or, for
  * the demo only, from DATA/secrets/keystore.pin (created 0600 on first run).
  */
 import type { Command } from 'commander';
@@ -25,6 +27,12 @@ import { parseCrls } from '../../pki/pem.js';
 import { fingerprintSha256, verifyCertificate } from '../../pki/verify.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
+import { loadKmsConfig } from '../../kms/config.js';
+import { openAdminClient, openCameraAgent } from '../../kms/open.js';
+import { startKms } from '../../kms/server.js';
+import { createSite } from '../../pki/site.js';
+import type { CaStore } from '../../pki/ca-store.js';
+import type { KeyStore } from '../../keystore/types.js';
 import type { CliContext } from '../context.js';
 import { subjectOf } from '../../pki/verify.js';
 
@@ -47,10 +55,70 @@ function hasFfmpeg(): boolean {
   }
 }
 
-/** Steps 5–7: record, verify, export (needs ffmpeg for the test pattern). */
-async function demoRecording(data: string, device: Device, root: X509Certificate, crls: X509Crl[], say: (line: string) => void): Promise<void> {
+interface DemoKey {
+  readonly key: Buffer;
+  readonly kid: Buffer;
+  /** Asks the KMS which camera and epoch a KID belongs to, and whether its key matches. */
+  resolve(kid: Buffer, key: Buffer): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Step 5: the KMS, the camera's enrolment, group `demo`, and the camera's content key of the current epoch. */
+async function demoGroupKey(data: string, pin: string, ca: CaStore, caStore: KeyStore, device: Device, say: (line: string) => void): Promise<DemoKey> {
+  const dir = join(data, 'kms');
+  const serial = device.config.serial;
+  if (!existsSync(join(dir, 'kms'))) await createSite({ out: join(dir, 'kms'), ca, caKeyStore: caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore: `file:${join(dir, 'kms', 'keys')};${pin}` });
+  if (!existsSync(join(dir, 'admin'))) await createSite({ out: join(dir, 'admin'), ca, caKeyStore: caStore, name: 'ops', altNames: ['ops'], clientAuth: true, keystore: `file:${join(dir, 'admin', 'keys')};${pin}` });
+  const configPath = join(dir, 'kms.json');
+  if (!existsSync(configPath)) {
+    const config = { listen: { host: '127.0.0.1', port: 8443 }, identity: 'kms', trust: { root: '../ca/root.pem', factory: '../ca/factory.pem', operator: '../ca/operator.pem' }, database: 'kms.sqlite', admins: ['ops'], refreshPeriod: '1h', batchWindow: '2s' };
+    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
+  }
+  const config = loadKmsConfig(configPath);
+  // the demo's KMS listens on a free port for as long as the demo runs; `kms serve` uses the configured one
+  const kms = await startKms({ ...config, listen: { host: '127.0.0.1', port: 0 }, batchWindowMs: 0 });
+  try {
+    const agent = await openCameraAgent({ url: kms.url, deviceDir: device.dir, stateDir: join(device.dir, 'kms'), kmsRoots: [ca.certs.operator] });
+    const admin = await openAdminClient(kms.url, join(dir, 'admin'));
+    try {
+      const generation = await agent.camera.enrol();
+      const known = (await admin.json<{ groups: { id: string }[] }>('GET', '/v1/admin/groups')).groups.some((g) => g.id === 'demo');
+      if (known) await admin.json('POST', '/v1/admin/groups/demo/refresh', {});
+      else await admin.json('POST', '/v1/admin/groups', { id: 'demo', members: [serial], leader: serial });
+      const synced = await agent.camera.sync('demo');
+      const k = await agent.camera.currentContentKey('demo');
+      say(`5. group keys: KMS at ${kms.url}  $ keyframe kms serve --config ${configPath}`);
+      say(`   ${serial} enrolled (key generation ${generation})  $ keyframe kms enrol --device ${device.dir} --kms-root ${join(data, 'ca', 'operator.pem')}`);
+      say(`   group demo ${known ? 'refreshed' : 'created'}, epoch ${synced.epoch}  $ keyframe kms group ${known ? 'refresh demo' : `create demo --member ${serial} --leader ${serial}`} --identity ${join(dir, 'admin')}`);
+      say(`   the camera's content key of epoch ${synced.epoch}: KID ${Buffer.from(k.kid).toString('hex')} (key in memory only)`);
+      return {
+        key: Buffer.from(k.key),
+        kid: Buffer.from(k.kid),
+        resolve: async (kid, key) => {
+          const r = await admin.json<{ camera: string; epoch: number; key: string }>('POST', '/v1/admin/content-key', { kid: kid.toString('hex') });
+          return `the KMS names camera ${r.camera}, epoch ${r.epoch}; key ${r.key === key.toString('hex') ? 'matches' : 'DIFFERS'}`;
+        },
+        close: async () => {
+          admin.close();
+          await agent.close();
+          await kms.close();
+        },
+      };
+    } catch (e) {
+      admin.close();
+      await agent.close();
+      throw e;
+    }
+  } catch (e) {
+    await kms.close();
+    throw e;
+  }
+}
+
+/** Steps 6–8: record, verify, export (needs ffmpeg for the test pattern). */
+async function demoRecording(data: string, device: Device, root: X509Certificate, crls: X509Crl[], key: DemoKey, say: (line: string) => void): Promise<void> {
   if (!hasFfmpeg()) {
-    say('5. recording skipped: ffmpeg is not installed (npm test installs it; or: apt-get install ffmpeg)');
+    say('6. recording skipped: ffmpeg is not installed (npm test installs it; or: apt-get install ffmpeg)');
     return;
   }
   const media = join(data, 'media');
@@ -62,14 +130,14 @@ async function demoRecording(data: string, device: Device, root: X509Certificate
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rec = join(data, 'recordings', `${device.config.serial}-${stamp}`);
-  const key = { key: randomBytes(16), kid: randomBytes(16) };
-  const r = await recordSession({ device, source, seconds: 5, out: rec, key, scheme: 'cbcs', realTime: false });
-  say(`5. recorded ${r.seconds} s, signed in the camera, encrypted (cbcs, KID ${r.kid ?? ''}; the key stays in memory)`);
+  const r = await recordSession({ device, source, seconds: 5, out: rec, key: { key: key.key, kid: key.kid }, scheme: 'cbcs', realTime: false });
+  say(`6. recorded ${r.seconds} s, signed in the camera, encrypted (cbcs, KID ${r.kid ?? ''}; the key stays in memory)`);
   say(`   $ keyframe record --device ${device.dir} --source ${source} --duration 5 --out ${rec} --key … --kid … --fast`);
   const noKey = await verifyEvidence(rec, { roots: [root], crls });
   const withKey = await verifyEvidence(rec, { roots: [root], crls, keys: { all: key.key } });
-  say(`6. verified offline              $ keyframe verify ${rec} --root ${join(data, 'ca', 'root.pem')} --crl ${join(data, 'ca', 'crl.pem')}`);
+  say(`7. verified offline              $ keyframe verify ${rec} --root ${join(data, 'ca', 'root.pem')} --crl ${join(data, 'ca', 'crl.pem')}`);
   say(`   without the key (fragment records): ${noKey.verdict}; with the key (signed video, ${withKey.frames} frames): ${withKey.verdict}`);
+  say(`   KID ${key.kid.toString('hex')}: ${await key.resolve(key.kid, key.key)}`);
   const exporterDir = join(data, 'exporters', 'NVR-0001');
   if (!existsSync(exporterDir)) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter identity missing: ${exporterDir}`);
   const exporter = await openDevice(exporterDir);
@@ -77,7 +145,7 @@ async function demoRecording(data: string, device: Device, root: X509Certificate
     const bundle = `${rec}.kfe.tar`;
     const m = await exportBundle({ recording: rec, out: bundle, exporter, reason: 'keyframe demo' });
     const b = await verifyEvidence(bundle, { roots: [root], crls });
-    say(`7. exported an evidence bundle   $ keyframe export ${rec} --out ${bundle} --exporter ${exporterDir} --reason "keyframe demo"`);
+    say(`8. exported an evidence bundle   $ keyframe export ${rec} --out ${bundle} --exporter ${exporterDir} --reason "keyframe demo"`);
     say(`   ${m.files.length} files signed by ${m.exporter.subject}; verify: ${b.verdict}`);
   } finally {
     await exporter.close();
@@ -144,7 +212,12 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
             ctx.setExitCode(1);
             return;
           }
-          await demoRecording(data, device, ca.certs.root, crls, say);
+          const key = await demoGroupKey(data, pin, ca, caStore, device, say);
+          try {
+            await demoRecording(data, device, ca.certs.root, crls, key, say);
+          } finally {
+            await key.close();
+          }
         } finally {
           await device.close();
         }
