@@ -16,6 +16,11 @@ const MAX_PER_RECIPIENT = 1_000;
 const MAX_AGE_MS = 10 * 60_000;
 
 export class Mailbox {
+  /**
+   * Sequence numbers continue across restarts of the KMS: they start from the start time in microseconds, so a
+   * camera that read up to N before a restart still sees every message posted after it.
+   */
+  private readonly base = Date.now() * 1000;
   private readonly seqs = new Map<string, number>();
   private readonly boxes = new Map<string, MailItem[]>();
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -26,7 +31,7 @@ export class Mailbox {
   }
 
   post(group: string, from: string, to: readonly string[], body: Uint8Array): number {
-    const seq = (this.seqs.get(group) ?? 0) + 1;
+    const seq = (this.seqs.get(group) ?? this.base) + 1;
     this.seqs.set(group, seq);
     const item: MailItem = { seq, from, body: Buffer.from(body), at: Date.now() };
     for (const t of new Set(to)) {
@@ -42,7 +47,7 @@ export class Mailbox {
 
   /** The group's newest sequence number (a reader starting fresh reads after it). */
   head(group: string): number {
-    return this.seqs.get(group) ?? 0;
+    return this.seqs.get(group) ?? this.base;
   }
 
   async read(group: string, to: string, after: number, waitMs: number, signal?: AbortSignal): Promise<MailItem[]> {

@@ -26,7 +26,9 @@ export interface KmsSite {
   spec(dir: string): string;
   /** Writes the config with `port` (0: any) and extra settings; returns its path. */
   writeConfig(port: number, extra?: Record<string, unknown>): string;
-  provision(serial: string): Promise<string>;
+  provision(serial: string, keystore?: string): Promise<string>;
+  /** Another KMS identity (operator CA, localhost / 127.0.0.1) under WORK/name, its key in `keystore`. */
+  kmsIdentity(name: string, keystore: string, keyLabel?: string): Promise<string>;
   admin(url: string): Promise<KmsClient>;
   camera(url: string, serial: string): Promise<{ camera: GroupKeyCamera; close(): Promise<void> }>;
 }
@@ -42,9 +44,9 @@ export async function makeKmsSite(serials: readonly string[], work = mkdtempSync
   const adminDir = join(work, 'admin');
   await createSite({ out: adminDir, ca, caKeyStore: caStore, name: 'ops', altNames: ['localhost'], clientAuth: true, keystore: spec(join(adminDir, 'keys')) });
   const cameraDirs = new Map<string, string>();
-  const provision = async (serial: string): Promise<string> => {
+  const provision = async (serial: string, keystore?: string): Promise<string> => {
     const dir = join(work, 'cams', serial);
-    await provisionDevice({ ca, caKeyStore: caStore, dir, serial, keystore: spec(join(dir, 'keys')) });
+    await provisionDevice({ ca, caKeyStore: caStore, dir, serial, keystore: keystore ?? spec(join(dir, 'keys')) });
     cameraDirs.set(serial, dir);
     return dir;
   };
@@ -68,6 +70,10 @@ export async function makeKmsSite(serials: readonly string[], work = mkdtempSync
     spec,
     writeConfig,
     provision,
+    kmsIdentity: async (name, keystore, keyLabel) => {
+      await createSite({ out: join(work, name), ca, caKeyStore: caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore, ...(keyLabel !== undefined ? { keyLabel } : {}) });
+      return join(work, name);
+    },
     admin: (url) => openAdminClient(url, adminDir),
     camera: (url, serial) => openCameraAgent({ url, deviceDir: cameraDirs.get(serial) as string, stateDir: join(work, 'state', serial), kmsRoots: [ca.certs.operator] }),
   };
