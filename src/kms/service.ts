@@ -13,7 +13,7 @@ import { ErrorCodes, GroupKeyError, GroupKeyRefusal, InputError, KeyframeError, 
 import { derivePairwiseKey, issueSubkeys, subkeyConfirmation } from '../groupkey/enrol.js';
 import type { PairIdentity } from '../groupkey/enrol.js';
 import { HardenedKms } from '../groupkey/hardened/kms.js';
-import type { KmsMember, KmsState, RekeyResult } from '../groupkey/hardened/kms.js';
+import type { KmsMember, KmsState, RekeyOptions, RekeyResult } from '../groupkey/hardened/kms.js';
 import { idBytes } from '../groupkey/hardened/codec.js';
 import { DEGREES } from '../groupkey/hardened/nodes.js';
 import type { Degree } from '../groupkey/hardened/nodes.js';
@@ -344,33 +344,35 @@ export class KmsService {
       if (p.op === 'join' && !kms.isMember(p.serial)) joins.push({ memberId: p.serial, keys: await this.subkeysOf(p.serial) });
       if (p.op === 'leave' && kms.isMember(p.serial)) leaves.push(p.serial);
     }
-    return this.commit(g, () => kms.rekey({ joins, leaves }), pending.map((p) => p.serial), { joins: joins.map((j) => j.memberId), leaves });
+    return this.commit(g, (o) => kms.rekey({ joins, leaves }, o), pending.map((p) => p.serial), { joins: joins.map((j) => j.memberId), leaves });
   }
 
-  private async commit(g: Runtime, rekey: () => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>): Promise<number> {
-    const kms = g.kms as HardenedKms;
+  /**
+   * Runs one rekey and stores it in one transaction before it becomes visible: until the database holds the new
+   * epoch, cameras, administrators and long polls see the previous one (HardenedKms stages it), so a KMS that
+   * dies mid-way has told nobody of an epoch it did not keep.
+   */
+  private async commit(g: Runtime, rekey: (o: RekeyOptions) => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>): Promise<number> {
     const t0 = performance.now();
-    const r = await rekey();
-    const t1 = performance.now();
-    let t2: number;
-    try {
-      const core = await this.sealCore(g.row.id, kms);
-      const secret = await this.sealSecret(g.row.id, r.epoch, kms);
-      this.o.db.tx(() => {
-        this.o.db.putBundle(g.row.id, r.epoch, r.bundle, secret);
-        this.o.db.setGroupCore(g.row.id, r.epoch, core);
-        this.o.db.clearPending(g.row.id, clear);
-        this.o.db.audit('kms', 'rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, ...detail });
-      });
-      g.row = { ...g.row, epoch: r.epoch, core };
-      t2 = performance.now();
-    } catch (e) {
-      // the database did not take it: go back to what it holds
-      await this.load(this.o.db.group(g.row.id) as GroupRow);
-      throw e;
-    }
+    let t1 = t0;
+    const r = await rekey({
+      persist: async (staged) => {
+        t1 = performance.now();
+        const { epoch } = staged.result;
+        const core = await this.o.sealer.sealJson('group-core', g.row.id, staged.state({ sinceEpoch: epoch }));
+        const secret = await this.o.sealer.seal('epoch-secret', `${g.row.id}/${epoch}`, staged.secret);
+        this.o.db.tx(() => {
+          this.o.db.putBundle(g.row.id, epoch, staged.result.bundle, secret);
+          this.o.db.setGroupCore(g.row.id, epoch, core);
+          this.o.db.clearPending(g.row.id, clear);
+          this.o.db.audit('kms', 'rekey', { group: g.row.id, epoch, wraps: staged.result.wraps, bytes: staged.result.bundle.length, ...detail });
+        });
+        g.row = { ...g.row, epoch, core };
+      },
+    });
+    const t2 = performance.now();
     this.log('rekey', { group: g.row.id, epoch: r.epoch, wraps: r.wraps, bytes: r.bundle.length, rekeyMs: (t1 - t0).toFixed(2), storeMs: (t2 - t1).toFixed(2), at: Date.now(), ...detail });
-    this.wake(this.groups.get(g.row.id) as Runtime);
+    this.wake(g);
     return r.epoch;
   }
 
@@ -378,7 +380,7 @@ export class KmsService {
   async refresh(groupId: string, scope: 'root' | 'tree', actor: string): Promise<number> {
     const g = this.runtime(groupId);
     if (g.row.mode !== 'hardened') throw new InputError(`${groupId} runs ${g.row.mode}: the paper's keys change only on a join or leave`);
-    return this.serial(g, () => this.commit(g, () => (g.kms as HardenedKms).refresh(scope), [], { refresh: scope, actor }));
+    return this.serial(g, () => this.commit(g, (o) => (g.kms as HardenedKms).rekey({ scope }, o), [], { refresh: scope, actor }));
   }
 
   async setLeader(groupId: string, serial: string, actor: string): Promise<GroupView> {

@@ -301,6 +301,46 @@ describe('hardened refusals: one generic error, state unchanged', () => {
     expect(JSON.stringify(kms.exportState())).toBe(before);
   });
 
+  it('a rekey is invisible until persisted: every read answers from the previous epoch meanwhile; a failed persist changes nothing', async () => {
+    const r = seededRandom('staged');
+    const members = Array.from({ length: 6 }, (_, i) => kmsMember(`cam-${i}`, r(32)));
+    const { kms } = await HardenedKms.create({ groupId: 'G1', degree: 2, random: r, members, sign: ed25519Signer(ed25519KeyPair(r(32)).privateKey) });
+    const welcome = await kms.welcomeFor('cam-3');
+    const seen: unknown[] = [];
+    const persisted: KmsState[] = [];
+    const joiner = kmsMember('cam-new', r(32));
+    const result = await kms.rekey(
+      { leaves: ['cam-3'], joins: [joiner] },
+      {
+        persist: async (staged) => {
+          await new Promise((res) => setImmediate(res));
+          // what a camera or an administrator asking now is told: epoch 1, cam-3 still in, cam-new not yet
+          seen.push(kms.epoch, kms.isMember('cam-3'), kms.isMember('cam-new'), kms.roster().includes('cam-3'), kms.bundlesSince(1, 'cam-3').length, hex(await kms.welcomeFor('cam-3')) === hex(welcome), kms.bundle(2));
+          expect(() => kms.bundlesSince(0, 'cam-new')).toThrow(GroupKeyRefusal);
+          expect(() => kms.exportState()).toThrow(/rekey is in progress/);
+          persisted.push(staged.state());
+          expect(staged.result.epoch).toBe(2);
+          expect(persisted[0]?.secrets.find(([e]) => e === 2)?.[1]).toBe(hex(staged.secret));
+        },
+      },
+    );
+    expect(seen).toEqual([1, true, false, true, 0, true, undefined]);
+    // after the persist: the new epoch, and the state persisted is exactly the state now
+    expect(result.epoch).toBe(2);
+    expect(kms.isMember('cam-3')).toBe(false);
+    expect(kms.isMember('cam-new')).toBe(true);
+    expect(JSON.stringify(persisted[0])).toBe(JSON.stringify(kms.exportState()));
+    expect(JSON.stringify(HardenedKms.importState(persisted[0] as KmsState, { groupId: 'G1', sign: () => new Uint8Array(64) }).exportState())).toBe(JSON.stringify(kms.exportState()));
+
+    // a persist that fails (the database refused the write): nothing changed, and the next rekey works
+    const after = JSON.stringify(kms.exportState());
+    await expect(kms.rekey({ leaves: ['cam-1'] }, { persist: () => Promise.reject(new Error('disk full')) })).rejects.toThrow('disk full');
+    expect(JSON.stringify(kms.exportState())).toBe(after);
+    expect(kms.isMember('cam-1')).toBe(true);
+    expect((await kms.leave('cam-1')).epoch).toBe(3);
+    expect(kms.roster()).toEqual(['cam-0', 'cam-2', 'cam-4', 'cam-5', 'cam-new']);
+  });
+
   it('a second rekey while the first awaits its (asynchronous) signature is refused; the first completes', async () => {
     const r = seededRandom('busy');
     const members = Array.from({ length: 4 }, (_, i) => kmsMember(`cam-${i}`, r(32)));

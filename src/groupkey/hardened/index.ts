@@ -6,7 +6,7 @@
  * randomness, the clock and the KMS's signing key are injected.
  */
 export { HardenedKms, kmsMember, DEFAULT_REFRESH_PERIOD_MS, DEFAULT_CHALLENGE_TTL_MS, DEFAULT_DEGREE } from './kms.js';
-export type { HardenedKmsOptions, KmsMember, MembershipChanges, RekeyResult, AuthOutcome, BlameOutcome, KmsState } from './kms.js';
+export type { HardenedKmsOptions, KmsMember, MembershipChanges, RekeyOptions, RekeyResult, StagedRekey, AuthOutcome, BlameOutcome, KmsState } from './kms.js';
 export { HardenedMember } from './member.js';
 export type { HardenedMemberOptions, MemberState, ReceiveResult } from './member.js';
 export { HardenedLeader } from './leader.js';

@@ -69,6 +69,55 @@ export interface RekeyResult {
   readonly joined: ReadonlyMap<string, number>;
 }
 
+/**
+ * A rekey that is signed but not yet current: what a service persists before the KMS makes it visible. Until
+ * `persist` returns, every read (membership, bundles, welcomes, the epoch) answers from the previous epoch, so
+ * nobody hears of an epoch the service has not stored.
+ */
+export interface StagedRekey {
+  readonly result: RekeyResult;
+  /** The new epoch's secret (encrypt it at rest). */
+  readonly secret: Uint8Array;
+  /** The state as it will be once the new epoch is current (as exportState). */
+  state(options?: { readonly sinceEpoch?: number }): KmsState;
+}
+
+export interface RekeyOptions {
+  /** Stores the staged rekey; if it throws, the rekey is undone and nothing changed. */
+  readonly persist?: (staged: StagedRekey) => Promise<void>;
+}
+
+/** What a signed rekey changes, applied all at once (to the live state, or to a copy for `StagedRekey.state`). */
+interface EpochCommit {
+  readonly epoch: number;
+  readonly bundle: Uint8Array;
+  readonly hash: Uint8Array;
+  readonly issuedAt: number;
+  readonly secret: Uint8Array;
+  readonly joins: readonly { readonly memberId: string; readonly auth: Uint8Array; readonly slot: number }[];
+  readonly leaves: readonly string[];
+}
+
+/** Applies a commit's membership changes to membership and auth-key maps. */
+function applyMemberships(c: EpochCommit, memberships: Map<string, Membership>, authKeys: Map<string, Uint8Array>): void {
+  for (const id of c.leaves) {
+    authKeys.delete(id);
+    const m = memberships.get(id) as Membership;
+    const open = m.spans.at(-1);
+    if (open !== undefined) open.to = c.epoch;
+    m.join = null;
+  }
+  for (const j of c.joins) {
+    authKeys.set(j.memberId, Uint8Array.from(j.auth));
+    const m = memberships.get(j.memberId) ?? { spans: [], join: null };
+    m.spans.push({ from: c.epoch, to: null });
+    m.join = { slot: j.slot, epoch: c.epoch };
+    memberships.set(j.memberId, m);
+  }
+}
+
+const copyMembership = (m: Membership): Membership => ({ spans: m.spans.map((x) => ({ ...x })), join: m.join === null ? null : { ...m.join } });
+
 export type AuthOutcome =
   | { readonly kind: 'verified'; readonly epoch: number; readonly present: readonly string[]; readonly missing: readonly string[] }
   /** The aggregate did not verify: ask the leader for its tag list and call `blame`. */
@@ -188,18 +237,44 @@ export class HardenedKms {
    * the history in its own tables saves only what is new); importState needs at least the current epoch's.
    */
   exportState(options: { readonly sinceEpoch?: number } = {}): KmsState {
-    const since = options.sinceEpoch ?? 0;
+    return this.snapshot(options.sinceEpoch ?? 0, undefined);
+  }
+
+  /** The tree, for what reads it outside a rekey: while one is staged the tree already holds the next epoch. */
+  private settledTree(): LkhTree {
+    if (this.busy) throw invalid('a rekey is in progress: the tree is not settled');
+    return this.tree;
+  }
+
+  /** The state, with `pending` applied to copies when given (the live state is not touched). */
+  private snapshot(since: number, pending: EpochCommit | undefined): KmsState {
+    const tree = pending === undefined ? this.settledTree() : this.tree;
+    let memberships: ReadonlyMap<string, Membership> = this.memberships;
+    let authKeys: ReadonlyMap<string, Uint8Array> = this.authKeys;
+    const bundles = [...this.bundles].filter(([e]) => e >= since);
+    const secrets = [...this.secrets].filter(([e]) => e >= since);
+    if (pending !== undefined) {
+      const m = new Map([...this.memberships].map(([id, x]) => [id, copyMembership(x)] as const));
+      const a = new Map(this.authKeys);
+      applyMemberships(pending, m, a);
+      memberships = m;
+      authKeys = a;
+      if (pending.epoch >= since) {
+        bundles.push([pending.epoch, pending.bundle]);
+        secrets.push([pending.epoch, pending.secret]);
+      }
+    }
     return {
       version: 1,
       groupId: this.groupId,
-      epoch: this.currentEpoch,
-      lastBundleHash: toHex(this.lastHash),
-      lastRekeyAt: this.lastRekeyAt,
-      tree: this.tree.exportState(),
-      authKeys: [...this.authKeys].map(([id, k]) => [id, toHex(k)] as const),
-      memberships: [...this.memberships].map(([id, m]) => [id, m.spans.map((x) => ({ ...x })), m.join === null ? null : { ...m.join }] as const),
-      bundles: [...this.bundles].filter(([e]) => e >= since).map(([e, b]) => [e, Buffer.from(b).toString('base64')] as const),
-      secrets: [...this.secrets].filter(([e]) => e >= since).map(([e, s]) => [e, toHex(s)] as const),
+      epoch: pending?.epoch ?? this.currentEpoch,
+      lastBundleHash: toHex(pending?.hash ?? this.lastHash),
+      lastRekeyAt: pending?.issuedAt ?? this.lastRekeyAt,
+      tree: tree.exportState(),
+      authKeys: [...authKeys].map(([id, k]) => [id, toHex(k)] as const),
+      memberships: [...memberships].map(([id, m]) => [id, m.spans.map((x) => ({ ...x })), m.join === null ? null : { ...m.join }] as const),
+      bundles: bundles.map(([e, b]) => [e, Buffer.from(b).toString('base64')] as const),
+      secrets: secrets.map(([e, x]) => [e, toHex(x)] as const),
     };
   }
 
@@ -220,13 +295,13 @@ export class HardenedKms {
     return this.tree.height;
   }
 
-  /** The current members in canonical order. */
+  /** The current members in canonical order (of the current epoch: a rekey being stored is not visible yet). */
   roster(): string[] {
-    return canonicalRoster(this.tree.members());
+    return canonicalRoster([...this.memberships].filter(([, m]) => m.join !== null).map(([id]) => id));
   }
 
   isMember(memberId: string): boolean {
-    return this.tree.has(memberId);
+    return (this.memberships.get(memberId)?.join ?? null) !== null;
   }
 
   /** The epoch secret of `epoch` (default: the current one). */
@@ -236,12 +311,12 @@ export class HardenedKms {
 
   /** The current interior node keys by node id (a copy; for tests and tooling — the KMS is trusted with them). */
   nodeKeys(): Map<number, Uint8Array> {
-    return this.tree.nodeKeys();
+    return this.settledTree().nodeKeys();
   }
 
   /** Node ids on a member's path, leaf's parent to root (for tests and tooling). */
   pathOf(memberId: string): number[] {
-    return this.tree.pathOf(memberId);
+    return this.settledTree().pathOf(memberId);
   }
 
   /** Has the epoch secret been in use for `refreshPeriodMs` or longer? The service then calls `refresh()`. */
@@ -280,9 +355,10 @@ export class HardenedKms {
 
   /**
    * One rekey for a batch of membership changes (see tree.ts): ONE bundle for epoch + 1. With no joins and no
-   * leaves it is a refresh. All or nothing: if signing fails the tree and epoch are as before.
+   * leaves it is a refresh. All or nothing: if signing or `options.persist` fails the tree and epoch are as
+   * before, and until both are done every read answers from the previous epoch.
    */
-  async rekey(changes: MembershipChanges = {}): Promise<RekeyResult> {
+  async rekey(changes: MembershipChanges = {}, options: RekeyOptions = {}): Promise<RekeyResult> {
     const joins = changes.joins ?? [];
     const leaves = changes.leaves ?? [];
     const overlap = joins.find((j) => leaves.includes(j.memberId));
@@ -298,7 +374,7 @@ export class HardenedKms {
     try {
       const applied = this.tree.apply({ joins: joins.map((j) => ({ memberId: j.memberId, wrapKey: j.keys.wrap })), leaves, scope: changes.scope ?? 'root' }, this.random);
       try {
-        return await this.publish(applied.plans, reason, joins, leaves, applied.joined);
+        return await this.publish(applied.plans, reason, joins, leaves, applied.joined, options.persist);
       } catch (e) {
         applied.undo();
         throw e;
@@ -321,38 +397,42 @@ export class HardenedKms {
     return this.rekey({ scope });
   }
 
-  /** Seals the plans into a signed bundle for epoch + 1 and commits the new epoch. */
-  private async publish(plans: readonly WrapPlan[], reason: number, joins: readonly KmsMember[], leaves: readonly string[], joined: ReadonlyMap<string, number>): Promise<RekeyResult> {
+  /** Seals the plans into a signed bundle for epoch + 1, lets the caller persist it, and commits the new epoch. */
+  private async publish(
+    plans: readonly WrapPlan[],
+    reason: number,
+    joins: readonly KmsMember[],
+    leaves: readonly string[],
+    joined: ReadonlyMap<string, number>,
+    persist?: RekeyOptions['persist'],
+  ): Promise<RekeyResult> {
     const epoch = this.currentEpoch + 1;
     const wraps = plans.map((p) => sealWrap(p.kek, p.key, this.random(WRAP_NONCE_BYTES), { groupId: this.groupId, epoch, target: p.target, recipient: p.recipient }));
     const issuedAt = this.now();
     const body = encodeBundleBody({ groupId: this.groupId, epoch, prevEpochHash: this.lastHash, issuedAt, reason, degree: this.tree.degree, height: this.tree.height, wraps });
     const bundle = attachSignature(body, await this.signer(signingInput(body)));
-    // commit
+    const commit: EpochCommit = {
+      epoch,
+      bundle,
+      hash: sha256(bundle),
+      issuedAt,
+      secret: Uint8Array.from(this.tree.rootKey),
+      joins: joins.map((j) => ({ memberId: j.memberId, auth: j.keys.auth, slot: joined.get(j.memberId) as number })),
+      leaves,
+    };
+    const result: RekeyResult = { epoch, bundle, wraps: wraps.length, reason, joined };
+    if (persist !== undefined) await persist({ result, secret: commit.secret, state: (o = {}) => this.snapshot(o.sinceEpoch ?? 0, commit) });
+    // commit: from here on the new epoch is current
     this.currentEpoch = epoch;
-    this.lastHash = sha256(bundle);
+    this.lastHash = commit.hash;
     this.lastRekeyAt = issuedAt;
     this.bundles.set(epoch, bundle);
-    this.secrets.set(epoch, Uint8Array.from(this.tree.rootKey));
+    this.secrets.set(epoch, commit.secret);
     this.challenges.clear();
-    for (const id of leaves) {
-      this.authKeys.delete(id);
-      this.welcomes.delete(id);
-      const m = this.memberships.get(id) as Membership;
-      const open = m.spans.at(-1);
-      if (open !== undefined) open.to = epoch;
-      m.join = null;
-    }
-    for (const j of joins) {
-      this.authKeys.set(j.memberId, Uint8Array.from(j.keys.auth));
-      this.welcomes.delete(j.memberId);
-      const m = this.memberships.get(j.memberId) ?? { spans: [], join: null };
-      m.spans.push({ from: epoch, to: null });
-      m.join = { slot: joined.get(j.memberId) as number, epoch };
-      this.memberships.set(j.memberId, m);
-      this.kidCameras.set(toHex(kidCameraPart(this.groupId, j.memberId)), j.memberId);
-    }
-    return { epoch, bundle, wraps: wraps.length, reason, joined };
+    applyMemberships(commit, this.memberships, this.authKeys);
+    for (const id of [...leaves, ...joins.map((j) => j.memberId)]) this.welcomes.delete(id);
+    for (const j of joins) this.kidCameras.set(toHex(kidCameraPart(this.groupId, j.memberId)), j.memberId);
+    return result;
   }
 
   // ── group authentication ───────────────────────────────────────────────────────────────────────────────────
