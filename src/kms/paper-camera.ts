@@ -95,6 +95,8 @@ export class PaperCameraAgent {
   readonly refusals: PaperRefusal[] = [];
   /** Ignore the operator's leave request from now on (the paper's weakness: nothing forces a camera out). */
   refuseLeave: boolean;
+  /** How many times this camera saw the operator's leave request and ignored it (`refuseLeave`). */
+  leavesRefused = 0;
   private client: KmsClient;
   private readonly K_IC: Uint8Array;
   private readonly random: Random;
@@ -244,7 +246,10 @@ export class PaperCameraAgent {
       this.acted.clear();
       return;
     }
-    if (op === 'leave' && this.refuseLeave) return;
+    if (op === 'leave' && this.refuseLeave) {
+      this.leavesRefused++;
+      return;
+    }
     const kind = op === 'leave' ? 'leave' : s.roster.length === 0 ? 'distribution' : 'join';
     const key = `${kind}:${s.leader}`;
     const at = this.acted.get(key);
