@@ -180,7 +180,17 @@ export async function playInChromium(options: PlayOptions): Promise<PlayResult> 
     await tab.exposeFunction('kfScreenshot', async (width: number, height: number): Promise<number> => {
       const viewport = tab.viewportSize();
       if (viewport === null || viewport.width < width || viewport.height < height) await tab.setViewportSize({ width, height });
-      screenshots.push(await tab.screenshot({ type: 'png', clip: { x: 0, y: 0, width, height } }));
+      // The compositor may still show the frame from before the seek for a moment: take shots until two in a row
+      // are identical (the page is paused, so the picture is settled then).
+      const shoot = (): Promise<Buffer> => tab.screenshot({ type: 'png', clip: { x: 0, y: 0, width, height } });
+      let shot = await shoot();
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const next = await shoot();
+        if (next.equals(shot)) break;
+        shot = next;
+      }
+      screenshots.push(shot);
       return screenshots.length - 1;
     });
     const pageErrors: string[] = [];
