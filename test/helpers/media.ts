@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface ClipOptions {
@@ -27,7 +27,8 @@ export interface ClipOptions {
   readonly format?: 'h264' | 'mp4' | 'fmp4';
 }
 
-const CACHE = join(tmpdir(), 'keyframe-test-clips');
+/** Clips outlive a run (npm test points this outside its per-run temporary directory). */
+const CACHE = process.env['KEYFRAME_TEST_CACHE'] ?? join(tmpdir(), 'keyframe-test-clips');
 
 /** Runs ffmpeg; rejects on a non-zero exit unless `tolerateFailure` (garbled input makes ffmpeg fail). */
 export function ffmpeg(args: readonly string[], input?: Uint8Array, tolerateFailure = false): Promise<Buffer> {
@@ -44,12 +45,6 @@ export function ffmpeg(args: readonly string[], input?: Uint8Array, tolerateFail
 /** Path of a clip with these options, made on first use. */
 export async function clip(options: ClipOptions = {}): Promise<string> {
   const o = { width: 1280, height: 720, fps: 30, seconds: 5, gop: 30, bitrate: '', slices: 1, preset: 'ultrafast', zerolatency: true, format: 'h264' as const, ...options };
-  const key = createHash('sha256').update(`v2${JSON.stringify(o)}`).digest('hex').slice(0, 16);
-  const ext = o.format === 'h264' ? 'h264' : 'mp4';
-  const path = join(CACHE, `${o.width}x${o.height}-${o.fps}-${o.seconds}s-${key}.${o.format === 'fmp4' ? 'frag.' : ''}${ext}`);
-  if (existsSync(path)) return path;
-  mkdirSync(CACHE, { recursive: true });
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const rate = o.bitrate !== '' ? ['-b:v', o.bitrate, '-maxrate', o.bitrate, '-bufsize', `${Number.parseInt(o.bitrate, 10) * 2}M`] : [];
   const tune = o.zerolatency ? ['-tune', 'zerolatency', '-bf', '0'] : [];
   // zerolatency turns on x264's sliced threads, whose count overrides -slices: pin the threads to the slices
@@ -60,11 +55,20 @@ export async function clip(options: ClipOptions = {}): Promise<string> {
       : o.format === 'fmp4'
         ? ['-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4']
         : ['-f', 'mp4'];
-  await ffmpeg([
+  const args = [
     '-y', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`, '-t', String(o.seconds),
     '-c:v', 'libx264', '-preset', o.preset, ...tune, ...rate, ...slices, '-g', String(o.gop), '-keyint_min', String(o.gop), '-sc_threshold', '0',
-    '-pix_fmt', 'yuv420p', ...mux, tmp,
-  ]);
+    '-pix_fmt', 'yuv420p', ...mux,
+  ];
+  // The cache is shared by concurrent runs, possibly of other checkouts: key on the exact encoder arguments, and on
+  // the CPU count, from which x264 picks its threads when they are not pinned (and with them slices and bits).
+  const key = createHash('sha256').update(JSON.stringify([availableParallelism(), args])).digest('hex').slice(0, 16);
+  const ext = o.format === 'h264' ? 'h264' : 'mp4';
+  const path = join(CACHE, `${o.width}x${o.height}-${o.fps}-${o.seconds}s-${key}.${o.format === 'fmp4' ? 'frag.' : ''}${ext}`);
+  if (existsSync(path)) return path;
+  mkdirSync(CACHE, { recursive: true });
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await ffmpeg([...args, tmp]);
   renameSync(tmp, path);
   return path;
 }

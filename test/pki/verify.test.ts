@@ -66,9 +66,8 @@ describe('path building', () => {
     const aByB = await issue({ subject: 'CN=loop A', publicKey: a.publicKey, issuer: { name: 'CN=loop B', keys: b }, ca: true, ...when });
     const bByA = await issue({ subject: 'CN=loop B', publicKey: b.publicKey, issuer: { name: 'CN=loop A', keys: a }, ca: true, ...when });
     const leaf = (await makeDevice('CN=loop leaf', { cert: aByB, keys: a }, base)).cert;
-    const t0 = Date.now();
+    // no wall-clock bound (flaky under load): the search is bounded in src/pki/_path.ts; a hang hits the test timeout
     const r = await verifyCertificate(leaf, { roots: [f.root.cert], intermediates: [aByB, bByA, aByB] });
-    expect(Date.now() - t0).toBeLessThan(2000);
     expect(r).toMatchObject({ valid: false, code: 'NO_ISSUER' });
     expect(r.chain.length).toBeLessThanOrEqual(3);
   });

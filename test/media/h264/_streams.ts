@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clip, ffmpeg } from '../../helpers/media.js';
 import { AccessUnitAssembler, GopAssembler, splitAnnexB, type AccessUnit, type Gop } from '../../../src/media/h264/index.js';
@@ -25,12 +25,14 @@ export async function briefStreams(): Promise<TestStream[]> {
   ];
 }
 
-const CACHE = join(tmpdir(), 'keyframe-test-clips');
+/** Clips outlive a run (npm test points this outside its per-run temporary directory). */
+const CACHE = process.env['KEYFRAME_TEST_CACHE'] ?? join(tmpdir(), 'keyframe-test-clips');
 
 /** A clip made with explicit ffmpeg encoder arguments (for what clip() cannot express), cached like clip(). */
 export async function ownClip(name: string, encoder: readonly string[], size = '640x360', seconds = 2, fps = 25): Promise<TestStream> {
   const args = ['-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`, '-t', String(seconds), '-c:v', 'libx264', ...encoder, '-bsf:v', 'h264_mp4toannexb', '-f', 'h264'];
-  const key = createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16);
+  // the CPU count too: x264 picks its threads from it when they are not pinned (see clip())
+  const key = createHash('sha256').update(JSON.stringify([availableParallelism(), args])).digest('hex').slice(0, 16);
   const path = join(CACHE, `h264-${key}.h264`);
   if (!existsSync(path)) {
     mkdirSync(CACHE, { recursive: true });

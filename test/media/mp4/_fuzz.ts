@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { MediaError } from '../../../src/errors.js';
 import { bufferSource, buildFragment, buildInitSegment, buildPssh, CLEARKEY_SYSTEM_ID, childrenStart, fullBox, iterateBoxes, openMp4 } from '../../../src/media/mp4/index.js';
 import type { BoxHeader, DemuxedSample, FragmentSample } from '../../../src/media/mp4/index.js';
@@ -190,10 +190,17 @@ function check(s: DemuxedSample): void {
 /** The fuzz corpus: ordinary, fragmented, ffmpeg-encrypted, and our own encrypted fragments with seig groups. */
 export async function corpus(options: { width: number; height: number; seconds: number; gop: number }): Promise<Seed[]> {
   const [mp4, fmp4] = await Promise.all([clip({ ...options, format: 'mp4' }), clip({ ...options, format: 'fmp4' })]);
-  const enc = join(mkdtempSync(join(tmpdir(), 'kf-mp4-fuzz-')), 'enc.mp4');
-  await ffmpeg(['-y', '-i', mp4, '-c', 'copy', '-encryption_scheme', 'cenc-aes-ctr', '-encryption_key', '00112233445566778899aabbccddeeff', '-encryption_kid', '0123456789abcdef0123456789abcdef', enc]);
+  const tmp = mkdtempSync(join(tmpdir(), 'kf-mp4-fuzz-'));
+  const enc = join(tmp, 'enc.mp4');
+  let encBytes: Buffer;
+  try {
+    await ffmpeg(['-y', '-i', mp4, '-c', 'copy', '-encryption_scheme', 'cenc-aes-ctr', '-encryption_key', '00112233445566778899aabbccddeeff', '-encryption_kid', '0123456789abcdef0123456789abcdef', enc]);
+    encBytes = readFileSync(enc);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   const fragBytes = readFileSync(fmp4);
-  return [seedOf('mp4', readFileSync(mp4)), seedOf('fmp4', fragBytes), seedOf('ffmpeg-cenc', readFileSync(enc)), seedOf('our-cenc-frag', await ourEncrypted(fragBytes))];
+  return [seedOf('mp4', readFileSync(mp4)), seedOf('fmp4', fragBytes), seedOf('ffmpeg-cenc', encBytes), seedOf('our-cenc-frag', await ourEncrypted(fragBytes))];
 }
 
 /** Our writer's encrypted fragments (fake IVs, per-NAL subsamples), the second fragment in a seig group. */

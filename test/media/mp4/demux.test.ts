@@ -2,10 +2,10 @@
  * The demuxer on real files from its two sources: the file source reads ranges (not the whole file) and closes;
  * a truncated recording gives its complete fragments, then a MediaError; errors carry file offsets.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaError, NotFoundError } from '../../../src/errors.js';
 import { bufferSource, fileSource, findBoxes, openMp4 } from '../../../src/media/mp4/index.js';
 import type { DemuxedSample, Mp4Source } from '../../../src/media/mp4/index.js';
@@ -13,6 +13,7 @@ import { clip } from '../../helpers/media.js';
 
 const SMALL = { width: 320, height: 240, seconds: 1, gop: 10 } as const;
 const dir = mkdtempSync(join(tmpdir(), 'kf-mp4-demux-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function drain(source: Mp4Source): Promise<{ samples: DemuxedSample[]; error?: unknown }> {
   const samples: DemuxedSample[] = [];

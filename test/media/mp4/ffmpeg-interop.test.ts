@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLEARKEY_SYSTEM_ID,
   bufferSource,
@@ -28,6 +28,7 @@ const KID = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
 const CAMERA = { width: 1920, height: 1080, seconds: 10, gop: 60, bitrate: '4M' } as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'kf-mp4-interop-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 function ffprobe(args: readonly string[], input?: Uint8Array): Promise<string> {
