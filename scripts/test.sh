@@ -14,7 +14,13 @@ npx tsc -p tsconfig.json --noEmit
 echo "== lint"
 npx eslint --max-warnings 0 .
 echo "== tests"
-report=$(mktemp -d)/vitest.json
+# every temporary file of the run (SoftHSM tokens, sites, KMS databases, Chromium profiles) under one directory,
+# removed at the end; generated clips are kept between runs in their own cache
+export KEYFRAME_TEST_CACHE="${KEYFRAME_TEST_CACHE:-${TMPDIR:-/tmp}/keyframe-test-clips}"
+TMPDIR=$(mktemp -d -t kf-test-XXXXXX)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+report=${KEYFRAME_TEST_REPORT:-$(mktemp -d)/vitest.json}
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
 # one plain closing line that any CI reads: "tests: N passed, N failed, N skipped"

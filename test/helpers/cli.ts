@@ -13,9 +13,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** The test process's environment without what changes the CLI's output (a debugging switch set in a shell). */
+function baseEnv(): NodeJS.ProcessEnv {
+  const { KEYFRAME_DEBUG: _debug, ...rest } = process.env;
+  return rest;
+}
+
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = REPO): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
       resolvePromise({ code, stdout, stderr });
     });
