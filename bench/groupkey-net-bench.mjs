@@ -59,7 +59,7 @@ async function startKms(config) {
   const url = await new Promise((resolve, reject) => {
     p.stdout.on('data', (d) => {
       out += d.toString();
-      const m = /kms: listening on (\S+)/.exec(out);
+      const m = /"event":"listening","url":"([^"]+)"/.exec(out);
       if (m) resolve(m[1]);
       if (out.length > 1e6) out = out.slice(-1000);
     });

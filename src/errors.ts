@@ -45,6 +45,10 @@ export const ErrorCodes = {
   GROUPKEY_MESSAGE: 'KF_ERR_GROUPKEY_MESSAGE',
   /** A group-key protocol message was refused: a verification failed, or it does not fit the role's state. */
   GROUPKEY_REFUSED: 'KF_ERR_GROUPKEY_REFUSED',
+  /** A limit or quota was reached: too many, too often, too full (the request may be retried later). */
+  LIMIT: 'KF_ERR_LIMIT',
+  /** An input is larger than the bound that applies to it (a message, a body, a file). */
+  TOO_LARGE: 'KF_ERR_TOO_LARGE',
   /** A service could not be reached, or answered outside its protocol. */
   UNAVAILABLE: 'KF_ERR_UNAVAILABLE',
   /** A bug: an invariant did not hold. */
@@ -60,6 +64,7 @@ const USAGE_LIKE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.UNSUPPORTED,
   ErrorCodes.MEDIA,
   ErrorCodes.GROUPKEY_MESSAGE,
+  ErrorCodes.TOO_LARGE,
 ]);
 
 export class KeyframeError extends Error {

@@ -10,12 +10,16 @@
  *                "crls": "ca/crls.pem" },     crls optional; when given every peer is checked against them
  *     "database": "kms.sqlite",
  *     "admins": ["ops-console"],             common names of operator-CA client certificates that administer
- *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s"
+ *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s",
+ *     "limits": { "maxConnections": 2048, "requestTimeout": "30s", … }   src/server/limits.ts, docs/security.md
  *   }
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { InputError, NotFoundError, errnoCode } from '../errors.js';
+import { parseDuration } from '../util/duration.js';
+import { DEFAULT_LIMITS, parseLimits } from '../server/limits.js';
+import type { ServerLimits } from '../server/limits.js';
 
 export interface KmsConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -30,7 +34,12 @@ export interface KmsConfig {
   readonly batchWindowMs: number;
   /** The longest a camera's long poll is held open (ms). */
   readonly maxWaitMs: number;
+  /** Connections, timeouts and body size (src/server/limits.ts); the idle timeout always exceeds maxWait. */
+  readonly limits: ServerLimits;
 }
+
+/** The KMS's messages are small: a relayed message is at most 1 MiB (the paper's KeyDelivery at n = 10,000 is 0.6 MB). */
+export const KMS_LIMITS: ServerLimits = { ...DEFAULT_LIMITS, maxBodyBytes: 1024 * 1024 + 4096 };
 
 export const KMS_DEFAULTS = {
   host: '127.0.0.1',
@@ -39,18 +48,6 @@ export const KMS_DEFAULTS = {
   batchWindowMs: 2_000,
   maxWaitMs: 25_000,
 } as const;
-
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "1h", "90s", "250ms", "2d" or a number of milliseconds. */
-export function parseDuration(value: unknown, what: string): number {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string') {
-    const m = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
-    if (m !== null) return Number(m[1]) * (UNITS[m[2] as string] as number);
-  }
-  throw new InputError(`${what}: "${String(value)}" is not a duration (e.g. 250ms, 30s, 1h, or milliseconds)`);
-}
 
 function str(o: Record<string, unknown>, key: string, where: string): string {
   const v = o[key];
@@ -67,7 +64,7 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait']);
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenRaw = (o['listen'] ?? {}) as Record<string, unknown>;
@@ -88,6 +85,8 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   const maxWaitMs = o['maxWait'] === undefined ? KMS_DEFAULTS.maxWaitMs : parseDuration(o['maxWait'], `${source}: maxWait`);
   const refreshPeriodMs = o['refreshPeriod'] === undefined ? KMS_DEFAULTS.refreshPeriodMs : parseDuration(o['refreshPeriod'], `${source}: refreshPeriod`);
   if (refreshPeriodMs < 1_000) throw new InputError(`${source}: refreshPeriod must be at least 1s`);
+  const limits = parseLimits(o['limits'], source, KMS_LIMITS);
+  if (limits.idleTimeoutMs <= maxWaitMs) throw new InputError(`${source}: limits.idleTimeout must exceed maxWait (a long poll is idle that long)`);
   return {
     listen: { host, port },
     identity: path(str(o, 'identity', source)),
@@ -103,6 +102,7 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
     refreshPeriodMs,
     batchWindowMs: o['batchWindow'] === undefined ? KMS_DEFAULTS.batchWindowMs : parseDuration(o['batchWindow'], `${source}: batchWindow`),
     maxWaitMs,
+    limits,
   };
 }
 

@@ -7,10 +7,13 @@
  *
  * Binary bodies are application/octet-stream. A list of bundles is framed as (u32 length ‖ bundle)*.
  */
-import Fastify from 'fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TLSSocket, TlsOptions } from 'node:tls';
-import { ErrorCodes, GroupKeyRefusal, isKeyframeError } from '../errors.js';
+import { GroupKeyRefusal } from '../errors.js';
+import { createSecureServer, FORBIDDEN } from '../server/kit.js';
+import type { SecureServer } from '../server/kit.js';
+import type { ServerLimits } from '../server/limits.js';
+import type { Logger } from '../server/log.js';
 import type { Peer, PeerClassifier } from './peers.js';
 import type { KmsService } from './service.js';
 
@@ -19,8 +22,6 @@ declare module 'fastify' {
     peer: Peer | undefined;
   }
 }
-
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export function frameBundles(bundles: readonly Uint8Array[]): Buffer {
   const parts: Buffer[] = [];
@@ -46,29 +47,6 @@ export function unframeBundles(body: Uint8Array): Uint8Array[] {
   return out;
 }
 
-const FORBIDDEN = { error: 'forbidden' } as const;
-
-function statusOf(e: unknown): { status: number; body: Record<string, string> } {
-  if (e instanceof GroupKeyRefusal) return { status: 403, body: { error: e.message, code: e.code } };
-  if (isKeyframeError(e)) {
-    switch (e.code) {
-      case ErrorCodes.INPUT:
-      case ErrorCodes.USAGE:
-      case ErrorCodes.GROUPKEY_MESSAGE:
-        return { status: 400, body: { error: e.message, code: e.code } };
-      case ErrorCodes.NOT_FOUND:
-        return { status: 404, body: { error: e.message, code: e.code } };
-      case ErrorCodes.EXISTS:
-        return { status: 409, body: { error: e.message, code: e.code } };
-      case ErrorCodes.GROUPKEY_REFUSED:
-        return { status: 409, body: { error: e.message, code: e.code } };
-      default:
-        return { status: 500, body: { error: e.message, code: e.code } };
-    }
-  }
-  return { status: 500, body: { error: 'internal error', code: ErrorCodes.INTERNAL } };
-}
-
 function wait(q: Record<string, string | undefined>, maxWaitMs: number): number {
   const w = Number(q['wait'] ?? 0);
   return Number.isFinite(w) && w > 0 ? Math.min(w, maxWaitMs) : 0;
@@ -90,33 +68,27 @@ export interface KmsHttpOptions {
   readonly service: KmsService;
   readonly peers: PeerClassifier;
   readonly tls: TlsOptions;
+  readonly limits: ServerLimits;
   readonly maxWaitMs: number;
-  readonly log?: (event: string, detail: Record<string, unknown>) => void;
+  readonly log: Logger;
 }
 
-export async function buildKmsServer(o: KmsHttpOptions): Promise<FastifyInstance> {
-  const app = Fastify({ https: o.tls, logger: false, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true, return503OnClosing: true });
+export function buildKmsServer(o: KmsHttpOptions): SecureServer {
+  const server = createSecureServer({ name: 'kms', tls: o.tls, limits: o.limits, log: o.log });
+  const app = server.app;
   const s = o.service;
   app.decorateRequest('peer', undefined);
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: o.limits.maxBodyBytes }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (req, reply) => {
     const peer = await o.peers.classify(req.raw.socket as TLSSocket);
     const wantsAdmin = req.url.startsWith('/v1/admin/');
     if (peer === undefined || (peer.kind === 'admin') !== wantsAdmin) {
-      o.log?.('forbidden', { url: req.url.split('?')[0], peer: peer === undefined ? 'unknown' : peer.kind });
+      o.log.warn({ event: 'forbidden', url: req.url.split('?')[0], peer: peer === undefined ? 'unknown' : peer.kind }, 'forbidden');
       return reply.code(403).send(FORBIDDEN);
     }
     req.peer = peer;
     return undefined;
   });
-  app.setErrorHandler((e, _req, reply) => {
-    const code = (e as { statusCode?: number }).statusCode;
-    if (!isKeyframeError(e) && code !== undefined && code >= 400 && code < 500) return reply.code(code).send({ error: (e as Error).message, code: ErrorCodes.INPUT });
-    const r = statusOf(e);
-    if (r.status === 500) o.log?.('error', { message: (e as Error).message });
-    return reply.code(r.status).send(r.body);
-  });
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'no such endpoint' }));
 
   const camera = (req: FastifyRequest): string => {
     const p = req.peer;
@@ -152,15 +124,32 @@ export async function buildKmsServer(o: KmsHttpOptions): Promise<FastifyInstance
   app.get<G>('/v1/groups/:g/challenge', async (req, reply) => octets(reply, await s.challenge(req.params.g, camera(req))));
   app.post<G & { Body: Buffer }>('/v1/groups/:g/aggregate', async (req) => s.aggregate(req.params.g, camera(req), req.body));
   app.post<G & { Body: Buffer }>('/v1/groups/:g/blame', async (req) => s.blame(req.params.g, camera(req), req.body));
-  app.post<G & { Body: Buffer }>('/v1/groups/:g/messages', async (req, reply) => {
-    const to = (req.query['to'] ?? '').split(',').filter((t) => t !== '');
-    await s.post(req.params.g, camera(req), to, req.body);
-    return reply.code(204).send();
-  });
+  const recipients = (req: FastifyRequest<G>): string[] => (req.query['to'] ?? '').split(',').filter((t) => t !== '');
+  app.post<G & { Body: Buffer }>(
+    '/v1/groups/:g/messages',
+    {
+      // the relay's quotas are checked on the declared length before the body is read; a refusal closes the
+      // connection, so that the rest of a refused body is not read either
+      onRequest: async (req, reply) => {
+        const length = Number(req.headers['content-length'] ?? Number.NaN);
+        if (!Number.isSafeInteger(length) || length < 0) return;
+        try {
+          s.admitPost(req.params.g, camera(req), recipients(req), length);
+        } catch (e) {
+          void reply.header('connection', 'close');
+          throw e;
+        }
+      },
+    },
+    async (req, reply) => {
+      await s.post(req.params.g, camera(req), recipients(req), req.body);
+      return reply.code(204).send();
+    },
+  );
   app.get<G>('/v1/groups/:g/inbox', async (req, reply) => {
     const after = nonNegative(req.query['after'], 'after must be a non-negative integer');
-    const items = await s.inbox(req.params.g, camera(req), after, wait(req.query, o.maxWaitMs), abortOnClose(reply));
-    return { items: items.map((m) => ({ seq: m.seq, from: m.from, body: m.body.toString('base64') })) };
+    const page = await s.inbox(req.params.g, camera(req), after, wait(req.query, o.maxWaitMs), abortOnClose(reply));
+    return { items: page.items.map((m) => ({ seq: m.seq, from: m.from, body: m.body.toString('base64') })), more: page.more };
   });
   app.get<G>('/v1/groups/:g/paper', async (req) => {
     const r = s.paperSetup(req.params.g, camera(req));
@@ -189,7 +178,7 @@ export async function buildKmsServer(o: KmsHttpOptions): Promise<FastifyInstance
   };
   app.get('/v1/admin/status', async (req) => {
     admin(req);
-    return s.status();
+    return { ...s.status(), connections: server.connections.stats(), relay: { bytes: s.mailbox.usage().total, limits: s.mailbox.limits } };
   });
   app.get('/v1/admin/cameras', async (req) => {
     admin(req);
@@ -248,8 +237,8 @@ export async function buildKmsServer(o: KmsHttpOptions): Promise<FastifyInstance
     if (kid === undefined || !/^[0-9a-fA-F]{32}$/.test(kid)) throw Object.assign(new Error('kid must be 32 hex digits'), { statusCode: 400 });
     const k = s.contentKeyFor(Buffer.from(kid, 'hex'));
     if (k === undefined) throw Object.assign(new Error('no content key for that KID'), { statusCode: 404 });
-    o.log?.('content-key', { actor, kid, camera: k.cameraId, epoch: k.epoch });
+    o.log.info({ event: 'content-key', actor, kid, camera: k.cameraId, epoch: k.epoch }, 'content key released');
     return { kid: kid.toLowerCase(), group: k.groupId, camera: k.cameraId, epoch: k.epoch, key: k.key.toString('hex') };
   });
-  return app;
+  return server;
 }

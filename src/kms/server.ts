@@ -4,7 +4,6 @@
  * it in-process or spawn the command.
  */
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import type { KeyStore } from '../keystore/types.js';
@@ -15,6 +14,8 @@ import type { KmsConfig } from './config.js';
 import { KmsDb } from './db.js';
 import { buildKmsServer } from './http.js';
 import { PeerClassifier } from './peers.js';
+import { silentLogger } from '../server/log.js';
+import type { Logger } from '../server/log.js';
 import { Sealer } from './seal.js';
 import { KmsService } from './service.js';
 
@@ -40,7 +41,9 @@ function one(path: string, what: string): X509Certificate {
   return certs[0] as X509Certificate;
 }
 
-export async function startKms(config: KmsConfig, options: { readonly log?: (event: string, detail: Record<string, unknown>) => void; readonly refreshTickMs?: number } = {}): Promise<RunningKms> {
+export async function startKms(config: KmsConfig, options: { readonly logger?: Logger; readonly refreshTickMs?: number } = {}): Promise<RunningKms> {
+  const logger = options.logger ?? silentLogger();
+  const log = (event: string, detail: Record<string, unknown>): void => logger.info({ event, ...detail }, event);
   const identity = loadTlsIdentity(config.identity, config.keystore);
   const root = one(config.trust.root, 'manufacturer root certificate');
   const factory = one(config.trust.factory, 'factory CA certificate');
@@ -64,20 +67,19 @@ export async function startKms(config: KmsConfig, options: { readonly log?: (eve
       trust: { root, factory, ...(crls !== undefined ? { crls } : {}) },
       refreshPeriodMs: config.refreshPeriodMs,
       batchWindowMs: config.batchWindowMs,
-      ...(options.log !== undefined ? { log: options.log } : {}),
+      log,
     });
     const tls = await tlsServerOptions(identity, { roots: [root, operator], ...(crls !== undefined ? { crls } : {}) });
     const peers = new PeerClassifier({ root, factory, operator, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });
-    const app = await buildKmsServer({ service, peers, tls, maxWaitMs: config.maxWaitMs, ...(options.log !== undefined ? { log: options.log } : {}) });
-    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const server = buildKmsServer({ service, peers, tls, limits: config.limits, maxWaitMs: config.maxWaitMs, log: logger });
+    const { url, port } = await server.listen(config.listen.host, config.listen.port);
+    const app = server.app;
     service.startRefreshTimer(options.refreshTickMs ?? Math.max(250, Math.min(60_000, Math.floor(config.refreshPeriodMs / 4))));
-    const port = (app.server.address() as AddressInfo).port;
-    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     const svc = service;
     const st = store;
     const d = db;
     return {
-      url: `https://${host}:${port}`,
+      url,
       port,
       service: svc,
       close: async () => {

@@ -28,7 +28,7 @@ import type { GroupMode, GroupRow, KmsDb } from './db.js';
 import { GROUP_MODES } from './db.js';
 import { paperKey } from './keys.js';
 import { Mailbox } from './mailbox.js';
-import type { MailItem } from './mailbox.js';
+import type { MailItem, RelayLimits } from './mailbox.js';
 import type { Sealer } from './seal.js';
 
 export const KMS_ADDRESS = 'kms';
@@ -46,6 +46,8 @@ export interface KmsServiceOptions {
   readonly batchWindowMs: number;
   readonly now?: () => number;
   readonly log?: (event: string, detail: Record<string, unknown>) => void;
+  /** Bounds of the camera relay (default DEFAULT_RELAY_LIMITS). */
+  readonly relayLimits?: RelayLimits;
 }
 
 export interface CreateGroupRequest {
@@ -121,7 +123,7 @@ export class KmsService {
   private readonly now: () => number;
   private readonly groups = new Map<string, Runtime>();
   private readonly paper: PaperKms;
-  readonly mailbox = new Mailbox();
+  readonly mailbox: Mailbox;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly startedAt: number;
@@ -130,6 +132,7 @@ export class KmsService {
     this.o = o;
     this.now = o.now ?? Date.now;
     this.startedAt = this.now();
+    this.mailbox = new Mailbox(o.relayLimits);
     this.paper = new PaperKms({ ID_ICM: KMS_ADDRESS, random: (n) => new Uint8Array(randomBytes(n)) });
   }
 
@@ -580,11 +583,19 @@ export class KmsService {
 
   // ── the relay (LAN) and the paper KMS ─────────────────────────────────────────────────────────────────────
 
+  /** Before a body is read: would a message of `size` bytes from `from` be taken? (Members only; relay quotas.) */
+  admitPost(groupId: string, from: string, to: readonly string[], size: number): void {
+    const g = this.groups.get(groupId);
+    if (g === undefined || !this.isParticipant(g, from)) throw refused('not a member');
+    this.mailbox.admit(groupId, from, to.filter((t) => t !== KMS_ADDRESS), size);
+  }
+
   /** Sends `body` from an authenticated camera to cameras of its group, or (paper schemes) to the KMS. */
   async post(groupId: string, from: string, to: readonly string[], body: Uint8Array): Promise<void> {
     const g = this.groups.get(groupId);
     if (g === undefined || !this.isParticipant(g, from)) throw refused('not a member');
     if (to.length === 0 || to.length > 100_000) throw new InputError('a message names 1–100000 recipients');
+    if (to.includes(from)) throw new InputError('a camera may not post a message to itself');
     const cameras = to.filter((t) => t !== KMS_ADDRESS);
     for (const t of cameras) if (!this.isParticipant(g, t)) throw refused('recipient not in the group');
     if (cameras.length > 0) this.mailbox.post(groupId, from, cameras, body);
@@ -609,7 +620,14 @@ export class KmsService {
       throw refused('paper message');
     }
     await this.paperStore(g);
-    for (const o of out) this.mailbox.post(g.row.id, KMS_ADDRESS, o.to, encodeMessage(o.message));
+    for (const o of out) {
+      try {
+        this.mailbox.post(g.row.id, KMS_ADDRESS, o.to, encodeMessage(o.message));
+      } catch (e) {
+        // a recipient's queue is full: lost as on a LAN; the camera asks again (paper-camera.ts retries)
+        this.log('relay-full', { group: g.row.id, to: o.to.length === 1 ? o.to[0] : `${o.to.length} cameras`, type: o.message.type, error: (e as Error).message });
+      }
+    }
     this.wake(g);
   }
 
@@ -632,7 +650,7 @@ export class KmsService {
   }
 
   /** A camera's relayed messages after `after`; waits up to `waitMs` when there are none. */
-  async inbox(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal): Promise<MailItem[]> {
+  async inbox(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal): Promise<{ items: MailItem[]; more: boolean }> {
     const g = this.groups.get(groupId);
     if (g === undefined || !this.isParticipant(g, serial)) throw refused('not a member');
     return this.mailbox.read(groupId, serial, after, waitMs, signal);

@@ -5,8 +5,6 @@
  * after the restart; every live camera ends on the KMS's epoch, and no departed camera can follow the chain or
  * decrypt a CENC fragment encrypted after its departure (checked with keyframe decrypt and ffmpeg).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +13,9 @@ import type { GroupKeyCamera, SyncResult } from '../../src/kms/camera.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { unframeBundles } from '../../src/kms/http.js';
 import { contentKey } from '../../src/groupkey/hardened/content.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { startService } from '../helpers/service.js';
+import type { ServiceProcess } from '../helpers/service.js';
 import { clip, frameMd5s } from '../helpers/media.js';
 import { makeKmsSite, PIN_ENV } from './_setup.js';
 import type { KmsSite } from './_setup.js';
@@ -27,7 +27,7 @@ const JOINERS = [21, 22, 23, 24, 25].map(serial);
 const LEAVERS = [5, 6, 7, 8, 9].map(serial);
 
 let site: KmsSite;
-let proc: ChildProcess | undefined;
+let kmsProc: ServiceProcess | undefined;
 let url: string;
 let admin: KmsClient;
 const agents = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>();
@@ -39,28 +39,13 @@ const env = (): NodeJS.ProcessEnv => ({ [PIN_ENV]: process.env[PIN_ENV] });
 const cam = (s: string): GroupKeyCamera => (agents.get(s) as { camera: GroupKeyCamera }).camera;
 const cli = (args: string[]): ReturnType<typeof runCli> => runCli(['kms', ...args, '--url', url, '--identity', site.adminDir], env());
 
-function startKms(): Promise<string> {
-  const p = spawn(process.execPath, [BIN, 'kms', 'serve', '--config', site.configPath], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc = p;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /kms: listening on (\S+)/.exec(out);
-      if (m !== null) resolve(m[1] as string);
-    });
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('exit', (code) => reject(new Error(`kms exited ${String(code)}: ${err}`)));
-  });
+async function startKms(): Promise<string> {
+  kmsProc = await startService(['kms', 'serve', '--config', site.configPath], env());
+  return kmsProc.url;
 }
 
 async function stopKms(signal: NodeJS.Signals): Promise<void> {
-  const p = proc;
-  if (p === undefined || p.exitCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill(signal);
-  await exited;
+  await kmsProc?.stop(signal);
 }
 
 function watch(s: string): void {

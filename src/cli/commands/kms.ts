@@ -14,7 +14,9 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ErrorCodes, KeyframeError, UsageError } from '../../errors.js';
-import { loadKmsConfig, parseDuration, KMS_DEFAULTS } from '../../kms/config.js';
+import { loadKmsConfig, KMS_DEFAULTS } from '../../kms/config.js';
+import { parseDuration } from '../../util/duration.js';
+import { createLogger } from '../../server/log.js';
 import type { KmsClient } from '../../kms/client.js';
 import { openAdminClient, openCameraAgent, readRoots } from '../../kms/open.js';
 import { startKms } from '../../kms/server.js';
@@ -115,9 +117,9 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--config <FILE>', 'KMS config (JSON)')
     .action(async (o: { config: string }) => {
       const config = loadKmsConfig(resolve(o.config));
-      const log = (event: string, detail: Record<string, unknown>): void => println(ctx.stdout, `kms: ${event} ${Object.entries(detail).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`);
-      const running = await startKms(config, { log });
-      println(ctx.stdout, `kms: listening on ${running.url}`);
+      const logger = createLogger('kms');
+      const running = await startKms(config, { logger });
+      logger.info({ event: 'listening', url: running.url, limits: config.limits }, `listening on ${running.url}`);
       await new Promise<void>((done) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
@@ -128,7 +130,7 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
         process.on('SIGTERM', stop);
       });
       await running.close();
-      println(ctx.stdout, 'kms: stopped');
+      logger.info({ event: 'stopped' }, 'stopped');
     });
 
   adminOptions(kms.command('status').description('service status: uptime, database, groups')).action(async (o: AdminOptions) => {
