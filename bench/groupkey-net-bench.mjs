@@ -107,7 +107,7 @@ async function runSize(n) {
   await createSite({ out: join(work, 'kms'), ca, caKeyStore: caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore: spec(join(work, 'kms', 'keys')) });
   await createSite({ out: join(work, 'admin'), ca, caKeyStore: caStore, name: 'ops', altNames: ['ops'], clientAuth: true, keystore: spec(join(work, 'admin', 'keys')) });
   const fleetDir = join(work, 'fleet');
-  const fleet = await SoftwareKeyStore.open(fleetDir, process.env[PIN_ENV]);
+  const fleet = await SoftwareKeyStore.open(fleetDir, process.env[PIN_ENV], { create: true });
   const cams = [];
   for (let i = 0; i < n + OPS; i++) {
     const serial = `B${String(i).padStart(5, '0')}`;

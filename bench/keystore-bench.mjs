@@ -76,7 +76,7 @@ const msg = (i) => messages[i % messages.length];
 const node = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 const swDir = join(tmp, 'software');
-const software = await SoftwareKeyStore.open(swDir, 'bench-passphrase', { scrypt: { N: 1024, r: 8, p: 1 } });
+const software = await SoftwareKeyStore.open(swDir, 'bench-passphrase', { create: true, scrypt: { N: 1024, r: 8, p: 1 } });
 const swPub = await software.generateKeyPair('bench', 'ec-p256');
 
 const hsm = await Pkcs11KeyStore.open({ module: SOFTHSM_MODULE, token: TOKEN, pin: PIN });

@@ -27,9 +27,9 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, InputError, KeyStoreError, errnoCode } from '../errors.js';
+import { ErrorCodes, InputError, KeyStoreError, NotFoundError, errnoCode } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { GCM_NONCE_BYTES, GCM_TAG_BYTES, assertLabel, assertP256Public, unwrapFailed } from './_common.js';
 import { deriveFromSharedSecret } from './kdf.js';
@@ -103,8 +103,19 @@ function isAlgorithm(v: unknown): v is KeyAlgorithm {
 }
 
 export interface SoftwareKeyStoreOptions {
+  /** Create the store when DIR holds none (only commands that make a new identity do); default: refuse. */
+  readonly create?: boolean;
   /** scrypt cost for a store created by this call (an existing store keeps its own). */
   readonly scrypt?: ScryptParams;
+}
+
+/** A store other users can read or write is refused, as ssh refuses such keys: name the fix. */
+async function checkPrivate(path: string, what: string): Promise<void> {
+  const st = await stat(path);
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    throw new KeyStoreError(ErrorCodes.KEYSTORE, `key store ${what} ${path} is accessible by other users (mode ${mode}): run chmod ${st.isDirectory() ? '700' : '600'} ${path}`);
+  }
 }
 
 export class SoftwareKeyStore implements KeyStore {
@@ -120,10 +131,16 @@ export class SoftwareKeyStore implements KeyStore {
     this.description = `file:${dir}`;
   }
 
-  /** Opens DIR, creating the store on first use. A wrong passphrase is one KF_ERR_KEYSTORE_AUTH. */
+  /**
+   * Opens the store in DIR; creates it only with `create` (never as a side effect of reading). A wrong passphrase
+   * is one KF_ERR_KEYSTORE_AUTH; a store readable or writable by other users is refused.
+   */
   static async open(dir: string, passphrase: string, options: SoftwareKeyStoreOptions = {}): Promise<SoftwareKeyStore> {
     const headerPath = join(dir, 'keystore.json');
     if (!existsSync(headerPath)) {
+      if (options.create !== true) {
+        throw new NotFoundError(existsSync(dir) ? `no key store in ${dir} (keystore.json is missing)` : `key store directory not found: ${dir}`);
+      }
       if (passphrase.length < MIN_PASSPHRASE) {
         throw new KeyStoreError(ErrorCodes.KEYSTORE_AUTH, `a new key store needs a passphrase of at least ${MIN_PASSPHRASE} characters`);
       }
@@ -141,6 +158,8 @@ export class SoftwareKeyStore implements KeyStore {
       await writeFileAtomic(headerPath, JSON.stringify(header, null, 2) + '\n', { mode: 0o600, exclusive: true });
       return new SoftwareKeyStore(dir, kek);
     }
+    await checkPrivate(dir, 'directory');
+    await checkPrivate(headerPath, 'file');
     let header: StoreHeader;
     try {
       header = JSON.parse(await readFile(headerPath, 'utf8')) as StoreHeader;
@@ -179,6 +198,7 @@ export class SoftwareKeyStore implements KeyStore {
       if (errnoCode(e) === 'ENOENT') return undefined;
       throw new KeyStoreError(ErrorCodes.KEYSTORE, `cannot read key "${label}": ${(e as Error).message}`);
     }
+    await checkPrivate(this.#path(label), 'file');
     let file: KeyFile;
     try {
       file = JSON.parse(text) as KeyFile;

@@ -6,8 +6,12 @@
  *
  * A spec names where a PIN or passphrase comes from, never the secret itself, so that no secret appears in argv
  * or in a process listing. Without a pin source, the passphrase comes from $KEYFRAME_KEYSTORE_PIN.
+ *
+ * Relative paths are resolved against a base directory: the current one on the command line, and the directory
+ * of the file that records the spec (device.json, site.json, ca.json), which records a store inside itself by a
+ * relative path — so that an identity directory can be moved or restored elsewhere as a whole.
  */
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { InputError } from '../errors.js';
 
 export const DEFAULT_PIN_ENV = 'KEYFRAME_KEYSTORE_PIN';
@@ -40,7 +44,7 @@ function redact(text: string): string {
   return text.replace(/(pin|pin-value|passphrase|password)=[^;]*/gi, '$1=…');
 }
 
-function pinSource(params: Map<string, string>, spec: string): PinSource {
+function pinSource(params: Map<string, string>, spec: string, baseDir: string): PinSource {
   for (const forbidden of ['pin', 'pin-value', 'passphrase', 'password']) {
     if (params.has(forbidden)) {
       throw new InputError(`key store spec "${redact(spec)}": a secret may not be written into a spec; use pin-env=VAR or pin-file=PATH`);
@@ -53,24 +57,25 @@ function pinSource(params: Map<string, string>, spec: string): PinSource {
   if (env !== undefined && file !== undefined) {
     throw new InputError(`key store spec "${redact(spec)}": give pin-env or pin-file, not both`);
   }
-  if (file !== undefined) return { file: resolve(file) };
+  if (file !== undefined) return { file: resolve(baseDir, file) };
   const name = env ?? DEFAULT_PIN_ENV;
   if (!ENV_NAME.test(name)) throw new InputError(`key store spec "${redact(spec)}": pin-env "${name}" is not an environment variable name`);
   return { env: name };
 }
 
-export function parseKeyStoreSpec(spec: string): KeyStoreSpec {
+/** Parses a spec; relative paths in it are taken from `baseDir` (default: the current directory). */
+export function parseKeyStoreSpec(spec: string, baseDir: string = process.cwd()): KeyStoreSpec {
   if (spec.startsWith('file:')) {
     const [dir = '', ...rest] = spec.slice('file:'.length).split(';');
     if (dir === '') throw new InputError(`bad key store spec "${redact(spec)}": file: needs a directory`);
     const params = parseParams(rest.join(';'), spec);
-    const pin = pinSource(params, spec);
+    const pin = pinSource(params, spec, baseDir);
     if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
-    return { kind: 'file', dir: resolve(dir), pin };
+    return { kind: 'file', dir: resolve(baseDir, dir), pin };
   }
   if (spec.startsWith('pkcs11:')) {
     const params = parseParams(spec.slice('pkcs11:'.length), spec);
-    const pin = pinSource(params, spec);
+    const pin = pinSource(params, spec, baseDir);
     const module = params.get('module');
     const token = params.get('token');
     params.delete('module');
@@ -78,14 +83,22 @@ export function parseKeyStoreSpec(spec: string): KeyStoreSpec {
     if (module === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs module=PATH`);
     if (token === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs token=LABEL`);
     if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
-    return { kind: 'pkcs11', module: resolve(module), token, pin };
+    return { kind: 'pkcs11', module: resolve(baseDir, module), token, pin };
   }
   throw new InputError(`bad key store spec "${redact(spec)}": expected file:DIR or pkcs11:module=PATH;token=LABEL`);
 }
 
-/** The canonical text of a spec (round-trips through parseKeyStoreSpec). */
-export function formatKeyStoreSpec(spec: KeyStoreSpec): string {
-  const pin = 'env' in spec.pin ? `pin-env=${spec.pin.env}` : `pin-file=${spec.pin.file}`;
-  if (spec.kind === 'file') return `file:${spec.dir};${pin}`;
+/**
+ * The canonical text of a spec (round-trips through parseKeyStoreSpec with the same base). With `relativeTo`, a
+ * store directory or PIN file inside that directory is written relative to it.
+ */
+export function formatKeyStoreSpec(spec: KeyStoreSpec, relativeTo?: string): string {
+  const path = (p: string): string => {
+    if (relativeTo === undefined) return p;
+    const r = relative(resolve(relativeTo), p);
+    return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r.split(sep).join('/') : p;
+  };
+  const pin = 'env' in spec.pin ? `pin-env=${spec.pin.env}` : `pin-file=${path(spec.pin.file)}`;
+  if (spec.kind === 'file') return `file:${path(spec.dir)};${pin}`;
   return `pkcs11:module=${spec.module};token=${spec.token};${pin}`;
 }

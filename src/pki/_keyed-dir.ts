@@ -4,7 +4,7 @@
  * store is the default one inside `dir` (`file:DIR/keys`) it is built inside the temporary directory; a key
  * made in an external store (PKCS#11) is destroyed again if anything fails.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ErrorCodes, PkiError } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import { parseKeyStoreSpec } from '../keystore/spec.js';
@@ -32,9 +32,9 @@ export async function buildKeyedDir<T>(
 ): Promise<T> {
   const finalSpec = parseKeyStoreSpec(keystore ?? `file:${join(dir, 'keys')}`);
   return buildDirAtomic(dir, async (tmp) => {
-    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === join(dir, 'keys');
+    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === resolve(dir, 'keys');
     const workSpec: KeyStoreSpec = insideDir ? { ...finalSpec, dir: join(tmp, 'keys') } : finalSpec;
-    const store = await openKeyStore(workSpec);
+    const store = await openKeyStore(workSpec, { create: true });
     let created = false;
     try {
       if ((await store.info(keyLabel)) !== undefined) {

@@ -13,7 +13,7 @@
 import type { X509Certificate } from './x509.js';
 import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ErrorCodes, KeyframeError, NotFoundError, PkiError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import { parseKeyStoreSpec } from '../keystore/spec.js';
@@ -125,7 +125,7 @@ export class CaStore {
 
   /** Opens the CA's key store; `override` replaces the spec recorded at `ca init` (e.g. another PIN source). */
   async openKeyStore(override?: string): Promise<KeyStore> {
-    return openKeyStore(parseKeyStoreSpec(override ?? this.config.keystore));
+    return openKeyStore(override !== undefined ? parseKeyStoreSpec(override) : parseKeyStoreSpec(this.config.keystore, resolve(this.dir)));
   }
 
   async readDb(): Promise<CaDb> {

@@ -15,7 +15,7 @@ import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EnrolmentError, ErrorCodes, InputError, NotFoundError, PkiError } from '../errors.js';
 import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
@@ -76,9 +76,9 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const finalSpec = parseKeyStoreSpec(options.keystore ?? `file:${join(options.dir, 'keys')}`);
   return buildDirAtomic(options.dir, async (tmp) => {
     // a default store lives inside DIR: build it in the temporary directory, record the final path
-    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === join(options.dir, 'keys');
+    const insideDir = finalSpec.kind === 'file' && finalSpec.dir === resolve(options.dir, 'keys');
     const workSpec = insideDir ? { ...finalSpec, dir: join(tmp, 'keys') } : finalSpec;
-    const store = await openKeyStore(workSpec);
+    const store = await openKeyStore(workSpec, { create: true });
     const created: string[] = [];
     try {
       for (const name of CA_NAMES) {
@@ -128,7 +128,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         },
         keyStoreCrypto,
       );
-      const config: CaConfig = { version: 1, org, keystore: formatKeyStoreSpec(finalSpec), labels: LABELS, createdAt: now.toISOString() };
+      const config: CaConfig = { version: 1, org, keystore: formatKeyStoreSpec(finalSpec, resolve(options.dir)), labels: LABELS, createdAt: now.toISOString() };
       const db = emptyDb();
       const record = (cert: X509Certificate, issuer: CaName): IssuedCertificate => ({
         serialNumber: cert.serialNumber,

@@ -16,7 +16,7 @@ import { X509CertificateGenerator } from './x509.js';
 import type { Name, Pkcs10CertificateRequest, X509Certificate } from './x509.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ErrorCodes, InputError, NotFoundError, PkiError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
@@ -87,7 +87,7 @@ async function buildDevice<T>(options: DeviceSetupOptions, finish: (device: Devi
       version: 1,
       serial: options.serial,
       org: options.org ?? DEFAULT_DEVICE_ORG,
-      keystore: formatKeyStoreSpec(finalSpec),
+      keystore: formatKeyStoreSpec(finalSpec, resolve(options.dir)),
       keyLabel,
       algorithm,
       createdAt: now.toISOString(),
@@ -168,7 +168,9 @@ async function readDeviceConfig(dir: string): Promise<DeviceConfig> {
 /** Opens DEV: configuration, key store (`keystore` overrides the recorded spec), and certificate chain if any. */
 export async function openDevice(dir: string, keystore?: string): Promise<Device> {
   const config = await readDeviceConfig(dir);
-  const spec = parseKeyStoreSpec(keystore ?? config.keystore);
+  // an override comes from the command line (relative to the current directory); the recorded spec is relative
+  // to the device directory
+  const spec = keystore !== undefined ? parseKeyStoreSpec(keystore) : parseKeyStoreSpec(config.keystore, resolve(dir));
   let chain: X509Certificate[] = [];
   const chainPath = join(dir, 'chain.pem');
   if (existsSync(chainPath)) chain = parseCertificates(await readFile(chainPath), chainPath);

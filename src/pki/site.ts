@@ -4,7 +4,7 @@
  * (certificate + operator CA), keys/ (default software key store).
  */
 import type { X509Certificate } from './x509.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { formatKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -42,7 +42,7 @@ export async function createSite(options: CreateSiteOptions): Promise<{ config: 
       version: 1,
       kind: 'site',
       name: options.name,
-      keystore: formatKeyStoreSpec(finalSpec),
+      keystore: formatKeyStoreSpec(finalSpec, resolve(options.out)),
       keyLabel,
       algorithm,
       createdAt: (options.now ?? new Date()).toISOString(),

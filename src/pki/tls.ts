@@ -22,7 +22,7 @@
 import { createHash, setEngine } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket, TlsOptions } from 'node:tls';
 import { ErrorCodes, InputError, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
@@ -245,7 +245,7 @@ export function loadTlsIdentity(dir: string, keystore?: string): TlsIdentity {
     if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${dir} has no certificate yet (${chainPath} missing)`);
     throw e;
   }
-  return { chain: parseCertificates(chainPem, chainPath), keystore: parseKeyStoreSpec(keystore ?? config.keystore), keyLabel: config.keyLabel };
+  return { chain: parseCertificates(chainPem, chainPath), keystore: keystore !== undefined ? parseKeyStoreSpec(keystore) : parseKeyStoreSpec(config.keystore, resolve(dir)), keyLabel: config.keyLabel };
 }
 
 /** The X.520 serialNumber (device serial) of the authenticated peer, or undefined for a non-device peer. */

@@ -60,7 +60,7 @@ const backends: Backend[] = [
       const tmp = mkdtempSync(join(tmpdir(), 'kf-ks-'));
       const dir = join(tmp, 'keystore');
       const secret = 'passphrase-123';
-      let store: KeyStore = await SoftwareKeyStore.open(dir, secret, { scrypt: SCRYPT_FAST });
+      let store: KeyStore = await SoftwareKeyStore.open(dir, secret, { create: true, scrypt: SCRYPT_FAST });
       return {
         store,
         secret,

@@ -2,7 +2,7 @@
  * The software key store at rest: what is on disk, who may read it, and how it fails when it is tampered with.
  */
 import { createPrivateKey, diffieHellman, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ afterEach(() => {
 });
 
 function open(passphrase = PASSPHRASE): Promise<SoftwareKeyStore> {
-  return SoftwareKeyStore.open(dir, passphrase, { scrypt: SCRYPT_FAST });
+  return SoftwareKeyStore.open(dir, passphrase, { create: true, scrypt: SCRYPT_FAST });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
@@ -97,6 +97,32 @@ describe('software key store on disk', () => {
         expect(field).not.toContain('PRIVATE KEY');
       }
     }
+  });
+
+  it('never creates a store as a side effect of opening one: a missing directory or keystore.json is named, nothing is written', async () => {
+    const missing = await rejection(SoftwareKeyStore.open(dir, PASSPHRASE));
+    expect(missing).toMatchObject({ code: ErrorCodes.NOT_FOUND, message: `key store directory not found: ${dir}` });
+    expect(existsSync(dir)).toBe(false);
+    mkdirSync(dir, { mode: 0o700 });
+    const empty = await rejection(SoftwareKeyStore.open(dir, PASSPHRASE));
+    expect(empty).toMatchObject({ code: ErrorCodes.NOT_FOUND, message: `no key store in ${dir} (keystore.json is missing)` });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses a store other users can read or write (directory or file), naming the chmod that fixes it', async () => {
+    const s = await open();
+    await s.generateKeyPair('k', 'ec-p256');
+    await s.close();
+    chmodSync(dir, 0o755);
+    expect(await rejection(open())).toMatchObject({ code: ErrorCodes.KEYSTORE, message: `key store directory ${dir} is accessible by other users (mode 0755): run chmod 700 ${dir}` });
+    chmodSync(dir, 0o700);
+    chmodSync(join(dir, 'keystore.json'), 0o644);
+    expect(await rejection(open())).toMatchObject({ message: expect.stringContaining('chmod 600') as unknown });
+    chmodSync(join(dir, 'keystore.json'), 0o600);
+    chmodSync(join(dir, 'k.key.json'), 0o666);
+    const reopened = await open();
+    expect(await rejection(reopened.sign('k', Buffer.from('x')))).toMatchObject({ code: ErrorCodes.KEYSTORE, message: expect.stringContaining('k.key.json is accessible by other users (mode 0666)') as unknown });
+    await reopened.close();
   });
 
   it('refuses a wrong passphrase with one generic KF_ERR_KEYSTORE_AUTH', async () => {

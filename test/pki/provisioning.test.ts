@@ -58,7 +58,7 @@ async function refusal(p: Promise<unknown>): Promise<EnrolmentError> {
 
 async function csrWithToken(serial: string, token: string): Promise<{ store: KeyStore; csr: Pkcs10CertificateRequest }> {
   const dir = mkdtempSync(join(work, 'dev-'));
-  const store = await SoftwareKeyStore.open(dir, 'device-passphrase', { scrypt: { N: 1024, r: 8, p: 1 } });
+  const store = await SoftwareKeyStore.open(dir, 'device-passphrase', { create: true, scrypt: { N: 1024, r: 8, p: 1 } });
   await store.generateKeyPair('device', 'ec-p256');
   const csr = await createCsr(store, 'device', { subject: names.device('keyframe', serial), challengePassword: token });
   return { store, csr };

@@ -41,9 +41,9 @@ const hashes = (frags: readonly Uint8Array[]): string[] => frags.map((f) => sha2
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-rec-'));
-  store = await SoftwareKeyStore.open(join(work, 'cam'), 'camera passphrase', { scrypt: { N: 1024, r: 8, p: 1 } });
+  store = await SoftwareKeyStore.open(join(work, 'cam'), 'camera passphrase', { create: true, scrypt: { N: 1024, r: 8, p: 1 } });
   await store.generateKeyPair('device', 'ec-p256');
-  other = await SoftwareKeyStore.open(join(work, 'other'), 'camera passphrase', { scrypt: { N: 1024, r: 8, p: 1 } });
+  other = await SoftwareKeyStore.open(join(work, 'other'), 'camera passphrase', { create: true, scrypt: { N: 1024, r: 8, p: 1 } });
   await other.generateKeyPair('device', 'ec-p256');
   const src = await clip({ width: 640, height: 360, seconds: 6, gop: 30, format: 'mp4' });
   const out = join(work, 'rec.mp4');
