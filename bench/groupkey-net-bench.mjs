@@ -53,7 +53,7 @@ function procCpuMs(pid) {
 }
 
 async function startKms(config) {
-  const p = spawn(process.execPath, [BIN, 'kms', 'serve', '--config', config], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'kms', 'serve', '--config', config, '--new-database'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const url = await new Promise((resolve, reject) => {

@@ -11,7 +11,6 @@
  * leader, `authRound` fetches a KMS challenge, relays it, collects the members' tags and sends the aggregate
  * (and the per-camera tags when it fails); as a member, `answerChallenges` answers what the leader relays.
  */
-import { verify as cryptoVerify, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,7 +31,7 @@ import type { X509Certificate } from '../pki/x509.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { KmsClient } from './client.js';
 import { unframeBundles } from './http.js';
-import { paperKey } from './keys.js';
+import { kmsVerifier, paperKey } from './keys.js';
 
 export interface CameraAgentOptions {
   /** https://host:port of the KMS. */
@@ -74,18 +73,6 @@ export interface SyncResult {
   /** applied: now on `epoch`; current: nothing new; removed: the KMS no longer serves this camera. */
   readonly status: 'applied' | 'current' | 'removed';
   readonly epoch: number;
-}
-
-/** ECDSA P-256 / SHA-256 (raw r‖s) by the KMS certificate's key: how the KMS signs bundles, welcomes, challenges. */
-export function kmsVerifier(kmsCertificate: X509Certificate): Verifier {
-  const key = createPublicKey({ key: Buffer.from(kmsCertificate.publicKey.rawData), format: 'der', type: 'spki' });
-  return (message, signature) => {
-    try {
-      return cryptoVerify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    } catch {
-      return false;
-    }
-  };
 }
 
 const STATE_AAD = 'keyframe/v1 camera-gk-state';

@@ -39,6 +39,15 @@ export class KmsClient {
   request(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: RequestOptions = {}): Promise<KmsResponse> {
     const isBinary = body instanceof Uint8Array;
     const payload = body === undefined ? undefined : isBinary ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.from(JSON.stringify(body));
+    return this.send(method, path, isBinary, payload, options, true);
+  }
+
+  /**
+   * One request; `retry`: a kept-alive connection the KMS closed as idle just as it was reused (ECONNRESET or
+   * EPIPE on a reused socket, before any answer) is retried once on a new connection — the KMS never saw that
+   * request.
+   */
+  private send(method: string, path: string, isBinary: boolean, payload: Buffer | undefined, options: RequestOptions, retry: boolean): Promise<KmsResponse> {
     return new Promise((resolve, reject) => {
       const req = request(
         new URL(path, this.url),
@@ -62,6 +71,10 @@ export class KmsClient {
       );
       req.on('timeout', () => req.destroy(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin}: no answer in time`)));
       req.on('error', (e: Error & { code?: string }) => {
+        if (retry && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE') && options.signal?.aborted !== true) {
+          this.send(method, path, isBinary, payload, options, false).then(resolve, reject);
+          return;
+        }
         if (e instanceof KeyframeError || e.name === 'AbortError') reject(e);
         else reject(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin} unreachable: ${e.code ?? e.message}`, { cause: e }));
       });

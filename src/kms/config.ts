@@ -7,7 +7,8 @@
  *     "identity": "kms",                     site directory (site.json, chain.pem, keys): TLS + signing + ECDH
  *     "keystore": "file:kms/keys;pin-env=…", optional: overrides the identity's key store spec
  *     "trust": { "root": "ca/root.pem", "factory": "ca/factory.pem", "operator": "ca/operator.pem",
- *                "crls": "ca/crls.pem" },     crls optional; when given every peer is checked against them
+ *                "crls": ["ca/crl.pem"] },   CRL files (a list; one name alone is taken too), reloaded when they
+ *                                          change; when given every peer is checked against them
  *     "database": "kms.sqlite",
  *     "admins": ["ops-console"],             common names of operator-CA client certificates that administer
  *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s",
@@ -25,7 +26,8 @@ export interface KmsConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly identity: string;
   readonly keystore?: string;
-  readonly trust: { readonly root: string; readonly factory: string; readonly operator: string; readonly crls?: string };
+  /** Certificate files; `crls`: CRL files (each may hold several CRLs), reloaded when they change. */
+  readonly trust: { readonly root: string; readonly factory: string; readonly operator: string; readonly crls?: readonly string[] };
   readonly database: string;
   readonly admins: readonly string[];
   /** A group's epoch secret is refreshed when it has been in use this long (ms). */
@@ -80,8 +82,9 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   if (!Array.isArray(admins) || admins.some((a) => typeof a !== 'string' || a === '')) throw new InputError(`${source}: "admins" must be a list of certificate common names`);
   const keystore = o['keystore'];
   if (keystore !== undefined && (typeof keystore !== 'string' || keystore === '')) throw new InputError(`${source}: "keystore" must be a key store spec`);
-  const crls = t['crls'];
-  if (crls !== undefined && (typeof crls !== 'string' || crls === '')) throw new InputError(`${source}: trust.crls must be a file name`);
+  const crlsRaw = t['crls'];
+  const crls = typeof crlsRaw === 'string' ? [crlsRaw] : crlsRaw;
+  if (crls !== undefined && (!Array.isArray(crls) || crls.length === 0 || crls.some((c) => typeof c !== 'string' || c === ''))) throw new InputError(`${source}: trust.crls must be a list of CRL file names (PEM, each may hold several CRLs)`);
   const maxWaitMs = o['maxWait'] === undefined ? KMS_DEFAULTS.maxWaitMs : parseDuration(o['maxWait'], `${source}: maxWait`);
   const refreshPeriodMs = o['refreshPeriod'] === undefined ? KMS_DEFAULTS.refreshPeriodMs : parseDuration(o['refreshPeriod'], `${source}: refreshPeriod`);
   if (refreshPeriodMs < 1_000) throw new InputError(`${source}: refreshPeriod must be at least 1s`);
@@ -95,7 +98,7 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
       root: path(str(t, 'root', `${source}: trust`)),
       factory: path(str(t, 'factory', `${source}: trust`)),
       operator: path(str(t, 'operator', `${source}: trust`)),
-      ...(crls !== undefined ? { crls: path(crls) } : {}),
+      ...(crls !== undefined ? { crls: (crls as string[]).map(path) } : {}),
     },
     database: path(str(o, 'database', source)),
     admins: admins as string[],

@@ -10,10 +10,12 @@
  *   pending   (group, serial) → join | leave, waiting for the batch window
  *   paper     (group, serial) → what the operator asked a paper-scheme camera to do (join | leave)
  *   audit     who did what, when (never keys)
+ *   alarms    a group stopped until an operator acts (its state is behind what its cameras hold)
+ *   meta      kind, schema version, the sealing key's check value
  */
-import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import { ErrorCodes, KeyframeError } from '../errors.js';
+import { openStore } from '../util/sqlite.js';
+import type { Migration } from '../util/sqlite.js';
 
 export type GroupMode = 'hardened' | 'scheme1' | 'scheme2';
 export const GROUP_MODES: readonly GroupMode[] = ['hardened', 'scheme1', 'scheme2'];
@@ -46,10 +48,8 @@ export interface PendingRow {
   readonly requested_at: number;
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+/** Schema 1: the first release's tables. */
+const SCHEMA_1 = `
 CREATE TABLE IF NOT EXISTS cameras (
   serial TEXT PRIMARY KEY, cert BLOB NOT NULL, fingerprint TEXT NOT NULL, generation INTEGER NOT NULL,
   subkeys BLOB NOT NULL, enrolled_at INTEGER NOT NULL);
@@ -66,37 +66,77 @@ CREATE TABLE IF NOT EXISTS paper (group_id TEXT NOT NULL, serial TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);
 `;
 
+/** The KMS's migrations, in order (src/util/sqlite.ts runs them). */
+export const KMS_MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: 'cameras, groups, bundles, secrets, pending, paper, audit', up: (db) => db.exec(SCHEMA_1) },
+  {
+    version: 2,
+    description: 'alarms: conditions that stop a group until an operator acts (state behind its cameras)',
+    up: (db) =>
+      db.exec(`CREATE TABLE alarms (group_id TEXT PRIMARY KEY, kind TEXT NOT NULL, detail TEXT NOT NULL, raised_at INTEGER NOT NULL);`),
+  },
+];
+
+export interface AlarmRow {
+  readonly group_id: string;
+  readonly kind: string;
+  readonly detail: string;
+  readonly raised_at: number;
+}
+
 export class KmsDb {
   private readonly db: Db;
+  /** Whether this open created the file (a new KMS). */
+  readonly created: boolean;
+  readonly migratedFrom: number;
 
-  private constructor(db: Db) {
+  private constructor(db: Db, created: boolean, migratedFrom: number) {
     this.db = db;
+    this.created = created;
+    this.migratedFrom = migratedFrom;
   }
 
-  static open(file: string): KmsDb {
-    let db: Db;
-    try {
-      db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
-    } catch (e) {
-      throw new KeyframeError(ErrorCodes.INPUT, `KMS database ${file}: ${(e as Error).message}`, { cause: e });
-    }
-    const k = new KmsDb(db);
-    k.migrate(file);
-    return k;
+  /**
+   * Opens the KMS database (see src/util/sqlite.ts for every check); creates it only with `create`. A database of
+   * the first release (schema 1) is upgraded in place.
+   */
+  static open(file: string, options: { readonly create?: boolean } = {}): KmsDb {
+    const o = openStore({
+      file,
+      kind: 'keyframe-kms',
+      what: 'KMS database',
+      migrations: KMS_MIGRATIONS,
+      ...(options.create === true ? { create: true } : {}),
+      legacy: (db) => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('cameras', 'groups', 'bundles')").get()?.n === 3,
+    });
+    return new KmsDb(o.db, o.created, o.migratedFrom);
   }
 
-  private migrate(file: string): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    const row = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
-    if (row !== undefined && Number(row.value) !== SCHEMA_VERSION) {
-      throw new KeyframeError(ErrorCodes.INPUT, `KMS database ${file}: schema version ${row.value}, this keyframe reads ${SCHEMA_VERSION}`);
-    }
-    this.db.exec(SCHEMA);
-    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+  meta(key: string): string | undefined {
+    return this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value;
+  }
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** True when the database holds any group or camera (sealed secrets a key store must open). */
+  get holdsState(): boolean {
+    const c = this.counts();
+    return c.cameras > 0 || c.groups > 0;
+  }
+
+  // alarms
+  alarms(): AlarmRow[] {
+    return this.db.prepare<[], AlarmRow>('SELECT * FROM alarms ORDER BY group_id').all();
+  }
+  alarm(groupId: string): AlarmRow | undefined {
+    return this.db.prepare<[string], AlarmRow>('SELECT * FROM alarms WHERE group_id = ?').get(groupId);
+  }
+  raiseAlarm(a: AlarmRow): void {
+    this.db.prepare('INSERT INTO alarms (group_id, kind, detail, raised_at) VALUES (@group_id, @kind, @detail, @raised_at) ON CONFLICT(group_id) DO NOTHING').run(a);
+  }
+  clearAlarm(groupId: string): void {
+    this.db.prepare('DELETE FROM alarms WHERE group_id = ?').run(groupId);
   }
 
   get journalMode(): string {

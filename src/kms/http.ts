@@ -14,6 +14,7 @@ import { createSecureServer, FORBIDDEN } from '../server/kit.js';
 import type { SecureServer } from '../server/kit.js';
 import type { ServerLimits } from '../server/limits.js';
 import type { Logger } from '../server/log.js';
+import type { CrlStatus } from '../server/crl-watch.js';
 import type { Peer, PeerClassifier } from './peers.js';
 import type { KmsService } from './service.js';
 
@@ -71,6 +72,8 @@ export interface KmsHttpOptions {
   readonly limits: ServerLimits;
   readonly maxWaitMs: number;
   readonly log: Logger;
+  /** The CRLs in force and their state (src/server/crl-watch.ts). */
+  readonly crlStatus?: () => readonly CrlStatus[];
 }
 
 export function buildKmsServer(o: KmsHttpOptions): SecureServer {
@@ -178,7 +181,7 @@ export function buildKmsServer(o: KmsHttpOptions): SecureServer {
   };
   app.get('/v1/admin/status', async (req) => {
     admin(req);
-    return { ...s.status(), connections: server.connections.stats(), relay: { bytes: s.mailbox.usage().total, limits: s.mailbox.limits } };
+    return { ...s.status(), connections: server.connections.stats(), relay: { bytes: s.mailbox.usage().total, limits: s.mailbox.limits }, crls: o.crlStatus?.() ?? [] };
   });
   app.get('/v1/admin/cameras', async (req) => {
     admin(req);
@@ -235,9 +238,10 @@ export function buildKmsServer(o: KmsHttpOptions): SecureServer {
     const actor = admin(req);
     const kid = optString(body(req), 'kid');
     if (kid === undefined || !/^[0-9a-fA-F]{32}$/.test(kid)) throw Object.assign(new Error('kid must be 32 hex digits'), { statusCode: 400 });
-    const k = s.contentKeyFor(Buffer.from(kid, 'hex'));
+    // audited before anything is answered; no audit row, no key (the error is a 500 with nothing in it)
+    const k = s.releaseContentKey(Buffer.from(kid, 'hex'), actor);
     if (k === undefined) throw Object.assign(new Error('no content key for that KID'), { statusCode: 404 });
-    o.log.info({ event: 'content-key', actor, kid, camera: k.cameraId, epoch: k.epoch }, 'content key released');
+    o.log.info({ event: 'content-key', actor, kid: kid.toLowerCase(), camera: k.cameraId, epoch: k.epoch }, 'content key released');
     return { kid: kid.toLowerCase(), group: k.groupId, camera: k.cameraId, epoch: k.epoch, key: k.key.toString('hex') };
   });
   return server;

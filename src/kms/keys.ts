@@ -1,6 +1,21 @@
-/** Keys the KMS and a camera derive alike from the enrolled sub-keys. */
+/** Keys the KMS and a camera use alike: derived from the enrolled sub-keys, or the KMS's signature key. */
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { hkdfExpand, KEY_BYTES } from '../groupkey/hardened/kdf.js';
 import type { Subkeys } from '../groupkey/hardened/kdf.js';
+import type { Verifier } from '../groupkey/hardened/signature.js';
+import type { X509Certificate } from '../pki/x509.js';
+
+/** ECDSA P-256 / SHA-256 (raw r‖s) by the KMS certificate's key: how the KMS signs bundles, welcomes, challenges. */
+export function kmsVerifier(kmsCertificate: X509Certificate): Verifier {
+  const key = createPublicKey({ key: Buffer.from(kmsCertificate.publicKey.rawData), format: 'der', type: 'spki' });
+  return (message, signature) => {
+    try {
+      return cryptoVerify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    } catch {
+      return false;
+    }
+  };
+}
 
 /**
  * The paper's K_IC for a camera in a Scheme 1 / Scheme 2 group: the paper assumes a key shared in advance; here it

@@ -31,9 +31,19 @@ function attribute(cert: X509Certificate, oid: string): string | undefined {
 export class PeerClassifier {
   private readonly cache = new Map<string, { peer: Peer | undefined; until: number }>();
   /** A TLS connection's peer does not change: judged once per connection (getPeerCertificate is costly). */
-  private readonly bySocket = new WeakMap<TLSSocket, { peer: Peer | undefined; until: number }>();
+  private bySocket = new WeakMap<TLSSocket, { peer: Peer | undefined; until: number }>();
+  private anchors: PeerTrustAnchors;
 
-  constructor(private readonly anchors: PeerTrustAnchors) {}
+  constructor(anchors: PeerTrustAnchors) {
+    this.anchors = anchors;
+  }
+
+  /** New CRLs: every peer, connected or not, is judged again on its next request. */
+  setCrls(crls: readonly X509Crl[]): void {
+    this.anchors = { ...this.anchors, crls };
+    this.cache.clear();
+    this.bySocket = new WeakMap();
+  }
 
   async classify(socket: TLSSocket): Promise<Peer | undefined> {
     if (!socket.authorized) return undefined;

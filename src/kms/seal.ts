@@ -15,10 +15,14 @@ export class Sealer {
     private readonly label: string,
   ) {}
 
-  static async open(store: KeyStore, label = STATE_KEY_LABEL): Promise<Sealer> {
+  /** The sealer over `label` in `store`; the key is made only with `create` (a new KMS), never found missing and replaced. */
+  static async open(store: KeyStore, options: { readonly label?: string; readonly create?: boolean } = {}): Promise<Sealer> {
+    const label = options.label ?? STATE_KEY_LABEL;
     const info = await store.info(label);
-    if (info === undefined) await store.generateSecretKey(label);
-    else if (info.algorithm !== 'aes-256') throw new KeyframeError(ErrorCodes.KEYSTORE, `key store label ${label} is not an AES-256 key`);
+    if (info === undefined) {
+      if (options.create !== true) throw new KeyframeError(ErrorCodes.KEY_NOT_FOUND, `the key store ${store.description} holds no '${label}' key`);
+      await store.generateSecretKey(label);
+    } else if (info.algorithm !== 'aes-256') throw new KeyframeError(ErrorCodes.KEYSTORE, `key store label ${label} is not an AES-256 key`);
     return new Sealer(store, label);
   }
 

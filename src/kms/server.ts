@@ -7,16 +7,19 @@ import { readFileSync } from 'node:fs';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import type { KeyStore } from '../keystore/types.js';
-import { parseCertificates, parseCrls } from '../pki/pem.js';
+import { parseCertificates } from '../pki/pem.js';
+import { isRevokedIn } from '../pki/crl-set.js';
+import type { CrlSet } from '../pki/crl-set.js';
+import { CrlWatcher } from '../server/crl-watch.js';
 import { loadTlsIdentity, tlsServerOptions } from '../pki/tls.js';
 import type { X509Certificate } from '../pki/x509.js';
 import type { KmsConfig } from './config.js';
-import { KmsDb } from './db.js';
+import type { KmsDb } from './db.js';
 import { buildKmsServer } from './http.js';
 import { PeerClassifier } from './peers.js';
 import { silentLogger } from '../server/log.js';
 import type { Logger } from '../server/log.js';
-import { Sealer } from './seal.js';
+import { openKmsState } from './state.js';
 import { KmsService } from './service.js';
 
 export interface RunningKms {
@@ -41,23 +44,37 @@ function one(path: string, what: string): X509Certificate {
   return certs[0] as X509Certificate;
 }
 
-export async function startKms(config: KmsConfig, options: { readonly logger?: Logger; readonly refreshTickMs?: number } = {}): Promise<RunningKms> {
+export interface StartKmsOptions {
+  readonly logger?: Logger;
+  readonly refreshTickMs?: number;
+  /** Create the database when it does not exist (a new KMS: `kms serve --new-database`); default: refuse. */
+  readonly createDatabase?: boolean;
+}
+
+export async function startKms(config: KmsConfig, options: StartKmsOptions = {}): Promise<RunningKms> {
   const logger = options.logger ?? silentLogger();
   const log = (event: string, detail: Record<string, unknown>): void => logger.info({ event, ...detail }, event);
   const identity = loadTlsIdentity(config.identity, config.keystore);
   const root = one(config.trust.root, 'manufacturer root certificate');
   const factory = one(config.trust.factory, 'factory CA certificate');
   const operator = one(config.trust.operator, 'operator CA certificate');
-  const crls = config.trust.crls !== undefined ? parseCrls(readPem(config.trust.crls, 'CRL file'), config.trust.crls) : undefined;
   let store: KeyStore | undefined;
   let db: KmsDb | undefined;
   let service: KmsService | undefined;
+  let watcher: CrlWatcher | undefined;
+  // a late CRL change finds these once they exist
+  let apply: ((set: CrlSet) => Promise<void>) | undefined;
   try {
+    if (config.trust.crls !== undefined) {
+      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers: [root, factory, operator], log: logger, onChange: (set) => apply?.(set) });
+    }
+    const crls = watcher?.current.crls;
     store = await openKeyStore(identity.keystore);
     const info = await store.info(identity.keyLabel);
     if (info?.algorithm !== 'ec-p256') throw new KeyframeError(ErrorCodes.UNSUPPORTED, `the KMS key ${identity.keyLabel} must be an ec-p256 key pair (it signs bundles and runs the enrolment ECDH)`);
-    db = KmsDb.open(config.database);
-    const sealer = await Sealer.open(store);
+    const state = await openKmsState({ database: config.database, store, ...(options.createDatabase === true ? { create: true } : {}) });
+    db = state.db;
+    const sealer = state.sealer;
     service = await KmsService.start({
       db,
       store,
@@ -71,7 +88,17 @@ export async function startKms(config: KmsConfig, options: { readonly logger?: L
     });
     const tls = await tlsServerOptions(identity, { roots: [root, operator], ...(crls !== undefined ? { crls } : {}) });
     const peers = new PeerClassifier({ root, factory, operator, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });
-    const server = buildKmsServer({ service, peers, tls, limits: config.limits, maxWaitMs: config.maxWaitMs, log: logger });
+    const server = buildKmsServer({ service, peers, tls, limits: config.limits, maxWaitMs: config.maxWaitMs, log: logger, crlStatus: () => watcher?.status() ?? [] });
+    const svc0 = service;
+    // a new CRL: new handshakes check it, connected peers are judged again, revoked members leave their groups
+    apply = async (set) => {
+      server.setSecureContext(await tlsServerOptions(identity, { roots: [root, operator], crls: set.crls }));
+      peers.setCrls(set.crls);
+      svc0.setCrls(set.crls);
+      await svc0.evictRevoked((cert) => isRevokedIn(set, cert), 'kms:crl');
+    };
+    const initial = watcher?.current;
+    if (initial !== undefined) await svc0.evictRevoked((cert) => isRevokedIn(initial, cert), 'kms:crl');
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const app = server.app;
     service.startRefreshTimer(options.refreshTickMs ?? Math.max(250, Math.min(60_000, Math.floor(config.refreshPeriodMs / 4))));
@@ -83,6 +110,7 @@ export async function startKms(config: KmsConfig, options: { readonly logger?: L
       port,
       service: svc,
       close: async () => {
+        watcher?.close();
         await app.close();
         await svc.close();
         d.close();
@@ -90,6 +118,7 @@ export async function startKms(config: KmsConfig, options: { readonly logger?: L
       },
     };
   } catch (e) {
+    watcher?.close();
     await service?.close();
     db?.close();
     await store?.close();

@@ -9,12 +9,11 @@
  * wait in the `pending` table, so a restart inside a batch window loses none. Secrets are sealed (seal.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { ErrorCodes, GroupKeyError, GroupKeyRefusal, InputError, KeyframeError, NotFoundError } from '../errors.js';
+import { ErrorCodes, GroupKeyError, GroupKeyRefusal, InputError, KeyframeError, NotFoundError, isKeyframeError } from '../errors.js';
 import { derivePairwiseKey, issueSubkeys, subkeyConfirmation } from '../groupkey/enrol.js';
 import type { PairIdentity } from '../groupkey/enrol.js';
 import { HardenedKms } from '../groupkey/hardened/kms.js';
 import type { KmsMember, KmsState, RekeyOptions, RekeyResult } from '../groupkey/hardened/kms.js';
-import { idBytes } from '../groupkey/hardened/codec.js';
 import { DEGREES } from '../groupkey/hardened/nodes.js';
 import type { Degree } from '../groupkey/hardened/nodes.js';
 import type { Subkeys } from '../groupkey/hardened/kdf.js';
@@ -23,10 +22,14 @@ import type { PaperKmsGroupState } from '../groupkey/paper/kms.js';
 import { decodeMessage, encodeMessage } from '../groupkey/paper/messages.js';
 import type { KeyStore } from '../keystore/types.js';
 import { certsToPem } from '../pki/pem.js';
+import { checkIdentifier } from '../util/ids.js';
+import { X509Certificate as X509CertificateClass } from '../pki/x509.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import type { GroupMode, GroupRow, KmsDb } from './db.js';
 import { GROUP_MODES } from './db.js';
-import { paperKey } from './keys.js';
+import { kmsVerifier, paperKey } from './keys.js';
+import { chainProblem } from '../groupkey/hardened/bundle.js';
+import type { Verifier } from '../groupkey/hardened/signature.js';
 import { Mailbox } from './mailbox.js';
 import type { MailItem, RelayLimits } from './mailbox.js';
 import type { Sealer } from './seal.js';
@@ -125,6 +128,15 @@ export class KmsService {
   private readonly paper: PaperKms;
   readonly mailbox: Mailbox;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly enrolling = new Map<string, Promise<void>>();
+  /** Groups whose stored state failed its check at start: id → what is wrong. Not served. */
+  private readonly damaged = new Map<string, string>();
+  /** Cameras whose sealed sub-keys do not open: serial → what is wrong (they must enrol again). */
+  private readonly damagedCameras = new Map<string, string>();
+  /** Checks this KMS's own signatures (its bundles). */
+  private readonly verifyOwn: Verifier;
+  /** The CRLs in force (reloaded: setCrls). */
+  private trustCrls: readonly X509Crl[] | undefined;
   private closed = false;
   readonly startedAt: number;
 
@@ -133,14 +145,35 @@ export class KmsService {
     this.now = o.now ?? Date.now;
     this.startedAt = this.now();
     this.mailbox = new Mailbox(o.relayLimits);
+    this.verifyOwn = kmsVerifier(o.identityChain[0] as X509Certificate);
+    this.trustCrls = o.trust.crls;
     this.paper = new PaperKms({ ID_ICM: KMS_ADDRESS, random: (n) => new Uint8Array(randomBytes(n)) });
   }
 
-  /** Loads every group from the database and resumes pending batches. */
+  /**
+   * Loads every group from the database, checking each as it goes (its sealed state and epoch secrets open, its
+   * bundle chain is whole and signed by this KMS), and resumes pending batches. A group that fails its check is
+   * not served (named in status and in every answer about it); the others run.
+   */
   static async start(o: KmsServiceOptions): Promise<KmsService> {
     const s = new KmsService(o);
-    for (const c of o.db.cameras()) s.paper.registerCamera(c.serial, paperKey(await s.subkeysOf(c.serial)));
-    for (const row of o.db.groups()) await s.load(row);
+    for (const c of o.db.cameras()) {
+      try {
+        s.paper.registerCamera(c.serial, paperKey(await s.subkeysOf(c.serial)));
+      } catch (e) {
+        s.damagedCameras.set(c.serial, (e as Error).message);
+        s.log('camera-damaged', { serial: c.serial, error: (e as Error).message });
+      }
+    }
+    for (const row of o.db.groups()) {
+      try {
+        await s.load(row);
+      } catch (e) {
+        if (!isKeyframeError(e)) throw e;
+        s.damaged.set(row.id, e.message);
+        s.log('group-damaged', { group: row.id, error: e.message });
+      }
+    }
     // changes stored before a stop are applied now; nobody waits for their answer any more
     for (const id of s.groups.keys()) if (o.db.pending(id).length > 0) s.schedule(id).catch((e: unknown) => s.log('rekey-failed', { group: id, error: (e as Error).message }));
     return s;
@@ -150,15 +183,31 @@ export class KmsService {
 
   private async load(row: GroupRow): Promise<Runtime> {
     const rt: Runtime = { row, kms: undefined, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: this.groups.get(row.id)?.lastAuth };
+    const damaged = (what: string): KeyframeError => new KeyframeError(ErrorCodes.INPUT, `group ${row.id}: ${what}`);
+    const unseal = async <T>(what: string, open: () => Promise<T>): Promise<T> => {
+      try {
+        return await open();
+      } catch {
+        throw damaged(`${what} does not open with this KMS's sealing key (altered, or from another KMS)`);
+      }
+    };
     if (row.core !== null) {
       if (row.mode === 'hardened') {
-        const core = await this.o.sealer.openJson<KmsState>('group-core', row.id, row.core);
-        const bundles = this.o.db.bundles(row.id).map((b) => [b.epoch, b.bytes.toString('base64')] as const);
+        const core = await unseal('the sealed group state', () => this.o.sealer.openJson<KmsState>('group-core', row.id, row.core as Buffer));
+        const rows = this.o.db.bundles(row.id);
+        const problem = chainProblem(row.id, rows, this.verifyOwn);
+        if (problem !== undefined) throw damaged(problem);
+        if (rows.at(-1)?.epoch !== row.epoch) throw damaged(`the group is at epoch ${row.epoch} but its last bundle is of epoch ${rows.at(-1)?.epoch ?? 'none'}`);
+        const bundles = rows.map((b) => [b.epoch, b.bytes.toString('base64')] as const);
         const secrets: (readonly [number, string])[] = [];
-        for (const s of this.o.db.secrets(row.id)) secrets.push([s.epoch, (await this.o.sealer.open('epoch-secret', `${row.id}/${s.epoch}`, s.sealed)).toString('hex')]);
-        rt.kms = HardenedKms.importState({ ...core, bundles, secrets }, this.hardenedOptions(row));
+        for (const s of this.o.db.secrets(row.id)) secrets.push([s.epoch, (await unseal(`the epoch secret of epoch ${s.epoch}`, () => this.o.sealer.open('epoch-secret', `${row.id}/${s.epoch}`, s.sealed))).toString('hex')]);
+        try {
+          rt.kms = HardenedKms.importState({ ...core, bundles, secrets }, this.hardenedOptions(row));
+        } catch (e) {
+          throw damaged(`the sealed group state does not agree with its bundles (${(e as GroupKeyRefusal).auditReason ?? (e as Error).message})`);
+        }
       } else {
-        this.paper.importGroup(await this.o.sealer.openJson<PaperKmsGroupState>('paper-core', row.id, row.core));
+        this.paper.importGroup(await unseal('the sealed group state', () => this.o.sealer.openJson<PaperKmsGroupState>('paper-core', row.id, row.core as Buffer)));
       }
     }
     const old = this.groups.get(row.id);
@@ -182,12 +231,30 @@ export class KmsService {
    * the KMS's key store, fresh sub-keys sealed in the database and sent to the camera under K_i. Refused while
    * the camera is in a group (its leaf holds the old sub-key: remove it first).
    */
-  async enrol(serial: string, cert: X509Certificate): Promise<EnrolResult> {
+  enrol(serial: string, cert: X509Certificate): Promise<EnrolResult> {
+    // one enrolment of a camera at a time: parallel ones would race on its K_i label in the key store
+    const previous = this.enrolling.get(serial) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.enrolNow(serial, cert),
+      () => this.enrolNow(serial, cert),
+    );
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.enrolling.set(serial, settled);
+    void settled.then(() => {
+      if (this.enrolling.get(serial) === settled) this.enrolling.delete(serial);
+    });
+    return run;
+  }
+
+  private async enrolNow(serial: string, cert: X509Certificate): Promise<EnrolResult> {
     const kmsCert = this.o.identityChain[0] as X509Certificate;
     const pair: PairIdentity = { kms: kmsCert, camera: cert };
     const inGroups = [...this.groups.values()].filter((g) => this.isParticipant(g, serial)).map((g) => g.row.id);
     if (inGroups.length > 0) throw new GroupKeyError(ErrorCodes.GROUPKEY_REFUSED, `camera ${serial} is in group(s) ${inGroups.join(', ')}: remove it before it enrols again`);
-    const label = await derivePairwiseKey(this.o.store, this.o.identityLabel, pair, 'kms', { roots: [this.o.trust.root], intermediates: [this.o.trust.factory], ...(this.o.trust.crls !== undefined ? { crls: this.o.trust.crls } : {}) }, { replace: true });
+    const label = await derivePairwiseKey(this.o.store, this.o.identityLabel, pair, 'kms', { roots: [this.o.trust.root], intermediates: [this.o.trust.factory], ...(this.trustCrls !== undefined ? { crls: this.trustCrls } : {}) }, { replace: true });
     const generation = (this.o.db.camera(serial)?.generation ?? 0) + 1;
     const { subkeys, blob } = await issueSubkeys(this.o.store, label, pair, generation);
     const sealed = await this.o.sealer.sealJson('subkeys', serial, { wrap: Buffer.from(subkeys.wrap).toString('hex'), auth: Buffer.from(subkeys.auth).toString('hex') });
@@ -210,17 +277,24 @@ export class KmsService {
   // ── groups (administration) ───────────────────────────────────────────────────────────────────────────────
 
   private runtime(id: string): Runtime {
-    const g = this.groups.get(id);
-    if (g === undefined) throw new NotFoundError(`no group ${id}`);
+    const g = this.groups.get(checkIdentifier(id, 'group id'));
+    if (g === undefined) {
+      this.unservable(id);
+      throw new NotFoundError(`no group ${id}`);
+    }
     return g;
   }
 
+  /** Throws KF_ERR_UNAVAILABLE when a group exists but cannot be served (damaged at start). */
+  private unservable(id: string): void {
+    const damage = this.damaged.get(id);
+    if (damage !== undefined) throw new KeyframeError(ErrorCodes.UNAVAILABLE, `${damage}; the group is not served: restore the KMS database from a backup`);
+  }
+
   async createGroup(r: CreateGroupRequest, actor: string): Promise<GroupView> {
-    try {
-      idBytes(r.id, 'group id');
-    } catch {
-      throw new InputError(`group id "${r.id}" must be 1–64 bytes of UTF-8`);
-    }
+    checkIdentifier(r.id, 'group id');
+    for (const m of r.members ?? []) checkIdentifier(m, 'camera serial');
+    if (r.leader !== undefined) checkIdentifier(r.leader, 'leader');
     if (this.groups.has(r.id)) throw new KeyframeError(ErrorCodes.EXISTS, `group ${r.id} exists`);
     const mode = r.mode ?? 'hardened';
     if (!GROUP_MODES.includes(mode)) throw new InputError(`mode must be one of ${GROUP_MODES.join(', ')}`);
@@ -274,6 +348,7 @@ export class KmsService {
 
   /** Asks for a camera to join or leave. Hardened: batched; resolves once the rekey that applies it is stored. */
   async requestChange(groupId: string, serial: string, op: 'join' | 'leave', actor: string): Promise<ChangeResult> {
+    checkIdentifier(serial, 'camera serial');
     const g = this.runtime(groupId);
     if (op === 'join' && this.o.db.camera(serial) === undefined) throw new NotFoundError(`camera ${serial} is not enrolled`);
     if (g.row.mode !== 'hardened') {
@@ -387,6 +462,7 @@ export class KmsService {
   }
 
   async setLeader(groupId: string, serial: string, actor: string): Promise<GroupView> {
+    checkIdentifier(serial, 'camera serial');
     const g = this.runtime(groupId);
     if (g.row.mode === 'hardened') {
       if (!(g.kms as HardenedKms).isMember(serial)) throw new InputError(`camera ${serial} is not in ${groupId}`);
@@ -465,6 +541,7 @@ export class KmsService {
       database: { journalMode: this.o.db.journalMode, ...counts },
       refreshPeriodMs: this.o.refreshPeriodMs,
       batchWindowMs: this.o.batchWindowMs,
+      damaged: { groups: Object.fromEntries(this.damaged), cameras: Object.fromEntries(this.damagedCameras) },
       groups: this.groupIds().map((id) => {
         const v = this.show(id);
         return { id, mode: v.mode, epoch: v.epoch, members: v.members.length, pending: v.pending.length, leader: v.leader };
@@ -492,6 +569,7 @@ export class KmsService {
   // ── cameras: hardened protocol ────────────────────────────────────────────────────────────────────────────
 
   private hardened(groupId: string, serial: string): { g: Runtime; kms: HardenedKms } {
+    if (this.damaged.has(groupId)) throw new KeyframeError(ErrorCodes.UNAVAILABLE, `group ${groupId} cannot be served now`);
     const g = this.groups.get(groupId);
     if (g === undefined || g.kms === undefined || !g.kms.isMember(serial)) throw refused('not a member');
     return { g, kms: g.kms };
@@ -500,6 +578,53 @@ export class KmsService {
   isParticipant(g: Runtime, serial: string): boolean {
     if (g.row.mode === 'hardened') return (g.kms as HardenedKms).isMember(serial) || this.o.db.pending(g.row.id).some((p) => p.serial === serial);
     return g.row.leader === serial || this.paper.roster(g.row.id).includes(serial) || this.o.db.paperRequests(g.row.id).some((p) => p.serial === serial);
+  }
+
+  /** New CRLs for the checks the service makes itself (enrolment). */
+  setCrls(crls: readonly X509Crl[]): void {
+    this.trustCrls = crls;
+  }
+
+  /**
+   * Removes every revoked camera from the groups it is in (a forward-secure rekey, batched as any leave; a leader
+   * is replaced by another member first), audited and logged. Paper-scheme groups cannot be forced: the paper
+   * needs the camera's own leave request, so a revoked camera there is logged for the operator (a leader change
+   * leaves it out). Returns the serials found revoked.
+   */
+  async evictRevoked(isRevoked: (cert: X509Certificate) => boolean, actor: string): Promise<string[]> {
+    const revoked: string[] = [];
+    for (const c of this.o.db.cameras()) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509CertificateClass(c.cert);
+      } catch {
+        continue;
+      }
+      if (!isRevoked(cert)) continue;
+      revoked.push(c.serial);
+      for (const g of [...this.groups.values()]) {
+        if (!this.isParticipant(g, c.serial)) continue;
+        if (g.row.mode !== 'hardened') {
+          this.log('revoked-in-paper-group', { serial: c.serial, group: g.row.id, action: 'name another leader to leave it out (the paper cannot force a camera out)' });
+          continue;
+        }
+        const kms = g.kms as HardenedKms;
+        if (!kms.isMember(c.serial)) continue; // a join still waiting: the leave below cancels it
+        if (g.row.leader === c.serial) {
+          const next = kms.roster().find((m) => m !== c.serial);
+          if (next !== undefined) await this.setLeader(g.row.id, next, actor);
+          else {
+            this.o.db.setLeader(g.row.id, null);
+            g.row = { ...g.row, leader: null };
+          }
+        }
+        this.log('camera-revoked', { serial: c.serial, group: g.row.id, action: 'removed (forward-secure rekey)' });
+        this.requestChange(g.row.id, c.serial, 'leave', actor).catch((e: unknown) => {
+          if (!(e instanceof InputError)) this.log('revocation-leave-failed', { serial: c.serial, group: g.row.id, error: (e as Error).message });
+        });
+      }
+    }
+    return revoked;
   }
 
   /** What a camera needs to know about its groups: id, mode, leader, epoch (or its paper request). */
@@ -672,12 +797,22 @@ export class KmsService {
 
   // ── content keys (for the licence server and tests) ───────────────────────────────────────────────────────
 
-  contentKeyFor(kid: Uint8Array): { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined {
+  /**
+   * Releases the content key of `kid` to `actor`. The release (or the refusal) is audited first: if the audit row
+   * cannot be written, no key leaves the KMS.
+   */
+  releaseContentKey(kid: Uint8Array, actor: string): { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined {
+    let found: { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined;
     for (const g of this.groups.values()) {
       const k = g.kms?.contentKeyFor(kid);
-      if (k !== undefined) return { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key) };
+      if (k !== undefined) {
+        found = { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key) };
+        break;
+      }
     }
-    return undefined;
+    const kidHex = Buffer.from(kid).toString('hex');
+    this.o.db.audit(actor, found !== undefined ? 'content-key-release' : 'content-key-unknown', found !== undefined ? { kid: kidHex, group: found.groupId, camera: found.cameraId, epoch: found.epoch } : { kid: kidHex });
+    return found;
   }
 
   async close(): Promise<void> {

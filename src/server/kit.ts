@@ -41,6 +41,8 @@ export interface SecureServer {
   readonly limitsHit: LimitReporter;
   /** Listens; an address in use or not available is one error naming it (exit 2), not a stack trace. */
   listen(host: string, port: number): Promise<{ url: string; port: number }>;
+  /** Replaces the TLS context (new CRLs, a renewed certificate) for every handshake from now on. */
+  setSecureContext(options: TlsOptions): void;
 }
 
 /** The answer to any authentication or authorisation failure: nothing about why. */
@@ -144,6 +146,10 @@ export function createSecureServer(o: SecureServerOptions): SecureServer {
     app,
     connections,
     limitsHit,
+    setSecureContext: (options) => {
+      if (server === undefined) throw new Error('setSecureContext before the server exists');
+      server.setSecureContext(options);
+    },
     listen: async (host, port) => {
       try {
         // a deep accept queue: a burst of connections is accepted (and shed if need be), not dropped by the kernel

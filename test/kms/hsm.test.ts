@@ -40,7 +40,7 @@ function filesUnder(dir: string): string[] {
 }
 
 async function start(): Promise<void> {
-  kms = await startKms(loadKmsConfig(site.configPath));
+  kms = await startKms(loadKmsConfig(site.configPath), { createDatabase: true });
   admin?.close();
   admin = await site.admin(kms.url);
 }

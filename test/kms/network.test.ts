@@ -39,8 +39,8 @@ const env = (): NodeJS.ProcessEnv => ({ [PIN_ENV]: process.env[PIN_ENV] });
 const cam = (s: string): GroupKeyCamera => (agents.get(s) as { camera: GroupKeyCamera }).camera;
 const cli = (args: string[]): ReturnType<typeof runCli> => runCli(['kms', ...args, '--url', url, '--identity', site.adminDir], env());
 
-async function startKms(): Promise<string> {
-  kmsProc = await startService(['kms', 'serve', '--config', site.configPath], env());
+async function startKms(first = false): Promise<string> {
+  kmsProc = await startService(['kms', 'serve', '--config', site.configPath, ...(first ? ['--new-database'] : [])], env());
   return kmsProc.url;
 }
 
@@ -83,7 +83,7 @@ async function departedWait(s: string): Promise<void> {
 beforeAll(async () => {
   site = await makeKmsSite([...FIRST, ...JOINERS]);
   site.writeConfig(0, { batchWindow: '2s', maxWait: '5s' });
-  url = await startKms();
+  url = await startKms(true);
   // keep the port for restarts: cameras know the KMS by its address
   site.writeConfig(Number(new URL(url).port), { batchWindow: '2s', maxWait: '5s' });
   admin = await site.admin(url);

@@ -32,7 +32,7 @@ const cam = (s: string): GroupKeyCamera => (cams.get(s) as { camera: GroupKeyCam
 
 async function start(): Promise<void> {
   site.writeConfig(0, { batchWindow: '100ms' });
-  kms = await startKms(loadKmsConfig(site.configPath));
+  kms = await startKms(loadKmsConfig(site.configPath), { createDatabase: true });
   admin?.close();
   admin = await site.admin(kms.url);
   for (const c of cams.values()) await c.close();

@@ -23,7 +23,7 @@ const cams = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>
 
 async function start(extra: Record<string, unknown> = {}): Promise<void> {
   site.writeConfig(0, { batchWindow: '100ms', ...extra });
-  kms = await startKms(loadKmsConfig(site.configPath), { refreshTickMs: 200 });
+  kms = await startKms(loadKmsConfig(site.configPath), { refreshTickMs: 200, createDatabase: true });
   admin?.close();
   admin = await site.admin(kms.url);
   for (const c of cams.values()) await c.close();

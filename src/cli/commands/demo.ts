@@ -30,7 +30,7 @@ import { println } from '../context.js';
 import { loadKmsConfig } from '../../kms/config.js';
 import { openAdminClient, openCameraAgent } from '../../kms/open.js';
 import { startKms } from '../../kms/server.js';
-import { createSite } from '../../pki/site.js';
+import { initKms } from '../../kms/init.js';
 import type { CaStore } from '../../pki/ca-store.js';
 import type { KeyStore } from '../../keystore/types.js';
 import type { CliContext } from '../context.js';
@@ -67,13 +67,9 @@ interface DemoKey {
 async function demoGroupKey(data: string, pin: string, ca: CaStore, caStore: KeyStore, device: Device, say: (line: string) => void): Promise<DemoKey> {
   const dir = join(data, 'kms');
   const serial = device.config.serial;
-  if (!existsSync(join(dir, 'kms'))) await createSite({ out: join(dir, 'kms'), ca, caKeyStore: caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore: `file:${join(dir, 'kms', 'keys')};${pin}` });
-  if (!existsSync(join(dir, 'admin'))) await createSite({ out: join(dir, 'admin'), ca, caKeyStore: caStore, name: 'ops', altNames: ['ops'], clientAuth: true, keystore: `file:${join(dir, 'admin', 'keys')};${pin}` });
   const configPath = join(dir, 'kms.json');
-  if (!existsSync(configPath)) {
-    const config = { listen: { host: '127.0.0.1', port: 8443 }, identity: 'kms', trust: { root: '../ca/root.pem', factory: '../ca/factory.pem', operator: '../ca/operator.pem' }, database: 'kms.sqlite', admins: ['ops'], refreshPeriod: '1h', batchWindow: '2s' };
-    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
-  }
+  // first run: a new KMS as `keyframe kms init` makes it (identities, the CA's CRL wired in, the database)
+  if (!existsSync(configPath)) await initKms({ dir, ca, caKeyStore: caStore, name: 'localhost', ips: ['127.0.0.1'], port: 8443, admin: 'ops', keystore: `file:${join(dir, 'kms', 'keys')};${pin}`, adminKeystore: `file:${join(dir, 'admin', 'keys')};${pin}` });
   const config = loadKmsConfig(configPath);
   // the demo's KMS listens on a free port for as long as the demo runs; `kms serve` uses the configured one
   const kms = await startKms({ ...config, listen: { host: '127.0.0.1', port: 0 }, batchWindowMs: 0 });

@@ -11,17 +11,17 @@
  * chain. The URL comes from `--url` or $KEYFRAME_KMS_URL (default https://127.0.0.1:8443).
  */
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
 import { ErrorCodes, KeyframeError, UsageError } from '../../errors.js';
 import { loadKmsConfig, KMS_DEFAULTS } from '../../kms/config.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger } from '../../server/log.js';
+import { initKms } from '../../kms/init.js';
 import type { KmsClient } from '../../kms/client.js';
 import { openAdminClient, openCameraAgent, readRoots } from '../../kms/open.js';
 import { startKms } from '../../kms/server.js';
 import type { GroupView } from '../../kms/service.js';
-import { createSite } from '../../pki/site.js';
 import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
@@ -86,28 +86,17 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
     .option('--admin <NAME>', 'administrator common name', 'ops')
     .option('--keystore <SPEC>', 'key store for the KMS key (default file:DIR/kms/keys)')
     .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
-    .action(async (o: { ca: string; dir: string; name: string; ip: string[]; port: string; admin: string; keystore?: string; caKeystore?: string }) => {
+    .option('--crl <FILE>', 'CRL file the KMS checks every peer against (default CADIR/crl.pem, issued now if missing; renew it with keyframe ca crl)')
+    .action(async (o: { ca: string; dir: string; name: string; ip: string[]; port: string; admin: string; keystore?: string; caKeystore?: string; crl?: string }) => {
       const dir = resolve(o.dir);
       const port = parsePositiveInt(o.port, '--port', 65535);
-      const caDir = resolve(o.ca);
-      await withCa(caDir, o.caKeystore, async (ca, caKeyStore) => {
-        const ips = o.ip.length > 0 ? o.ip : ['127.0.0.1'];
-        const k = await createSite({ out: join(dir, 'kms'), ca, caKeyStore, name: o.name, altNames: [o.name, ...ips], ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
-        const a = await createSite({ out: join(dir, 'admin'), ca, caKeyStore, name: o.admin, altNames: [o.admin], clientAuth: true });
-        const rel = (p: string): string => relative(dir, p) || '.';
-        const config = {
-          listen: { host: ips[0], port },
-          identity: 'kms',
-          trust: { root: rel(join(caDir, 'root.pem')), factory: rel(join(caDir, 'factory.pem')), operator: rel(join(caDir, 'operator.pem')) },
-          database: 'kms.sqlite',
-          admins: [o.admin],
-          refreshPeriod: '1h',
-          batchWindow: `${KMS_DEFAULTS.batchWindowMs}ms`,
-        };
-        writeFileSync(join(dir, 'kms.json'), JSON.stringify(config, null, 2) + '\n', { flag: 'wx' });
-        println(ctx.stdout, `KMS identity ${subjectOf(k.certificate)} (SHA-256 ${fingerprintSha256(k.certificate)}) in ${join(dir, 'kms')}`);
-        println(ctx.stdout, `administrator identity ${subjectOf(a.certificate)} in ${join(dir, 'admin')}`);
-        println(ctx.stdout, `config ${join(dir, 'kms.json')}: keyframe kms serve --config ${join(dir, 'kms.json')}`);
+      for (const ip of o.ip) if (isIP(ip) === 0) throw new UsageError(`--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address (a host name goes in --name)`);
+      await withCa(resolve(o.ca), o.caKeystore, async (ca, caKeyStore) => {
+        const r = await initKms({ dir, ca, caKeyStore, name: o.name, ips: o.ip.length > 0 ? o.ip : ['127.0.0.1'], port, admin: o.admin, ...(o.keystore !== undefined ? { keystore: o.keystore } : {}), ...(o.crl !== undefined ? { crlFile: resolve(o.crl) } : {}) });
+        println(ctx.stdout, `KMS identity ${subjectOf(r.kms)} (SHA-256 ${fingerprintSha256(r.kms)}) in ${join(dir, 'kms')}`);
+        println(ctx.stdout, `administrator identity ${subjectOf(r.admin)} in ${join(dir, 'admin')}`);
+        println(ctx.stdout, `CRLs ${r.crlFile}${r.crlIssued ? ' (issued now, valid 7 days: renew with keyframe ca crl --ca ' + resolve(o.ca) + ' --out ' + r.crlFile + ' before then; the KMS reloads it)' : ''}`);
+        println(ctx.stdout, `database ${join(dir, 'kms.sqlite')}, config ${r.configPath}: keyframe kms serve --config ${r.configPath}`);
       });
     });
 
@@ -115,10 +104,11 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
     .command('serve')
     .description('run the KMS until SIGINT or SIGTERM (HTTPS with mutual TLS; state in SQLite, WAL)')
     .requiredOption('--config <FILE>', 'KMS config (JSON)')
-    .action(async (o: { config: string }) => {
+    .option('--new-database', 'create the database when it does not exist: a new, empty KMS (kms init already does)', false)
+    .action(async (o: { config: string; newDatabase: boolean }) => {
       const config = loadKmsConfig(resolve(o.config));
       const logger = createLogger('kms');
-      const running = await startKms(config, { logger });
+      const running = await startKms(config, { logger, createDatabase: o.newDatabase });
       logger.info({ event: 'listening', url: running.url, limits: config.limits }, `listening on ${running.url}`);
       await new Promise<void>((done) => {
         const stop = (): void => {

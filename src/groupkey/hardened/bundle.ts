@@ -15,7 +15,7 @@
  * exactly one encoding.
  */
 import { malformed, MSG, Reader, Writer, WIRE_VERSION } from './codec.js';
-import { HASH_BYTES, sha256 } from './kdf.js';
+import { bytesEqual, HASH_BYTES, sha256 } from './kdf.js';
 import { DEGREES, inTree, isChild, levelOf, maxHeight } from './nodes.js';
 import type { Degree } from './nodes.js';
 import { MAX_SIGNATURE_BYTES, signingInput } from './signature.js';
@@ -157,4 +157,32 @@ export function bundleHash(data: Uint8Array): Uint8Array {
 /** Does the KMS's signature on a decoded bundle verify? */
 export function bundleSignatureValid(d: DecodedBundle, verify: Verifier): boolean {
   return verify(signingInput(d.body), d.bundle.signature);
+}
+
+/**
+ * Checks a stored chain of bundles (a KMS's history, oldest first): each decodes, names `groupId` and its epoch,
+ * the epochs follow each other, each bundle's prevEpochHash is the SHA-256 of the one before (the genesis bundle's
+ * is zeros), and the last one's signature verifies — which, through the hashes, covers every bundle before it.
+ * Returns the first problem found, in words, or undefined when the chain is whole.
+ */
+export function chainProblem(groupId: string, bundles: readonly { readonly epoch: number; readonly bytes: Uint8Array }[], verify: Verifier): string | undefined {
+  let last: DecodedBundle | undefined;
+  for (const b of bundles) {
+    let d: DecodedBundle;
+    try {
+      d = decodeBundle(b.bytes);
+    } catch (e) {
+      return `the bundle of epoch ${b.epoch} does not decode (${(e as Error).message})`;
+    }
+    if (d.bundle.groupId !== groupId || d.bundle.epoch !== b.epoch) return `the row of epoch ${b.epoch} holds a bundle of ${d.bundle.groupId} epoch ${d.bundle.epoch}`;
+    if (last === undefined) {
+      if (b.epoch === 1 && !bytesEqual(d.bundle.prevEpochHash, GENESIS_PREV_HASH)) return 'the genesis bundle (epoch 1) names a previous bundle';
+    } else {
+      if (b.epoch !== last.bundle.epoch + 1) return `the bundles of epochs ${last.bundle.epoch + 1}–${b.epoch - 1} are missing`;
+      if (!bytesEqual(d.bundle.prevEpochHash, last.hash)) return `the bundle of epoch ${last.bundle.epoch} was altered: epoch ${b.epoch} names another hash for it`;
+    }
+    last = d;
+  }
+  if (last !== undefined && !bundleSignatureValid(last, verify)) return `the bundle of epoch ${last.bundle.epoch} was altered: its signature does not verify with the KMS's key`;
+  return undefined;
 }
