@@ -177,20 +177,32 @@ export async function playInChromium(options: PlayOptions): Promise<PlayResult> 
     const context = await browser.newContext({ viewport: size, deviceScaleFactor: 1 });
     const tab = await context.newPage();
     const screenshots: Buffer[] = [];
-    await tab.exposeFunction('kfScreenshot', async (width: number, height: number): Promise<number> => {
+    const shoot = async (width: number, height: number): Promise<Buffer> => {
       const viewport = tab.viewportSize();
       if (viewport === null || viewport.width < width || viewport.height < height) await tab.setViewportSize({ width, height });
-      // The compositor may still show the frame from before the seek for a moment: take shots until two in a row
-      // are identical (the page is paused, so the picture is settled then).
-      const shoot = (): Promise<Buffer> => tab.screenshot({ type: 'png', clip: { x: 0, y: 0, width, height } });
-      let shot = await shoot();
-      for (let i = 0; i < 20; i++) {
+      return tab.screenshot({ type: 'png', clip: { x: 0, y: 0, width, height } });
+    };
+    // what the element showed before a seek (kfBeforeSeek), so that the shot after it can wait for a change
+    let before: Buffer | undefined;
+    await tab.exposeFunction('kfBeforeSeek', async (width: number, height: number): Promise<void> => {
+      before = await shoot(width, height);
+    });
+    await tab.exposeFunction('kfScreenshot', async (width: number, height: number): Promise<number> => {
+      // After a seek the compositor may show the previous frame for a while (longer on a loaded machine): take
+      // shots until the picture differs from the one before the seek and two in a row agree; a seek to the frame
+      // already shown never differs, so after 5 s the settled picture is taken as it is.
+      const deadline = Date.now() + 5_000;
+      let shot = await shoot(width, height);
+      for (;;) {
         await new Promise((r) => setTimeout(r, 50));
-        const next = await shoot();
-        if (next.equals(shot)) break;
+        const next = await shoot(width, height);
+        const settled = next.equals(shot);
         shot = next;
+        if (settled && (before === undefined || !shot.equals(before) || Date.now() > deadline)) break;
+        if (Date.now() > deadline + 5_000) break;
       }
       screenshots.push(shot);
+      before = shot;
       return screenshots.length - 1;
     });
     const pageErrors: string[] = [];
