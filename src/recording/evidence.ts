@@ -63,8 +63,8 @@ export async function evidenceKind(path: string): Promise<EvidenceKind> {
   throw new MediaError(`${path} is not an Annex-B stream, an MP4, a recording or an evidence bundle`);
 }
 
-function videoReport(r: VerificationReport | undefined): Pick<EvidenceReport, 'frames' | 'sessions'> {
-  return { frames: r?.frames ?? 0, sessions: r?.sessions ?? [] };
+function videoReport(r: VerificationReport | undefined): Pick<EvidenceReport, 'frames' | 'sessions' | 'videoVerdict'> {
+  return { frames: r?.frames ?? 0, sessions: r?.sessions ?? [], ...(r !== undefined ? { videoVerdict: r.verdict } : {}) };
 }
 
 async function annexB(path: string, options: VerifierOptions): Promise<VerificationReport> {
@@ -93,13 +93,13 @@ async function verifyAny(path: string, options: EvidenceOptions): Promise<Eviden
   if (input === 'annexb') {
     const video = await annexB(path, options);
     if (video.frames === 0) throw new MediaError(`${path}: no pictures in the input`);
-    return { input, videoLayer: 'checked', ...video };
+    return { input, videoLayer: 'checked', videoVerdict: video.verdict, ...video };
   }
   if (input === 'mp4') {
     const source = await fileSource(path);
     try {
       const video = await verifyMp4Video(source, options);
-      return { input, videoLayer: 'checked', ...video };
+      return { input, videoLayer: 'checked', videoVerdict: video.verdict, ...video };
     } catch (e) {
       if (e instanceof KeyframeError && e.code === ErrorCodes.DECRYPT && options.keys === undefined) {
         throw new KeyframeError(ErrorCodes.DECRYPT, `${path} is encrypted: give its key (--key) to verify the signed video, or verify the recording directory, whose records need no key`);

@@ -4,7 +4,8 @@
  * data after a tar archive's end — where `tar -i` finds a forged fragment — is reported, not ignored; the other tar
  * tricks (repeated names, absolute and `..` names, links, devices, pax and GNU headers, bad checksums, truncation)
  * are refused with one line naming the bundle, beside what GNU tar makes of them; ordinary I/O failures
- * (permission denied, a directory where a file is expected) are one line and exit 2. Sparse files take no disk: the machine needs neither 3 GiB of disk nor of RAM.
+ * (permission denied, a directory where a file is expected) are one line and exit 2; the human report has no
+ * empty `video (signed SEIs):` line. Sparse files take no disk: the machine needs neither 3 GiB of disk nor of RAM.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
@@ -338,5 +339,22 @@ describe('ordinary I/O failures: one line naming the path, exit 2', () => {
     mkdirSync(join(b, 'records.jsonl'));
     expectOneLine(await verify(b), 2, join(b, 'records.jsonl'), /records\.jsonl is a directory, not a file\n$/);
     expectOneLine(await runCli(['export', b, '--out', join(pki.work, 'x.tar'), '--exporter', exporter, '--reason', 'r']), 2, join(b, 'records.jsonl'), /is a directory, not a file\n$/);
+  });
+});
+
+describe('the human report', () => {
+  it('names the video layer verdict on its heading line, and no line ends in white space (was: an empty `video (signed SEIs):` line)', async () => {
+    const r = await verify(rec);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\nvideo \(signed SEIs\): AUTHENTIC\n {2}frames in the input: 75\n\n {2}session 1 [0-9a-f]{32}: AUTHENTIC\n/);
+    expect(r.stdout.split('\n').filter((l) => /\s$/.test(l))).toEqual([]);
+    // a recording whose fragment layer fails while the SEIs verify: each heading gives its own layer's verdict
+    const dir = copyOfRec();
+    const lines = readFileSync(join(dir, 'records.jsonl'), 'utf8').trimEnd().split('\n');
+    writeFileSync(join(dir, 'records.jsonl'), `${lines.slice(0, -1).join('\n')}\n`);
+    const v = await verify(dir);
+    expect(v.stdout).toMatch(/^verdict: AUTHENTIC_WITH_GAPS\n/);
+    expect(v.stdout).toContain('fragment records (checked without any key): AUTHENTIC_WITH_GAPS');
+    expect(v.stdout).toContain('\nvideo (signed SEIs): AUTHENTIC\n');
   });
 });
