@@ -329,7 +329,7 @@ describe('ordinary I/O failures: one line naming the path, exit 2', () => {
     expectOneLine(await runUnprivileged(['decrypt', mp4, '--key', '00112233445566778899aabbccddeeff', '--out', join(pki.work, 'clear.mp4')]), 2, mp4, /^keyframe: cannot read input .*whole\.mp4: permission denied\n$/);
   });
 
-  it('a directory where a file of the recording is expected: one line naming it, exit 2 (was: reported missing, or UNSIGNED)', async () => {
+  it('a directory where a file of the recording is expected, a file where the recording is: one line naming it, exit 2 (was: reported missing, UNSIGNED, or an internal error)', async () => {
     const a = copyOfRec();
     rmSync(join(a, '000001.m4s'));
     mkdirSync(join(a, '000001.m4s'));
@@ -339,6 +339,9 @@ describe('ordinary I/O failures: one line naming the path, exit 2', () => {
     mkdirSync(join(b, 'records.jsonl'));
     expectOneLine(await verify(b), 2, join(b, 'records.jsonl'), /records\.jsonl is a directory, not a file\n$/);
     expectOneLine(await runCli(['export', b, '--out', join(pki.work, 'x.tar'), '--exporter', exporter, '--reason', 'r']), 2, join(b, 'records.jsonl'), /is a directory, not a file\n$/);
+    // and a file where the recording directory is expected (was: internal error, ENOTDIR)
+    expectOneLine(await runCli(['export', bundle, '--out', join(pki.work, 'x.tar'), '--exporter', exporter, '--reason', 'r']), 2, bundle, /case\.kfe\.tar is not a directory\n$/);
+    expect(existsSync(join(pki.work, 'x.tar'))).toBe(false);
   });
 });
 
