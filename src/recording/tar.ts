@@ -201,8 +201,10 @@ export async function indexTar(read: Read, size: number, options: TarIndexOption
     if (isZero(h)) return { entries, end: pos, ...(await trailer(read, size, pos, options)) };
     if (!checksumValid(h)) throw new MediaError(`tar header at ${pos}: checksum mismatch (not a tar header, or a damaged one)`, pos);
     const name = memberName(h);
-    const magic = field(h, 257, 8);
-    if (magic === 'ustar  ') throw new MediaError(`tar header at ${pos} (${JSON.stringify(name)}) is a GNU tar header${TYPES[field(h, 156, 1)] !== undefined ? ` (${TYPES[field(h, 156, 1)] ?? ''})` : ''}: keyframe reads POSIX ustar archives only`, pos);
+    if (field(h, 257, 8) === 'ustar  ') {
+      const kind = TYPES[field(h, 156, 1)];
+      throw new MediaError(`tar header at ${pos} (${JSON.stringify(name)}) is a GNU tar header${kind !== undefined ? ` (${kind})` : ''}: keyframe reads POSIX ustar archives only`, pos);
+    }
     if (field(h, 257, 6) !== 'ustar') throw new MediaError(`tar header at ${pos}: not a ustar header`, pos);
     const bad = typeProblem(h, name) ?? nameProblem(name);
     if (bad !== undefined) throw new MediaError(`tar ${bad}`, pos);
