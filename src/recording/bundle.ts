@@ -26,7 +26,7 @@ import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type VerificationReport } from '../signing/report.js';
 import { isSigningSei } from '../signing/sei.js';
 import { establishSigner, type TrustOptions } from '../signing/trust.js';
-import { concatSource, openRecordingDir, TarFiles, type RecordingFiles } from './files.js';
+import { concatSource, openRecordingDir, sha256Of, TarFiles, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 import { canonicalJson } from './records.js';
 import type { FragmentRecord, SessionRecord } from './records.js';
@@ -217,7 +217,9 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     const problems: string[] = [];
     const bundle: BundleReport = { verdict: 'NOT_AUTHENTIC', exporter: { trust: 'none', chain: [] }, signatureValid: false, problems };
     for (const f of [MANIFEST_FILE, SIGNATURE_FILE, EXPORTER_FILE]) if (!tar.has(f)) problems.push(`${f} is missing`);
-    if (problems.length > 0) return { bundle, videoLayer: 'not checked: the bundle is incomplete' };
+    const incomplete = problems.length > 0;
+    problems.push(...tar.problems);
+    if (incomplete) return { bundle, videoLayer: 'not checked: the bundle is incomplete' };
     const manifestBytes = await tar.read(MANIFEST_FILE);
     let manifest: BundleManifest | undefined;
     try {
@@ -249,8 +251,7 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
         problems.push(`${f.name} is listed in the manifest but not in the bundle`);
         continue;
       }
-      const data = await tar.read(f.name);
-      if (data.length !== f.size || createHash('sha256').update(data).digest('hex') !== f.sha256) problems.push(`${f.name} differs from the file the exporter signed`);
+      if (tar.size(f.name) !== f.size || (await sha256Of(tar, f.name)) !== f.sha256) problems.push(`${f.name} differs from the file the exporter signed`);
     }
     for (const n of tar.names()) if (n !== MANIFEST_FILE && n !== SIGNATURE_FILE && !listed.has(n)) problems.push(`${n} is in the bundle but not in the manifest`);
     for (const n of tar.sub(FOLDER).names()) if (!listed.has(`${FOLDER}/${n}`)) problems.push(`${FOLDER}/${n} is in the bundle but not in the manifest`);

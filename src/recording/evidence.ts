@@ -6,12 +6,13 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, KeyframeError, MediaError, NotFoundError, errnoCode } from '../errors.js';
+import { ErrorCodes, KeyframeError, MediaError, errnoCode } from '../errors.js';
 import { AnnexBSplitter } from '../media/h264/index.js';
 import { fileSource } from '../media/mp4/index.js';
 import type { KeySet } from '../packager/decrypt.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import type { VerificationReport } from '../signing/report.js';
+import { readFailure } from '../util/fs.js';
 import { verifyBundle } from './bundle.js';
 import { openRecordingDir } from './files.js';
 import { RECORDS_FILE } from './layout.js';
@@ -31,25 +32,30 @@ export async function evidenceKind(path: string): Promise<EvidenceKind> {
   try {
     st = await stat(path);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`evidence not found: ${path}`);
-    throw e;
+    throw readFailure(e, path, 'evidence');
   }
   if (st.isDirectory()) {
     try {
       await stat(join(path, RECORDS_FILE));
-    } catch {
-      throw new MediaError(`${path} is a directory without ${RECORDS_FILE}: not a keyframe recording`);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new MediaError(`${path} is a directory without ${RECORDS_FILE}: not a keyframe recording`);
+      throw readFailure(e, join(path, RECORDS_FILE), 'records');
     }
     return 'recording';
   }
   if (!st.isFile()) throw new MediaError(`${path} is neither a file nor a directory`);
-  const fh = await open(path, 'r');
   const head = Buffer.alloc(512);
   let n: number;
   try {
-    n = (await fh.read(head, 0, 512, 0)).bytesRead;
-  } finally {
-    await fh.close();
+    const fh = await open(path, 'r');
+    try {
+      n = (await fh.read(head, 0, 512, 0)).bytesRead;
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw readFailure(e, path, 'evidence');
   }
   if (n === 512 && head.toString('latin1', 257, 262) === 'ustar') return 'bundle';
   if (n >= 4 && head[0] === 0 && head[1] === 0 && (head[2] === 1 || (head[2] === 0 && head[3] === 1))) return 'annexb';
@@ -57,8 +63,8 @@ export async function evidenceKind(path: string): Promise<EvidenceKind> {
   throw new MediaError(`${path} is not an Annex-B stream, an MP4, a recording or an evidence bundle`);
 }
 
-function videoReport(r: VerificationReport | undefined): Pick<EvidenceReport, 'frames' | 'sessions'> {
-  return { frames: r?.frames ?? 0, sessions: r?.sessions ?? [] };
+function videoReport(r: VerificationReport | undefined): Pick<EvidenceReport, 'frames' | 'sessions' | 'videoVerdict'> {
+  return { frames: r?.frames ?? 0, sessions: r?.sessions ?? [], ...(r !== undefined ? { videoVerdict: r.verdict } : {}) };
 }
 
 async function annexB(path: string, options: VerifierOptions): Promise<VerificationReport> {
@@ -69,18 +75,31 @@ async function annexB(path: string, options: VerifierOptions): Promise<Verificat
   return verifier.finish();
 }
 
+/**
+ * Verifies the evidence at `path`. Unusable input is a KeyframeError whose one line names the path (a MediaError
+ * from deep in a parser gets the path in front).
+ */
 export async function verifyEvidence(path: string, options: EvidenceOptions): Promise<EvidenceReport> {
+  try {
+    return await verifyAny(path, options);
+  } catch (e) {
+    if (e instanceof MediaError && !e.message.includes(path)) throw new MediaError(`${path}: ${e.message}`);
+    throw readFailure(e, path, 'evidence');
+  }
+}
+
+async function verifyAny(path: string, options: EvidenceOptions): Promise<EvidenceReport> {
   const input = await evidenceKind(path);
   if (input === 'annexb') {
     const video = await annexB(path, options);
     if (video.frames === 0) throw new MediaError(`${path}: no pictures in the input`);
-    return { input, videoLayer: 'checked', ...video };
+    return { input, videoLayer: 'checked', videoVerdict: video.verdict, ...video };
   }
   if (input === 'mp4') {
     const source = await fileSource(path);
     try {
       const video = await verifyMp4Video(source, options);
-      return { input, videoLayer: 'checked', ...video };
+      return { input, videoLayer: 'checked', videoVerdict: video.verdict, ...video };
     } catch (e) {
       if (e instanceof KeyframeError && e.code === ErrorCodes.DECRYPT && options.keys === undefined) {
         throw new KeyframeError(ErrorCodes.DECRYPT, `${path} is encrypted: give its key (--key) to verify the signed video, or verify the recording directory, whose records need no key`);

@@ -54,6 +54,8 @@ export interface EvidenceReport extends VerificationReport {
   input: EvidenceKind;
   /** 'checked', or why the SEI layer could not be checked (an encrypted recording without its key). */
   videoLayer: string;
+  /** The SEI layer's own verdict, when it was checked (`verdict` is the worst of all layers). */
+  videoVerdict?: Verdict;
   fragmentLayer?: FragmentLayerReport;
   bundle?: BundleReport;
 }
@@ -98,7 +100,12 @@ export function formatEvidence(r: EvidenceReport): string {
     if (f.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(f.endMissingAfter)}`);
     for (const p of f.problems) lines.push(`  ${p.kind.padEnd(12)} ${p.start !== undefined ? `${sec(p.start)} – ${sec(p.end ?? p.start)}  ` : ''}${p.detail}`);
   }
-  lines.push('', `video (signed SEIs): ${r.videoLayer === 'checked' ? '' : r.videoLayer}`);
-  if (r.videoLayer === 'checked') lines.push(...formatReport(r).trimEnd().split('\n').map((l) => `  ${l}`));
+  if (r.videoLayer === 'checked') {
+    // the SEI layer's own verdict on the heading line, then its report without its first line (the verdict)
+    lines.push('', `video (signed SEIs): ${r.videoVerdict ?? r.verdict}`);
+    lines.push(...formatReport(r).trimEnd().split('\n').slice(1).map((l) => (l === '' ? '' : `  ${l}`)));
+  } else {
+    lines.push('', `video (signed SEIs): ${r.videoLayer}`);
+  }
   return `${lines.join('\n')}\n`;
 }

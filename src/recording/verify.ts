@@ -7,7 +7,6 @@
  * - the SEI layer, when the video can be read (a clear recording, or the content key given): the fragments are
  *   demuxed, decrypted and fed to the streaming verifier as NAL units.
  */
-import { createHash } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
@@ -15,8 +14,9 @@ import { emptyReport, openClearSamples, type KeySet } from '../packager/decrypt.
 import type { VerificationReport } from '../signing/report.js';
 import { establishSigner, type TrustOptions } from '../signing/trust.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
-import { concatSource, type RecordingFiles } from './files.js';
+import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
 import type { AnyRecord, EndRecord, FragmentRecord, SessionRecord } from './records.js';
 import type { FragmentLayerReport, RecordingProblem } from './report.js';
@@ -34,22 +34,22 @@ export function segmentNames(files: RecordingFiles): string[] {
     .sort((a, b) => (segmentSeq(a) as number) - (segmentSeq(b) as number));
 }
 
-function hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
+/** The records of records.jsonl, read line by line (a line longer than MAX_RECORD_LINE_BYTES is not a record). */
 export async function readRecords(files: RecordingFiles, problems: RecordingProblem[]): Promise<AnyRecord[]> {
-  const text = Buffer.from(await files.read(RECORDS_FILE)).toString('utf8');
   const out: AnyRecord[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
+  for await (const line of linesOf(files, RECORDS_FILE, MAX_RECORD_LINE_BYTES)) {
+    if ('tooLong' in line) {
+      problems.push({ kind: 'tampered', detail: `record on line ${line.lineNo} is ${formatBytes(line.tooLong)} long: longer than the ${formatBytes(MAX_RECORD_LINE_BYTES)} a record may be` });
+      continue;
+    }
+    if (line.text.trim() === '') continue;
     try {
-      out.push(parseAnyRecord(line, i + 1));
+      out.push(parseAnyRecord(line.text, line.lineNo));
     } catch (e) {
       if (!(e instanceof MediaError)) throw e;
       problems.push({ kind: 'tampered', detail: e.message });
     }
-  });
+  }
   return out;
 }
 
@@ -91,7 +91,7 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   r.trust = 'trusted';
 
   if (!files.has(INIT_FILE)) problems.push({ kind: 'missing', detail: `${INIT_FILE} (the init segment) is missing` });
-  else if (hex(await files.read(INIT_FILE)) !== s.init) problems.push({ kind: 'tampered', detail: `${INIT_FILE} differs from the init segment the camera signed` });
+  else if ((await sha256Of(files, INIT_FILE)) !== s.init) problems.push({ kind: 'tampered', detail: `${INIT_FILE} differs from the init segment the camera signed` });
 
   const fragmentRecords: FragmentRecord[] = [];
   let end: EndRecord | undefined;
@@ -113,7 +113,7 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   const expected = options.expected ?? (() => true);
   r.excluded = fragmentRecords.filter((f) => !expected(f.seq)).length;
   const hashes: string[] = [];
-  for (const name of segments) hashes.push(hex(await files.read(name)));
+  for (const name of segments) hashes.push(await sha256Of(files, name));
   const chain = verifyRecordChain(fragmentRecords, hashes, id.key, { genesis: recordHash(s), expected });
   problems.push(...chain.problems);
   r.authentic = chain.authentic;

@@ -55,8 +55,14 @@ export interface VerificationReport {
 
 const RANK: Record<Verdict, number> = { AUTHENTIC: 0, AUTHENTIC_WITH_GAPS: 1, NOT_AUTHENTIC: 2, UNTRUSTED_SIGNER: 3, UNSIGNED: 4 };
 
+/**
+ * A session's verdict, from what its ranges say. UNSIGNED only when nothing in it is signed nor claims to be: a
+ * session without a certificate SEI or any unit SEI whose ranges are all unverified. Signing SEIs that are there
+ * but malformed are tampered ranges: the stream claims to be signed and is not verifiable, so NOT_AUTHENTIC.
+ */
 export function sessionVerdict(s: Omit<SessionReport, 'verdict'>): Verdict {
-  if (s.trust === 'none') return s.units === 0 ? 'UNSIGNED' : 'UNTRUSTED_SIGNER';
+  if (s.trust === 'none' && s.units > 0) return 'UNTRUSTED_SIGNER';
+  if (s.trust === 'none') return s.ranges.every((r) => r.status === 'unverified' || r.status === 'excluded') ? 'UNSIGNED' : 'NOT_AUTHENTIC';
   if (s.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (s.trust === 'invalid') return 'NOT_AUTHENTIC';
   if (s.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified')) return 'NOT_AUTHENTIC';

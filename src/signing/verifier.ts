@@ -62,6 +62,8 @@ interface Session {
   ended: boolean;
   validFrom?: number;
   validUntil?: number;
+  /** Malformed signing SEIs, as zero-length tampered ranges at their place; merged into the ranges at the close. */
+  markers: ReportRange[];
 }
 
 function eq(a: Uint8Array, b: Uint8Array): boolean {
@@ -113,6 +115,25 @@ export function align(list: readonly Uint8Array[], frames: readonly PendingFrame
   return out;
 }
 
+/**
+ * Puts zero-length marker ranges (in stream order) among `ranges` (in stream order) at their frame: after what
+ * starts before it and the markers already placed there, before the rest. A marker repeating the one placed just
+ * before it (same frame, same reason) is dropped.
+ */
+export function insertMarkers(ranges: ReportRange[], markers: readonly ReportRange[]): void {
+  let from = 0;
+  let last: ReportRange | undefined;
+  for (const m of markers) {
+    if (last !== undefined && last.firstFrame === m.firstFrame && last.reason === m.reason) continue;
+    if (last !== undefined && m.firstFrame < last.firstFrame) from = 0;
+    let i = from;
+    while (i < ranges.length && (ranges[i] as ReportRange).firstFrame < m.firstFrame) i++;
+    last = { ...m };
+    ranges.splice(i, 0, last);
+    from = i + 1;
+  }
+}
+
 /** SHA-256 signature check (ECDSA as raw r‖s, IEEE P1363) that treats an undecodable signature as a bad one. */
 function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
   try {
@@ -158,6 +179,7 @@ export class StreamVerifier {
       estSec: 0,
       estFrame: 0,
       ended: false,
+      markers: [],
     };
     this.sessions.push(s);
     return s;
@@ -209,8 +231,12 @@ export class StreamVerifier {
 
   private async sei(p: ParsedSigningSei): Promise<void> {
     if (p.kind === 'malformed') {
+      // where it is: before the next frame, which an anonymous session numbers by input position and a session
+      // after its frames still waiting for a signature (where they will be placed if none comes)
       const s = this.session;
-      this.addRange(s, { status: 'tampered', start: s.lastEndSec, end: s.lastEndSec, firstFrame: s.nextFrame, lastFrame: s.nextFrame, reason: `malformed signing SEI: ${p.reason}` });
+      const frame = s.anonymous ? this.inputFrames : s.estFrame + this.pending.length;
+      const sec = s.anonymous ? this.inputFrames / this.fps : s.estSec + this.pending.length / this.fps;
+      s.markers.push({ status: 'tampered', start: sec, end: sec, firstFrame: frame, lastFrame: frame, reason: `malformed signing SEI: ${p.reason}` });
       return;
     }
     if (p.kind === 'certificate') {
@@ -230,6 +256,8 @@ export class StreamVerifier {
       this.estimated(s, this.pending, 'unverified', this.unsignedReason(s));
       this.pending = [];
     }
+    insertMarkers(s.report.ranges, s.markers);
+    s.markers = [];
   }
 
   /** Why frames that no signature covered are unverified. */
@@ -254,6 +282,7 @@ export class StreamVerifier {
       estSec: 0,
       estFrame: 0,
       ended: false,
+      markers: [],
     };
     const fail = (trust: 'untrusted' | 'invalid', reason: string): Session => {
       s.report.trust = trust;

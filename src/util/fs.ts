@@ -91,13 +91,35 @@ export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) 
   }
 }
 
+/**
+ * The one-line error for an ordinary failure to open or read `what` at `path` — missing, a directory where a file
+ * is expected, not a directory, permission denied, an I/O error — or `e` unchanged when it is not such a failure.
+ */
+export function readFailure(e: unknown, path: string, what: string): unknown {
+  const code = errnoCode(e);
+  // errno codes only (ENOENT, EACCES …): not keyframe's own codes, nor Node's ERR_* (bugs)
+  if (e instanceof KeyframeError || !(e instanceof Error) || code === undefined || !/^E[A-Z0-9]+$/.test(code)) return e;
+  switch (code) {
+    case 'ENOENT':
+      return new NotFoundError(`${what} not found: ${path}`);
+    case 'EISDIR':
+      return new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
+    case 'ENOTDIR':
+      return new KeyframeError(ErrorCodes.INPUT, `${what} not found: ${path} (a part of the path is not a directory)`);
+    case 'EACCES':
+    case 'EPERM':
+      return new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: permission denied`);
+    default:
+      return new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${e.message}`);
+  }
+}
+
 export async function readFileOrThrow(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
-    if (errnoCode(e) === 'EISDIR') throw new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
-    throw new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
+    const failure = readFailure(e, path, what);
+    throw failure !== e ? failure : new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
 }
 

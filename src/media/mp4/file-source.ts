@@ -4,7 +4,8 @@
  * demuxer they mean a box or sample that claims bytes the input does not have (a truncated recording).
  */
 import { open } from 'node:fs/promises';
-import { MediaError, NotFoundError, errnoCode } from '../../errors.js';
+import { MediaError } from '../../errors.js';
+import { readFailure } from '../../util/fs.js';
 
 /** Random access to the bytes of an MP4 file. Non-seekable input (a pipe) is not supported by the demuxer. */
 export interface Mp4Source {
@@ -36,8 +37,7 @@ export async function fileSource(path: string): Promise<Mp4Source & { close(): P
   try {
     handle = await open(path, 'r');
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`input not found: ${path}`);
-    throw e;
+    throw readFailure(e, path, 'input');
   }
   const fh = handle;
   let size: number;
