@@ -8,8 +8,9 @@
  * - MP4, ordinary or fragmented (ffmpeg's output): samples with their own timing, grouped at sync samples.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { MediaError, NotFoundError, errnoCode } from '../errors.js';
+import { open, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { InputError, MediaError, NotFoundError, errnoCode, ioError } from '../errors.js';
 import { AccessUnitAssembler, AnnexBSplitter, GopAssembler, NalType, nalType, parseSliceHeader, writeLengthPrefixed } from '../media/h264/index.js';
 import type { AccessUnit, Pps, Sps } from '../media/h264/index.js';
 import { fileSource, openMp4 } from '../media/mp4/index.js';
@@ -49,30 +50,71 @@ export interface InputOptions {
 
 export const ANNEXB_TIMESCALE = 90_000;
 
-async function sniff(path: string): Promise<'annexb' | 'mp4'> {
-  let head: Buffer;
+/** Stats an input: one line for a missing path or a directory where a file is wanted. */
+export async function statInput(path: string, what: string): Promise<Stats> {
+  let st: Stats;
   try {
-    const fh = await open(path, 'r');
-    try {
-      head = Buffer.alloc(12);
-      const { bytesRead } = await fh.read(head, 0, 12, 0);
-      head = head.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    st = await stat(path);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`input not found: ${path}`);
-    if (errnoCode(e) === 'EISDIR') throw new MediaError(`input is a directory: ${path}`);
-    throw e;
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
+    throw ioError(e, path, 'read') ?? e;
   }
+  if (st.isDirectory()) throw new InputError(`${what} is a directory, not a file: ${path}`);
+  return st;
+}
+
+function sniffHead(head: Uint8Array, path: string): 'annexb' | 'mp4' {
   if (head.length >= 4 && head[0] === 0 && head[1] === 0 && (head[2] === 1 || (head[2] === 0 && head[3] === 1))) return 'annexb';
-  const type = head.subarray(4, 8).toString('latin1');
+  const type = Buffer.from(head.subarray(4, 8)).toString('latin1');
   if (['ftyp', 'styp', 'moov', 'moof', 'mdat', 'free', 'skip', 'wide'].includes(type)) return 'mp4';
   throw new MediaError(`${path} is neither an Annex-B H.264 stream nor an MP4 file`);
 }
 
+/**
+ * Opens `path`: a regular file (Annex-B or MP4), or a pipe or device (Annex-B only, read once as a stream:
+ * `ffmpeg … -f h264 - | keyframe package /dev/stdin …`).
+ */
 export async function openInput(path: string, options: InputOptions = {}): Promise<MediaInput> {
-  return (await sniff(path)) === 'annexb' ? openAnnexB(path, options) : openMp4Input(path);
+  const st = await statInput(path, 'input');
+  if (st.isFile()) {
+    let head: Buffer;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        head = Buffer.alloc(12);
+        const { bytesRead } = await fh.read(head, 0, 12, 0);
+        head = head.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      throw ioError(e, path, 'read') ?? e;
+    }
+    return sniffHead(head, path) === 'annexb' ? openAnnexB(path, options, createReadStream(path, { highWaterMark: 1 << 20 })) : openMp4Input(path);
+  }
+  // a pipe: sniff the first bytes of the one stream there is, then go on reading it
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let have = 0;
+  while (have < 12) {
+    const r = await it.next().catch((e: unknown) => {
+      throw ioError(e, path, 'read') ?? e;
+    });
+    if (r.done === true) break;
+    first.push(r.value);
+    have += r.value.length;
+  }
+  const head = Buffer.concat(first);
+  if (sniffHead(head, path) === 'mp4') {
+    stream.destroy();
+    throw new MediaError(`${path} is an MP4 on a pipe: an MP4 input must be a regular file (it is read by offset)`);
+  }
+  const rest: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => it };
+  return openAnnexB(path, options, (async function* () {
+    yield head;
+    yield* rest;
+  })(), () => void stream.destroy());
 }
 
 /** AVCDecoderConfigurationRecord fields from the first SPS and PPS of a stream. */
@@ -82,8 +124,7 @@ export function avcConfigFrom(sps: readonly Uint8Array[], pps: readonly Uint8Arr
   return { profile: first[1] ?? 0, compatibility: first[2] ?? 0, level: first[3] ?? 0, lengthSize: 4, sps: [...sps], pps: [...pps] };
 }
 
-async function openAnnexB(path: string, options: InputOptions): Promise<MediaInput> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+async function openAnnexB(path: string, options: InputOptions, stream: AsyncIterable<Buffer> & { destroy?: () => void }, destroy?: () => void): Promise<MediaInput> {
   const splitter = new AnnexBSplitter();
   const assembler = new AccessUnitAssembler();
   const gopper = new GopAssembler();
@@ -106,7 +147,7 @@ async function openAnnexB(path: string, options: InputOptions): Promise<MediaInp
       }
       return aus;
     };
-    for await (const chunk of stream) yield* feed(splitter.push(chunk as Buffer));
+    for await (const chunk of stream) yield* feed(splitter.push(chunk));
     yield* feed(splitter.flush());
     yield* assembler.flush();
   }
@@ -145,7 +186,7 @@ async function openAnnexB(path: string, options: InputOptions): Promise<MediaInp
     for (const g of gopper.flush()) yield emit(g);
   }
 
-  return { kind: 'annexb', track, gops, close: async () => void stream.destroy() };
+  return { kind: 'annexb', track, gops, close: async () => void (destroy ?? stream.destroy?.bind(stream))?.() };
 }
 
 function refuseBFrames(au: AccessUnit, sps: ReadonlyMap<number, Sps>, pps: ReadonlyMap<number, Pps>): void {
