@@ -18,7 +18,7 @@ import type { AccessUnit } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
 import { certsToPem } from '../pki/pem.js';
 import { writeChunksAtomic } from '../packager/files.js';
-import { ANNEXB_TIMESCALE, avcConfigFrom, statInput } from '../packager/input.js';
+import { ANNEXB_TIMESCALE, annexBEnd, avcConfigFrom, statInput } from '../packager/input.js';
 import type { InputGop, MediaInput } from '../packager/input.js';
 import { emptyStats, packageParts } from '../packager/package.js';
 import type { ContentKey } from '../packager/package.js';
@@ -133,6 +133,11 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
   if (options.replace !== true) await assertEmptyDir(options.out);
   const st = await statInput(options.source, 'source');
   if (!st.isFile()) throw new InputError(`source ${options.source} is not a regular file: a source is looped, so it is read from the start again`);
+  // a source cut inside its last picture would put that broken picture into every loop, signed as authentic
+  const end = await annexBEnd(options.source);
+  if (end.cut !== undefined) {
+    throw new MediaError(`${options.source} ends inside picture ${end.cut.picture}, which is cut (${end.cut.reason}): refusing to record a damaged source (cut it at a picture boundary)`);
+  }
 
   // the stream's frame rate, from its first SPS (as the signer will see it); B-frames refused up front: an
   // elementary stream carries no composition times

@@ -66,6 +66,10 @@ export function registerMediaCommands(program: Command, ctx: CliContext): void {
       } finally {
         await input.close();
       }
+      const cut = input.end?.cut;
+      if (cut !== undefined) {
+        ctx.stderr.write(`keyframe: warning: ${resolve(inPath)} ends inside picture ${cut.picture}, which is cut (${cut.reason}): it was dropped; the output ends with picture ${cut.picture - 1}\n`);
+      }
       const overhead = stats.outputBytes - stats.sampleBytes;
       println(ctx.stdout, `packaged ${stats.samples} samples in ${stats.fragments} fragments (${scheme}) → ${out.path}`);
       println(ctx.stdout, `  ${stats.outputBytes} bytes: ${stats.sampleBytes} of video, ${overhead} of boxes (${((100 * overhead) / Math.max(1, stats.sampleBytes)).toFixed(3)} %)`);
