@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, readFileSync } from 'node:fs';
-import { link, lstat, mkdir, mkdtemp, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -186,9 +186,9 @@ export interface OutputPlan {
   readonly replace: boolean;
 }
 
-async function statOrUndefined(path: string, follow = true): Promise<Stats | undefined> {
+async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
-    return follow ? await stat(path) : await lstat(path);
+    return await stat(path);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw ioError(e, path) ?? e;
@@ -247,7 +247,7 @@ export async function readFileOrThrow(path: string, what: string): Promise<Buffe
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
     if (errnoCode(e) === 'EISDIR') throw new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
-    throw new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
+    throw ioError(e, `${what} ${path}`, 'read') ?? new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
 }
 
@@ -256,7 +256,8 @@ export function readFileSyncOrThrow(path: string, what: string): Buffer {
     return readFileSync(path);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
-    throw new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
+    if (errnoCode(e) === 'EISDIR') throw new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
+    throw ioError(e, `${what} ${path}`, 'read') ?? new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
 }
 
