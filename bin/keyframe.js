@@ -8,5 +8,5 @@ if (!existsSync(entry)) {
   process.stderr.write('keyframe: not built yet (dist/ is missing): run `npm install` or `npm run build`\n');
   process.exit(2);
 }
-const { main } = await import(entry);
-process.exitCode = await main(process.argv.slice(2));
+const { run } = await import(entry);
+await run(process.argv.slice(2));

@@ -51,6 +51,11 @@ export const ErrorCodes = {
   TOO_LARGE: 'KF_ERR_TOO_LARGE',
   /** A service could not be reached, or answered outside its protocol. */
   UNAVAILABLE: 'KF_ERR_UNAVAILABLE',
+  /**
+   * An ordinary operating-system failure on a named path or address: no such file or directory, not a directory,
+   * permission denied, read-only file system, disk full, address in use. Exit 2, like an input error.
+   */
+  IO: 'KF_ERR_IO',
   /** A bug: an invariant did not hold. */
   INTERNAL: 'KF_ERR_INTERNAL',
 } as const;
@@ -65,6 +70,7 @@ const USAGE_LIKE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.MEDIA,
   ErrorCodes.GROUPKEY_MESSAGE,
   ErrorCodes.TOO_LARGE,
+  ErrorCodes.IO,
 ]);
 
 export class KeyframeError extends Error {
@@ -185,4 +191,122 @@ export function errnoCode(e: unknown): string | undefined {
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;
+}
+
+/** What an errno code means, in words a user reads after the path. */
+const ERRNO_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large',
+  EEXIST: 'it exists already',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+  ENOTEMPTY: 'the directory is not empty',
+  EBUSY: 'the file is busy',
+  ETXTBSY: 'the file is busy',
+  EMFILE: 'too many open files',
+  EPIPE: 'the reader closed the pipe',
+  EADDRINUSE: 'the address is in use (another process listens there)',
+  EADDRNOTAVAIL: 'the address is not available on this machine',
+};
+
+/** The verb for a failed system call, for "cannot VERB PATH". */
+const SYSCALL_VERBS: Readonly<Record<string, string>> = {
+  open: 'open',
+  read: 'read',
+  write: 'write',
+  writev: 'write',
+  fsync: 'write',
+  fdatasync: 'write',
+  close: 'write',
+  rename: 'rename',
+  mkdir: 'create directory',
+  mkdtemp: 'create a directory in',
+  rmdir: 'remove',
+  unlink: 'remove',
+  rm: 'remove',
+  scandir: 'read directory',
+  opendir: 'read directory',
+  stat: 'read',
+  lstat: 'read',
+  access: 'read',
+  realpath: 'read',
+  copyfile: 'copy',
+  chmod: 'change the mode of',
+  link: 'link',
+  symlink: 'link',
+  listen: 'listen on',
+  bind: 'listen on',
+};
+
+/** The fields Node puts on errno errors. */
+interface ErrnoFields {
+  readonly code?: unknown;
+  readonly syscall?: unknown;
+  readonly path?: unknown;
+  readonly dest?: unknown;
+  readonly address?: unknown;
+  readonly port?: unknown;
+}
+
+/** True for an errno error that `ioError` turns into one honest line. */
+export function isOrdinaryIoError(e: unknown): boolean {
+  const code = errnoCode(e);
+  return code !== undefined && code in ERRNO_REASONS;
+}
+
+/**
+ * The one place where ordinary operating-system failures become KeyframeErrors: one line naming the path (or the
+ * address) and what is wrong, exit 2 (KF_ERR_IO; NOT_FOUND for a missing file; EXISTS, a refusal, for an
+ * existing one). `path` overrides the path Node recorded (e.g. the output a temporary file stands for); `action`
+ * the verb ("write", "read"). Returns undefined for anything that is not an ordinary errno failure, which stays
+ * what it is (a bug is reported as one).
+ */
+export function ioError(e: unknown, path?: string, action?: string): KeyframeError | undefined {
+  if (e instanceof KeyframeError) return e;
+  const code = errnoCode(e);
+  if (code === undefined || !(code in ERRNO_REASONS)) return undefined;
+  const f = e as ErrnoFields;
+  const reason = ERRNO_REASONS[code] as string;
+  const syscall = typeof f.syscall === 'string' ? f.syscall : undefined;
+  if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || syscall === 'listen' || syscall === 'bind') {
+    const where = path ?? (typeof f.address === 'string' ? `${f.address.includes(':') ? `[${f.address}]` : f.address}${typeof f.port === 'number' ? `:${f.port}` : ''}` : 'the address');
+    return new KeyframeError(ErrorCodes.IO, `cannot ${action ?? 'listen on'} ${where}: ${reason}`, { cause: e });
+  }
+  const named = path ?? (typeof f.path === 'string' ? f.path : undefined);
+  const verb = action ?? (syscall !== undefined ? SYSCALL_VERBS[syscall] : undefined) ?? 'use';
+  const target = named ?? 'a file';
+  const dest = path === undefined && syscall === 'rename' && typeof f.dest === 'string' ? ` to ${f.dest}` : '';
+  const message = `cannot ${verb} ${target}${dest}: ${reason}`;
+  if (code === 'ENOENT') return new KeyframeError(ErrorCodes.NOT_FOUND, message, { cause: e });
+  if (code === 'EEXIST') return new KeyframeError(ErrorCodes.EXISTS, message, { cause: e });
+  return new KeyframeError(ErrorCodes.IO, message, { cause: e });
+}
+
+/** Runs `fn`, turning an ordinary errno failure into `ioError(e, path, action)`. */
+export async function withIoErrors<T>(path: string, action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw ioError(e, path, action) ?? e;
+  }
+}
+
+/**
+ * An error from outside keyframe that is still an ordinary, user-facing failure: an errno failure (see ioError) or
+ * an invalid URL (Node's ERR_INVALID_URL, a usage error naming the value). Undefined for anything else: a bug.
+ */
+export function knownError(e: unknown): KeyframeError | undefined {
+  if (e instanceof KeyframeError) return e;
+  if (errnoCode(e) === 'ERR_INVALID_URL') {
+    const input = (e as { input?: unknown }).input;
+    return new UsageError(`invalid URL${typeof input === 'string' ? ` "${input}"` : ''}: expected e.g. https://host:8443`);
+  }
+  return ioError(e);
 }

@@ -10,8 +10,8 @@ import { AccessUnitAssembler, AnnexBSplitter, isVcl, nalType } from '../media/h2
 import type { AccessUnit } from '../media/h264/index.js';
 
 export interface CaptureOptions {
-  /** Pictures to deliver in all (the file is looped as often as needed). */
-  readonly frames: number;
+  /** Pictures to deliver in all (the file is looped as often as needed); without, until the signal aborts. */
+  readonly frames?: number;
   /** Pictures per second, for pacing. */
   readonly fps: number;
   /** Deliver picture i no earlier than i / fps seconds after the first (default true). */
@@ -39,12 +39,13 @@ async function* accessUnitsOf(path: string): AsyncGenerator<AccessUnit> {
 
 /** The access units of `path`, looped, until `frames` pictures have been delivered or the signal aborts. */
 export async function* loopedCapture(path: string, options: CaptureOptions): AsyncGenerator<AccessUnit> {
-  if (!Number.isSafeInteger(options.frames) || options.frames < 1) throw new MediaError('capture needs at least one picture');
+  const wanted = options.frames ?? Number.POSITIVE_INFINITY;
+  if (options.frames !== undefined && (!Number.isSafeInteger(options.frames) || options.frames < 1)) throw new MediaError('capture needs at least one picture');
   if (!(options.fps > 0 && options.fps <= 1000)) throw new MediaError(`capture frame rate ${options.fps} is out of range`);
   const aborted = (): boolean => options.signal?.aborted === true;
   const t0 = performance.now();
   let delivered = 0;
-  for (let loop = 0; delivered < options.frames; loop++) {
+  for (let loop = 0; delivered < wanted; loop++) {
     let first = true;
     let pictures = 0;
     for await (const au of accessUnitsOf(path)) {
@@ -65,7 +66,7 @@ export async function* loopedCapture(path: string, options: CaptureOptions): Asy
         pictures++;
       }
       yield au;
-      if (delivered >= options.frames) return;
+      if (delivered >= wanted) return;
     }
     if (pictures === 0) throw new MediaError(`${path} holds no picture`);
   }

@@ -10,15 +10,15 @@
  * (reported by the verifier as unrecorded, with the end missing).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, KeyframeError, MediaError, errnoCode } from '../errors.js';
+import { ErrorCodes, InputError, KeyframeError, MediaError, errnoCode, withIoErrors } from '../errors.js';
 import { AccessUnitAssembler, GopAssembler, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
 import { certsToPem } from '../pki/pem.js';
 import { writeChunksAtomic } from '../packager/files.js';
-import { ANNEXB_TIMESCALE, avcConfigFrom } from '../packager/input.js';
+import { ANNEXB_TIMESCALE, annexBEnd, avcConfigFrom, statInput } from '../packager/input.js';
 import type { InputGop, MediaInput } from '../packager/input.js';
 import { emptyStats, packageParts } from '../packager/package.js';
 import type { ContentKey } from '../packager/package.js';
@@ -35,9 +35,12 @@ export interface RecordOptions {
   readonly device: Device;
   /** Annex-B H.264 file, looped as live capture. */
   readonly source: string;
-  readonly seconds: number;
-  /** The recording directory (created; must not exist or be empty). */
+  /** Seconds of video to record; without, until `signal` aborts. */
+  readonly seconds?: number;
+  /** The recording directory (created; must not exist or be empty, unless `replace`). */
   readonly out: string;
+  /** Replace an existing recording in `out` (checked by the caller): it is removed once the source is checked. */
+  readonly replace?: boolean;
   /** Encrypts with this key ('cbcs' by default); clear CMAF without. */
   readonly key?: ContentKey;
   readonly scheme?: 'cbcs' | 'cenc';
@@ -49,8 +52,8 @@ export interface RecordOptions {
   readonly realTime?: boolean;
   /** Aborting stops the capture and closes the session cleanly (end marker, end record). */
   readonly signal?: AbortSignal;
-  /** Called after each fragment and its record are on disk. */
-  readonly onFragment?: (seq: number, seconds: number) => void;
+  /** Called after each fragment and its record are on disk: its sequence number, seconds and bytes so far. */
+  readonly onFragment?: (seq: number, seconds: number, bytes: number) => void;
 }
 
 export interface RecordSummary extends RecordingInfo {
@@ -123,11 +126,18 @@ async function assertEmptyDir(dir: string): Promise<void> {
 
 export async function recordSession(options: RecordOptions): Promise<RecordSummary> {
   const { device } = options;
-  if (!(options.seconds > 0 && Number.isFinite(options.seconds))) throw new MediaError('the duration must be a positive number of seconds');
+  if (options.seconds !== undefined && !(options.seconds > 0 && Number.isFinite(options.seconds))) throw new MediaError('the duration must be a positive number of seconds');
   if (device.chain.length === 0) throw new KeyframeError(ErrorCodes.NOT_FOUND, `device ${device.config.serial} has no certificate (DEV/chain.pem): provision it first`);
   const scheme = options.key === undefined ? 'none' : (options.scheme ?? 'cbcs');
   const start = options.start ?? new Date();
-  await assertEmptyDir(options.out);
+  if (options.replace !== true) await assertEmptyDir(options.out);
+  const st = await statInput(options.source, 'source');
+  if (!st.isFile()) throw new InputError(`source ${options.source} is not a regular file: a source is looped, so it is read from the start again`);
+  // a source cut inside its last picture would put that broken picture into every loop, signed as authentic
+  const end = await annexBEnd(options.source);
+  if (end.cut !== undefined) {
+    throw new MediaError(`${options.source} ends inside picture ${end.cut.picture}, which is cut (${end.cut.reason}): refusing to record a damaged source (cut it at a picture boundary)`);
+  }
 
   // the stream's frame rate, from its first SPS (as the signer will see it); B-frames refused up front: an
   // elementary stream carries no composition times
@@ -142,17 +152,18 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
       if (r !== undefined && r > 0 && r <= 1000) fps = r;
     }
   }
-  const frames = Math.max(1, Math.round(options.seconds * fps));
+  const frames = options.seconds !== undefined ? Math.max(1, Math.round(options.seconds * fps)) : undefined;
   const signer = await deviceSigner(device, { start, fps });
   const label = device.config.keyLabel;
   const sign = (d: Uint8Array): Promise<Uint8Array> => device.store.sign(label, d);
   const counter = UnitCounter.open(device.dir);
 
-  await mkdir(options.out, { recursive: true });
+  if (options.replace === true) await withIoErrors(options.out, 'replace', () => rm(options.out, { recursive: true, force: true }));
+  await withIoErrors(options.out, 'create directory', () => mkdir(options.out, { recursive: true }));
   await writeFileAtomic(join(options.out, CHAIN_FILE), certsToPem(device.chain));
 
   // capture → signer → access units with their signing SEIs → GOPs
-  const capture = loopedCapture(options.source, { frames, fps, realTime: options.realTime !== false, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+  const capture = loopedCapture(options.source, { ...(frames !== undefined ? { frames } : {}), fps, realTime: options.realTime !== false, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   const signedAus = async function* (): AsyncGenerator<AccessUnit> {
     const assembler = new AccessUnitAssembler();
     const held: { au?: AccessUnit } = {};
@@ -232,7 +243,7 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
       await log.append({ v: 1, session, seq: part.index, counter: Number(await counter.reserve()), start: from, end: to, sha256: h.digest('hex') }, sign);
       fragments = part.index + 1;
       seconds = to;
-      options.onFragment?.(part.index, to);
+      options.onFragment?.(part.index, to, stats.outputBytes);
     }
     await log.append({ v: 1, kind: 'end', session, seq: fragments, counter: Number(await counter.reserve()), end: seconds, reason: 0 }, sign);
   } finally {

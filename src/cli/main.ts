@@ -1,9 +1,12 @@
 /**
  * The `keyframe` command. Every error ends as one line on stderr, `keyframe: <message>`, and a non-zero exit:
- * 2 for usage and input errors, 1 for anything refused or failed.
+ * 2 for usage and input errors and ordinary I/O failures (a missing directory, permission denied, a full disk, an
+ * address in use: src/errors.ts knownError), 1 for anything refused or failed; "internal error" is a bug.
+ * `keyframe` without a command is a usage error: help on stderr, exit 2 (`keyframe --help`: stdout, exit 0).
  */
 import { Command, CommanderError } from 'commander';
-import { isKeyframeError } from '../errors.js';
+import { errnoCode, knownError } from '../errors.js';
+import { dieBySignal, installSignalCleanup, removeTemporariesSync } from '../util/cleanup.js';
 import type { CliContext } from './context.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerCertCommands } from './commands/cert.js';
@@ -68,17 +71,39 @@ export async function main(argv: string[], io: Partial<Pick<CliContext, 'stdout'
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // help and version exit 0; commander has already printed its one line for usage errors
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      // --help and --version exit 0; help shown because no command was given is a usage error (commander has
+      // written it to stderr); commander has already printed its one line for the other usage errors
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
       return 2;
     }
-    if (isKeyframeError(e)) {
-      ctx.stderr.write(`keyframe: ${oneLine(e.message)}\n`);
-      return e.exitCode;
+    const known = knownError(e);
+    if (known !== undefined) {
+      ctx.stderr.write(`keyframe: ${oneLine(known.message)}\n`);
+      if (process.env['KEYFRAME_DEBUG'] === '1' && e instanceof Error && e.stack) ctx.stderr.write(`${e.stack}\n`);
+      return known.exitCode;
     }
     const message = e instanceof Error ? e.message : String(e);
     ctx.stderr.write(`keyframe: internal error: ${oneLine(message)}\n`);
     if (process.env['KEYFRAME_DEBUG'] === '1' && e instanceof Error && e.stack) ctx.stderr.write(`${e.stack}\n`);
     return 1;
   }
+}
+
+/**
+ * The process entry point (bin/keyframe.js): SIGINT/SIGTERM remove the temporaries and end the process as killed
+ * by the signal, status 130/143 (or stop a command that stops cleanly); a closed stdout (`keyframe … | head -1`)
+ * ends it quietly as SIGPIPE ends other tools, status 141; then `main`.
+ */
+export async function run(argv: string[]): Promise<void> {
+  installSignalCleanup();
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: unknown) => {
+      if (errnoCode(e) === 'EPIPE') dieBySignal('SIGPIPE');
+      removeTemporariesSync();
+      if (stream === process.stdout) process.stderr.write(`keyframe: cannot write to standard output: ${errnoCode(e) ?? String(e)}\n`);
+      process.exit(2);
+    });
+  }
+  process.exitCode = await main(argv);
 }

@@ -5,7 +5,9 @@
  *   pkcs11:module=PATH;token=LABEL[;pin-env=VAR|;pin-file=PATH]
  *
  * A spec names where a PIN or passphrase comes from, never the secret itself, so that no secret appears in argv
- * or in a process listing. Without a pin source, the passphrase comes from $KEYFRAME_KEYSTORE_PIN.
+ * or in a process listing. Without a pin source, a software store's passphrase comes from $KEYFRAME_KEYSTORE_PIN;
+ * a PKCS#11 spec must name its PIN source: a token counts failed logins and locks itself, so a PIN meant for
+ * another store is never tried on it by default.
  *
  * Relative paths are resolved against a base directory: the current one on the command line, and the directory
  * of the file that records the spec (device.json, site.json, ca.json), which records a store inside itself by a
@@ -44,7 +46,7 @@ function redact(text: string): string {
   return text.replace(/(pin|pin-value|passphrase|password)=[^;]*/gi, '$1=…');
 }
 
-function pinSource(params: Map<string, string>, spec: string, baseDir: string): PinSource {
+function pinSource(params: Map<string, string>, spec: string, baseDir: string): PinSource | undefined {
   for (const forbidden of ['pin', 'pin-value', 'passphrase', 'password']) {
     if (params.has(forbidden)) {
       throw new InputError(`key store spec "${redact(spec)}": a secret may not be written into a spec; use pin-env=VAR or pin-file=PATH`);
@@ -58,7 +60,8 @@ function pinSource(params: Map<string, string>, spec: string, baseDir: string): 
     throw new InputError(`key store spec "${redact(spec)}": give pin-env or pin-file, not both`);
   }
   if (file !== undefined) return { file: resolve(baseDir, file) };
-  const name = env ?? DEFAULT_PIN_ENV;
+  if (env === undefined) return undefined;
+  const name = env;
   if (!ENV_NAME.test(name)) throw new InputError(`key store spec "${redact(spec)}": pin-env "${name}" is not an environment variable name`);
   return { env: name };
 }
@@ -69,20 +72,25 @@ export function parseKeyStoreSpec(spec: string, baseDir: string = process.cwd())
     const [dir = '', ...rest] = spec.slice('file:'.length).split(';');
     if (dir === '') throw new InputError(`bad key store spec "${redact(spec)}": file: needs a directory`);
     const params = parseParams(rest.join(';'), spec);
-    const pin = pinSource(params, spec, baseDir);
+    const pin = pinSource(params, spec, baseDir) ?? { env: DEFAULT_PIN_ENV };
     if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
     return { kind: 'file', dir: resolve(baseDir, dir), pin };
   }
   if (spec.startsWith('pkcs11:')) {
     const params = parseParams(spec.slice('pkcs11:'.length), spec);
-    const pin = pinSource(params, spec, baseDir);
     const module = params.get('module');
     const token = params.get('token');
-    params.delete('module');
-    params.delete('token');
     if (module === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs module=PATH`);
     if (token === undefined) throw new InputError(`bad key store spec "${redact(spec)}": pkcs11: needs token=LABEL`);
+    const pin = pinSource(params, spec, baseDir);
+    params.delete('module');
+    params.delete('token');
     if (params.size > 0) throw new InputError(`bad key store spec "${redact(spec)}": unknown parameter ${[...params.keys()].join(', ')}`);
+    if (pin === undefined) {
+      throw new InputError(
+        `key store spec "${redact(spec)}": a pkcs11: spec needs its PIN source, ;pin-env=VAR or ;pin-file=PATH (a wrong PIN costs one of the token's few login attempts, so $${DEFAULT_PIN_ENV} is not tried on a token)`,
+      );
+    }
     return { kind: 'pkcs11', module: resolve(baseDir, module), token, pin };
   }
   throw new InputError(`bad key store spec "${redact(spec)}": expected file:DIR or pkcs11:module=PATH;token=LABEL`);

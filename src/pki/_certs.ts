@@ -206,3 +206,8 @@ function touchAll(cert: X509Certificate): boolean {
 export function iso(d: Date): string {
   return d.toISOString();
 }
+
+/** A subject as text with `2.5.4.5=` (how @peculiar/x509 writes serialNumber) named `serialNumber=`, as displayName does. */
+export function displaySubjectText(text: string): string {
+  return text.replace(/(^|,\s*|\+\s*)2\.5\.4\.5=/g, '$1serialNumber=');
+}

@@ -29,6 +29,7 @@ export async function buildKeyedDir<T>(
   keyLabel: string,
   algorithm: KeyPairAlgorithm,
   fill: (ctx: KeyedDirContext) => Promise<T>,
+  options: { readonly replace?: boolean } = {},
 ): Promise<T> {
   const finalSpec = parseKeyStoreSpec(keystore ?? `file:${join(dir, 'keys')}`);
   return buildDirAtomic(dir, async (tmp) => {
@@ -49,5 +50,5 @@ export async function buildKeyedDir<T>(
     } finally {
       await store.close();
     }
-  });
+  }, options);
 }

@@ -8,7 +8,9 @@
  *   audit.log                           one JSON line per CA decision (never a token or key)
  *   keys/                               the default software key store (file:DIR/keys)
  *
- * Every change to db.json happens under DIR/.lock and is written atomically.
+ * Every change to db.json happens under DIR/.lock and is written atomically. A writer waits up to
+ * CA_LOCK_WAIT_MS (30 s) for another one to finish (parallel `device provision` runs queue up); a lock left by a
+ * dead process is taken over.
  */
 import type { X509Certificate } from './x509.js';
 import { existsSync } from 'node:fs';
@@ -22,6 +24,9 @@ import { withDirLock, writeFileAtomic } from '../util/fs.js';
 import { parseCertificates } from './pem.js';
 
 export type CaName = 'root' | 'factory' | 'operator';
+
+/** How long a CA writer waits for the lock held by another process before giving up (KF_ERR_LOCKED). */
+export const CA_LOCK_WAIT_MS = 30_000;
 export const CA_NAMES: readonly CaName[] = ['root', 'factory', 'operator'];
 
 export interface CaConfig {
@@ -35,6 +40,8 @@ export interface CaConfig {
 export interface RevocationRecord {
   readonly time: string;
   readonly reason: string;
+  /** For a certificate replaced by `--reissue`: the serial number of the certificate that superseded it. */
+  readonly supersededBy?: string;
 }
 
 export interface IssuedCertificate {
@@ -146,7 +153,7 @@ export class CaStore {
       const result = await change(db);
       await writeFileAtomic(join(this.dir, 'db.json'), JSON.stringify(db, null, 2) + '\n', { mode: 0o600 });
       return result;
-    });
+    }, { waitMs: CA_LOCK_WAIT_MS });
   }
 
   async writeIssued(serialNumber: string, pem: string): Promise<string> {

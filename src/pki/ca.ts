@@ -21,7 +21,7 @@ import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
 import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
 import { buildDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { emptyDb, CA_NAMES, CaStore } from './ca-store.js';
-import type { CaConfig, CaName, IssuedCertificate } from './ca-store.js';
+import type { CaConfig, CaDb, CaName, IssuedCertificate } from './ca-store.js';
 import { sha256Hex } from './_certs.js';
 import { csrChallengePassword, csrDeviceSerial, csrSignatureValid } from './csr.js';
 import { DEFAULT_TOKEN_TTL_MS, newToken, redeemToken } from './enrol.js';
@@ -51,6 +51,8 @@ export interface InitCaOptions {
   readonly org?: string;
   readonly algorithm?: KeyPairAlgorithm;
   readonly now?: Date;
+  /** Replace an existing CA directory at `dir` (checked by the caller). */
+  readonly replace?: boolean;
 }
 
 export interface InitCaResult {
@@ -158,7 +160,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     } finally {
       await store.close();
     }
-  });
+  }, { replace: options.replace === true });
 }
 
 /** Issues a one-time enrolment token for a device serial. The token is returned once and stored as a hash. */
@@ -180,6 +182,24 @@ export interface IssueDeviceOptions {
   readonly token?: string;
   readonly days?: number;
   readonly now?: Date;
+  /**
+   * The device serial may already hold a valid certificate: issue anyway, and revoke the old one(s) with reason
+   * superseded, recorded in the database and the audit log. Without it such a request is refused.
+   */
+  readonly reissue?: boolean;
+}
+
+/** The certificates of a device serial that are neither revoked nor expired at `now`. */
+export function validDeviceCertificates(db: CaDb, deviceSerial: string, now: Date): IssuedCertificate[] {
+  return db.certificates.filter((c) => c.issuer === 'factory' && c.deviceSerial === deviceSerial && c.revoked === undefined && Date.parse(c.notAfter) > now.getTime());
+}
+
+/** The refusal when a serial already holds a valid certificate and --reissue was not given. */
+export function alreadyCertified(deviceSerial: string, valid: readonly IssuedCertificate[]): PkiError {
+  return new PkiError(
+    ErrorCodes.EXISTS,
+    `device ${deviceSerial} already has a valid certificate (serial ${valid.map((c) => c.serialNumber).join(', ')}): refused; --reissue issues a new one and revokes the old (reason superseded)`,
+  );
 }
 
 /**
@@ -214,9 +234,12 @@ export async function issueDeviceCertificate(ca: CaStore, store: KeyStore, csr: 
   }
   const subjectKey = await webPublicKey(nodeKey);
   const factoryKeys = await keyStoreKeyPair(store, ca.config.labels.factory);
-  const outcome = await ca.update(async (db): Promise<{ cert: X509Certificate } | { refusal: string }> => {
+  const outcome = await ca.update(async (db): Promise<{ cert: X509Certificate; superseded: IssuedCertificate[] } | { refusal: string }> => {
     const redemption = redeemToken(db, token, serial, now);
     if ('refusal' in redemption) return redemption; // db is still written: a spent token stays spent
+    const valid = validDeviceCertificates(db, serial, now);
+    // thrown inside the update: db.json stays as it was, so the token is not spent by this refusal
+    if (valid.length > 0 && options.reissue !== true) throw alreadyCertified(serial, valid);
     const issued = await X509CertificateGenerator.create(
       {
         serialNumber: newCertificateSerial(),
@@ -241,11 +264,15 @@ export async function issueDeviceCertificate(ca: CaStore, store: KeyStore, csr: 
       issuedAt: now.toISOString(),
     });
     await ca.writeIssued(issued.serialNumber, certsToPem([issued]));
-    return { cert: issued };
+    for (const old of valid) old.revoked = { time: now.toISOString(), reason: 'superseded', supersededBy: issued.serialNumber };
+    return { cert: issued, superseded: valid.map((c) => ({ ...c })) };
   });
   if ('refusal' in outcome) return refuse(outcome.refusal, serial);
   const cert = outcome.cert;
-  await ca.audit('device-issued', { serial, certSerial: cert.serialNumber, sha256: sha256Hex(cert) });
+  await ca.audit('device-issued', { serial, certSerial: cert.serialNumber, sha256: sha256Hex(cert), ...(outcome.superseded.length > 0 ? { reissue: true } : {}) });
+  for (const old of outcome.superseded) {
+    await ca.audit('revoked', { certSerial: old.serialNumber, serial, reason: 'superseded', time: now.toISOString(), supersededBy: cert.serialNumber });
+  }
   return cert;
 }
 

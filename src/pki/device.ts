@@ -25,7 +25,7 @@ import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
 import { withDirLock, writeFileAtomic } from '../util/fs.js';
 import { buildKeyedDir } from './_keyed-dir.js';
 import { displayName, sha256Hex } from './_certs.js';
-import { issueDeviceCertificate, issueEnrolmentToken } from './ca.js';
+import { alreadyCertified, issueDeviceCertificate, issueEnrolmentToken, validDeviceCertificates } from './ca.js';
 import type { CaStore } from './ca-store.js';
 import { createCsr } from './csr.js';
 import { certsToPem, parseCertificates, toPem } from './pem.js';
@@ -55,6 +55,8 @@ export interface DeviceSetupOptions {
   /** Organisation in the subject of a CSR or self-signed certificate (a factory CA puts its own). */
   readonly org?: string;
   readonly now?: Date;
+  /** Replace an existing device directory at `dir` (checked by the caller). */
+  readonly replace?: boolean;
 }
 
 /** An opened device: its configuration, key store, and certificate chain if it has one. */
@@ -95,7 +97,7 @@ async function buildDevice<T>(options: DeviceSetupOptions, finish: (device: Devi
     await writeFileAtomic(join(tmp, 'device.json'), JSON.stringify(config, null, 2) + '\n');
     const device: Device = { dir: tmp, config, store, spec: workSpec, certificate: undefined, chain: [], close: async () => undefined };
     return finish(device, tmp);
-  });
+  }, { replace: options.replace === true });
 }
 
 async function writeChain(dir: string, chain: readonly X509Certificate[]): Promise<void> {
@@ -115,6 +117,8 @@ export interface ProvisionOptions extends DeviceSetupOptions {
   /** Opened CA key store (holds the factory CA key). */
   readonly caKeyStore: KeyStore;
   readonly days?: number;
+  /** Issue even if the serial holds a valid certificate, revoking the old one (see IssueDeviceOptions.reissue). */
+  readonly reissue?: boolean;
 }
 
 export interface ProvisionResult {
@@ -130,12 +134,16 @@ export interface ProvisionResult {
  */
 export async function provisionDevice(options: ProvisionOptions): Promise<ProvisionResult> {
   assertDeviceSerial(options.serial);
+  // refused early, before a key is made; the CA checks again under its lock when it issues
+  const valid = validDeviceCertificates(await options.ca.readDb(), options.serial, options.now ?? new Date());
+  if (valid.length > 0 && options.reissue !== true) throw alreadyCertified(options.serial, valid);
   const token = await issueEnrolmentToken(options.ca, options.serial, options.now ? { now: options.now } : {});
   return buildDevice({ ...options, org: options.ca.config.org }, async (device, tmp) => {
     const csr = await createCsr(device.store, device.config.keyLabel, { subject: deviceSubject(device.config), challengePassword: token });
     const certificate = await issueDeviceCertificate(options.ca, options.caKeyStore, csr, {
       ...(options.days !== undefined ? { days: options.days } : {}),
       ...(options.now !== undefined ? { now: options.now } : {}),
+      reissue: options.reissue === true,
     });
     const chain = [certificate, options.ca.certs.factory];
     await writeChain(tmp, chain);
@@ -190,12 +198,16 @@ export async function deviceCsr(device: Device, options: { challengePassword?: s
  * Installs a certificate (and the CA certificates after it in `certs`) as the device's chain — only if the
  * certificate's public key is the device key's.
  */
-export async function installCertificate(device: Device, certs: readonly X509Certificate[]): Promise<X509Certificate> {
+export async function installCertificate(device: Device, certs: readonly X509Certificate[], options: { force?: boolean } = {}): Promise<X509Certificate> {
   const [leaf] = certs;
   if (leaf === undefined) throw new InputError('no certificate to install');
   const devicePub = (await device.store.getPublicKey(device.config.keyLabel)).export({ format: 'der', type: 'spki' });
   if (!Buffer.from(leaf.publicKey.rawData).equals(devicePub)) {
     throw new PkiError(ErrorCodes.CERT_MISMATCH, `certificate ${leaf.subject} does not match the device key: refused`);
+  }
+  const current = device.certificate;
+  if (current !== undefined && options.force !== true && !Buffer.from(current.rawData).equals(Buffer.from(leaf.rawData))) {
+    throw new PkiError(ErrorCodes.EXISTS, `refusing to overwrite the certificate of ${device.dir} (${displayName(current.subjectName)}, serial ${current.serialNumber}): it has one already (--force replaces it)`);
   }
   await withDirLock(device.dir, () => writeChain(device.dir, certs));
   return leaf;

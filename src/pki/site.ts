@@ -31,6 +31,8 @@ export interface CreateSiteOptions extends SiteCertificateOptions {
   readonly keystore?: string;
   readonly keyLabel?: string;
   readonly algorithm?: KeyPairAlgorithm;
+  /** Replace an existing site directory at `out` (checked by the caller). */
+  readonly replace?: boolean;
 }
 
 export async function createSite(options: CreateSiteOptions): Promise<{ config: SiteConfig; certificate: X509Certificate }> {
@@ -51,5 +53,5 @@ export async function createSite(options: CreateSiteOptions): Promise<{ config: 
     await writeFileAtomic(join(tmp, 'cert.pem'), certsToPem([certificate]));
     await writeFileAtomic(join(tmp, 'chain.pem'), certsToPem([certificate, options.ca.certs.operator]));
     return { config, certificate };
-  });
+  }, { replace: options.replace === true });
 }

@@ -1,20 +1,42 @@
 /**
  * File-system helpers that never leave half-written state: files are written to a temporary name in the same
  * directory, flushed, then renamed over the target; directories are built under a temporary name and renamed
- * into place; state directories are guarded by an exclusive lock file.
+ * into place; state directories are guarded by an exclusive lock file. Every temporary is registered for removal
+ * at exit and on SIGINT/SIGTERM (src/util/cleanup.ts), and every ordinary failure names the path the caller
+ * gave, not the temporary (src/errors.ts ioError).
+ *
+ * checkOutput is the one check every command runs before it writes a file or directory: the output is not an
+ * input (same real path, or the same file through a hard link), its directory exists, and it does not exist
+ * already unless the command was given --force.
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
+import type { Stats } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCodes, KeyframeError, NotFoundError, UsageError, errnoCode, ioError } from '../errors.js';
+import { trackTemporary } from './cleanup.js';
 
 export interface WriteOptions {
   /** File mode, e.g. 0o600 for anything secret. Default 0o644. */
   readonly mode?: number;
   /** Refuse to replace an existing file. */
   readonly exclusive?: boolean;
+}
+
+function tmpNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** An error from a write through a file handle (no path of its own) is about `path`. */
+function writeError(e: unknown, path: string): unknown {
+  const f = e as { syscall?: unknown; path?: unknown };
+  if (typeof f === 'object' && f !== null && f.path === undefined && ['write', 'writev', 'fsync', 'fdatasync', 'close', 'ftruncate'].includes(String(f.syscall))) {
+    return ioError(e, path, 'write') ?? e;
+  }
+  return e;
 }
 
 /** Writes `data` to `path` atomically: temp file in the same directory, fsync, rename. */
@@ -24,70 +46,106 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     throw new KeyframeError(ErrorCodes.EXISTS, `refusing to overwrite ${path}: it exists already`);
   }
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  const tmp = tmpNameFor(path);
+  let handle: FileHandle;
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    await mkdir(dir, { recursive: true });
+    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   } catch (e) {
-    await handle.close();
-    await rm(tmp, { force: true });
-    throw e;
+    throw ioError(e, path, 'write') ?? e;
   }
-  await handle.close();
+  const untrack = trackTemporary(tmp);
   try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw ioError(e, path, 'write') ?? e;
+  } finally {
+    untrack();
   }
 }
 
 /**
  * Writes a file through `fill` (given an open handle on a temporary name next to `path`), then flushes it and
- * renames it over `path`. If `fill` fails, the temporary file is removed and nothing is left behind.
+ * renames it over `path`. If `fill` fails, or the process is interrupted, the temporary file is removed and
+ * nothing is left behind.
  */
 export async function writeWithAtomic<T>(path: string, fill: (fh: FileHandle) => Promise<T>, mode = 0o644): Promise<T> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  let result: T;
+  const tmp = tmpNameFor(path);
+  let fh: FileHandle;
   try {
-    result = await fill(fh);
-    await fh.sync();
-    await fh.close();
+    fh = await open(tmp, 'wx', mode);
   } catch (e) {
-    await fh.close().catch(() => undefined);
+    throw ioError(e, path, 'write') ?? e;
+  }
+  const untrack = trackTemporary(tmp);
+  try {
+    let result: T;
+    try {
+      result = await fill(fh);
+      await fh.sync();
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw writeError(e, path);
+    }
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      throw ioError(e, path, 'write') ?? e;
+    }
+    return result;
+  } catch (e) {
     await rm(tmp, { force: true });
     throw e;
+  } finally {
+    untrack();
   }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  return result;
+}
+
+export interface BuildDirOptions {
+  /** Replace an existing `target` (the caller has checked that it may: see checkOutput). */
+  readonly replace?: boolean;
 }
 
 /**
  * Builds a directory atomically: `build` fills a fresh temporary sibling directory, which is renamed to
- * `target` only when `build` succeeds. `target` must not exist. On failure nothing is left behind.
+ * `target` only when `build` succeeds. `target` must not exist, unless `replace`: the old directory is then moved
+ * aside and removed only once the new one is in place. On failure nothing is left behind.
  */
-export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
-  if (existsSync(target)) {
+export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) => Promise<T>, options: BuildDirOptions = {}): Promise<T> {
+  if (options.replace !== true && existsSync(target)) {
     throw new KeyframeError(ErrorCodes.EXISTS, `refusing to overwrite ${target}: it exists already`);
   }
   const parent = dirname(target);
-  await mkdir(parent, { recursive: true });
-  const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
+  let tmp: string;
+  try {
+    await mkdir(parent, { recursive: true });
+    tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
+  } catch (e) {
+    throw ioError(e, target, 'create') ?? e;
+  }
+  const untrack = trackTemporary(tmp, 'dir');
   try {
     const result = await build(tmp);
-    await rename(tmp, target);
+    try {
+      if (options.replace === true && existsSync(target)) await swapDir(tmp, target);
+      else await rename(tmp, target);
+    } catch (e) {
+      throw ioError(e, target, 'create') ?? e;
+    }
     return result;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    untrack();
   }
 }
 
@@ -114,12 +172,107 @@ export function readFailure(e: unknown, path: string, what: string): unknown {
   }
 }
 
+/** Puts directory `fresh` in the place of `target`: the old one is moved aside first and removed last. */
+async function swapDir(fresh: string, target: string): Promise<void> {
+  const old = join(dirname(target), `.${basename(target)}.old-${randomBytes(6).toString('hex')}`);
+  await rename(target, old);
+  try {
+    await rename(fresh, target);
+  } catch (e) {
+    await rename(old, target).catch(() => undefined);
+    throw e;
+  }
+  await rm(old, { recursive: true, force: true });
+}
+
+export interface OutputCheck {
+  /** 'file' (written atomically) or 'dir' (a directory the command creates). */
+  readonly kind: 'file' | 'dir';
+  /** The command's inputs: the output may be none of them, and a directory output may not contain one. */
+  readonly inputs?: readonly string[];
+  /** An input may be a directory (a recording): an output inside it is refused too. */
+  readonly directoryInputs?: boolean;
+  /** Replace an existing output (the command's --force). */
+  readonly force?: boolean;
+  /** A directory output that exists but is empty is used as it is (`keyframe record`). */
+  readonly emptyDirIsNew?: boolean;
+  /**
+   * With `force`, an existing directory is replaced only if this says it is of the kind the command writes (a
+   * recording, a CA, a device): --force never removes an unrelated directory. The string names the kind.
+   */
+  readonly sameKind?: { readonly what: string; readonly test: (dir: string) => Promise<boolean> };
+}
+
+export interface OutputPlan {
+  readonly path: string;
+  /** The output exists and is to be replaced (with --force). */
+  readonly replace: boolean;
+}
+
+async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw ioError(e, path) ?? e;
+  }
+}
+
+function within(parent: string, child: string): boolean {
+  const r = relative(parent, child);
+  return r === '' || (!r.startsWith('..') && !r.startsWith(sep) && r !== '..');
+}
+
+/**
+ * The check before writing `out`: refuses an output that is one of the inputs (by real path, or the same file
+ * through a hard link: same device and inode), a directory output that contains an input, an output whose
+ * directory does not exist, a file output that is a directory (and a directory output that is a file), and an
+ * existing output unless `force`. Throws one-line KeyframeErrors: usage (exit 2) for an output that is an
+ * input, KF_ERR_IO (exit 2) for a missing or wrong-kind path, KF_ERR_EXISTS (exit 1) for an existing output.
+ */
+export async function checkOutput(out: string, options: OutputCheck): Promise<OutputPlan> {
+  const path = resolve(out);
+  const parent = dirname(path);
+  const parentStat = await statOrUndefined(parent);
+  if (parentStat === undefined) throw new KeyframeError(ErrorCodes.IO, `cannot write ${path}: directory ${parent} does not exist`);
+  if (!parentStat.isDirectory()) throw new KeyframeError(ErrorCodes.IO, `cannot write ${path}: ${parent} is not a directory`);
+  const outStat = await statOrUndefined(path);
+  const realOut = outStat !== undefined ? await realpath(path) : join(await realpath(parent), basename(path));
+  for (const input of options.inputs ?? []) {
+    const inPath = resolve(input);
+    const inStat = await statOrUndefined(inPath);
+    if (inStat === undefined) continue; // the command reports a missing input itself
+    const realIn = await realpath(inPath);
+    const same = realIn === realOut || (outStat !== undefined && outStat.dev === inStat.dev && outStat.ino === inStat.ino);
+    if (same) throw new UsageError(`refusing to write ${path}: it is the input ${inPath}`);
+    if (options.kind === 'dir' && within(realOut, realIn)) throw new UsageError(`refusing to write ${path}: it holds the input ${inPath}`);
+    if (options.directoryInputs === true && inStat.isDirectory() && within(realIn, realOut)) throw new UsageError(`refusing to write ${path}: it is inside the input ${inPath}`);
+  }
+  if (outStat === undefined) return { path, replace: false };
+  if (options.kind === 'file' && outStat.isDirectory()) throw new KeyframeError(ErrorCodes.IO, `cannot write ${path}: it is a directory (name a file)`);
+  if (options.kind === 'dir' && !outStat.isDirectory()) throw new KeyframeError(ErrorCodes.IO, `cannot create directory ${path}: it is a file`);
+  if (options.kind === 'dir' && options.emptyDirIsNew === true) {
+    const entries = await readdir(path).catch((e: unknown) => {
+      throw ioError(e, path) ?? e;
+    });
+    if (entries.length === 0) return { path, replace: false };
+  }
+  if (options.force !== true) throw new KeyframeError(ErrorCodes.EXISTS, `refusing to overwrite ${path}: it exists already (--force replaces it)`);
+  if (options.kind === 'dir' && options.sameKind !== undefined && !(await options.sameKind.test(path))) {
+    throw new KeyframeError(ErrorCodes.EXISTS, `refusing to replace ${path}: it is not ${options.sameKind.what}, and --force replaces only that`);
+  }
+  return { path, replace: true };
+}
+
 export async function readFileOrThrow(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
     const failure = readFailure(e, path, what);
     throw failure !== e ? failure : new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
+    if (errnoCode(e) === 'EISDIR') throw new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
+    throw ioError(e, `${what} ${path}`, 'read') ?? new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
 }
 
@@ -128,7 +281,8 @@ export function readFileSyncOrThrow(path: string, what: string): Buffer {
     return readFileSync(path);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
-    throw new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
+    if (errnoCode(e) === 'EISDIR') throw new KeyframeError(ErrorCodes.INPUT, `${what} is a directory, not a file: ${path}`);
+    throw ioError(e, `${what} ${path}`, 'read') ?? new KeyframeError(ErrorCodes.INPUT, `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
 }
 
@@ -149,33 +303,87 @@ function processAlive(pid: number): boolean {
   }
 }
 
+async function lockOwner(path: string): Promise<number | undefined> {
+  const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+  return Number.isInteger(owner) && owner > 0 ? owner : undefined;
+}
+
+/**
+ * One attempt at the lock: the pid is written to a private file first and hard-linked to `.lock`, so the lock
+ * file never exists without its owner's pid in it. Returns undefined when taken, else the owner (0: unknown).
+ */
+async function tryLock(dir: string, lockPath: string): Promise<number | undefined> {
+  const mine = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const untrack = trackTemporary(mine);
+  try {
+    const fh = await open(mine, 'wx', 0o600);
+    try {
+      await fh.writeFile(String(process.pid));
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    await unlink(mine).catch(() => undefined);
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`directory not found: ${dir}`);
+    throw ioError(e, lockPath, 'create') ?? e;
+  }
+  try {
+    await link(mine, lockPath);
+    return undefined;
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') throw ioError(e, lockPath, 'create') ?? e;
+  } finally {
+    await unlink(mine).catch(() => undefined);
+    untrack();
+  }
+  const owner = await lockOwner(lockPath);
+  if (owner !== undefined && processAlive(owner)) return owner;
+  if (owner === undefined && existsSync(lockPath)) return 0;
+  // a lock left by a dead process: move it aside atomically, and put it back if it turns out to be a live one's
+  const aside = `${lockPath}.stale-${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return 0; // someone else moved it first: try again
+  }
+  const moved = await lockOwner(aside);
+  if (moved !== undefined && moved !== owner && processAlive(moved)) {
+    await link(aside, lockPath).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+    return moved;
+  }
+  await unlink(aside).catch(() => undefined);
+  return 0;
+}
+
+export interface LockOptions {
+  /** How long to wait for a lock held by a live process, in ms (default 0: refuse at once). */
+  readonly waitMs?: number;
+}
+
 /**
  * Runs `fn` while holding an exclusive lock on `dir` (a `.lock` file holding the owner's pid). A lock left by a
- * dead process is taken over; a live one is refused at once with KF_ERR_LOCKED rather than waited on.
+ * dead process is taken over; one held by a live process is waited for up to `waitMs` (polling), then refused
+ * with KF_ERR_LOCKED.
  */
-export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export async function withDirLock<T>(dir: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   const lockPath = join(dir, '.lock');
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`directory not found: ${dir}`);
-      if (errnoCode(e) !== 'EEXIST' || attempt > 0) {
-        throw new KeyframeError(ErrorCodes.LOCKED, `${dir} is locked by another keyframe process (${lockPath})`);
-      }
-      const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
-        throw new KeyframeError(ErrorCodes.LOCKED, `${dir} is locked by process ${owner} (${lockPath})`);
-      }
-      await unlink(lockPath).catch(() => undefined);
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    const owner = await tryLock(dir, lockPath);
+    if (owner === undefined) break;
+    if (Date.now() >= deadline) {
+      const waited = (options.waitMs ?? 0) > 0 ? `; gave up after waiting ${Math.round((options.waitMs ?? 0) / 1000)} s` : '';
+      throw new KeyframeError(ErrorCodes.LOCKED, `${dir} is locked by ${owner > 0 ? `process ${owner}` : 'another keyframe process'} (${lockPath})${waited}`);
     }
+    await sleep(20 + Math.floor(Math.random() * 60));
   }
+  // held: an interrupted process removes its lock on the way out
+  const untrack = trackTemporary(lockPath);
   try {
     return await fn();
   } finally {
     await unlink(lockPath).catch(() => undefined);
+    untrack();
   }
 }

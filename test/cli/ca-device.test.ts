@@ -156,6 +156,12 @@ describe('error paths: one line, non-zero exit, no partial output', () => {
     expect(r.stderr).not.toContain('hunter22');
   });
 
+  it('a pkcs11: key store without a PIN source is refused before the token is touched', async () => {
+    const r = await kf('device', 'provision', '--ca', 'ca', '--serial', 'X-PIN', '--out', 'x-pin', '--keystore', `pkcs11:module=${SOFTHSM_MODULE};token=no-such-token`);
+    expectOneLineError(r, 2, /a pkcs11: spec needs its PIN source, ;pin-env=VAR or ;pin-file=PATH/);
+    expect(snapshot(work).has('x-pin/device.json')).toBe(false);
+  });
+
   it('a PIN file readable by others is refused', async () => {
     writeFileSync(join(work, 'loose.pin'), PASS);
     chmodSync(join(work, 'loose.pin'), 0o644);

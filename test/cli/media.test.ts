@@ -52,6 +52,11 @@ describe('package and decrypt: errors', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('decrypting an Annex-B stream says what it is, naming the path', async () => {
+    oneLine(await runCli(['decrypt', src, '--key', KEY, '--out', join(work, 'h.mp4')]), 2, new RegExp(`^keyframe: ${src} is an Annex-B H.264 stream, not an MP4: there is nothing to decrypt$`));
+    expect(existsSync(join(work, 'h.mp4'))).toBe(false);
+  });
+
   it('decrypting a clear file, or packaging an encrypted one, is refused', async () => {
     const clear = join(work, 'clear.mp4');
     expect((await runCli(['package', src, '--out', clear, '--scheme', 'none'])).code).toBe(0);

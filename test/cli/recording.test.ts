@@ -3,10 +3,11 @@
  * `keyframe verify` over a recording, an encrypted MP4 and a bundle (exit codes 0 / 1 / 2, human and JSON
  * reports), and `keyframe export`.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, snapshot } from '../helpers/cli.js';
+import { BIN, runCli, snapshot, spawnCli, waitFor } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { makePki, type Pki } from '../signing/_setup.js';
 
@@ -39,6 +40,7 @@ describe('keyframe record / verify / export', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/recorded 3\.000 s \(75 frames, 3 fragments\) as SN-CLI-REC/);
     expect(r.stdout).toContain(`encrypted cbcs, KID ${KID}`);
+    expect(r.stdout.split('\n').filter((l) => l !== '')).toHaveLength(1); // a one-line summary
     const v = await runCli(['verify', rec, '--root', pki.rootPath]);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^verdict: AUTHENTIC\n/);
@@ -76,6 +78,33 @@ describe('keyframe record / verify / export', () => {
     expect(v.stdout).toContain('exporter signature: valid');
   });
 
+  it('without --duration it records until stopped: Ctrl-C closes the session cleanly', async () => {
+    const open = join(pki.work, 'rec-open');
+    const child = spawnCli(['record', '--device', cam, '--source', source, '--out', open, '--key', KEY, '--kid', KID]);
+    const records = join(open, 'records.jsonl');
+    // the session record and two fragment records: two seconds of paced capture
+    await waitFor(() => existsSync(records) && readFileSync(records, 'utf8').split('\n').length > 3, 30_000, 'two fragments');
+    child.kill('SIGINT');
+    const r = await child.result;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^recorded \d+\.\d{3} s \(\d+ frames, \d+ fragments\) as SN-CLI-REC, .*closed with a signed end record → /);
+    const v = await runCli(['verify', open, '--root', pki.rootPath]);
+    expect(v.code, v.stdout).toBe(0);
+    expect(v.stdout).toMatch(/^verdict: AUTHENTIC\n/);
+  });
+
+  it.runIf(existsSync('/usr/bin/script'))('on a terminal it shows progress (fragments, seconds, bytes) and ends with the summary', () => {
+    const out = join(pki.work, 'rec-tty');
+    const cmd = [process.execPath, BIN, 'record', '--device', cam, '--source', source, '--duration', '3', '--out', out, '--fast'].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, KEYFRAME_DEBUG: '' } });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toContain(`recording SN-CLI-REC → ${out}`);
+    expect(r.stdout).toMatch(/\r {2}1 fragments, 1\.0 s, [\d.]+ (KiB|MiB)/);
+    expect(r.stdout).toMatch(/\r {2}3 fragments, 3\.0 s, [\d.]+ (KiB|MiB)/);
+    expect(r.stdout).toMatch(/recorded 3\.000 s \(75 frames, 3 fragments\)/);
+  });
+
   it('unusable input exits 2 with one clear line, nothing written', async () => {
     const before = snapshot(pki.work);
     const missing = await runCli(['verify', join(pki.work, 'nope'), '--root', pki.rootPath]);
@@ -86,7 +115,8 @@ describe('keyframe record / verify / export', () => {
     expect(keyOnly.stderr).toContain('--key and --kid go together');
     const badDuration = await runCli(['record', '--device', cam, '--source', source, '--duration', 'ten', '--out', join(pki.work, 'r3'), '--fast']);
     expect(badDuration.code).toBe(2);
-    const notRec = await runCli(['export', pki.work, '--out', join(pki.work, 'x.tar'), '--exporter', exporter, '--reason', 'r']);
+    mkdirSync(join(pki.work, 'not-a-recording'));
+    const notRec = await runCli(['export', join(pki.work, 'not-a-recording'), '--out', join(pki.work, 'x.tar'), '--exporter', exporter, '--reason', 'r']);
     expect(notRec.code).toBe(2);
     expect(notRec.stderr).toMatch(/not a keyframe recording/);
     expect(snapshot(pki.work)).toEqual(before);

@@ -1,5 +1,6 @@
 /** Runs the real `keyframe` binary (compiled, in a child process) and inspects what it left on disk. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -46,4 +47,27 @@ export function snapshot(dir: string): Map<string, string> {
 /** Every file below `dir`, for scans. */
 export function listFiles(dir: string): string[] {
   return [...snapshot(dir).keys()].map((p) => join(dir, p));
+}
+
+/** A `keyframe` child process with piped stdio, for tests that signal it or close its stdout. */
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = REPO): ChildProcessWithoutNullStreams & { result: Promise<CliResult & { signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stdout.on('error', () => undefined);
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const result = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolvePromise) => {
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? -1, signal, stdout, stderr }));
+  });
+  return Object.assign(child, { result });
+}
+
+/** Waits until `test` holds, polling every 20 ms, at most `ms`. */
+export async function waitFor(test: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -89,6 +89,17 @@ describe('key store specs', () => {
     );
   });
 
+  it('a pkcs11: spec must name its PIN source: the default variable is never tried on a token', () => {
+    for (const text of ['pkcs11:module=/m.so;token=cam-se', 'pkcs11:token=cam-se;module=/m.so']) {
+      const err = parseError(text);
+      expect(err).toMatchObject({ name: 'InputError', code: ErrorCodes.INPUT });
+      expect(err.message).toContain('a pkcs11: spec needs its PIN source, ;pin-env=VAR or ;pin-file=PATH');
+    }
+    // a software store still defaults to $KEYFRAME_KEYSTORE_PIN
+    expect(parseKeyStoreSpec('file:/ks').pin).toEqual({ env: DEFAULT_PIN_ENV });
+    expect(parseKeyStoreSpec(`pkcs11:module=/m.so;token=t;pin-env=${DEFAULT_PIN_ENV}`).pin).toEqual({ env: DEFAULT_PIN_ENV });
+  });
+
   it.each([
     ['file:/ks;pin-env=A;pin-file=/p', 'give pin-env or pin-file, not both'],
     ['pkcs11:token=t', 'needs module=PATH'],

@@ -1,13 +1,16 @@
 /** `keyframe ca …`: the manufacturer and operator certification authorities. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { displaySubjectText } from '../../pki/_certs.js';
 import { UsageError } from '../../errors.js';
 import { issueAllCrls, issueDeviceCertificate, issueEnrolmentToken, initCa, parseRevocationReason, revoke } from '../../pki/ca.js';
 import { requireCaDir } from '../../pki/ca-store.js';
 import type { CaStore } from '../../pki/ca-store.js';
 import { certsToPem, parseCsr } from '../../pki/pem.js';
 import { createSite } from '../../pki/site.js';
-import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
+import { checkOutput, readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KeyStore } from '../../keystore/types.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
@@ -26,6 +29,11 @@ export async function withCa<T>(dir: string, keystore: string | undefined, fn: (
   }
 }
 
+/** --force replaces a directory only if it holds this file: never an unrelated directory. */
+export function dirHolding(file: string, what: string): { what: string; test: (dir: string) => Promise<boolean> } {
+  return { what, test: async (dir) => existsSync(join(dir, file)) };
+}
+
 export async function readToken(path: string): Promise<string> {
   return (await readFileOrThrow(path, 'token file')).toString('utf8').trim();
 }
@@ -39,8 +47,11 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--keystore <SPEC>', 'key store for the CA keys (default file:DIR/keys)')
     .option('--org <NAME>', 'organisation name in the CA subjects', 'keyframe')
     .option('--alg <ALG>', 'CA key algorithm: ec-p256 (default) or rsa-2048')
-    .action(async (o: { dir: string; keystore?: string; org: string; alg?: string }) => {
-      const result = await initCa({ dir: resolve(o.dir), org: o.org, algorithm: parseAlgorithm(o.alg), ...(o.keystore ? { keystore: o.keystore } : {}) });
+    .option('--force', 'replace an existing CA directory DIR (its keys and records are lost)')
+    .action(async (o: { dir: string; keystore?: string; org: string; alg?: string; force?: boolean }) => {
+      const algorithm = parseAlgorithm(o.alg);
+      const out = await checkOutput(o.dir, { kind: 'dir', force: o.force === true, sameKind: dirHolding('ca.json', 'a keyframe CA directory') });
+      const result = await initCa({ dir: out.path, org: o.org, algorithm, replace: out.replace, ...(o.keystore ? { keystore: o.keystore } : {}) });
       println(ctx.stdout, `created CA in ${result.dir} (keys in ${result.keystore.replace(/;pin-.*$/, '')})`);
       println(ctx.stdout, `  root.pem      ${subjectOf(result.root)}  SHA-256 ${fingerprintSha256(result.root)}`);
       println(ctx.stdout, `  factory.pem   ${subjectOf(result.factory)}  SHA-256 ${fingerprintSha256(result.factory)}`);
@@ -53,12 +64,13 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--serial <S>', 'device serial the token is for')
     .requiredOption('--out <FILE>', 'file to write the token to (must not exist)')
     .option('--ttl <MINUTES>', 'token lifetime in minutes', '60')
-    .action(async (o: { ca: string; serial: string; out: string; ttl: string }) => {
+    .option('--force', 'replace FILE if it exists')
+    .action(async (o: { ca: string; serial: string; out: string; ttl: string; force?: boolean }) => {
       const ttl = parsePositiveInt(o.ttl, '--ttl', 30 * 24 * 60);
+      const out = (await checkOutput(o.out, { kind: 'file', force: o.force === true })).path;
       const store = await requireCaDir(resolve(o.ca));
-      const out = resolve(o.out);
       const token = await issueEnrolmentToken(store, o.serial, { ttlMs: ttl * 60_000 });
-      await writeFileAtomic(out, `${token}\n`, { mode: 0o600, exclusive: true });
+      await writeFileAtomic(out, `${token}\n`, { mode: 0o600, exclusive: o.force !== true });
       println(ctx.stdout, `enrolment token for ${o.serial} written to ${out} (valid ${ttl} min, single use)`);
     });
 
@@ -70,14 +82,16 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--token-file <FILE>', 'enrolment token (default: the challengePassword in the CSR)')
     .option('--days <N>', 'validity in days')
     .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
-    .action(async (o: { ca: string; csr: string; out: string; tokenFile?: string; days?: string; caKeystore?: string }) => {
+    .option('--reissue', 'the device serial has a valid certificate already: issue anyway and revoke the old one (reason superseded)')
+    .option('--force', 'replace CERT.pem if it exists')
+    .action(async (o: { ca: string; csr: string; out: string; tokenFile?: string; days?: string; caKeystore?: string; reissue?: boolean; force?: boolean }) => {
       const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+      const out = (await checkOutput(o.out, { kind: 'file', inputs: [o.csr, ...(o.tokenFile !== undefined ? [o.tokenFile] : [])], force: o.force === true })).path;
       const csr = parseCsr(await readFileOrThrow(o.csr, 'certificate request'), o.csr);
       const token = o.tokenFile !== undefined ? await readToken(o.tokenFile) : undefined;
-      const out = resolve(o.out);
       await withCa(o.ca, o.caKeystore, async (caDir, store) => {
-        const cert = await issueDeviceCertificate(caDir, store, csr, { ...(token !== undefined ? { token } : {}), ...(days !== undefined ? { days } : {}) });
-        await writeFileAtomic(out, certsToPem([cert, caDir.certs.factory]), { exclusive: true });
+        const cert = await issueDeviceCertificate(caDir, store, csr, { ...(token !== undefined ? { token } : {}), ...(days !== undefined ? { days } : {}), reissue: o.reissue === true });
+        await writeFileAtomic(out, certsToPem([cert, caDir.certs.factory]), { exclusive: o.force !== true });
         println(ctx.stdout, `issued ${subjectOf(cert)} (serial ${cert.serialNumber}) → ${out}`);
       });
     });
@@ -94,13 +108,16 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--alg <ALG>', 'ec-p256 (default) or rsa-2048')
     .option('--days <N>', 'validity in days (default 825)')
     .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .option('--force', 'replace an existing site directory DIR (its key is lost)')
     .action(
-      async (o: { ca: string; name: string; out: string; dns: string[]; ip: string[]; clientAuth: boolean; keystore?: string; alg?: string; days?: string; caKeystore?: string }) => {
+      async (o: { ca: string; name: string; out: string; dns: string[]; ip: string[]; clientAuth: boolean; keystore?: string; alg?: string; days?: string; caKeystore?: string; force?: boolean }) => {
         const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
-        const out = resolve(o.out);
+        const plan = await checkOutput(o.out, { kind: 'dir', force: o.force === true, sameKind: dirHolding('site.json', 'a keyframe site directory') });
+        const out = plan.path;
         await withCa(o.ca, o.caKeystore, async (caDir, caKeyStore) => {
           const { certificate } = await createSite({
             out,
+            replace: plan.replace,
             ca: caDir,
             caKeyStore,
             name: o.name,
@@ -133,7 +150,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         ...(reason !== undefined ? { reason } : {}),
         ...(time !== undefined ? { time } : {}),
       });
-      for (const c of revoked) println(ctx.stdout, `revoked ${c.subject} (serial ${c.serialNumber}) at ${c.revoked?.time ?? ''}, reason ${c.revoked?.reason ?? ''}`);
+      for (const c of revoked) println(ctx.stdout, `revoked ${displaySubjectText(c.subject)} (serial ${c.serialNumber}) at ${c.revoked?.time ?? ''}, reason ${c.revoked?.reason ?? ''}`);
       println(ctx.stdout, 'publish a new CRL: keyframe ca crl --ca DIR --out CRL.pem');
     });
 
@@ -143,9 +160,10 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--out <CRL.pem>', 'output file')
     .option('--days <N>', 'days until nextUpdate', '7')
     .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
-    .action(async (o: { ca: string; out: string; days: string; caKeystore?: string }) => {
+    .option('--force', 'replace CRL.pem if it exists (as a periodic re-issue does)')
+    .action(async (o: { ca: string; out: string; days: string; caKeystore?: string; force?: boolean }) => {
       const days = parsePositiveInt(o.days, '--days', 366);
-      const out = resolve(o.out);
+      const out = (await checkOutput(o.out, { kind: 'file', force: o.force === true })).path;
       await withCa(o.ca, o.caKeystore, async (caDir, store) => {
         const pem = await issueAllCrls(caDir, store, { days });
         await writeFileAtomic(out, pem);
@@ -161,13 +179,17 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { ca: string; json: boolean }) => {
       const caDir = await requireCaDir(resolve(o.ca));
       const db = await caDir.readDb();
+      const certificates = db.certificates.map((c) => ({ ...c, subject: displaySubjectText(c.subject) }));
       if (o.json) {
-        println(ctx.stdout, JSON.stringify(db.certificates, null, 2));
+        println(ctx.stdout, JSON.stringify(certificates, null, 2));
         return;
       }
-      for (const c of db.certificates) {
-        const status = c.revoked ? `REVOKED ${c.revoked.time} (${c.revoked.reason})` : 'valid';
-        println(ctx.stdout, `${c.serialNumber}  ${c.issuer.padEnd(8)}  ${c.notAfter.slice(0, 10)}  ${status.padEnd(10)}  ${c.subject}`);
+      const serialWidth = Math.max('SERIAL NUMBER'.length, ...certificates.map((c) => c.serialNumber.length));
+      const rows = certificates.map((c) => ({ c, status: c.revoked ? `REVOKED ${c.revoked.time} (${c.revoked.reason})` : 'valid' }));
+      const statusWidth = Math.max('STATUS'.length, ...rows.map((r) => r.status.length));
+      println(ctx.stdout, `${'SERIAL NUMBER'.padEnd(serialWidth)}  ${'ISSUER'.padEnd(8)}  ${'NOT AFTER'.padEnd(10)}  ${'STATUS'.padEnd(statusWidth)}  SUBJECT`);
+      for (const { c, status } of rows) {
+        println(ctx.stdout, `${c.serialNumber.padEnd(serialWidth)}  ${c.issuer.padEnd(8)}  ${c.notAfter.slice(0, 10).padEnd(10)}  ${status.padEnd(statusWidth)}  ${c.subject}`);
       }
     });
 }

@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
-import { fileSource } from '../../media/mp4/index.js';
 import { decryptChunks, emptyReport } from '../../packager/decrypt.js';
 import type { KeySet } from '../../packager/decrypt.js';
 import { writeChunksAtomic } from '../../packager/files.js';
 import { openInput } from '../../packager/input.js';
+import { openEncryptedSource } from '../../packager/sources.js';
+import { checkOutput } from '../../util/fs.js';
 import { emptyStats, packageChunks } from '../../packager/package.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
@@ -45,7 +46,8 @@ export function registerMediaCommands(program: Command, ctx: CliContext): void {
     .option('--key <HEX>', 'AES-128 content key, 32 hex digits')
     .option('--kid <HEX>', 'key ID, 32 hex digits')
     .option('--fps <N>', 'frame rate of an Annex-B stream whose SPS carries none')
-    .action(async (inPath: string, o: { out: string; scheme: string; key?: string; kid?: string; fps?: string }) => {
+    .option('--force', 'replace OUT if it exists (never an input)')
+    .action(async (inPath: string, o: { out: string; scheme: string; key?: string; kid?: string; fps?: string; force?: boolean }) => {
       if (o.scheme !== 'cbcs' && o.scheme !== 'cenc' && o.scheme !== 'none') throw new UsageError(`--scheme: "${o.scheme}" is not one of cbcs, cenc, none`);
       const scheme = o.scheme;
       let keyFor: (() => { kid: Buffer; key: Buffer }) | undefined;
@@ -56,35 +58,43 @@ export function registerMediaCommands(program: Command, ctx: CliContext): void {
       }
       const fps = o.fps !== undefined ? Number(o.fps) : undefined;
       if (fps !== undefined && !(fps > 0 && fps <= 1000)) throw new UsageError('--fps must be a number between 0 and 1000');
+      const out = await checkOutput(o.out, { kind: 'file', inputs: [inPath], force: o.force === true });
       const input = await openInput(resolve(inPath), fps !== undefined ? { fps } : {});
       const stats = emptyStats();
       try {
-        await writeChunksAtomic(resolve(o.out), packageChunks(input, { scheme, ...(keyFor !== undefined ? { keyFor } : {}) }, stats));
+        await writeChunksAtomic(out.path, packageChunks(input, { scheme, ...(keyFor !== undefined ? { keyFor } : {}) }, stats));
       } finally {
         await input.close();
       }
+      const cut = input.end?.cut;
+      if (cut !== undefined) {
+        ctx.stderr.write(`keyframe: warning: ${resolve(inPath)} ends inside picture ${cut.picture}, which is cut (${cut.reason}): it was dropped; the output ends with picture ${cut.picture - 1}\n`);
+      }
       const overhead = stats.outputBytes - stats.sampleBytes;
-      println(ctx.stdout, `packaged ${stats.samples} samples in ${stats.fragments} fragments (${scheme}) → ${resolve(o.out)}`);
+      println(ctx.stdout, `packaged ${stats.samples} samples in ${stats.fragments} fragments (${scheme}) → ${out.path}`);
       println(ctx.stdout, `  ${stats.outputBytes} bytes: ${stats.sampleBytes} of video, ${overhead} of boxes (${((100 * overhead) / Math.max(1, stats.sampleBytes)).toFixed(3)} %)`);
       if (scheme !== 'none') println(ctx.stdout, `  KID ${stats.kids.join(', ')}`);
     });
 
   program
     .command('decrypt')
-    .description('Common Encryption MP4 (ours, or another packager\'s) → clear CMAF')
-    .argument('<IN.mp4>', 'encrypted MP4')
+    .description('Common Encryption MP4 (ours, or another packager\'s), a recording directory or an evidence bundle → one clear CMAF MP4')
+    .argument('<IN>', 'encrypted MP4, recording directory, or evidence bundle')
     .requiredOption('--out <OUT.mp4>', 'output file')
     .option('--key <HEX|KID:HEX>', 'one key for every KID, or KID:KEY (repeatable)', collect, [])
-    .action(async (inPath: string, o: { out: string; key: string[] }) => {
+    .option('--force', 'replace OUT if it exists (never an input)')
+    .action(async (inPath: string, o: { out: string; key: string[]; force?: boolean }) => {
       const keys = parseKeys(o.key);
-      const source = await fileSource(resolve(inPath));
+      const out = await checkOutput(o.out, { kind: 'file', inputs: [inPath], directoryInputs: true, force: o.force === true });
+      const input = await openEncryptedSource(resolve(inPath));
       const report = emptyReport();
       try {
-        await writeChunksAtomic(resolve(o.out), decryptChunks(source, keys, report));
+        await writeChunksAtomic(out.path, decryptChunks(input.source, keys, report));
       } finally {
-        await source.close();
+        await input.close();
       }
-      println(ctx.stdout, `decrypted ${report.samples} samples in ${report.fragments} fragments → ${resolve(o.out)}`);
+      const from = input.kind === 'mp4' ? '' : ` (${input.kind === 'recording' ? 'recording' : 'evidence bundle'}: ${input.fragmentFiles} fragment files)`;
+      println(ctx.stdout, `decrypted ${report.samples} samples in ${report.fragments} fragments${from} → ${out.path}`);
       for (const k of report.kids) {
         println(ctx.stdout, `  KID ${k.kid}: ${k.checked ? 'key verified against the key check in the file' : 'key NOT verifiable (the file carries no key check): the output is the clear video only if the key is right'}`);
       }

@@ -10,7 +10,7 @@ import { formatReport } from '../../signing/report.js';
 import { verifyEvidence } from '../../recording/evidence.js';
 import { formatEvidence } from '../../recording/report.js';
 import { parseKeys } from './media.js';
-import { readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
+import { checkOutput, readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parseIsoTime } from '../options.js';
@@ -25,16 +25,18 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
     .option('--keystore <SPEC>', 'device key store, overriding device.json')
     .option('--start <ISO>', 'capture time of the first frame (default now)')
     .option('--fps <N>', 'frame rate when the SPS carries none (default 25)')
-    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string }) => {
+    .option('--force', 'replace OUT if it exists (never the input)')
+    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string; force?: boolean }) => {
       const start = o.start !== undefined ? parseIsoTime(o.start, '--start') : undefined;
       const fps = o.fps !== undefined ? Number(o.fps) : undefined;
       if (fps !== undefined && !(fps > 0 && fps <= 1000)) throw new UsageError('--fps must be a number between 0 and 1000');
+      const out = await checkOutput(o.out, { kind: 'file', inputs: [inPath], force: o.force === true });
       const data = await readFileOrThrow(resolve(inPath), 'input stream');
       const device = await openDevice(resolve(o.device), o.keystore);
       try {
         const { output, stats } = await signAnnexB(device, data, { ...(start !== undefined ? { start } : {}), ...(fps !== undefined ? { fps } : {}) });
-        await writeFileAtomic(resolve(o.out), output);
-        println(ctx.stdout, `signed ${stats.frames} frames in ${stats.units} units as ${device.config.serial} → ${resolve(o.out)}`);
+        await writeFileAtomic(out.path, output);
+        println(ctx.stdout, `signed ${stats.frames} frames in ${stats.units} units as ${device.config.serial} → ${out.path}`);
         println(ctx.stdout, `  ${stats.seiBytes} bytes of signing SEIs`);
       } finally {
         await device.close();

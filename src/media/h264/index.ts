@@ -21,4 +21,6 @@ export type { SeiMessage, RecoveryPoint } from './sei.js';
 export { AccessUnitAssembler } from './access-unit.js';
 export type { AccessUnit, AuSlice } from './access-unit.js';
 export { GopAssembler } from './gop.js';
+export { checkPicture } from './completeness.js';
+export type { PictureCheck } from './completeness.js';
 export type { Gop } from './gop.js';
