@@ -45,6 +45,8 @@ export const ErrorCodes = {
   GROUPKEY_MESSAGE: 'KF_ERR_GROUPKEY_MESSAGE',
   /** A group-key protocol message was refused: a verification failed, or it does not fit the role's state. */
   GROUPKEY_REFUSED: 'KF_ERR_GROUPKEY_REFUSED',
+  /** Time-stamping (RFC 3161) refused or failed: a TSA rejected a request, or a reply or token does not verify. */
+  TIMESTAMP: 'KF_ERR_TIMESTAMP',
   /** A service could not be reached, or answered outside its protocol. */
   UNAVAILABLE: 'KF_ERR_UNAVAILABLE',
   /** A bug: an invariant did not hold. */

@@ -36,6 +36,20 @@ export { EKU_VIDEO_SIGNING, EKU_EVIDENCE_EXPORT, EKU_TIME_STAMPING, TSA_POLICY, 
 export { loadTlsIdentity, tlsServerOptions, tlsClientOptions, peerDeviceSerial, pkcs11EnginePath } from './pki/tls.js';
 export type { TlsIdentity, TrustPolicy } from './pki/tls.js';
 
+export { TimeStampAuthority } from './tsp/authority.js';
+export type { AuthorityOptions, StampOptions } from './tsp/authority.js';
+export { buildTimeStampToken } from './tsp/issue.js';
+export type { TokenParameters } from './tsp/issue.js';
+export { encodeTimeStampRequest, decodeTimeStampRequest, newNonce, IMPRINT_DIGESTS } from './tsp/request.js';
+export type { TimeStampRequest } from './tsp/request.js';
+export { decodeTimeStampResponse, verifyTimeStampToken, readTimeStampToken, PKI_STATUS_NAMES } from './tsp/token.js';
+export type { TimeStampResponse, TokenOptions, TimeStampInfo, TokenVerification } from './tsp/token.js';
+export { requestTimeStamp } from './tsp/client.js';
+export type { HttpRequestOptions } from './tsp/client.js';
+export { localStamper, httpStamper } from './tsp/stamper.js';
+export type { Stamper, StamperTrust } from './tsp/stamper.js';
+export type { DigestName } from './tsp/oids.js';
+
 export { MediaError } from './errors.js';
 export * as h264 from './media/h264/index.js';
 export * as mp4 from './media/mp4/index.js';
