@@ -50,6 +50,21 @@ export { localStamper, httpStamper } from './tsp/stamper.js';
 export type { Stamper, StamperTrust } from './tsp/stamper.js';
 export type { DigestName } from './tsp/oids.js';
 
+/** Signed video: the SEI layer, its report, and the time rules of verification (docs/signed-video.md §6). */
+export * as signing from './signing/index.js';
+export { DEFAULT_MAX_SKEW_MS } from './signing/time.js';
+
+/** Recordings: time-stamp tokens over the record chain (timestamps.jsonl), evidence bundles and their verification. */
+export { TIMESTAMPS_FILE, formatTokenEntry, parseTokenEntries, judgeTokens, provenByPosition } from './recording/timestamps.js';
+export type { TokenEntry, TimeProof, TokenTrust } from './recording/timestamps.js';
+export { appendToken, timestampRecording } from './recording/token-log.js';
+export type { StampedHead } from './recording/token-log.js';
+export { exportBundle, verifyBundle, TIMESTAMP_FILE, NO_EXPORTER_ROOT } from './recording/bundle.js';
+export type { BundleManifest, Exporter, ExportOptions, ExportResult, BundleVerifyOptions, BundleVerification } from './recording/bundle.js';
+export { verifyEvidence } from './recording/evidence.js';
+export type { EvidenceOptions } from './recording/evidence.js';
+export type { EvidenceReport, FragmentLayerReport, FragmentTime, TimeRange, BundleReport } from './recording/report.js';
+
 export { MediaError } from './errors.js';
 export * as h264 from './media/h264/index.js';
 export * as mp4 from './media/mp4/index.js';

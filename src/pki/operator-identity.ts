@@ -46,6 +46,7 @@ export interface OperatorIdentityConfig {
 
 const PURPOSE: Readonly<Record<OperatorIdentityKind, CertPurpose>> = { tsa: 'timestamping', exporter: 'evidence-export' };
 const WHAT: Readonly<Record<OperatorIdentityKind, string>> = { tsa: 'time-stamping authority (TSA)', exporter: 'evidence exporter' };
+const A_WHAT: Readonly<Record<OperatorIdentityKind, string>> = { tsa: 'a time-stamping authority (TSA)', exporter: 'an evidence exporter' };
 const COMMAND: Readonly<Record<OperatorIdentityKind, string>> = { tsa: 'keyframe ca tsa-cert', exporter: 'keyframe ca exporter-cert' };
 
 export interface CreateOperatorIdentityOptions {
@@ -103,8 +104,8 @@ export interface OperatorIdentity {
 /** Why `dir` is not an identity of `kind`, when it is recognisably something else. */
 function otherKind(dir: string, kind: OperatorIdentityKind): string | undefined {
   const hint = `create one with \`${COMMAND[kind]}\``;
-  if (existsSync(join(dir, 'device.json'))) return `${dir} is a camera (device) directory, not a ${WHAT[kind]} identity: ${hint}`;
-  if (existsSync(join(dir, 'site.json'))) return `${dir} is a site (TLS) identity, not a ${WHAT[kind]} identity: ${hint}`;
+  if (existsSync(join(dir, 'device.json'))) return `${dir} is a camera (device) directory, not ${A_WHAT[kind]} identity: ${hint}`;
+  if (existsSync(join(dir, 'site.json'))) return `${dir} is a site (TLS) identity, not ${A_WHAT[kind]} identity: ${hint}`;
   return undefined;
 }
 
@@ -115,7 +116,7 @@ async function readConfig(dir: string, kind: OperatorIdentityKind): Promise<Oper
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw e;
     if (!existsSync(dir)) throw new NotFoundError(`${WHAT[kind]} identity not found: ${dir}`);
-    throw new InputError(otherKind(dir, kind) ?? `${dir} is not a ${WHAT[kind]} identity (no ${IDENTITY_FILE}): create one with \`${COMMAND[kind]}\``);
+    throw new InputError(otherKind(dir, kind) ?? `${dir} is not ${A_WHAT[kind]} identity (no ${IDENTITY_FILE}): create one with \`${COMMAND[kind]}\``);
   }
   let config: OperatorIdentityConfig;
   try {
@@ -126,7 +127,7 @@ async function readConfig(dir: string, kind: OperatorIdentityKind): Promise<Oper
   if (config.version !== 1 || typeof config.keystore !== 'string' || typeof config.keyLabel !== 'string' || (config.kind !== 'tsa' && config.kind !== 'exporter')) {
     throw new InputError(`${join(dir, IDENTITY_FILE)} is not a keyframe identity configuration`);
   }
-  if (config.kind !== kind) throw new InputError(`${dir} is a ${WHAT[config.kind]} identity, not a ${WHAT[kind]} identity: create one with \`${COMMAND[kind]}\``);
+  if (config.kind !== kind) throw new InputError(`${dir} is ${A_WHAT[config.kind]} identity, not ${A_WHAT[kind]} identity: create one with \`${COMMAND[kind]}\``);
   return config;
 }
 
