@@ -128,7 +128,8 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   r.authentic = chain.authentic;
   r.coveredSeconds = chain.coveredSeconds;
   // fragments that verify in the chain but fail a rule below stop counting as authentic, each once
-  const counted = new Set(fragmentRecords.filter((f) => expected(f.seq) && !chain.problems.some((p) => p.kind !== 'unrecorded' && p.seq === f.seq)).map((f) => f.seq));
+  const chainBad = new Set(chain.problems.filter((p) => p.kind !== 'unrecorded').map((p) => p.seq));
+  const counted = new Set(fragmentRecords.filter((f) => expected(f.seq) && !chainBad.has(f.seq)).map((f) => f.seq));
   const demote = (seq: number): void => {
     if (counted.delete(seq)) r.authentic--;
   };
