@@ -49,6 +49,8 @@ export const ErrorCodes = {
   LIMIT: 'KF_ERR_LIMIT',
   /** An input is larger than the bound that applies to it (a message, a body, a file). */
   TOO_LARGE: 'KF_ERR_TOO_LARGE',
+  /** Time-stamping (RFC 3161) refused or failed: a TSA rejected a request, or a reply or token does not verify. */
+  TIMESTAMP: 'KF_ERR_TIMESTAMP',
   /** A service could not be reached, or answered outside its protocol. */
   UNAVAILABLE: 'KF_ERR_UNAVAILABLE',
   /**

@@ -24,6 +24,8 @@ import { emptyStats, packageParts } from '../packager/package.js';
 import type { ContentKey } from '../packager/package.js';
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentName, type RecordingInfo } from '../recording/layout.js';
 import { GENESIS, canonicalJson, recordHash, signRecord } from '../recording/records.js';
+import { appendToken } from '../recording/token-log.js';
+import type { Stamper } from '../tsp/stamper.js';
 import type { AnyRecord } from '../recording/records.js';
 import { deviceSigner } from '../signing/device.js';
 import { parseSigningSei } from '../signing/sei.js';
@@ -54,11 +56,20 @@ export interface RecordOptions {
   readonly signal?: AbortSignal;
   /** Called after each fragment and its record are on disk: its sequence number, seconds and bytes so far. */
   readonly onFragment?: (seq: number, seconds: number, bytes: number) => void;
+  /**
+   * Time-stamps every record as it is written (RFC 3161, the token appended to timestamps.jsonl): the recording's
+   * proof of existence, which its signatures alone cannot give. A failed time-stamp does not stop the recording; it
+   * is counted in the summary.
+   */
+  readonly stamper?: Stamper;
 }
 
 export interface RecordSummary extends RecordingInfo {
   readonly bytes: number;
   readonly seiBytes: number;
+  /** Records time-stamped, and those whose time-stamp failed (with a stamper). */
+  readonly timestamped: number;
+  readonly timestampFailures: readonly string[];
 }
 
 const DEFAULT_FPS = 25;
@@ -66,17 +77,20 @@ const DEFAULT_FPS = 25;
 /** Appends records to records.jsonl, each flushed to disk before the next fragment. */
 class RecordLog {
   private prev = GENESIS;
+  private count = 0;
   private constructor(private readonly fh: Awaited<ReturnType<typeof open>>) {}
 
   static async create(path: string): Promise<RecordLog> {
     return new RecordLog(await open(path, 'wx', 0o644));
   }
 
-  async append<const T extends object>(record: T, sign: (d: Uint8Array) => Promise<Uint8Array>): Promise<void> {
+  /** Appends a signed record; returns its position in the file and its hash. */
+  async append<const T extends object>(record: T, sign: (d: Uint8Array) => Promise<Uint8Array>): Promise<{ index: number; hash: string }> {
     const signed = (await signRecord({ ...record, prev: this.prev }, sign)) as unknown as AnyRecord;
     await this.fh.write(`${canonicalJson(signed)}\n`);
     await this.fh.datasync();
     this.prev = recordHash(signed);
+    return { index: this.count++, hash: this.prev };
   }
 
   close(): Promise<void> {
@@ -206,6 +220,18 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
   const key = options.key;
   const stats = emptyStats();
   const log = await RecordLog.create(join(options.out, RECORDS_FILE));
+  let timestamped = 0;
+  const timestampFailures: string[] = [];
+  const stamp = async (written: { index: number; hash: string }): Promise<void> => {
+    if (options.stamper === undefined) return;
+    try {
+      const { token } = await options.stamper.stamp(Buffer.from(written.hash, 'hex'));
+      await appendToken(options.out, written.index, written.hash, token);
+      timestamped++;
+    } catch (e) {
+      timestampFailures.push(`record ${written.index}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
   const session = Buffer.from(signer.sessionId).toString('hex');
   let fragments = 0;
   let seconds = 0;
@@ -214,7 +240,7 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
     for await (const part of parts) {
       if (part.kind === 'init') {
         await writeFileAtomic(join(options.out, INIT_FILE), part.data);
-        await log.append(
+        const written = await log.append(
           {
             v: 1,
             kind: 'session',
@@ -228,6 +254,7 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
           },
           sign,
         );
+        await stamp(written);
         continue;
       }
       const h = createHash('sha256');
@@ -240,12 +267,12 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
       );
       const from = part.baseDecodeTime / ANNEXB_TIMESCALE;
       const to = (part.baseDecodeTime + part.duration) / ANNEXB_TIMESCALE;
-      await log.append({ v: 1, session, seq: part.index, counter: Number(await counter.reserve()), start: from, end: to, sha256: h.digest('hex') }, sign);
+      await stamp(await log.append({ v: 1, session, seq: part.index, counter: Number(await counter.reserve()), start: from, end: to, sha256: h.digest('hex') }, sign));
       fragments = part.index + 1;
       seconds = to;
       options.onFragment?.(part.index, to, stats.outputBytes);
     }
-    await log.append({ v: 1, kind: 'end', session, seq: fragments, counter: Number(await counter.reserve()), end: seconds, reason: 0 }, sign);
+    await stamp(await log.append({ v: 1, kind: 'end', session, seq: fragments, counter: Number(await counter.reserve()), end: seconds, reason: 0 }, sign));
   } finally {
     await log.close();
   }
@@ -263,5 +290,5 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
     endedCleanly: true,
   };
   await writeFileAtomic(join(options.out, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
-  return { ...info, bytes: stats.outputBytes, seiBytes: signer.stats.seiBytes };
+  return { ...info, bytes: stats.outputBytes, seiBytes: signer.stats.seiBytes, timestamped, timestampFailures };
 }

@@ -4,12 +4,17 @@
  */
 import { BasicConstraintsExtension, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension } from './x509.js';
 import type { X509Certificate } from './x509.js';
-import { EKU_CLIENT_AUTH, EKU_SERVER_AUTH, EKU_VIDEO_SIGNING } from './oids.js';
+import { EKU_CLIENT_AUTH, EKU_EVIDENCE_EXPORT, EKU_SERVER_AUTH, EKU_TIME_STAMPING, EKU_VIDEO_SIGNING } from './oids.js';
 import { type Failure, isSelfIssued, iso, subjectOf } from './_certs.js';
 
-export type CertPurpose = 'device' | 'tls-server' | 'tls-client' | 'video-signing' | 'any';
+/**
+ * What a certificate is checked for. `timestamping` (an RFC 3161 TSA) and `evidence-export` (who signs an evidence
+ * bundle) need their extended key usage to be present: a certificate without the extension is not unrestricted for
+ * them, and a TSA certificate must carry id-kp-timeStamping as its only usage, critical (RFC 3161 §2.3).
+ */
+export type CertPurpose = 'device' | 'tls-server' | 'tls-client' | 'video-signing' | 'timestamping' | 'evidence-export' | 'any';
 
-export const CERT_PURPOSES: readonly CertPurpose[] = ['device', 'tls-server', 'tls-client', 'video-signing', 'any'];
+export const CERT_PURPOSES: readonly CertPurpose[] = ['device', 'tls-server', 'tls-client', 'video-signing', 'timestamping', 'evidence-export', 'any'];
 
 /**
  * Extensions we process, or that need no processing to validate a path (so they may be critical). Anything else
@@ -33,6 +38,8 @@ const EKU_NAMES: Readonly<Record<string, string>> = {
   [EKU_SERVER_AUTH]: 'serverAuth',
   [EKU_CLIENT_AUTH]: 'clientAuth',
   [EKU_VIDEO_SIGNING]: `video-signing (${EKU_VIDEO_SIGNING})`,
+  [EKU_EVIDENCE_EXPORT]: `evidence-export (${EKU_EVIDENCE_EXPORT})`,
+  [EKU_TIME_STAMPING]: 'timeStamping',
 };
 
 /** Extended key usages that satisfy each purpose (any one of them). */
@@ -41,7 +48,12 @@ const PURPOSE_EKUS: Readonly<Record<Exclude<CertPurpose, 'any'>, readonly string
   'tls-server': [EKU_SERVER_AUTH],
   'tls-client': [EKU_CLIENT_AUTH],
   'video-signing': [EKU_VIDEO_SIGNING],
+  timestamping: [EKU_TIME_STAMPING],
+  'evidence-export': [EKU_EVIDENCE_EXPORT],
 };
+
+/** Purposes whose extended key usage must be present (no extension is not "unrestricted" for them). */
+const EKU_REQUIRED: ReadonlySet<CertPurpose> = new Set<CertPurpose>(['timestamping', 'evidence-export']);
 
 /**
  * The OID as @peculiar/x509 reports it after decoding. asn1js prints arcs above 2^53 as `{hex}` instead of decimal,
@@ -49,7 +61,7 @@ const PURPOSE_EKUS: Readonly<Record<Exclude<CertPurpose, 'any'>, readonly string
  * of the expected OID, never against the literal.
  */
 const decodedOids = new Map<string, string>();
-function asDecoded(oid: string): string {
+export function asDecoded(oid: string): string {
   let d = decodedOids.get(oid);
   if (d === undefined) {
     d = String(new ExtendedKeyUsageExtension(new ExtendedKeyUsageExtension([oid]).rawData).usages[0] ?? oid);
@@ -118,11 +130,19 @@ export function checkPurpose(leaf: X509Certificate, purpose: CertPurpose): Failu
   if (isCa(leaf)) return fail('LEAF_IS_CA', `certificate "${subjectOf(leaf)}" is a CA certificate, not an end entity (purpose ${purpose})`);
   if (!hasKeyUsage(leaf, KeyUsageFlags.digitalSignature)) return fail('KEY_USAGE', 'missing keyUsage digitalSignature');
   const eku = leaf.getExtension(ExtendedKeyUsageExtension);
-  if (eku === null) return undefined; // no EKU extension: unrestricted (RFC 5280 §4.2.1.12)
   const wanted = PURPOSE_EKUS[purpose];
+  const named = wanted.map((o) => EKU_NAMES[o] ?? o).join(' or ');
+  if (eku === null) {
+    // no EKU extension: unrestricted (RFC 5280 §4.2.1.12), except for the purposes that name theirs
+    return EKU_REQUIRED.has(purpose) ? fail('EXT_KEY_USAGE', `missing extended key usage ${named} (purpose ${purpose}: the extension is required)`) : undefined;
+  }
   const have = new Set(eku.usages.map(String));
   if (!wanted.some((oid) => have.has(oid) || have.has(asDecoded(oid)))) {
-    return fail('EXT_KEY_USAGE', `missing extended key usage ${wanted.map((o) => EKU_NAMES[o] ?? o).join(' or ')} (purpose ${purpose})`);
+    return fail('EXT_KEY_USAGE', `missing extended key usage ${named} (purpose ${purpose})`);
+  }
+  if (purpose === 'timestamping') {
+    if (!eku.critical) return fail('EXT_KEY_USAGE', 'the extended key usage of a time-stamping certificate must be critical (RFC 3161 §2.3)');
+    if (eku.usages.length !== 1) return fail('EXT_KEY_USAGE', 'a time-stamping certificate must have timeStamping as its only extended key usage (RFC 3161 §2.3)');
   }
   return undefined;
 }

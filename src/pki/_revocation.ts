@@ -10,6 +10,11 @@
  *   valid for `at` < R, so recordings signed before a revocation keep verifying; the caller is told `revokedLater`.
  *   If the CRL entry carries an invalidityDate earlier than R (the key is suspected compromised since then), that
  *   earlier time counts instead.
+ * - A later revocation for a reason that says the key may be in other hands — keyCompromise, cACompromise,
+ *   aACompromise, unspecified or no reason — is reported apart (`compromise`): whoever holds the key can sign
+ *   material claiming any earlier time, so material before it counts only with a proof of existence before it (an
+ *   RFC 3161 time-stamp). Other reasons (superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn,
+ *   certificateHold) keep "valid before R".
  */
 import { X509CrlReason } from './x509.js';
 import type { X509Certificate, X509Crl, X509CrlEntry } from './x509.js';
@@ -19,10 +24,36 @@ import { mayIssueCrls } from './_checks.js';
 /** CRL extensions we understand; a CRL with any other critical extension (delta CRL, partitioned CRL) is unusable. */
 const KNOWN_CRL_EXTENSIONS: ReadonlySet<string> = new Set(['2.5.29.20' /* cRLNumber */, '2.5.29.35' /* authorityKeyIdentifier */]);
 
+/** A later revocation that puts the key's signatures in doubt (see the module comment). */
+export interface Compromise {
+  readonly time: Date;
+  /** CRL reason name, e.g. keyCompromise or unspecified. */
+  readonly reason: string;
+  /** The revoked certificate's subject (the leaf, or a CA of the path). */
+  readonly subject: string;
+}
+
 export interface RevocationOutcome {
   readonly failure?: Failure;
   /** Earliest revocation time after `at` anywhere in the path. */
   readonly revokedLater?: Date;
+  /** Reason of that revocation (CRL reason name). */
+  readonly revokedLaterReason?: string;
+  /** Earliest revocation after `at` whose reason says the key may be compromised. */
+  readonly compromise?: Compromise;
+  /** thisUpdate of the newest usable CRL from the leaf's issuer: revocation is known up to then. */
+  readonly leafCrlThisUpdate?: Date;
+}
+
+/** CRL reasons that say a key may be in other hands: no reason, unspecified, keyCompromise, cACompromise, aACompromise. */
+export function isCompromiseReason(reason: X509CrlReason | undefined): boolean {
+  return (
+    reason === undefined ||
+    reason === X509CrlReason.unspecified ||
+    reason === X509CrlReason.keyCompromise ||
+    reason === X509CrlReason.cACompromise ||
+    reason === X509CrlReason.aACompromise
+  );
 }
 
 function hasUnknownCriticalExtension(crl: X509Crl): boolean {
@@ -84,6 +115,9 @@ async function crlsFrom(issuer: X509Certificate, crls: readonly X509Crl[]): Prom
 /** Checks every certificate of the path below the anchor. */
 export async function checkRevocation(chain: readonly X509Certificate[], crls: readonly X509Crl[], at: Date, now: Date): Promise<RevocationOutcome> {
   let revokedLater: Date | undefined;
+  let revokedLaterReason: string | undefined;
+  let compromise: Compromise | undefined;
+  let leafCrlThisUpdate: Date | undefined;
   for (let i = 0; i + 1 < chain.length; i++) {
     const cert = chain[i] as X509Certificate;
     const issuer = chain[i + 1] as X509Certificate;
@@ -104,6 +138,7 @@ export async function checkRevocation(chain: readonly X509Certificate[], crls: r
       const latest = usable.reduce((a, b) => (b.thisUpdate.getTime() > a.thisUpdate.getTime() ? b : a));
       return { failure: { code: 'CRL_EXPIRED', reason: staleReason(latest, now) } };
     }
+    if (required) leafCrlThisUpdate = usable.reduce((a, b) => (b.thisUpdate.getTime() > a.thisUpdate.getTime() ? b : a)).thisUpdate;
     const revoked = findRevocation(cert, usable);
     if (revoked === undefined) continue;
     if (at.getTime() >= revoked.time.getTime()) {
@@ -115,7 +150,18 @@ export async function checkRevocation(chain: readonly X509Certificate[], crls: r
         },
       };
     }
-    if (revokedLater === undefined || revoked.time.getTime() < revokedLater.getTime()) revokedLater = revoked.time;
+    if (revokedLater === undefined || revoked.time.getTime() < revokedLater.getTime()) {
+      revokedLater = revoked.time;
+      revokedLaterReason = reasonName(revoked.entry);
+    }
+    if (isCompromiseReason(revoked.entry.reason) && (compromise === undefined || revoked.time.getTime() < compromise.time.getTime())) {
+      compromise = { time: revoked.time, reason: reasonName(revoked.entry), subject: subjectOf(cert) };
+    }
   }
-  return revokedLater === undefined ? {} : { revokedLater };
+  return {
+    ...(revokedLater !== undefined ? { revokedLater } : {}),
+    ...(revokedLaterReason !== undefined ? { revokedLaterReason } : {}),
+    ...(compromise !== undefined ? { compromise } : {}),
+    ...(leafCrlThisUpdate !== undefined ? { leafCrlThisUpdate } : {}),
+  };
 }

@@ -49,6 +49,8 @@ export interface IssuedCertificate {
   readonly issuer: CaName;
   readonly subject: string;
   readonly deviceSerial?: string;
+  /** For operator-CA certificates: what they certify (absent in databases written before it was recorded). */
+  readonly purpose?: 'site' | 'tsa' | 'exporter';
   readonly notBefore: string;
   readonly notAfter: string;
   readonly sha256: string;

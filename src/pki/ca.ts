@@ -33,9 +33,11 @@ import {
   assertPrintable,
   caExtensions,
   deviceExtensions,
+  exporterExtensions,
   names,
   newCertificateSerial,
   siteExtensions,
+  tsaExtensions,
   validity,
 } from './profile.js';
 import { keyPairAlgorithmOf, keyStoreCrypto, keyStoreKeyPair, webPublicKey } from './signer.js';
@@ -287,6 +289,54 @@ export interface SiteCertificateOptions {
   readonly now?: Date;
 }
 
+/** What the operator CA certifies: site TLS servers, time-stamping authorities, evidence exporters. */
+export type OperatorCertificateKind = 'site' | 'tsa' | 'exporter';
+
+interface OperatorRequest {
+  readonly kind: OperatorCertificateKind;
+  readonly name: string;
+  readonly days: number;
+  readonly now: Date;
+  readonly extensions: (subjectKey: Awaited<ReturnType<typeof keyStoreKeyPair>>['publicKey']) => Promise<Extension[]>;
+  readonly audit: Record<string, string | undefined>;
+}
+
+/** Issues an operator-CA certificate for the key pair held in `subjectStore` under `label`, recorded in db.json. */
+async function issueOperatorCertificate(ca: CaStore, caStore: KeyStore, subjectStore: KeyStore, label: string, request: OperatorRequest): Promise<X509Certificate> {
+  const subjectKeys = await keyStoreKeyPair(subjectStore, label);
+  const spki = (await subjectStore.getPublicKey(label)).export({ format: 'der', type: 'spki' });
+  const operatorKeys = await keyStoreKeyPair(caStore, ca.config.labels.operator);
+  const cert = await ca.update(async (db) => {
+    const issued = await X509CertificateGenerator.create(
+      {
+        serialNumber: newCertificateSerial(),
+        subject: names.site(ca.config.org, request.name),
+        issuer: ca.certs.operator.subjectName,
+        ...validity(request.days, request.now),
+        publicKey: spki,
+        signingKey: operatorKeys.privateKey as never,
+        signingAlgorithm: operatorKeys.signingAlgorithm as never,
+        extensions: await request.extensions(subjectKeys.publicKey),
+      },
+      keyStoreCrypto,
+    );
+    db.certificates.push({
+      serialNumber: issued.serialNumber,
+      issuer: 'operator',
+      subject: issued.subject,
+      purpose: request.kind,
+      notBefore: issued.notBefore.toISOString(),
+      notAfter: issued.notAfter.toISOString(),
+      sha256: sha256Hex(issued),
+      issuedAt: request.now.toISOString(),
+    });
+    await ca.writeIssued(issued.serialNumber, certsToPem([issued]));
+    return issued;
+  });
+  await ca.audit(`${request.kind}-issued`, { ...request.audit, certSerial: cert.serialNumber });
+  return cert;
+}
+
 /** Issues an operator-CA TLS certificate for a key pair held in `siteStore` under `label`. */
 export async function issueSiteCertificate(
   ca: CaStore,
@@ -297,38 +347,50 @@ export async function issueSiteCertificate(
 ): Promise<X509Certificate> {
   assertPrintable(options.name, 'site name');
   for (const n of options.altNames) assertAltName(n);
-  const now = options.now ?? new Date();
-  const subjectKeys = await keyStoreKeyPair(siteStore, label);
-  const spki = (await siteStore.getPublicKey(label)).export({ format: 'der', type: 'spki' });
-  const operatorKeys = await keyStoreKeyPair(caStore, ca.config.labels.operator);
-  const cert = await ca.update(async (db) => {
-    const issued = await X509CertificateGenerator.create(
-      {
-        serialNumber: newCertificateSerial(),
-        subject: names.site(ca.config.org, options.name),
-        issuer: ca.certs.operator.subjectName,
-        ...validity(options.days ?? VALIDITY_DAYS.site, now),
-        publicKey: spki,
-        signingKey: operatorKeys.privateKey as never,
-        signingAlgorithm: operatorKeys.signingAlgorithm as never,
-        extensions: await siteExtensions(subjectKeys.publicKey, ca.certs.operator, options.altNames, options.clientAuth ?? false),
-      },
-      keyStoreCrypto,
-    );
-    db.certificates.push({
-      serialNumber: issued.serialNumber,
-      issuer: 'operator',
-      subject: issued.subject,
-      notBefore: issued.notBefore.toISOString(),
-      notAfter: issued.notAfter.toISOString(),
-      sha256: sha256Hex(issued),
-      issuedAt: now.toISOString(),
-    });
-    await ca.writeIssued(issued.serialNumber, certsToPem([issued]));
-    return issued;
+  return issueOperatorCertificate(ca, caStore, siteStore, label, {
+    kind: 'site',
+    name: options.name,
+    days: options.days ?? VALIDITY_DAYS.site,
+    now: options.now ?? new Date(),
+    extensions: (key) => siteExtensions(key, ca.certs.operator, options.altNames, options.clientAuth ?? false),
+    audit: { name: options.name },
   });
-  await ca.audit('site-issued', { name: options.name, certSerial: cert.serialNumber });
-  return cert;
+}
+
+export interface SinglePurposeCertificateOptions {
+  /** Common name: the TSA's name (e.g. NVR-TSA) or the exporter's (a person, or a recorder). */
+  readonly name: string;
+  readonly days?: number;
+  readonly now?: Date;
+}
+
+/**
+ * Issues an operator-CA certificate for a time-stamping authority (RFC 3161): EKU id-kp-timeStamping only,
+ * critical, as RFC 3161 §2.3 requires and OpenSSL enforces.
+ */
+export async function issueTsaCertificate(ca: CaStore, caStore: KeyStore, tsaStore: KeyStore, label: string, options: SinglePurposeCertificateOptions): Promise<X509Certificate> {
+  assertPrintable(options.name, 'TSA name');
+  return issueOperatorCertificate(ca, caStore, tsaStore, label, {
+    kind: 'tsa',
+    name: options.name,
+    days: options.days ?? VALIDITY_DAYS.tsa,
+    now: options.now ?? new Date(),
+    extensions: (key) => tsaExtensions(key, ca.certs.operator),
+    audit: { name: options.name },
+  });
+}
+
+/** Issues an operator-CA certificate for an evidence exporter: EKU keyframe evidence-export only, critical. */
+export async function issueExporterCertificate(ca: CaStore, caStore: KeyStore, exporterStore: KeyStore, label: string, options: SinglePurposeCertificateOptions): Promise<X509Certificate> {
+  assertPrintable(options.name, 'exporter name');
+  return issueOperatorCertificate(ca, caStore, exporterStore, label, {
+    kind: 'exporter',
+    name: options.name,
+    days: options.days ?? VALIDITY_DAYS.exporter,
+    now: options.now ?? new Date(),
+    extensions: (key) => exporterExtensions(key, ca.certs.operator),
+    audit: { name: options.name },
+  });
 }
 
 export const REVOCATION_REASONS = [

@@ -7,6 +7,8 @@
  *   device              CA:FALSE, digitalSignature+keyAgreement (EC) or +keyEncipherment (RSA),
  *                       EKU serverAuth, clientAuth, video signing; serial in subject serialNumber
  *   site                CA:FALSE, digitalSignature, EKU serverAuth (+clientAuth), SAN DNS/IP
+ *   tsa                 CA:FALSE, digitalSignature, EKU timeStamping only, critical (RFC 3161 §2.3)     (operator CA)
+ *   exporter            CA:FALSE, digitalSignature, EKU keyframe evidence-export only, critical        (operator CA)
  */
 import {
   AuthorityKeyIdentifierExtension,
@@ -23,7 +25,7 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InputError } from '../errors.js';
 import type { KeyPairAlgorithm } from '../keystore/types.js';
-import { ATTR_SERIAL_NUMBER, EKU_CLIENT_AUTH, EKU_SERVER_AUTH, EKU_VIDEO_SIGNING } from './oids.js';
+import { ATTR_SERIAL_NUMBER, EKU_CLIENT_AUTH, EKU_EVIDENCE_EXPORT, EKU_SERVER_AUTH, EKU_TIME_STAMPING, EKU_VIDEO_SIGNING } from './oids.js';
 
 const DAY_MS = 86_400_000;
 
@@ -33,6 +35,10 @@ export const VALIDITY_DAYS = {
   operator: 10 * 365,
   device: 15 * 365,
   site: 825,
+  /** A TSA signs tokens that must verify at their genTime for as long as evidence is kept: the operator CA's span. */
+  tsa: 5 * 365,
+  /** A person or a recorder exporting evidence: like a site identity. */
+  exporter: 825,
 } as const;
 
 /** Issued certificates start a few minutes in the past, so a camera whose clock is slightly behind accepts them. */
@@ -132,6 +138,25 @@ export async function siteExtensions(
   ];
   if (general.length > 0) exts.push(new SubjectAlternativeNameExtension(general, false));
   return exts;
+}
+
+/** An operator-CA identity with a single, critical extended key usage: a TSA (timeStamping) or an evidence exporter. */
+async function singlePurposeExtensions(publicKey: webcrypto.CryptoKey, issuer: X509Certificate, eku: string): Promise<Extension[]> {
+  return [
+    new BasicConstraintsExtension(false, undefined, true),
+    new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+    new ExtendedKeyUsageExtension([eku], true),
+    await ski(publicKey),
+    akiFrom(issuer),
+  ];
+}
+
+export function tsaExtensions(publicKey: webcrypto.CryptoKey, issuer: X509Certificate): Promise<Extension[]> {
+  return singlePurposeExtensions(publicKey, issuer, EKU_TIME_STAMPING);
+}
+
+export function exporterExtensions(publicKey: webcrypto.CryptoKey, issuer: X509Certificate): Promise<Extension[]> {
+  return singlePurposeExtensions(publicKey, issuer, EKU_EVIDENCE_EXPORT);
 }
 
 /** Host names and IP addresses allowed in a site certificate. */

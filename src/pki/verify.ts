@@ -58,6 +58,15 @@ export interface VerifyResult {
   readonly chain: readonly CertSummary[];
   /** Valid at `at` but revoked afterwards: ISO time (informational). */
   readonly revokedLater?: string;
+  /** The CRL reason of that revocation. */
+  readonly revokedLaterReason?: string;
+  /**
+   * Valid at `at` but revoked afterwards for a reason that puts the key's signatures in doubt (keyCompromise,
+   * cACompromise, aACompromise, unspecified, none): material claiming a time before it needs a proof of existence.
+   */
+  readonly compromise?: { readonly time: string; readonly reason: string; readonly subject: string };
+  /** With CRLs: thisUpdate of the newest CRL used for the leaf (revocation is known up to that time). */
+  readonly crlThisUpdate?: string;
 }
 
 export const SELF_SIGNED_REASON = 'self-signed: identity not established';
@@ -191,8 +200,16 @@ export async function verifyCertificate(leaf: X509Certificate, options: VerifyOp
       first ??= { failure: revocation.failure, chain };
       continue;
     }
-    const result: VerifyResult = { valid: true, status: 'valid', chain: chain.map(summarize) };
-    return revocation.revokedLater === undefined ? result : { ...result, revokedLater: iso(revocation.revokedLater) };
+    const c = revocation.compromise;
+    return {
+      valid: true,
+      status: 'valid',
+      chain: chain.map(summarize),
+      ...(revocation.revokedLater !== undefined ? { revokedLater: iso(revocation.revokedLater) } : {}),
+      ...(revocation.revokedLaterReason !== undefined ? { revokedLaterReason: revocation.revokedLaterReason } : {}),
+      ...(c !== undefined ? { compromise: { time: iso(c.time), reason: c.reason, subject: c.subject } } : {}),
+      ...(revocation.leafCrlThisUpdate !== undefined ? { crlThisUpdate: iso(revocation.leafCrlThisUpdate) } : {}),
+    };
   }
   if (first) return invalid(first.failure, first.chain);
   return invalid(search.failure ?? { code: 'NO_ISSUER', reason: `unable to find issuer "${issuerOf(leaf)}"` }, search.partial.length > 0 ? search.partial : [leaf]);

@@ -7,8 +7,9 @@
  *
  *   manifest.json       canonical JSON (below), signed
  *   manifest.sig        the exporter's signature over manifest.json (ECDSA DER or RSA PKCS#1 v1.5, SHA-256)
- *   exporter.pem        the exporter's certificate chain
- *   recording/…         chain.pem, init.mp4, records.jsonl, recording.json, NNNNNN.m4s, session.sei
+ *   manifest.tst        optional: an RFC 3161 token over SHA-256(manifest.sig), the signature's proof of time
+ *   exporter.pem        the exporter's certificate chain (an operator-CA exporter identity, EKU evidence-export)
+ *   recording/…         chain.pem, init.mp4, records.jsonl, timestamps.jsonl, recording.json, NNNNNN.m4s, session.sei
  *
  * A range starts and ends on fragment (GOP) boundaries, because a picture cannot be decoded or verified without
  * the IDR picture before it: a requested start inside a GOP is moved back to its IDR picture, and the manifest
@@ -19,13 +20,17 @@ import { ErrorCodes, InputError, KeyframeError, MediaError } from '../errors.js'
 import { splitAnnexB, writeAnnexB } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
 import { openMp4 } from '../media/mp4/index.js';
-import type { Device } from '../pki/device.js';
+import type { OperatorIdentity } from '../pki/operator-identity.js';
 import { certsToPem } from '../pki/pem.js';
+import { issuerOf } from '../pki/_certs.js';
 import { subjectOf } from '../pki/verify.js';
+import type { Stamper } from '../tsp/stamper.js';
+import { verifyTimeStampToken, type TimeStampInfo } from '../tsp/token.js';
+import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason } from '../signing/time.js';
 import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type VerificationReport } from '../signing/report.js';
 import { isSigningSei } from '../signing/sei.js';
-import { establishSigner, type TrustOptions } from '../signing/trust.js';
+import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
 import { concatSource, openRecordingDir, sha256Of, TarFiles, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 import { canonicalJson } from './records.js';
@@ -33,19 +38,21 @@ import type { FragmentRecord, SessionRecord } from './records.js';
 import type { BundleReport, FragmentLayerReport, RecordingProblem } from './report.js';
 import { TarWriter } from './tar.js';
 import { writeWithAtomic } from '../util/fs.js';
-import { leadingSigningSeis, readRecords, segmentNames, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
+import { TIMESTAMPS_FILE } from './timestamps.js';
+import { leadingSigningSeis, provenByFromReport, readRecords, segmentNames, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'manifest.sig';
 export const EXPORTER_FILE = 'exporter.pem';
 export const SESSION_SEI_FILE = 'session.sei';
+export const TIMESTAMP_FILE = 'manifest.tst';
 const FOLDER = 'recording';
 
 export interface BundleManifest {
   readonly v: 1;
   readonly format: 'keyframe-evidence-bundle';
   readonly created: string;
-  readonly exporter: { readonly serial: string; readonly subject: string };
+  readonly exporter: { readonly name: string; readonly subject: string; readonly issuer: string };
   readonly reason: string;
   readonly source: { readonly serial: string; readonly session: string; readonly start: string; readonly scheme: string; readonly kid: string };
   readonly requested: { readonly from?: string; readonly to?: string };
@@ -53,15 +60,26 @@ export interface BundleManifest {
   readonly files: readonly { readonly name: string; readonly size: number; readonly sha256: string }[];
 }
 
+/** Who exports: an operator-CA exporter identity (`keyframe ca exporter-cert`), opened and checked. */
+export type Exporter = Pick<OperatorIdentity, 'chain' | 'sign'> & { readonly config: { readonly name: string } };
+
 export interface ExportOptions {
   readonly recording: string;
   readonly out: string;
-  readonly exporter: Device;
+  readonly exporter: Exporter;
   readonly reason: string;
   readonly from?: Date;
   readonly to?: Date;
   /** Export time (default now). */
   readonly now?: Date;
+  /** Time-stamps the exporter's signature (manifest.tst): the proof that the export existed by then. */
+  readonly stamper?: Stamper;
+}
+
+export interface ExportResult {
+  readonly manifest: BundleManifest;
+  /** The manifest signature's time-stamp, when a stamper was given. */
+  readonly timestamp?: TimeStampInfo;
 }
 
 function iso(ms: number): string {
@@ -76,11 +94,11 @@ async function firstSample(files: RecordingFiles, segment: string): Promise<{ da
 }
 
 /** Exports a recording (or a time range of it) as a signed evidence bundle; returns its manifest. */
-export async function exportBundle(options: ExportOptions): Promise<BundleManifest> {
+export async function exportBundle(options: ExportOptions): Promise<ExportResult> {
   if (options.reason.trim() === '') throw new InputError('an export needs a reason (--reason)');
   if (options.from !== undefined && options.to !== undefined && options.to.getTime() <= options.from.getTime()) throw new InputError('--to must be after --from');
   const exporterLeaf = options.exporter.chain[0];
-  if (exporterLeaf === undefined) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter ${options.exporter.config.serial} has no certificate (chain.pem)`);
+  if (exporterLeaf === undefined) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter ${options.exporter.config.name} has no certificate (chain.pem)`);
   const files = await openRecordingDir(options.recording);
   for (const f of [RECORDS_FILE, INIT_FILE, CHAIN_FILE]) if (!files.has(f)) throw new MediaError(`${options.recording} is not a keyframe recording: ${f} is missing`);
   const problems: RecordingProblem[] = [];
@@ -120,7 +138,8 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
     if (certSeis.length > 0) extra.set(SESSION_SEI_FILE, writeAnnexB(certSeis));
   }
 
-  const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...(files.has(INFO_FILE) ? [INFO_FILE] : []), ...chosen.map((f) => stored.get(f.seq) as string)];
+  const optional = [TIMESTAMPS_FILE, INFO_FILE].filter((n) => files.has(n));
+  const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...chosen.map((f) => stored.get(f.seq) as string)];
   const created = options.now ?? new Date();
   return writeWithAtomic(options.out, async (fh) => {
     const tar = new TarWriter(fh, Math.floor(created.getTime() / 1000));
@@ -136,7 +155,7 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
       v: 1,
       format: 'keyframe-evidence-bundle',
       created: created.toISOString(),
-      exporter: { serial: options.exporter.config.serial, subject: subjectOf(exporterLeaf) },
+      exporter: { name: options.exporter.config.name, subject: subjectOf(exporterLeaf), issuer: issuerOf(exporterLeaf) },
       reason: options.reason,
       source: { serial: session.serial, session: session.session, start: session.start, scheme: session.scheme, kid: session.kid },
       requested: { ...(options.from !== undefined ? { from: options.from.toISOString() } : {}), ...(options.to !== undefined ? { to: options.to.toISOString() } : {}) },
@@ -144,11 +163,19 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
       files: listed,
     };
     const manifestBytes = Buffer.from(`${canonicalJson(manifest)}\n`);
-    const sig = await options.exporter.store.sign(options.exporter.config.keyLabel, manifestBytes);
+    const sig = await options.exporter.sign(manifestBytes);
     await tar.add(MANIFEST_FILE, manifestBytes.length, [manifestBytes]);
     await tar.add(SIGNATURE_FILE, sig.length, [sig]);
+    let timestamp: TimeStampInfo | undefined;
+    if (options.stamper !== undefined) {
+      // CAdES-style signature time-stamp: the token covers the signature value, so it proves the signed manifest
+      // existed by its genTime
+      const { token, info } = await options.stamper.stamp(createHash('sha256').update(sig).digest());
+      await tar.add(TIMESTAMP_FILE, token.length, [token]);
+      timestamp = info;
+    }
     await tar.finish();
-    return manifest;
+    return { manifest, ...(timestamp !== undefined ? { timestamp } : {}) };
   });
 }
 
@@ -184,8 +211,13 @@ function parseManifest(bytes: Uint8Array): BundleManifest {
 }
 
 export interface BundleVerifyOptions extends TrustOptions {
-  /** Trust anchors for the exporter's certificate (default: `roots`). */
+  /**
+   * Trust anchors for the exporter's certificate: the operator CA that certifies exporters. No default: exporters
+   * are operator-CA identities, never certified by the manufacturer root that `roots` holds for cameras.
+   */
   readonly exporterRoots?: TrustOptions['roots'];
+  /** Trust anchors for TSAs (manifest.tst, recording/timestamps.jsonl); default `exporterRoots`. */
+  readonly tsaRoots?: TrustOptions['roots'];
   readonly keys?: KeySet;
 }
 
@@ -195,6 +227,8 @@ export interface BundleVerification {
   readonly video?: VerificationReport;
   readonly videoLayer: string;
 }
+
+export const NO_EXPORTER_ROOT = 'no exporter root given (--exporter-root): an exporter is trusted only under the operator CA that certified it';
 
 /** Relabels what a range export deliberately left out, so that it is not reported as missing. */
 function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
@@ -221,6 +255,7 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     problems.push(...tar.problems);
     if (incomplete) return { bundle, videoLayer: 'not checked: the bundle is incomplete' };
     const manifestBytes = await tar.read(MANIFEST_FILE);
+    const signature = await tar.read(SIGNATURE_FILE);
     let manifest: BundleManifest | undefined;
     try {
       manifest = parseManifest(manifestBytes);
@@ -228,12 +263,21 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
       if (!(e instanceof MediaError)) throw e;
       problems.push(e.message);
     }
-    const created = manifest !== undefined && Number.isFinite(Date.parse(manifest.created)) ? new Date(manifest.created) : new Date();
-    const id = await establishSigner(await tar.read(EXPORTER_FILE), created, { ...options, roots: options.exporterRoots ?? options.roots }, 'any');
-    bundle.exporter = { trust: id.trust, chain: id.chain, ...(id.reason !== undefined ? { trustReason: id.reason } : {}) };
+    const policy = timePolicy(options);
+    const createdMs = manifest !== undefined && Number.isFinite(Date.parse(manifest.created)) ? Date.parse(manifest.created) : policy.now;
+    // the exporter: an operator-CA identity for evidence export, valid when it claims to have signed
+    const exporterRoots = options.exporterRoots ?? [];
+    const id = await establishSigner(await tar.read(EXPORTER_FILE), new Date(createdMs), { ...options, roots: exporterRoots }, 'evidence-export', EXPORTER_FILE);
+    const leaf = id.leaf;
+    bundle.exporter = {
+      trust: id.trust,
+      chain: id.chain,
+      ...(leaf !== undefined ? { subject: subjectOf(leaf), issuer: issuerOf(leaf) } : {}),
+      ...(options.exporterRoots === undefined ? { trustReason: NO_EXPORTER_ROOT } : id.reason !== undefined ? { trustReason: id.reason } : {}),
+    };
     if (id.key !== undefined) {
       try {
-        bundle.signatureValid = cryptoVerify('sha256', manifestBytes, id.key, await tar.read(SIGNATURE_FILE));
+        bundle.signatureValid = cryptoVerify('sha256', manifestBytes, id.key, signature);
       } catch {
         bundle.signatureValid = false;
       }
@@ -244,6 +288,8 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     bundle.reason = manifest.reason;
     bundle.requested = manifest.requested;
     bundle.exported = manifest.exported;
+    const future = futureClaim(createdMs, policy, 'the manifest (export time)');
+    if (future !== undefined) problems.push(future);
     const listed = new Set<string>();
     for (const f of manifest.files) {
       listed.add(f.name);
@@ -253,20 +299,26 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
       }
       if (tar.size(f.name) !== f.size || (await sha256Of(tar, f.name)) !== f.sha256) problems.push(`${f.name} differs from the file the exporter signed`);
     }
-    for (const n of tar.names()) if (n !== MANIFEST_FILE && n !== SIGNATURE_FILE && !listed.has(n)) problems.push(`${n} is in the bundle but not in the manifest`);
+    const unsigned = new Set([MANIFEST_FILE, SIGNATURE_FILE, TIMESTAMP_FILE]);
+    for (const n of tar.names()) if (!unsigned.has(n) && !listed.has(n)) problems.push(`${n} is in the bundle but not in the manifest`);
     for (const n of tar.sub(FOLDER).names()) if (!listed.has(`${FOLDER}/${n}`)) problems.push(`${FOLDER}/${n} is in the bundle but not in the manifest`);
 
     const { firstSeq, lastSeq } = manifest.exported;
     const files = tar.sub(FOLDER);
-    const fragmentLayer = await verifyFragmentLayer(files, { ...options, expected: (seq) => seq >= firstSeq && seq <= lastSeq });
+    const tsaRoots = options.tsaRoots ?? options.exporterRoots;
+    const fragmentLayer = await verifyFragmentLayer(files, { ...options, expected: (seq) => seq >= firstSeq && seq <= lastSeq, ...(tsaRoots !== undefined ? { tsaRoots } : {}) });
+    bundle.time = await exportTime(tar.has(TIMESTAMP_FILE) ? await tar.read(TIMESTAMP_FILE) : undefined, signature, createdMs, id, fragmentLayer, { ...options, ...(tsaRoots !== undefined ? { tsaRoots } : {}) }, problems);
+    bundle.verdict =
+      problems.length > 0 ? 'NOT_AUTHENTIC' : id.trust === 'untrusted' ? 'UNTRUSTED_SIGNER' : id.trust !== 'trusted' ? 'NOT_AUTHENTIC' : bundle.time.unproven !== undefined ? 'UNPROVEN_TIME' : 'AUTHENTIC';
     const exportedAll = fragmentLayer.excluded === 0;
-    bundle.verdict = problems.length > 0 ? 'NOT_AUTHENTIC' : id.trust === 'trusted' ? 'AUTHENTIC' : id.trust === 'untrusted' ? 'UNTRUSTED_SIGNER' : 'NOT_AUTHENTIC';
     const readable = fragmentLayer.scheme === 'none' || options.keys !== undefined;
     if (!readable) return { bundle, fragmentLayer, videoLayer: 'not checked: the video is encrypted and no key was given (--key)' };
     const sei = async (name: string): Promise<Uint8Array[]> => (files.has(name) ? splitAnnexB(await files.read(name)) : []);
+    const provenBy = provenByFromReport(fragmentLayer);
     const video = await verifyVideoLayer(files, {
       ...options,
       ...(options.keys !== undefined ? { keys: options.keys } : {}),
+      ...(provenBy !== undefined ? { provenBy } : {}),
       before: await sei(SESSION_SEI_FILE),
     });
     if (!exportedAll) {
@@ -284,4 +336,65 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
   } finally {
     await tar.close();
   }
+}
+
+/**
+ * The export's times (docs/signed-video.md §6): the manifest's claimed export time against its proofs. Not after:
+ * manifest.tst, a token over the exporter's signature. Not before: the exporter certificate's notBefore, or later,
+ * the newest time-stamp token the signed manifest lists (a manifest cannot list a token issued after it was signed,
+ * so one that does is backdated: a problem). An exporter revoked as compromised needs manifest.tst from before it.
+ */
+async function exportTime(
+  token: Uint8Array | undefined,
+  signature: Uint8Array,
+  createdMs: number,
+  id: SignerIdentity,
+  fragmentLayer: FragmentLayerReport,
+  options: BundleVerifyOptions,
+  problems: string[],
+): Promise<NonNullable<BundleReport['time']>> {
+  const policy = timePolicy(options);
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  let provenBy: number | undefined;
+  let tokenReport: NonNullable<BundleReport['time']>['token'];
+  if (token !== undefined) {
+    const roots = options.tsaRoots ?? [];
+    if (roots.length === 0) {
+      tokenReport = { valid: false, reason: 'not checked: no TSA root given (--tsa-root)' };
+    } else {
+      const r = await verifyTimeStampToken(token, {
+        hash: createHash('sha256').update(signature).digest(),
+        roots,
+        ...(options.crls !== undefined ? { crls: options.crls } : {}),
+        ...(options.now !== undefined ? { now: options.now } : {}),
+      });
+      const info = r.info;
+      const said = info !== undefined ? { genTime: info.genTime, notAfter: info.notAfter, ...(info.tsa !== undefined ? { tsa: info.tsa.subject } : {}) } : {};
+      tokenReport = r.valid ? { valid: true, ...said } : { valid: false, reason: r.reason, ...said };
+      if (r.valid) provenBy = Date.parse(r.info.notAfter);
+    }
+  }
+  // tokens listed in the signed manifest were issued before it was signed
+  let notBefore = id.notBefore ?? createdMs;
+  for (const p of fragmentLayer.time?.tokens ?? []) {
+    if (!p.valid || p.genTime === undefined || p.notAfter === undefined) continue;
+    const issuedFrom = 2 * Date.parse(p.genTime) - Date.parse(p.notAfter);
+    if (issuedFrom > notBefore) notBefore = issuedFrom;
+    if (issuedFrom > createdMs) problems.push(`the manifest claims it was made at ${iso(createdMs)}, but it lists a time-stamp (line ${p.line} of ${TIMESTAMPS_FILE}) issued at ${p.genTime}, after that: the export time is backdated`);
+  }
+  if (provenBy !== undefined && futureClaim(createdMs, { now: provenBy, maxSkewMs: policy.maxSkewMs }, '') !== undefined) {
+    problems.push(`the manifest claims it was made at ${iso(createdMs)}, but ${TIMESTAMP_FILE} proves the signature existed by ${iso(provenBy)} (skew allowed ${policy.maxSkewMs / 1000} s): the export time is false`);
+  }
+  const c = id.compromise;
+  const unproven = c !== undefined && !provenBefore(c, provenBy) ? unprovenReason(c, provenBy, "the exporter's signature") : undefined;
+  return {
+    claimed: iso(createdMs),
+    verifiedAt: iso(policy.now),
+    ...bounds(notBefore, provenBy),
+    proof: tokenReport?.valid === true ? `${TIMESTAMP_FILE} by ${tokenReport.tsa ?? 'a TSA'}, genTime ${tokenReport.genTime ?? '?'}` : `no valid ${TIMESTAMP_FILE}: only the claimed export time`,
+    ...(tokenReport !== undefined ? { token: tokenReport } : {}),
+    ...(c !== undefined ? { compromise: { time: iso(c.time), reason: c.reason, subject: c.subject } } : {}),
+    revocation: revocationKnowledge(options.crls !== undefined, id.crlThisUpdate, createdMs),
+    ...(unproven !== undefined ? { unproven } : {}),
+  };
 }

@@ -17,13 +17,23 @@ import { verifyBundle } from './bundle.js';
 import { openRecordingDir } from './files.js';
 import { RECORDS_FILE } from './layout.js';
 import { worst, type EvidenceKind, type EvidenceReport } from './report.js';
-import { verifyFragmentLayer, verifyMp4Video, verifyVideoLayer } from './verify.js';
+import { provenByFromReport, verifyFragmentLayer, verifyMp4Video, verifyVideoLayer } from './verify.js';
 
 export interface EvidenceOptions extends VerifierOptions {
   /** Content keys, for the SEI layer of encrypted video. */
   readonly keys?: KeySet;
-  /** Trust anchors for a bundle's exporter (default: `roots`). */
+  /**
+   * Trust anchors for a bundle's exporter: the operator CA that certifies exporters. No default: without it no
+   * exporter is trusted (exporters are operator-CA identities, never certified by the manufacturer root).
+   */
   readonly exporterRoots?: VerifierOptions['roots'];
+  /** Trust anchors for the TSAs of time-stamp tokens (default: `exporterRoots`, the operator CA whose NVR is the TSA). */
+  readonly tsaRoots?: VerifierOptions['roots'];
+}
+
+/** The TSA roots in effect. */
+export function tsaRootsOf(options: EvidenceOptions): VerifierOptions['roots'] | undefined {
+  return options.tsaRoots ?? options.exporterRoots;
 }
 
 /** What `path` holds. */
@@ -111,10 +121,12 @@ async function verifyAny(path: string, options: EvidenceOptions): Promise<Eviden
   }
   if (input === 'recording') {
     const files = await openRecordingDir(path);
-    const fragmentLayer = await verifyFragmentLayer(files, options);
+    const tsaRoots = tsaRootsOf(options);
+    const fragmentLayer = await verifyFragmentLayer(files, { ...options, ...(tsaRoots !== undefined ? { tsaRoots } : {}) });
     const readable = fragmentLayer.scheme === 'none' || options.keys !== undefined;
     if (!readable) return { input, verdict: fragmentLayer.verdict, videoLayer: 'not checked: the video is encrypted and no key was given (--key)', fragmentLayer, ...videoReport(undefined) };
-    const video = await verifyVideoLayer(files, options);
+    const provenBy = provenByFromReport(fragmentLayer);
+    const video = await verifyVideoLayer(files, { ...options, ...(provenBy !== undefined ? { provenBy } : {}) });
     return { input, verdict: worst(fragmentLayer.verdict, video.verdict), videoLayer: 'checked', fragmentLayer, ...videoReport(video) };
   }
   const b = await verifyBundle(path, options);

@@ -4,7 +4,9 @@
  * the fragment layer's (records over the stored bytes, checked without any key) for recordings and bundles, and
  * the bundle's own checks (exporter signature, manifest). The verdict is the worst of the layers.
  */
-import { formatReport, type Trust, type Verdict, type VerificationReport } from '../signing/report.js';
+import { formatBounds, formatReport, VERDICT_RANK, type Trust, type Verdict, type VerificationReport } from '../signing/report.js';
+import type { RevocationKnowledge } from '../signing/time.js';
+import type { TimeProof } from './timestamps.js';
 
 export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle';
 
@@ -14,6 +16,38 @@ export interface RecordingProblem {
   readonly start?: number;
   readonly end?: number;
   readonly detail: string;
+}
+
+/** A run of fragments with the same proven time bounds. */
+export interface TimeRange {
+  firstSeq: number;
+  lastSeq: number;
+  /** Media time, seconds from the session start. */
+  start: number;
+  end: number;
+  /** What the camera claims (session start + media time). */
+  claimedFrom: string;
+  claimedTo: string;
+  /** The signing certificate's notBefore. */
+  notBefore: string;
+  /** genTime plus accuracy of the earliest valid RFC 3161 token covering the run; null: only the claimed time. */
+  notAfter: string | null;
+  /** What notAfter rests on. */
+  proof: string;
+}
+
+/** The fragment layer's times: what is claimed, what is proven, and what revocation was known. */
+export interface FragmentTime {
+  verifiedAt: string;
+  maxSkewSeconds: number;
+  claimed: { from: string; to: string };
+  notBefore: string;
+  /** A later revocation of the signer as compromised (material needs a token from before it). */
+  compromise?: { time: string; reason: string; subject: string };
+  revocation: RevocationKnowledge;
+  /** Every line of timestamps.jsonl, judged. */
+  tokens: TimeProof[];
+  ranges: TimeRange[];
 }
 
 export interface FragmentLayerReport {
@@ -37,17 +71,32 @@ export interface FragmentLayerReport {
   endRecord: boolean;
   endMissingAfter?: number;
   problems: RecordingProblem[];
+  time?: FragmentTime;
 }
 
 export interface BundleReport {
   verdict: Verdict;
-  exporter: { trust: Trust; trustReason?: string; chain: string[] };
+  /** Who exported: the certificate's subject and issuer, and whether it is trusted (under --exporter-root). */
+  exporter: { trust: Trust; trustReason?: string; chain: string[]; subject?: string; issuer?: string };
   signatureValid: boolean;
   created?: string;
   reason?: string;
   requested?: { from?: string; to?: string };
   exported?: { from: string; to: string; firstSeq: number; lastSeq: number; note?: string };
   problems: string[];
+  /** The export's own time: claimed (manifest.created) and proven (manifest.tst, the tokens it lists). */
+  time?: {
+    claimed: string;
+    verifiedAt: string;
+    notBefore: string;
+    notAfter: string | null;
+    proof: string;
+    token?: { valid: boolean; reason?: string; genTime?: string; notAfter?: string; tsa?: string };
+    compromise?: { time: string; reason: string; subject: string };
+    revocation: RevocationKnowledge;
+    /** Why the exporter's signature does not count (its key revoked as compromised, no earlier proof). */
+    unproven?: string;
+  };
 }
 
 export interface EvidenceReport extends VerificationReport {
@@ -60,10 +109,8 @@ export interface EvidenceReport extends VerificationReport {
   bundle?: BundleReport;
 }
 
-const RANK: Record<Verdict, number> = { AUTHENTIC: 0, AUTHENTIC_WITH_GAPS: 1, NOT_AUTHENTIC: 2, UNTRUSTED_SIGNER: 3, UNSIGNED: 4 };
-
 export function worst(...verdicts: readonly Verdict[]): Verdict {
-  return verdicts.reduce<Verdict>((w, v) => (RANK[v] > RANK[w] ? v : w), 'AUTHENTIC');
+  return verdicts.reduce<Verdict>((w, v) => (VERDICT_RANK[v] > VERDICT_RANK[w] ? v : w), 'AUTHENTIC');
 }
 
 function sec(x: number): string {
@@ -75,10 +122,17 @@ export function formatEvidence(r: EvidenceReport): string {
   const b = r.bundle;
   if (b !== undefined) {
     lines.push('', `evidence bundle: ${b.verdict}`);
-    lines.push(`  exporter: ${b.exporter.trust}${b.exporter.trustReason !== undefined ? ` (${b.exporter.trustReason})` : ''}`);
+    lines.push(`  exporter: ${b.exporter.subject ?? '?'} (issuer ${b.exporter.issuer ?? '?'}): ${b.exporter.trust}${b.exporter.trustReason !== undefined ? ` (${b.exporter.trustReason})` : ''}`);
     b.exporter.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  exporter signature: ${b.signatureValid ? 'valid' : 'INVALID'}`);
-    if (b.created !== undefined) lines.push(`  exported at: ${b.created}`);
+    if (b.created !== undefined) lines.push(`  exported at: ${b.created} (claimed)`);
+    const bt = b.time;
+    if (bt !== undefined) {
+      lines.push(`  export time ${formatBounds(bt)}${bt.notAfter !== null ? ` (${bt.proof})` : ''}`);
+      if (bt.token !== undefined && !bt.token.valid) lines.push(`  manifest time-stamp NOT VALID: ${bt.token.reason ?? '?'}`);
+      lines.push(`  revocation of the exporter for the export time: ${bt.revocation.note}`);
+      if (bt.unproven !== undefined) lines.push(`  UNPROVEN: ${bt.unproven}`);
+    }
     if (b.reason !== undefined) lines.push(`  reason: ${b.reason}`);
     if (b.requested !== undefined) lines.push(`  requested: ${b.requested.from ?? 'start'} – ${b.requested.to ?? 'end'}`);
     if (b.exported !== undefined) {
@@ -98,6 +152,19 @@ export function formatEvidence(r: EvidenceReport): string {
     f.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  ${f.fragments} fragments stored, ${f.records} records, ${f.authentic} authentic (${sec(f.coveredSeconds)})${f.excluded > 0 ? `, ${f.excluded} not exported` : ''}${f.endRecord ? ', signed end record' : ''}`);
     if (f.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(f.endMissingAfter)}`);
+    const t = f.time;
+    if (t !== undefined) {
+      lines.push(`  claimed time: ${t.claimed.from} – ${t.claimed.to} (verified at ${t.verifiedAt}, skew allowed ${t.maxSkewSeconds} s)`);
+      lines.push(`  revocation for the claimed time: ${t.revocation.note}`);
+      if (t.compromise !== undefined) lines.push(`  signer revoked as compromised: "${t.compromise.subject}" at ${t.compromise.time} (${t.compromise.reason}): only what a time-stamp proves older counts`);
+      for (const p of t.tokens) {
+        const what = p.record < 0 ? 'no record of this recording' : (p.covers ?? `record ${p.record}`);
+        lines.push(`  time-stamp ${p.line}: ${p.valid ? 'valid' : 'NOT VALID'}, over ${what}${p.genTime !== undefined ? `, genTime ${p.genTime}` : ''}${p.tsa !== undefined ? `, TSA ${p.tsa}` : ''}${p.reason !== undefined ? `: ${p.reason}` : ''}`);
+      }
+      for (const g of t.ranges) {
+        lines.push(`  time ${sec(g.start)} – ${sec(g.end)} (fragments ${g.firstSeq}–${g.lastSeq}, claimed ${g.claimedFrom} – ${g.claimedTo}): ${formatBounds(g)}${g.notAfter !== null ? ` (${g.proof})` : ''}`);
+      }
+    }
     for (const p of f.problems) lines.push(`  ${p.kind.padEnd(12)} ${p.start !== undefined ? `${sec(p.start)} – ${sec(p.end ?? p.start)}  ` : ''}${p.detail}`);
   }
   if (r.videoLayer === 'checked') {

@@ -12,18 +12,23 @@ import { NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
 import { emptyReport, openClearSamples, type KeySet } from '../packager/decrypt.js';
 import type { VerificationReport } from '../signing/report.js';
-import { establishSigner, type TrustOptions } from '../signing/trust.js';
+import { futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason } from '../signing/time.js';
+import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
+import type { X509Certificate } from '../pki/x509.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
 import type { AnyRecord, EndRecord, FragmentRecord, SessionRecord } from './records.js';
-import type { FragmentLayerReport, RecordingProblem } from './report.js';
+import type { FragmentLayerReport, FragmentTime, RecordingProblem, TimeRange } from './report.js';
+import { judgeTokens, parseTokenEntries, provenByPosition, TIMESTAMPS_FILE, type TimeProof } from './timestamps.js';
 
 export interface FragmentLayerOptions extends TrustOptions {
   /** For an export: whether the fragment of record `seq` is expected among the stored ones. */
   readonly expected?: (seq: number) => boolean;
+  /** Trust anchors for the TSAs of the recording's time-stamp tokens (timestamps.jsonl); without, none is checked. */
+  readonly tsaRoots?: readonly X509Certificate[];
 }
 
 /** The segment files of a recording in sequence-number order. */
@@ -57,7 +62,8 @@ function verdictOf(r: Omit<FragmentLayerReport, 'verdict'>): FragmentLayerReport
   if (r.trust === 'none') return 'UNSIGNED';
   if (r.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (r.trust === 'invalid') return 'NOT_AUTHENTIC';
-  if (r.problems.some((p) => p.kind !== 'missing')) return 'NOT_AUTHENTIC';
+  if (r.problems.some((p) => p.kind !== 'missing' && p.kind !== 'unproven')) return 'NOT_AUTHENTIC';
+  if (r.problems.some((p) => p.kind === 'unproven')) return 'UNPROVEN_TIME';
   if (r.problems.length > 0 || !r.endRecord) return 'AUTHENTIC_WITH_GAPS';
   return r.authentic > 0 ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
 }
@@ -86,6 +92,9 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   r.chain = id.chain;
   if (id.trust === 'untrusted' || id.key === undefined) return done({ ...r, trust: 'untrusted', trustReason: id.reason ?? 'signer unknown' });
   if (!recordSignatureValid(s, id.key)) return done({ ...r, trust: 'invalid', trustReason: 'the session record signature does not verify with the certificate in chain.pem' });
+  const policy = timePolicy(options);
+  const futureStart = futureClaim(startMs, policy, 'the session record');
+  if (futureStart !== undefined) return done({ ...r, trust: 'invalid', trustReason: futureStart });
   if (id.trust === 'invalid') return done({ ...r, trust: 'invalid', trustReason: `certificate not valid at the recording start: ${id.reason ?? 'invalid'}` });
   if (id.serial !== undefined && id.serial !== s.serial) return done({ ...r, trust: 'invalid', trustReason: `session record serial ${s.serial} is not the certificate's (${id.serial})` });
   r.trust = 'trusted';
@@ -118,14 +127,26 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   problems.push(...chain.problems);
   r.authentic = chain.authentic;
   r.coveredSeconds = chain.coveredSeconds;
+  // fragments that verify in the chain but fail a rule below stop counting as authentic, each once
+  const chainBad = new Set(chain.problems.filter((p) => p.kind !== 'unrecorded').map((p) => p.seq));
+  const counted = new Set(fragmentRecords.filter((f) => expected(f.seq) && !chainBad.has(f.seq)).map((f) => f.seq));
+  const demote = (seq: number): void => {
+    if (counted.delete(seq)) r.authentic--;
+  };
+  const wallEnd = (f: FragmentRecord): number => startMs + f.end * 1000;
   if (id.validUntil !== undefined) {
     for (const f of fragmentRecords) {
-      if (startMs + f.end * 1000 > id.validUntil) {
+      if (wallEnd(f) > id.validUntil) {
         problems.push({ kind: 'certificate', seq: f.seq, start: f.start, end: f.end, detail: `fragment ${f.seq} was signed after the certificate ceased to be valid (${new Date(id.validUntil).toISOString()})` });
-        if (expected(f.seq)) r.authentic--;
+        if (expected(f.seq)) demote(f.seq);
       }
     }
   }
+  const future = fragmentRecords.filter((f) => expected(f.seq) && futureClaim(wallEnd(f), policy, '') !== undefined);
+  for (const run of runs(future)) {
+    problems.push({ kind: 'future', seq: run[0].seq, start: run[0].start, end: run[1].end, detail: futureClaim(wallEnd(run[0]), policy, `fragment${run[0] === run[1] ? ` ${run[0].seq}` : `s ${run[0].seq}–${run[1].seq}`}`) ?? '' });
+  }
+  future.forEach((f) => demote(f.seq));
   const last = fragmentRecords[fragmentRecords.length - 1];
   if (end === undefined) {
     r.endMissingAfter = last?.end ?? 0;
@@ -137,7 +158,136 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   } else {
     r.endRecord = true;
   }
+  r.time = await fragmentTime(files, records, fragmentRecords, end, id, options, { startMs, expected, counted, demote, problems });
   return done(r);
+}
+
+/** Consecutive runs (by sequence number) of fragment records, as [first, last]. */
+function runs(list: readonly FragmentRecord[]): [FragmentRecord, FragmentRecord][] {
+  const out: [FragmentRecord, FragmentRecord][] = [];
+  for (const f of list) {
+    const cur = out[out.length - 1];
+    if (cur !== undefined && f.seq === cur[1].seq + 1) cur[1] = f;
+    else out.push([f, f]);
+  }
+  return out;
+}
+
+interface TimeContext {
+  readonly startMs: number;
+  readonly expected: (seq: number) => boolean;
+  /** Fragments still counted authentic. */
+  readonly counted: ReadonlySet<number>;
+  readonly demote: (seq: number) => void;
+  readonly problems: RecordingProblem[];
+}
+
+/**
+ * The time rules over the records (docs/signed-video.md §6): the tokens of timestamps.jsonl judged against the
+ * record hashes, the proven bounds of every run of fragments, revocation knowledge for the claimed time, and — when
+ * the signer was revoked as compromised — an 'unproven' problem for everything no token proves older than that.
+ */
+async function fragmentTime(
+  files: RecordingFiles,
+  records: readonly AnyRecord[],
+  fragments: readonly FragmentRecord[],
+  end: EndRecord | undefined,
+  id: SignerIdentity,
+  options: FragmentLayerOptions,
+  ctx: TimeContext,
+): Promise<FragmentTime> {
+  const policy = timePolicy(options);
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  let tokens: TimeProof[] = [];
+  if (files.has(TIMESTAMPS_FILE)) {
+    const { entries, problems } = parseTokenEntries(Buffer.from(await files.read(TIMESTAMPS_FILE)).toString('utf8'));
+    const labels = records.map((rec) => ('kind' in rec ? `the ${rec.kind} record` : `fragment ${rec.seq}`));
+    tokens = await judgeTokens(
+      entries,
+      records.map(recordHash),
+      {
+        ...(options.tsaRoots !== undefined ? { roots: options.tsaRoots } : {}),
+        ...(options.crls !== undefined ? { crls: options.crls } : {}),
+        ...(options.now !== undefined ? { now: options.now } : {}),
+      },
+      labels,
+    );
+    tokens.push(...problems.map((p) => ({ line: p.line, record: -1, valid: false, reason: p.reason })));
+    tokens.sort((a, b) => a.line - b.line);
+  }
+  const proven = provenByPosition(tokens, records.length);
+  const position = new Map<AnyRecord, number>(records.map((rec, i) => [rec, i]));
+  const provenAt = (rec: AnyRecord): number | undefined => proven[position.get(rec) ?? records.length];
+  const notBefore = id.notBefore ?? ctx.startMs;
+  const shown = fragments.filter((f) => ctx.expected(f.seq));
+  const lastEnd = fragments.reduce((m, f) => Math.max(m, f.end), 0);
+  // a time-stamp bounds the claims too: material cannot claim a time after the time it is proven to have existed
+  const early = shown.filter((f) => {
+    const t = provenAt(f);
+    return ctx.counted.has(f.seq) && t !== undefined && futureClaim(ctx.startMs + f.end * 1000, { now: t, maxSkewMs: policy.maxSkewMs }, '') !== undefined;
+  });
+  for (const [a, b] of runs(early)) {
+    const t = provenAt(a) as number;
+    ctx.problems.push({ kind: 'future', seq: a.seq, start: a.start, end: b.end, detail: `${a === b ? `fragment ${a.seq}` : `fragments ${a.seq}–${b.seq}`} claims ${iso(ctx.startMs + a.end * 1000)}, but an RFC 3161 time-stamp proves it existed by ${iso(t)} (skew allowed ${policy.maxSkewMs / 1000} s): the claimed time is false` });
+  }
+  early.forEach((f) => ctx.demote(f.seq));
+  const c = id.compromise;
+  if (c !== undefined) {
+    const unproven = shown.filter((f) => ctx.counted.has(f.seq) && !provenBefore(c, provenAt(f)));
+    for (const [a, b] of runs(unproven)) {
+      ctx.problems.push({ kind: 'unproven', seq: a.seq, start: a.start, end: b.end, detail: unprovenReason(c, provenAt(a), a === b ? `fragment ${a.seq}` : `fragments ${a.seq}–${b.seq}`) });
+    }
+    unproven.forEach((f) => ctx.demote(f.seq));
+    if (end !== undefined && !provenBefore(c, provenAt(end))) ctx.problems.push({ kind: 'unproven', seq: end.seq, detail: unprovenReason(c, provenAt(end), 'the end record') });
+    if (shown.length === 0 && !provenBefore(c, proven[0])) ctx.problems.push({ kind: 'unproven', detail: unprovenReason(c, proven[0], 'the session record') });
+  }
+  const ranges: TimeRange[] = [];
+  for (const f of shown) {
+    const t = provenAt(f);
+    const last = ranges[ranges.length - 1];
+    const notAfter = t !== undefined ? iso(t) : null;
+    if (last !== undefined && last.lastSeq + 1 === f.seq && last.notAfter === notAfter) {
+      last.lastSeq = f.seq;
+      last.end = f.end;
+      last.claimedTo = iso(ctx.startMs + f.end * 1000);
+      continue;
+    }
+    const by = t !== undefined ? tokens.find((p) => p.valid && p.notAfter !== undefined && Date.parse(p.notAfter) === t && p.record >= (position.get(f) ?? 0)) : undefined;
+    ranges.push({
+      firstSeq: f.seq,
+      lastSeq: f.seq,
+      start: f.start,
+      end: f.end,
+      claimedFrom: iso(ctx.startMs + f.start * 1000),
+      claimedTo: iso(ctx.startMs + f.end * 1000),
+      notBefore: iso(notBefore),
+      notAfter,
+      proof: by !== undefined ? `time-stamp ${by.line} over ${by.covers ?? `record ${by.record}`} by ${by.tsa ?? 'a TSA'}, genTime ${by.genTime ?? '?'}` : "no time-stamp: only the camera's claimed time",
+    });
+  }
+  const claimedTo = ctx.startMs + lastEnd * 1000;
+  return {
+    verifiedAt: iso(policy.now),
+    maxSkewSeconds: policy.maxSkewMs / 1000,
+    claimed: { from: iso(ctx.startMs), to: iso(claimedTo) },
+    notBefore: iso(notBefore),
+    ...(c !== undefined ? { compromise: { time: iso(c.time), reason: c.reason, subject: c.subject } } : {}),
+    revocation: revocationKnowledge(options.crls !== undefined, id.crlThisUpdate, claimedTo),
+    tokens,
+    ranges,
+  };
+}
+
+/** The SEI verifier's view of the fragment layer's proofs: session second → the earliest proof of its fragment. */
+export function provenByFromReport(report: FragmentLayerReport): ((session: string, sec: number) => number | undefined) | undefined {
+  const ranges = report.time?.ranges;
+  if (ranges === undefined) return undefined;
+  return (session, sec) => {
+    if (session !== report.session) return undefined;
+    const eps = 1e-6;
+    const range = ranges.find((g) => sec >= g.start - eps && sec < g.end - eps);
+    return range?.notAfter !== undefined && range.notAfter !== null ? Date.parse(range.notAfter) : undefined;
+  };
 }
 
 export interface VideoLayerOptions extends VerifierOptions {

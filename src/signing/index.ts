@@ -11,7 +11,9 @@ export { StreamSigner, DEFAULT_FPS, toFiletime, fromFiletime } from './signer.js
 export type { SignerOptions, SignerStats } from './signer.js';
 export { StreamVerifier, verifyNals, align } from './verifier.js';
 export type { VerifierOptions } from './verifier.js';
-export { formatReport, overallVerdict, sessionVerdict } from './report.js';
-export type { Verdict, RangeStatus, ReportRange, SessionReport, VerificationReport, Trust } from './report.js';
+export { formatReport, formatBounds, overallVerdict, sessionVerdict, VERDICT_RANK } from './report.js';
+export type { Verdict, RangeStatus, ReportRange, SessionReport, SessionTime, VerificationReport, Trust } from './report.js';
+export { DEFAULT_MAX_SKEW_MS, timePolicy, futureClaim, provenBefore, unprovenReason, revocationKnowledge, bounds } from './time.js';
+export type { TimePolicy, Compromise, RevocationKnowledge, TimeBounds } from './time.js';
 export { deviceSigner, signAnnexB } from './device.js';
 export type { DeviceSignOptions } from './device.js';

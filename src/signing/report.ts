@@ -1,13 +1,21 @@
 /** The verification report (docs/signed-video.md §2): types, verdict rules and the human-readable form. */
 
-export type Verdict = 'AUTHENTIC' | 'AUTHENTIC_WITH_GAPS' | 'NOT_AUTHENTIC' | 'UNSIGNED' | 'UNTRUSTED_SIGNER';
+/**
+ * AUTHENTIC: everything present is as signed, by a trusted signer, at a time that holds. AUTHENTIC_WITH_GAPS: the
+ * same, with signed material missing. UNPROVEN_TIME: the signatures verify, but the signer's key was revoked as
+ * compromised and nothing proves the material existed before that (no RFC 3161 time-stamp from before the
+ * revocation): it may have been signed afterwards with a false time. NOT_AUTHENTIC: altered, forged, not covered by
+ * a valid signature, or claiming an impossible time. UNTRUSTED_SIGNER: the signer is not established. UNSIGNED.
+ */
+export type Verdict = 'AUTHENTIC' | 'AUTHENTIC_WITH_GAPS' | 'UNPROVEN_TIME' | 'NOT_AUTHENTIC' | 'UNSIGNED' | 'UNTRUSTED_SIGNER';
 
 /**
  * authentic: present and as signed; missing: signed but absent; tampered: present but not as signed (modified,
  * inserted, reordered, replayed, spliced); unverified: present but covered by no valid signature (signature
- * SEI missing, stream cut, certificate not valid at recording time).
+ * SEI missing, stream cut, certificate not valid at recording time, a claimed time in the future); unproven: as
+ * signed, but by a key revoked as compromised and not proven to predate the revocation.
  */
-export type RangeStatus = 'authentic' | 'missing' | 'tampered' | 'unverified' | 'excluded';
+export type RangeStatus = 'authentic' | 'missing' | 'tampered' | 'unverified' | 'unproven' | 'excluded';
 
 export interface ReportRange {
   status: RangeStatus;
@@ -21,6 +29,23 @@ export interface ReportRange {
   inputFirst?: number;
   inputLast?: number;
   reason?: string;
+  /** Proven time bounds (when the verifier was given the recording's time proofs): certificate notBefore … */
+  notBefore?: string;
+  /** … and the earliest RFC 3161 time-stamp covering the range, or null. */
+  notAfter?: string | null;
+}
+
+/** What the session's times rest on. */
+export interface SessionTime {
+  /** Claimed by the camera: the session start and the end of the last signed unit. */
+  claimedFrom: string;
+  claimedTo?: string;
+  /** The signing certificate's notBefore: the earliest provable time. */
+  notBefore: string;
+  /** A later revocation of the signer as compromised: material needs a proof of existence before it. */
+  compromise?: { time: string; reason: string; subject: string };
+  /** Whether revocation was known for the claimed time (a CRL issued after it). */
+  revocation: { checked: boolean; known: boolean; crlThisUpdate?: string; note: string };
 }
 
 export type Trust = 'trusted' | 'untrusted' | 'invalid' | 'none';
@@ -43,6 +68,8 @@ export interface SessionReport {
   endMissingAfter?: number;
   /** A range export that ends before the session did: the end marker is outside the export, not missing. */
   endExcluded?: boolean;
+  /** For a session with a certificate: claimed times, proven bounds and revocation knowledge. */
+  time?: SessionTime;
   ranges: ReportRange[];
 }
 
@@ -53,7 +80,8 @@ export interface VerificationReport {
   sessions: SessionReport[];
 }
 
-const RANK: Record<Verdict, number> = { AUTHENTIC: 0, AUTHENTIC_WITH_GAPS: 1, NOT_AUTHENTIC: 2, UNTRUSTED_SIGNER: 3, UNSIGNED: 4 };
+/** Verdicts from best to worst. */
+export const VERDICT_RANK: Readonly<Record<Verdict, number>> = { AUTHENTIC: 0, AUTHENTIC_WITH_GAPS: 1, UNPROVEN_TIME: 2, NOT_AUTHENTIC: 3, UNTRUSTED_SIGNER: 4, UNSIGNED: 5 };
 
 /**
  * A session's verdict, from what its ranges say. UNSIGNED only when nothing in it is signed nor claims to be: a
@@ -66,8 +94,14 @@ export function sessionVerdict(s: Omit<SessionReport, 'verdict'>): Verdict {
   if (s.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (s.trust === 'invalid') return 'NOT_AUTHENTIC';
   if (s.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified')) return 'NOT_AUTHENTIC';
+  if (s.ranges.some((r) => r.status === 'unproven')) return 'UNPROVEN_TIME';
   if (s.ranges.some((r) => r.status === 'missing') || (!s.endMarker && s.endExcluded !== true)) return 'AUTHENTIC_WITH_GAPS';
   return s.ranges.some((r) => r.status === 'authentic') ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
+}
+
+/** "not before X, not after Y" (or "no proof"). */
+export function formatBounds(b: { readonly notBefore?: string; readonly notAfter?: string | null }): string {
+  return `proven: not before ${b.notBefore ?? '?'}, not after ${b.notAfter ?? 'unproven (no RFC 3161 time-stamp: only the claimed time)'}`;
 }
 
 /**
@@ -79,7 +113,7 @@ export function overallVerdict(sessions: readonly SessionReport[]): Verdict {
   let worst: Verdict = 'AUTHENTIC';
   for (const s of sessions) {
     const v = s.verdict === 'UNSIGNED' ? 'NOT_AUTHENTIC' : s.verdict;
-    if (RANK[v] > RANK[worst]) worst = v;
+    if (VERDICT_RANK[v] > VERDICT_RANK[worst]) worst = v;
   }
   return worst;
 }
@@ -98,6 +132,12 @@ export function formatReport(r: VerificationReport): string {
     lines.push(`  signer: ${s.trust}${s.trustReason !== undefined ? ` (${s.trustReason})` : ''}`);
     s.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  ${s.units} signed units, ${s.frames} frames${s.endMarker ? ', signed end marker' : ''}`);
+    const t = s.time;
+    if (t !== undefined) {
+      lines.push(`  claimed time: ${t.claimedFrom} – ${t.claimedTo ?? '?'}; signing certificate valid from ${t.notBefore}`);
+      lines.push(`  revocation for the claimed time: ${t.revocation.note}`);
+      if (t.compromise !== undefined) lines.push(`  signer revoked as compromised: "${t.compromise.subject}" at ${t.compromise.time} (${t.compromise.reason})`);
+    }
     if (s.endExcluded === true) lines.push(`  the export ends before the session did (end marker not exported)`);
     else if (s.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(s.endMissingAfter)}`);
     for (const g of s.ranges) {
@@ -105,6 +145,7 @@ export function formatReport(r: VerificationReport): string {
       lines.push(
         `  ${g.status.padEnd(10)} ${sec(g.start)} – ${sec(g.end)}  frames ${g.firstFrame}–${g.lastFrame}${input}${g.reason !== undefined ? `: ${g.reason}` : ''}`,
       );
+      if (g.notBefore !== undefined) lines.push(`             ${formatBounds(g)}`);
     }
   });
   return `${lines.join('\n')}\n`;

@@ -15,12 +15,15 @@ import { publicKeyObject, subjectOf, verifyCertificate, type VerifyResult } from
 import type { CertPurpose } from '../pki/_checks.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import type { Trust } from './report.js';
+import type { Compromise } from './time.js';
 
 export interface TrustOptions {
   readonly roots: readonly X509Certificate[];
   readonly crls?: readonly X509Crl[];
-  /** Time for CRL freshness; default now. */
+  /** The verification time: CRL freshness, and the latest acceptable claimed time (with `maxSkewMs`); default now. */
   readonly now?: Date;
+  /** How far a claimed time may lead the verification time (default 5 minutes). */
+  readonly maxSkewMs?: number;
 }
 
 /** Chain failures that mean "identity not established", as opposed to "known signer, certificate not valid then". */
@@ -39,6 +42,12 @@ export interface SignerIdentity {
   readonly serial?: string;
   /** Epoch ms until which the certificate stays valid (expiry of the path, or a later revocation). */
   readonly validUntil?: number;
+  /** The leaf's notBefore, epoch ms: nothing it signed is proven older. */
+  readonly notBefore?: number;
+  /** A later revocation that means the key may be in other hands: material needs a proof of existence before it. */
+  readonly compromise?: Compromise;
+  /** With CRLs: thisUpdate of the newest CRL used for the leaf, epoch ms. */
+  readonly crlThisUpdate?: number;
 }
 
 export function certSerial(cert: X509Certificate): string | undefined {
@@ -102,7 +111,7 @@ export async function establishSigner(
   if (leaf === undefined) return { trust: 'untrusted', reason: 'no certificate', chain: [], intermediates: [] };
   const intermediates = chain.slice(1);
   const serial = certSerial(leaf);
-  const base = { chain: chain.map((c) => subjectOf(c)), leaf, intermediates, ...(serial !== undefined ? { serial } : {}) };
+  const base = { chain: chain.map((c) => subjectOf(c)), leaf, intermediates, notBefore: leaf.notBefore.getTime(), ...(serial !== undefined ? { serial } : {}) };
   let key: KeyObject;
   try {
     key = publicKeyObject(leaf);
@@ -121,7 +130,14 @@ export async function establishSigner(
     const untrusted = result.status === 'self-signed' || UNTRUSTED_CODES.has(result.code ?? '');
     return { trust: untrusted ? 'untrusted' : 'invalid', reason: result.reason ?? result.code ?? 'certificate chain not valid', ...withPath };
   }
-  return { trust: 'trusted', ...withPath, validUntil: validUntil(result) };
+  const c = result.compromise;
+  return {
+    trust: 'trusted',
+    ...withPath,
+    validUntil: validUntil(result),
+    ...(c !== undefined ? { compromise: { time: Date.parse(c.time), reason: c.reason, subject: c.subject } } : {}),
+    ...(result.crlThisUpdate !== undefined ? { crlThisUpdate: Date.parse(result.crlThisUpdate) } : {}),
+  };
 }
 
 /**

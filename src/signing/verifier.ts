@@ -17,6 +17,7 @@ import { frameHash, ParameterSetTracker, sameParameterSets, sha256, unitHash, ZE
 import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type VerificationReport } from './report.js';
 import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParameterSetHash, type ParsedSigningSei } from './sei.js';
 import { DEFAULT_FPS, fromFiletime, toFiletime } from './signer.js';
+import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason, type Compromise, type TimePolicy } from './time.js';
 import { establishSigner, signerValidAt } from './trust.js';
 
 export interface VerifierOptions {
@@ -24,8 +25,16 @@ export interface VerifierOptions {
   readonly roots: readonly X509Certificate[];
   /** When given, revocation is checked: material signed at or after a revocation time is rejected. */
   readonly crls?: readonly X509Crl[];
-  /** Time for CRL freshness; default now. */
+  /** The verification time: CRL freshness and the latest acceptable claimed time; default now. */
   readonly now?: Date;
+  /** How far a claimed time may lead the verification time (default 5 minutes). */
+  readonly maxSkewMs?: number;
+  /**
+   * Proofs of existence (RFC 3161 time-stamps over the recording's record chain): the earliest time, epoch ms, by
+   * which the material of session `session` (hex id) at session second `sec` is proven to have existed, or undefined.
+   * Given for recordings and bundles; ranges then carry their proven bounds.
+   */
+  readonly provenBy?: (session: string, sec: number) => number | undefined;
   /** Frame rate for estimated times when the SPS carries none (default 25). */
   readonly fps?: number;
   /** Frames kept waiting for a signature before they are reported unverified (default 3000). */
@@ -64,6 +73,10 @@ interface Session {
   validUntil?: number;
   /** Malformed signing SEIs, as zero-length tampered ranges at their place; merged into the ranges at the close. */
   markers: ReportRange[];
+  /** The signer's certificate notBefore (epoch ms) and a later revocation as compromised, when known. */
+  notBefore?: number;
+  compromise?: Compromise;
+  crlThisUpdate?: number;
 }
 
 function eq(a: Uint8Array, b: Uint8Array): boolean {
@@ -157,9 +170,11 @@ export class StreamVerifier {
   private pending: PendingFrame[] = [];
   private inputFrames = 0;
   private streamFps: number | undefined;
+  private readonly policy: TimePolicy;
 
   constructor(private readonly options: VerifierOptions) {
     this.session = this.newAnonymous();
+    this.policy = timePolicy(options);
   }
 
   private get fps(): number {
@@ -252,6 +267,12 @@ export class StreamVerifier {
   private closeSession(): void {
     const s = this.session;
     if (!s.anonymous && !s.report.endMarker) s.report.endMissingAfter = s.report.units > 0 ? s.lastEndSec : 0;
+    const t = s.report.time;
+    if (t !== undefined) {
+      const toMs = fromFiletime(s.startFt) + s.lastEndSec * 1000;
+      t.claimedTo = new Date(toMs).toISOString();
+      t.revocation = revocationKnowledge(this.options.crls !== undefined, s.crlThisUpdate, toMs);
+    }
     if (this.pending.length > 0) {
       this.estimated(s, this.pending, 'unverified', this.unsignedReason(s));
       this.pending = [];
@@ -307,8 +328,20 @@ export class StreamVerifier {
     if (id.serial !== undefined && id.serial !== m.serial) return fail('invalid', `manifest serial ${m.serial} is not the certificate's (${id.serial})`);
     const wantSig = key.asymmetricKeyType === 'ec' ? OID_ECDSA_SHA256 : key.asymmetricKeyType === 'rsa' ? OID_RSA_SHA256 : '';
     if (p.hashOid !== OID_SHA256 || p.signatureOid !== wantSig) return fail('invalid', `unsupported algorithms ${p.hashOid} / ${p.signatureOid}`);
+    const future = futureClaim(startMs, this.policy, 'the session manifest');
+    if (future !== undefined) return fail('invalid', future);
     if (id.trust === 'invalid' || id.validUntil === undefined) return fail('invalid', `certificate not valid at the recording start: ${id.reason ?? 'invalid'}`);
     rememberValidity(s, startMs, id.validUntil);
+    if (id.notBefore !== undefined) s.notBefore = id.notBefore;
+    if (id.compromise !== undefined) s.compromise = id.compromise;
+    if (id.crlThisUpdate !== undefined) s.crlThisUpdate = id.crlThisUpdate;
+    const c = id.compromise;
+    s.report.time = {
+      claimedFrom: m.start,
+      notBefore: new Date(id.notBefore ?? startMs).toISOString(),
+      ...(c !== undefined ? { compromise: { time: new Date(c.time).toISOString(), reason: c.reason, subject: c.subject } } : {}),
+      revocation: revocationKnowledge(this.options.crls !== undefined, id.crlThisUpdate, startMs),
+    };
     return s;
   }
 
@@ -379,6 +412,11 @@ export class StreamVerifier {
     const unbound = (gap || signedPs === undefined) && !allMatch;
     const unboundReason = gap ? 'unit incomplete after a gap: it cannot be bound to this session' : 'unit incomplete and its parameter sets unsigned: it cannot be verified';
     const certProblem = await this.certValidAt(s, fromFiletime(g.start));
+    // the time rules: no claim ahead of the verification time; a compromised key's material needs a prior proof
+    const future = futureClaim(fromFiletime(g.end), this.policy, `unit ${c - s.counterStart}`);
+    const provenBy = this.options.provenBy !== undefined && s.report.session !== undefined ? this.options.provenBy(s.report.session, this.sec(s, g.start)) : undefined;
+    const unproven = s.compromise !== undefined && !provenBefore(s.compromise, provenBy) ? unprovenReason(s.compromise, provenBy, 'this unit') : undefined;
+    const proven = this.options.provenBy !== undefined && s.notBefore !== undefined ? bounds(s.notBefore, provenBy) : undefined;
 
     const startSec = this.sec(s, g.start);
     const endSec = this.sec(s, g.end);
@@ -413,7 +451,9 @@ export class StreamVerifier {
       else if (psProblem) [status, reason] = ['tampered', 'parameter sets differ from the signed ones'];
       else if (unbound) [status, reason] = ['unverified', unboundReason];
       else if (certProblem !== undefined) [status, reason] = ['unverified', `signing certificate not valid at the recording time: ${certProblem}`];
-      this.addRange(s, { status, ...at, ...input, ...(reason !== undefined ? { reason } : {}) });
+      else if (future !== undefined) [status, reason] = ['unverified', future];
+      else if (unproven !== undefined) [status, reason] = ['unproven', unproven];
+      this.addRange(s, { status, ...at, ...input, ...(reason !== undefined ? { reason } : {}), ...(proven ?? {}) });
     }
     if (unbound) return;
     s.lastCounter = c;
@@ -448,6 +488,7 @@ export class StreamVerifier {
       last !== undefined &&
       last.status === r.status &&
       last.reason === r.reason &&
+      last.notAfter === r.notAfter &&
       r.firstFrame <= last.lastFrame + 1 &&
       r.firstFrame >= last.firstFrame &&
       (last.inputLast === undefined) === (r.inputFirst === undefined) &&

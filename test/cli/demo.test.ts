@@ -30,7 +30,12 @@ describe('keyframe demo', () => {
     expect(first.stdout).toMatch(new RegExp(`6\\. recorded 5 s, signed in the camera, encrypted \\(cbcs, KID ${kid ?? ''}`));
     expect(first.stdout).toMatch(new RegExp(`KID ${kid ?? ''}: the KMS names camera CAM-0001, epoch 1; key matches`));
     expect(first.stdout).toMatch(/without the key \(fragment records\): AUTHENTIC; with the key \(signed video, 125 frames\): AUTHENTIC/);
-    expect(first.stdout).toMatch(/8\. exported an evidence bundle[^\n]*\n[^\n]*signed by CN=keyframe camera NVR-0001[^\n]*; verify: AUTHENTIC/);
+    // the site's TSA time-stamps every record (session, 5 fragments, end); the exporter is an operator-CA identity
+    expect(first.stdout).toMatch(/created the TSA NVR-TSA\s+\$ keyframe ca tsa-cert/);
+    expect(first.stdout).toMatch(/created an evidence exporter\s+\$ keyframe ca exporter-cert/);
+    expect(first.stdout).toMatch(/7 records time-stamped as they were written by TSA NVR-TSA \(RFC 3161\)/);
+    expect(first.stdout).toMatch(/proven time: the whole recording existed by \d{4}-\d\d-\d\dT/);
+    expect(first.stdout).toMatch(/8\. exported an evidence bundle[^\n]*--tsa [^\n]*\n[^\n]*signed by CN=keyframe demo operator, O=keyframe \(issuer CN=keyframe Operator CA, O=keyframe\), signature time-stamped; verify: AUTHENTIC/);
     // the content key stays in memory: the secrets folder holds only the demo passphrase
     expect(readdirSync(join(work, 'data', 'secrets'))).toEqual(['keystore.pin']);
     const second = await runCli(['demo', '--data', join(work, 'data')], env, work);

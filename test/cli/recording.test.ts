@@ -23,7 +23,7 @@ let rec: string;
 beforeAll(async () => {
   pki = await makePki();
   cam = await pki.provision('SN-CLI-REC');
-  exporter = await pki.provision('WS-INVESTIGATOR');
+  exporter = await pki.identity('exporter', 'WS-INVESTIGATOR');
   source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, slices: 2 });
   rec = join(pki.work, 'rec');
 }, 60_000);
@@ -71,9 +71,10 @@ describe('keyframe record / verify / export', () => {
     expect(e.stderr).toBe('');
     expect(e.code).toBe(0);
     expect(e.stdout).toMatch(/fragments 0–2/);
-    const v = await runCli(['verify', bundle, '--root', pki.rootPath, '--key', KEY]);
+    const v = await runCli(['verify', bundle, '--root', pki.rootPath, '--exporter-root', pki.operatorPath, '--key', KEY]);
     expect(v.code).toBe(0);
     expect(v.stdout).toContain('evidence bundle: AUTHENTIC');
+    expect(v.stdout).toContain('exporter: CN=WS-INVESTIGATOR, O=Acme Cameras (issuer CN=Acme Cameras Operator CA, O=Acme Cameras): trusted');
     expect(v.stdout).toContain('reason: case 7: burglary');
     expect(v.stdout).toContain('exporter signature: valid');
   });

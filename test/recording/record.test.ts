@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordSession } from '../../src/camera/record.js';
 import { issueAllCrls, revoke } from '../../src/pki/ca.js';
 import { openDevice } from '../../src/pki/device.js';
+import { openOperatorIdentity } from '../../src/pki/operator-identity.js';
 import { parseCrls } from '../../src/pki/pem.js';
 import { exportBundle, type BundleManifest } from '../../src/recording/bundle.js';
 import { verifyEvidence } from '../../src/recording/evidence.js';
@@ -26,8 +27,11 @@ import { makePki, type Pki } from '../signing/_setup.js';
 const KEY = '00112233445566778899aabbccddeeff';
 const KID = '0123456789abcdef0123456789abcdef';
 const key = { key: Buffer.from(KEY, 'hex'), kid: Buffer.from(KID, 'hex') };
-/** Recording start: after the certificates were issued (now), on a whole second. */
-const START = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000);
+/**
+ * Recording start: a minute ago, on a whole second — inside the validity of the certificates issued below (backdated
+ * by 5 minutes), and not ahead of the verifier's clock (a claimed time after the verification time is refused).
+ */
+const START = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
 
 let pki: Pki;
 let cam: string;
@@ -65,7 +69,7 @@ function copyOf(dir: string): string {
   return to;
 }
 
-const verifyPath = (path: string, withKey = false): Promise<EvidenceReport> => verifyEvidence(path, { roots: [pki.root], ...(withKey ? { keys: { all: key.key } } : {}) });
+const verifyPath = (path: string, withKey = false): Promise<EvidenceReport> => verifyEvidence(path, { roots: [pki.root], exporterRoots: [pki.operator], ...(withKey ? { keys: { all: key.key } } : {}) });
 
 /** init + fragments as one fragmented MP4, as an NVR would serve it. */
 function concatenated(dir: string): string {
@@ -78,7 +82,7 @@ function concatenated(dir: string): string {
 beforeAll(async () => {
   pki = await makePki();
   cam = await pki.provision('SN-REC-0001');
-  exporterDir = await pki.provision('NVR-EXPORT-01');
+  exporterDir = await pki.identity('exporter', 'NVR-EXPORT-01');
   // 4 s at 25 fps, 1 s GOPs, two slices per picture: looped to 6 s by the recorder
   source = await clip({ width: 320, height: 240, fps: 25, seconds: 4, gop: 25, slices: 2 });
   sourceFrames = await frameMd5s(source);
@@ -279,10 +283,10 @@ describe('tampering with an encrypted recording, caught without the key', () => 
 
 describe('keyframe export: evidence bundles', () => {
   async function exportTo(name: string, extra: { from?: Date; to?: Date } = {}, recording = encrypted): Promise<{ path: string; manifest: BundleManifest }> {
-    const exporter = await openDevice(exporterDir);
+    const exporter = await openOperatorIdentity(exporterDir, 'exporter');
     try {
       const path = join(pki.work, name);
-      const manifest = await exportBundle({ recording, out: path, exporter, reason: 'case 2026-118: request of the police', now: new Date(START.getTime() + 86_400_000), ...extra });
+      const { manifest } = await exportBundle({ recording, out: path, exporter, reason: 'case 2026-118: request of the police', now: new Date(START.getTime() + 60_000), ...extra });
       return { path, manifest };
     } finally {
       await exporter.close();
@@ -374,7 +378,7 @@ describe('keyframe export: evidence bundles', () => {
   it('an empty range and a missing reason are refused, nothing written', async () => {
     // an hour after the 6 s recording (a fixed date would fall inside it once the clock passes that date)
     await expect(exportTo('none.kfe.tar', { from: new Date(START.getTime() + 3_600_000) })).rejects.toThrow(/no recorded video between/);
-    const exporter = await openDevice(exporterDir);
+    const exporter = await openOperatorIdentity(exporterDir, 'exporter');
     await expect(exportBundle({ recording: encrypted, out: join(pki.work, 'x.tar'), exporter, reason: ' ' })).rejects.toThrow(/reason/);
     await exporter.close();
     expect(readdirSync(pki.work).filter((n) => n.startsWith('none.kfe') || n.startsWith('x.tar') || n.startsWith('.none'))).toEqual([]);
@@ -382,7 +386,9 @@ describe('keyframe export: evidence bundles', () => {
 });
 
 describe('the certificate at the recording time, in the fragment layer', () => {
-  it('a device revoked 3 s into a recording: the fragments signed after it are not authentic, those before are', async () => {
+  // cessationOfOperation: a revocation that says nothing against the key, so "valid before R" alone decides (a
+  // keyCompromise revocation needs a time-stamp from before R as well: test/recording/time.test.ts)
+  it('a device retired (cessationOfOperation) 3 s into a recording: the fragments signed after it are not authentic, those before are', async () => {
     const now = Date.now();
     const DAY = 86_400_000;
     const old = await makePki('Old Cameras', pki.work, new Date(now - 30 * DAY));
@@ -393,7 +399,7 @@ describe('the certificate at the recording time, in the fragment layer', () => {
       const device = await openDevice(devDir);
       await recordSession({ device, source, seconds: 6, out: dir, start, realTime: false, key });
       await device.close();
-      await revoke(old.ca, { deviceSerial: 'SN-REV', reason: 'keyCompromise', time: new Date(start.getTime() + 3000) });
+      await revoke(old.ca, { deviceSerial: 'SN-REV', reason: 'cessationOfOperation', time: new Date(start.getTime() + 3000) });
       const crls = parseCrls(await issueAllCrls(old.ca, old.caStore), 'crl');
       const r = await verifyEvidence(dir, { roots: [old.root], crls, keys: { all: key.key } });
       expect(r.verdict).toBe('NOT_AUTHENTIC');

@@ -16,6 +16,7 @@ import { AccessUnitAssembler, NalType, nalType, splitAnnexB, writeAnnexB } from 
 import { initCa } from '../../src/pki/ca.js';
 import { CaStore } from '../../src/pki/ca-store.js';
 import { openDevice, provisionDevice } from '../../src/pki/device.js';
+import { createOperatorIdentity, type OperatorIdentityKind } from '../../src/pki/operator-identity.js';
 import { parseCertificates } from '../../src/pki/pem.js';
 import type { X509Certificate } from '../../src/pki/x509.js';
 import { signAnnexB } from '../../src/signing/device.js';
@@ -32,8 +33,13 @@ export interface Pki {
   readonly caStore: KeyStore;
   readonly root: X509Certificate;
   readonly rootPath: string;
+  /** The operator CA (exporters, TSAs) and its file. */
+  readonly operator: X509Certificate;
+  readonly operatorPath: string;
   spec(dir: string): string;
   provision(serial: string, extra?: { days?: number; now?: Date }): Promise<string>;
+  /** An operator-CA identity directory: an evidence exporter or a TSA. */
+  identity(kind: OperatorIdentityKind, name: string, extra?: { days?: number; now?: Date }): Promise<string>;
 }
 
 export async function makePki(org = 'Acme Cameras', work = mkdtempSync(join(tmpdir(), 'kf-sign-')), now?: Date): Promise<Pki> {
@@ -54,9 +60,16 @@ export async function makePki(org = 'Acme Cameras', work = mkdtempSync(join(tmpd
     root,
     rootPath,
     spec,
+    operator: ca.certs.operator,
+    operatorPath: join(caDir, 'operator.pem'),
     provision: async (serial, extra = {}) => {
       const dir = join(work, `dev-${serial}-${Math.random().toString(36).slice(2, 8)}`);
       await provisionDevice({ ca, caKeyStore: caStore, dir, serial, keystore: spec(join(dir, 'keys')), ...extra });
+      return dir;
+    },
+    identity: async (kind, name, extra = {}) => {
+      const dir = join(work, `${kind}-${name.replace(/[^A-Za-z0-9]/g, '')}-${Math.random().toString(36).slice(2, 8)}`);
+      await createOperatorIdentity({ kind, out: dir, ca, caKeyStore: caStore, name, keystore: spec(join(dir, 'keys')), ...extra });
       return dir;
     },
   };

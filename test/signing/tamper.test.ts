@@ -329,7 +329,7 @@ describe('certificate at the recording time', () => {
     await old.caStore.close();
   });
 
-  it('device revoked before the recording: NOT_AUTHENTIC with the CRL; recorded before the revocation: AUTHENTIC', async () => {
+  it('device revoked for keyCompromise: after it NOT_AUTHENTIC with the CRL; before it UNPROVEN_TIME (a stream carries no time-stamp, and the key may have signed it later with a false start)', async () => {
     const dir = await old.provision('SN-R', { now: new Date(now - DAY) });
     const before = await signWith(dir, source, new Date(now - 2 * 3_600_000));
     await revoke(old.ca, { deviceSerial: 'SN-R', reason: 'keyCompromise', time: new Date(now - 3_600_000) });
@@ -339,9 +339,21 @@ describe('certificate at the recording time', () => {
     expect(r.verdict).toBe('NOT_AUTHENTIC');
     expect(r.sessions[0]?.trustReason).toContain('revoked');
     expect(ranges(r, 'authentic')).toEqual([]);
-    expect((await oldCheck(before, crls)).verdict).toBe('AUTHENTIC');
+    const b = await oldCheck(before, crls);
+    expect(b.verdict).toBe('UNPROVEN_TIME');
+    expect(ranges(b, 'unproven')).toMatchObject([{ inputFirst: 0, inputLast: 179, reason: expect.stringMatching(/revoked at .* \(keyCompromise\).*no RFC 3161 time-stamp proves this unit existed before the revocation/) as string }]);
+    expect(b.sessions[0]?.time).toMatchObject({ compromise: { reason: 'keyCompromise' }, revocation: { checked: true, known: true } });
     // without the CRL nobody knows: the verdict depends on the CRL the verifier is given
     expect((await oldCheck(after)).verdict).toBe('AUTHENTIC');
+  });
+
+  it('device retired (superseded) later: material from before the revocation stays AUTHENTIC without a time-stamp', async () => {
+    const dir = await old.provision('SN-S', { now: new Date(now - DAY) });
+    const before = await signWith(dir, source, new Date(now - 2 * 3_600_000));
+    await revoke(old.ca, { deviceSerial: 'SN-S', reason: 'superseded', time: new Date(now - 3_600_000) });
+    const crls = parseCrls(await issueAllCrls(old.ca, old.caStore), 'crl');
+    expect((await oldCheck(before, crls)).verdict).toBe('AUTHENTIC');
+    expect((await oldCheck(await signWith(dir, source), crls)).verdict).toBe('NOT_AUTHENTIC');
   });
 
   it('certificate expired before the recording: NOT_AUTHENTIC; expired after it: AUTHENTIC', async () => {

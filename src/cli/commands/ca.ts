@@ -7,6 +7,7 @@ import { issueAllCrls, issueDeviceCertificate, issueEnrolmentToken, initCa, pars
 import { requireCaDir } from '../../pki/ca-store.js';
 import type { CaStore } from '../../pki/ca-store.js';
 import { certsToPem, parseCsr } from '../../pki/pem.js';
+import { createOperatorIdentity, type OperatorIdentityKind } from '../../pki/operator-identity.js';
 import { createSite } from '../../pki/site.js';
 import { checkOutput, readFileOrThrow, writeFileAtomic } from '../../util/fs.js';
 import { existsSync } from 'node:fs';
@@ -131,6 +132,38 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         });
       },
     );
+
+  const identityCommand = (kind: OperatorIdentityKind, name: string, description: string, example: string): void => {
+    ca.command(name)
+      .description(description)
+      .requiredOption('--ca <DIR>', 'CA directory')
+      .requiredOption('--name <NAME>', `common name, e.g. ${example}`)
+      .requiredOption('--out <DIR>', 'directory to create: identity.json, cert.pem, chain.pem, keys/')
+      .option('--keystore <SPEC>', 'key store for the key (default file:OUT/keys)')
+      .option('--alg <ALG>', 'ec-p256 (default) or rsa-2048')
+      .option('--days <N>', `validity in days (default ${kind === 'tsa' ? 1825 : 825})`)
+      .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+      .action(async (o: { ca: string; name: string; out: string; keystore?: string; alg?: string; days?: string; caKeystore?: string }) => {
+        const days = o.days !== undefined ? parsePositiveInt(o.days, '--days', 36500) : undefined;
+        const out = resolve(o.out);
+        await withCa(o.ca, o.caKeystore, async (caDir, caKeyStore) => {
+          const { certificate } = await createOperatorIdentity({
+            kind,
+            out,
+            ca: caDir,
+            caKeyStore,
+            name: o.name,
+            algorithm: parseAlgorithm(o.alg),
+            ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+            ...(days !== undefined ? { days } : {}),
+          });
+          const what = kind === 'tsa' ? 'time-stamping authority (EKU timeStamping, critical)' : 'evidence exporter (EKU keyframe evidence-export, critical)';
+          println(ctx.stdout, `created ${what} ${subjectOf(certificate)} in ${out} (serial ${certificate.serialNumber}, SHA-256 ${fingerprintSha256(certificate)})`);
+        });
+      });
+  };
+  identityCommand('tsa', 'tsa-cert', 'operator CA: create an RFC 3161 time-stamping authority identity (key + certificate with the critical EKU timeStamping only)', 'NVR-TSA');
+  identityCommand('exporter', 'exporter-cert', 'operator CA: create an evidence exporter identity for `keyframe export` (a person or a recorder; EKU keyframe evidence-export only)', '"J. Smith"');
 
   ca.command('revoke')
     .description('revoke the certificates of a device (or one certificate by serial number)')

@@ -2,7 +2,9 @@
  * `keyframe demo` (what `npm start` runs): a local walk-through on embedded defaults — a CA under DATA/ca,
  * one provisioned camera under DATA/cameras, its certificate verified against the manufacturer root with a
  * fresh CRL; then, when ffmpeg is installed, the camera records a few seconds of a test pattern signed and
- * encrypted, the recording is verified offline without the key and with it, and exported as an evidence bundle.
+ * encrypted, each record time-stamped by the site's TSA (NVR-TSA, an operator-CA identity), the recording is
+ * verified offline without the key and with it, and exported as an evidence bundle by an operator-CA exporter
+ * identity, its signature time-stamped too.
  * The content key comes from group keys: a KMS (DATA/kms, in-process on a free loopback port for the demo) makes
  * a group `demo` holding the camera, the camera enrols and syncs, and records under its content key of the
  * current epoch (held in memory only; the KMS releases it for the KID to an administrator). Re-running reuses what exists. The key store passphrase comes from $KEYFRAME_KEYSTORE_PIN or, for
@@ -20,6 +22,8 @@ import { requireCaDir } from '../../pki/ca-store.js';
 import { recordSession } from '../../camera/record.js';
 import { ErrorCodes, KeyframeError } from '../../errors.js';
 import { openDevice, provisionDevice, type Device } from '../../pki/device.js';
+import { createOperatorIdentity, openOperatorIdentity } from '../../pki/operator-identity.js';
+import { localStamper } from '../../tsp/stamper.js';
 import type { X509Certificate, X509Crl } from '../../pki/x509.js';
 import { exportBundle } from '../../recording/bundle.js';
 import { verifyEvidence } from '../../recording/evidence.js';
@@ -112,7 +116,7 @@ async function demoGroupKey(data: string, pin: string, ca: CaStore, caStore: Key
 }
 
 /** Steps 6–8: record, verify, export (needs ffmpeg for the test pattern). */
-async function demoRecording(data: string, device: Device, root: X509Certificate, crls: X509Crl[], key: DemoKey, say: (line: string) => void): Promise<void> {
+async function demoRecording(data: string, device: Device, root: X509Certificate, operator: X509Certificate, crls: X509Crl[], key: DemoKey, say: (line: string) => void): Promise<void> {
   if (!hasFfmpeg()) {
     say('6. recording skipped: ffmpeg is not installed (npm test installs it; or: apt-get install ffmpeg)');
     return;
@@ -126,25 +130,35 @@ async function demoRecording(data: string, device: Device, root: X509Certificate
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rec = join(data, 'recordings', `${device.config.serial}-${stamp}`);
-  const r = await recordSession({ device, source, seconds: 5, out: rec, key: { key: key.key, kid: key.kid }, scheme: 'cbcs', realTime: false });
-  say(`6. recorded ${r.seconds} s, signed in the camera, encrypted (cbcs, KID ${r.kid ?? ''}; the key stays in memory)`);
-  say(`   $ keyframe record --device ${device.dir} --source ${source} --duration 5 --out ${rec} --key … --kid … --fast`);
-  const noKey = await verifyEvidence(rec, { roots: [root], crls });
-  const withKey = await verifyEvidence(rec, { roots: [root], crls, keys: { all: key.key } });
-  say(`7. verified offline              $ keyframe verify ${rec} --root ${join(data, 'ca', 'root.pem')} --crl ${join(data, 'ca', 'crl.pem')}`);
-  say(`   without the key (fragment records): ${noKey.verdict}; with the key (signed video, ${withKey.frames} frames): ${withKey.verdict}`);
-  say(`   KID ${key.kid.toString('hex')}: ${await key.resolve(key.kid, key.key)}`);
-  const exporterDir = join(data, 'exporters', 'NVR-0001');
-  if (!existsSync(exporterDir)) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter identity missing: ${exporterDir}`);
-  const exporter = await openDevice(exporterDir);
+  const tsaDir = join(data, 'tsa', 'NVR-TSA');
+  const exporterDir = join(data, 'exporters', 'operator');
+  for (const dir of [tsaDir, exporterDir]) if (!existsSync(dir)) throw new KeyframeError(ErrorCodes.NOT_FOUND, `identity missing: ${dir}`);
+  const stamper = await localStamper(tsaDir);
   try {
-    const bundle = `${rec}.kfe.tar`;
-    const m = await exportBundle({ recording: rec, out: bundle, exporter, reason: 'keyframe demo' });
-    const b = await verifyEvidence(bundle, { roots: [root], crls });
-    say(`8. exported an evidence bundle   $ keyframe export ${rec} --out ${bundle} --exporter ${exporterDir} --reason "keyframe demo"`);
-    say(`   ${m.files.length} files signed by ${m.exporter.subject}; verify: ${b.verdict}`);
+    const r = await recordSession({ device, source, seconds: 5, out: rec, key: { key: key.key, kid: key.kid }, scheme: 'cbcs', realTime: false, stamper });
+    say(`6. recorded ${r.seconds} s, signed in the camera, encrypted (cbcs, KID ${r.kid ?? ''}; the key stays in memory)`);
+    say(`   ${r.timestamped} records time-stamped as they were written by ${stamper.description} (RFC 3161)`);
+    say(`   $ keyframe record --device ${device.dir} --source ${source} --duration 5 --out ${rec} --key … --kid … --fast --tsa ${tsaDir}`);
+    const trust = { roots: [root], crls, exporterRoots: [operator] };
+    const noKey = await verifyEvidence(rec, trust);
+    const withKey = await verifyEvidence(rec, { ...trust, keys: { all: key.key } });
+    const proven = noKey.fragmentLayer?.time?.ranges.map((g) => g.notAfter).filter((t): t is string => t !== null).pop();
+    say(`7. verified offline              $ keyframe verify ${rec} --root ${join(data, 'ca', 'root.pem')} --crl ${join(data, 'ca', 'crl.pem')} --exporter-root ${join(data, 'ca', 'operator.pem')}`);
+    say(`   without the key (fragment records): ${noKey.verdict}; with the key (signed video, ${withKey.frames} frames): ${withKey.verdict}`);
+    say(`   proven time: the whole recording existed by ${proven ?? 'unproven'} (camera clock not needed)`);
+    say(`   KID ${key.kid.toString('hex')}: ${await key.resolve(key.kid, key.key)}`);
+    const exporter = await openOperatorIdentity(exporterDir, 'exporter', { crls });
+    try {
+      const bundle = `${rec}.kfe.tar`;
+      const { manifest: m } = await exportBundle({ recording: rec, out: bundle, exporter, reason: 'keyframe demo', stamper });
+      const b = await verifyEvidence(bundle, trust);
+      say(`8. exported an evidence bundle   $ keyframe export ${rec} --out ${bundle} --exporter ${exporterDir} --reason "keyframe demo" --tsa ${tsaDir}`);
+      say(`   ${m.files.length} files signed by ${m.exporter.subject} (issuer ${m.exporter.issuer}), signature time-stamped; verify: ${b.verdict}`);
+    } finally {
+      await exporter.close();
+    }
   } finally {
-    await exporter.close();
+    await stamper.close();
   }
 }
 
@@ -184,8 +198,17 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         } else {
           say(`2. camera exists                 ${camDir}`);
         }
-        const exporterDir = join(data, 'exporters', 'NVR-0001');
-        if (!existsSync(exporterDir)) await provisionDevice({ ca, caKeyStore: caStore, dir: exporterDir, serial: 'NVR-0001', keystore: `file:${join(exporterDir, 'keys')};${pin}` });
+        // the site's time-stamping authority (the NVR's role) and an evidence exporter, both from the operator CA
+        const tsaDir = join(data, 'tsa', 'NVR-TSA');
+        if (!existsSync(tsaDir)) {
+          await createOperatorIdentity({ kind: 'tsa', out: tsaDir, ca, caKeyStore: caStore, name: 'NVR-TSA', keystore: `file:${join(tsaDir, 'keys')};${pin}` });
+          say(`   created the TSA NVR-TSA         $ keyframe ca tsa-cert --ca ${caDir} --name NVR-TSA --out ${tsaDir}`);
+        }
+        const exporterDir = join(data, 'exporters', 'operator');
+        if (!existsSync(exporterDir)) {
+          await createOperatorIdentity({ kind: 'exporter', out: exporterDir, ca, caKeyStore: caStore, name: 'keyframe demo operator', keystore: `file:${join(exporterDir, 'keys')};${pin}` });
+          say(`   created an evidence exporter    $ keyframe ca exporter-cert --ca ${caDir} --name "keyframe demo operator" --out ${exporterDir}`);
+        }
         const crlPath = join(caDir, 'crl.pem');
         await writeFileAtomic(crlPath, await issueAllCrls(ca, caStore));
         say(`3. published CRLs                $ keyframe ca crl --ca ${caDir} --out ${crlPath}`);
@@ -210,7 +233,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           }
           const key = await demoGroupKey(data, pin, ca, caStore, device, say);
           try {
-            await demoRecording(data, device, ca.certs.root, crls, key, say);
+            await demoRecording(data, device, ca.certs.root, ca.certs.operator, crls, key, say);
           } finally {
             await key.close();
           }

@@ -1,6 +1,7 @@
 /**
  * `keyframe record` (the camera's own pipeline: signed, encrypted CMAF fragments and their signed records on the
- * "SD card") and `keyframe export` (a signed evidence bundle of a recording or a time range of it).
+ * "SD card"), `keyframe timestamp` (an RFC 3161 token over the head of a recording's record chain) and `keyframe
+ * export` (a signed evidence bundle of a recording or a time range of it, by an operator-CA exporter identity).
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -8,14 +9,19 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { recordSession } from '../../camera/record.js';
 import { openDevice } from '../../pki/device.js';
+import { openOperatorIdentity } from '../../pki/operator-identity.js';
 import { exportBundle } from '../../recording/bundle.js';
 import { RECORDS_FILE } from '../../recording/layout.js';
 import { statInput } from '../../packager/input.js';
 import { onInterrupt } from '../../util/cleanup.js';
 import { checkOutput } from '../../util/fs.js';
+import { TIMESTAMPS_FILE } from '../../recording/timestamps.js';
+import { timestampRecording } from '../../recording/token-log.js';
+import type { Stamper } from '../../tsp/stamper.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
-import { parseIsoTime } from '../options.js';
+import { collect, parseIsoTime } from '../options.js';
+import { openStamper, readCrls, readRoots } from '../tsa.js';
 import { hex16 } from './media.js';
 
 function formatBytes(n: number): string {
@@ -40,7 +46,8 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
     .option('--fps <N>', 'frame rate when the SPS carries none (default 25)')
     .option('--fast', 'do not pace capture in real time (tests, batch)')
     .option('--force', 'replace an existing recording in DIR (it is removed when recording starts)')
-    .action(async (o: { device: string; source: string; duration?: string; out: string; scheme: string; key?: string; kid?: string; keystore?: string; start?: string; fps?: string; fast?: boolean; force?: boolean }) => {
+    .option('--tsa <DIR>', `time-stamp every record as it is written with this TSA identity (keyframe ca tsa-cert): tokens in OUT/${TIMESTAMPS_FILE}`)
+    .action(async (o: { device: string; source: string; duration?: string; out: string; scheme: string; key?: string; kid?: string; keystore?: string; start?: string; fps?: string; fast?: boolean; force?: boolean; tsa?: string }) => {
       const seconds = o.duration !== undefined ? Number(o.duration) : undefined;
       if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0 && seconds <= 7 * 86400)) throw new UsageError('--duration must be a number of seconds, above 0 and at most a week');
       if (seconds === undefined && o.fast === true) throw new UsageError('--fast needs --duration (an unpaced recording without an end would fill the disk)');
@@ -58,7 +65,11 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
         sameKind: { what: 'a keyframe recording', test: async (dir) => existsSync(join(dir, RECORDS_FILE)) },
       });
       await statInput(resolve(o.source), 'source');
-      const device = await openDevice(resolve(o.device), o.keystore);
+      const stamper = await openStamper({ ...(o.tsa !== undefined ? { tsa: o.tsa } : {}) }, { tsa: '--tsa', url: '--tsa-url' });
+      const device = await openDevice(resolve(o.device), o.keystore).catch(async (e: unknown) => {
+        await stamper?.close();
+        throw e;
+      });
       const abort = new AbortController();
       const release = onInterrupt(() => abort.abort());
       const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
@@ -76,13 +87,38 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
           realTime: o.fast !== true,
           signal: abort.signal,
           ...(progress ? { onFragment: (seq: number, s: number, bytes: number) => void ctx.stderr.write(`\r  ${seq + 1} fragments, ${s.toFixed(1)} s, ${formatBytes(bytes)}\x1b[K`) } : {}),
+          ...(stamper !== undefined ? { stamper } : {}),
         });
         if (progress) ctx.stderr.write('\n');
         const how = r.scheme === 'none' ? 'clear (signed, not encrypted)' : `encrypted ${r.scheme}, KID ${r.kid ?? ''}`;
         println(ctx.stdout, `recorded ${r.seconds.toFixed(3)} s (${r.frames} frames, ${r.fragments} fragments) as ${r.serial}, session ${r.session}: ${how}; ${r.bytes} bytes with ${r.seiBytes} of signing SEIs; closed with a signed end record → ${out.path}`);
+        if (stamper !== undefined) println(ctx.stdout, `  ${r.timestamped} records time-stamped by ${stamper.description} → ${TIMESTAMPS_FILE}${r.timestampFailures.length > 0 ? `; ${r.timestampFailures.length} failed (first: ${r.timestampFailures[0] ?? ''})` : ''}`);
       } finally {
         release();
         await device.close();
+        await stamper?.close();
+      }
+    });
+
+  program
+    .command('timestamp')
+    .description(`time-stamp a recording (RFC 3161): a token over the hash of the last record of its record chain, proving the whole chain up to it existed then; appended to DIR/${TIMESTAMPS_FILE}`)
+    .argument('<DIR>', 'recording directory (finished, or still being recorded)')
+    .option('--tsa <DIR>', "keyframe's own TSA: an identity made by keyframe ca tsa-cert (key in its key store)")
+    .option('--url <URL>', 'an RFC 3161 TSA over HTTP (POST application/timestamp-query); needs --tsa-root')
+    .option('--tsa-root <ROOT.pem>', 'trust anchor(s) of the TSA; every token is verified before it is stored (default with --tsa: the operator CA in its chain.pem)')
+    .option('--crl <CRL>', "CRL (PEM or DER), repeatable: the TSA's chain is checked for revocation", collect, [])
+    .action(async (dir: string, o: { tsa?: string; url?: string; tsaRoot?: string; crl: string[] }) => {
+      if (o.tsa === undefined && o.url === undefined) throw new UsageError('name the time-stamping authority: --tsa DIR or --url URL');
+      const crls = await readCrls(o.crl);
+      const stamper = (await openStamper({ ...o, ...(crls !== undefined ? { crls } : {}) }, { tsa: '--tsa', url: '--url' })) as Stamper;
+      try {
+        const h = await timestampRecording(resolve(dir), stamper);
+        const what = h.kind === 'fragment' ? `fragment record ${h.seq ?? '?'}` : h.kind === 'end' ? 'the end record (the whole recording)' : 'the session record';
+        println(ctx.stdout, `time-stamped ${what} (line ${h.record + 1}, SHA-256 ${h.sha256}) of ${resolve(dir)}`);
+        println(ctx.stdout, `  genTime ${h.info.genTime} by ${h.info.tsa?.subject ?? stamper.description}, serial ${h.info.serialNumber} → ${join(resolve(dir), TIMESTAMPS_FILE)}`);
+      } finally {
+        await stamper.close();
       }
     });
 
@@ -91,23 +127,49 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
     .description('export a recording, or a time range of it, as one evidence bundle (ustar) signed by the exporter; `keyframe verify` checks it offline')
     .argument('<DIR>', 'recording directory')
     .requiredOption('--out <BUNDLE>', 'evidence bundle to write (e.g. case-42.kfe.tar)')
-    .requiredOption('--exporter <DEV>', 'identity directory of who exports (key store and chain.pem)')
+    .requiredOption('--exporter <DIR>', 'exporter identity (keyframe ca exporter-cert): an operator-CA certificate for evidence export and its key store')
     .requiredOption('--reason <TEXT>', 'why the evidence is exported (case number, request)')
     .option('--from <ISO>', 'start of the range (moved back to the IDR picture of its GOP)')
     .option('--to <ISO>', 'end of the range (extended to the end of its GOP)')
-    .option('--keystore <SPEC>', "exporter's key store, overriding device.json")
+    .option('--keystore <SPEC>', "exporter's key store, overriding identity.json")
     .option('--force', 'replace BUNDLE if it exists')
-    .action(async (dir: string, o: { out: string; exporter: string; reason: string; from?: string; to?: string; keystore?: string; force?: boolean }) => {
+    .option('--exporter-root <ROOT.pem>', "trust anchor for the exporter's certificate (default: the operator CA at the end of its chain.pem)")
+    .option('--crl <CRL>', 'CRL (PEM or DER), repeatable: a revoked exporter (or TSA) is refused', collect, [])
+    .option('--tsa <DIR>', "time-stamp the exporter's signature with keyframe's own TSA (manifest.tst)")
+    .option('--tsa-url <URL>', "time-stamp the exporter's signature with an RFC 3161 TSA over HTTP (needs --tsa-root)")
+    .option('--tsa-root <ROOT.pem>', 'trust anchor(s) of the TSA')
+    .action(async (dir: string, o: { out: string; exporter: string; reason: string; from?: string; to?: string; keystore?: string; force?: boolean; exporterRoot?: string; crl: string[]; tsa?: string; tsaUrl?: string; tsaRoot?: string }) => {
       const from = o.from !== undefined ? parseIsoTime(o.from, '--from') : undefined;
       const to = o.to !== undefined ? parseIsoTime(o.to, '--to') : undefined;
       const out = await checkOutput(o.out, { kind: 'file', inputs: [dir], directoryInputs: true, force: o.force === true });
-      const exporter = await openDevice(resolve(o.exporter), o.keystore);
+      const crls = await readCrls(o.crl);
+      const roots = o.exporterRoot !== undefined ? await readRoots(o.exporterRoot, '--exporter-root') : undefined;
+      const exporter = await openOperatorIdentity(resolve(o.exporter), 'exporter', {
+        ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+        ...(roots !== undefined ? { roots } : {}),
+        ...(crls !== undefined ? { crls } : {}),
+      });
+      let stamper: Stamper | undefined;
       try {
-        const m = await exportBundle({ recording: resolve(dir), out: out.path, exporter, reason: o.reason, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) });
+        stamper = await openStamper(
+          { ...(o.tsa !== undefined ? { tsa: o.tsa } : {}), ...(o.tsaUrl !== undefined ? { url: o.tsaUrl } : {}), ...(o.tsaRoot !== undefined ? { tsaRoot: o.tsaRoot } : {}), ...(crls !== undefined ? { crls } : {}) },
+          { tsa: '--tsa', url: '--tsa-url' },
+        );
+        const { manifest: m, timestamp } = await exportBundle({
+          recording: resolve(dir),
+          out: out.path,
+          exporter,
+          reason: o.reason,
+          ...(from !== undefined ? { from } : {}),
+          ...(to !== undefined ? { to } : {}),
+          ...(stamper !== undefined ? { stamper } : {}),
+        });
         println(ctx.stdout, `exported ${m.exported.from} – ${m.exported.to} (fragments ${m.exported.firstSeq}–${m.exported.lastSeq}) of ${m.source.serial} session ${m.source.session} → ${out.path}`);
-        println(ctx.stdout, `  ${m.files.length} files, signed by ${m.exporter.subject}`);
+        println(ctx.stdout, `  ${m.files.length} files, signed by ${m.exporter.subject} (issuer ${m.exporter.issuer})`);
+        if (timestamp !== undefined) println(ctx.stdout, `  signature time-stamped: genTime ${timestamp.genTime} by ${timestamp.tsa?.subject ?? stamper?.description ?? ''}`);
         if (m.exported.note !== undefined) println(ctx.stdout, `  note: ${m.exported.note}`);
       } finally {
+        await stamper?.close();
         await exporter.close();
       }
     });

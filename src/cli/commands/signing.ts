@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { openDevice } from '../../pki/device.js';
-import { parseCertificates, parseCrls } from '../../pki/pem.js';
-import type { X509Crl } from '../../pki/x509.js';
 import { signAnnexB } from '../../signing/device.js';
+import { DEFAULT_MAX_SKEW_MS } from '../../signing/time.js';
 import { formatReport } from '../../signing/report.js';
 import { verifyEvidence } from '../../recording/evidence.js';
 import { formatEvidence } from '../../recording/report.js';
@@ -14,6 +13,7 @@ import { checkOutput, readFileOrThrow, writeFileAtomic } from '../../util/fs.js'
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parseIsoTime } from '../options.js';
+import { readCrls, readRoots } from '../tsa.js';
 
 export function registerSigningCommands(program: Command, ctx: CliContext): void {
   program
@@ -45,25 +45,29 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
 
   program
     .command('verify')
-    .description('verify evidence offline — an Annex-B stream, an MP4, a recording directory or an evidence bundle: exit 0 only for AUTHENTIC, 1 for any other verdict, 2 for unusable input')
+    .description('verify evidence offline — an Annex-B stream, an MP4, a recording directory or an evidence bundle — with its claimed times against their proofs: exit 0 only for AUTHENTIC, 1 for any other verdict (AUTHENTIC_WITH_GAPS, UNPROVEN_TIME, NOT_AUTHENTIC, UNTRUSTED_SIGNER, UNSIGNED), 2 for unusable input')
     .argument('<PATH>', 'Annex-B H.264 stream, MP4, recording directory, or evidence bundle')
     .requiredOption('--root <ROOT.pem>', 'trust anchor(s) for cameras: the manufacturer root')
     .option('--crl <CRL>', 'CRL (PEM or DER), repeatable; with any, revocation is checked', collect, [])
     .option('--key <HEX|KID:HEX>', 'content key(s) to check the signed video inside encrypted evidence (the fragment records need none)', collect, [])
-    .option('--exporter-root <ROOT.pem>', "trust anchor(s) for a bundle's exporter (default: --root)")
+    .option('--exporter-root <ROOT.pem>', "trust anchor(s) for a bundle's exporter: the operator CA (no default: without it no exporter is trusted)")
+    .option('--tsa-root <ROOT.pem>', 'trust anchor(s) for RFC 3161 time-stamps (default: --exporter-root, the operator CA whose recorder is the TSA)')
+    .option('--max-skew <S>', 'seconds a claimed time may lead the verification time', String(DEFAULT_MAX_SKEW_MS / 1000))
     .option('--json', 'JSON report')
-    .action(async (path: string, o: { root: string; crl: string[]; key: string[]; exporterRoot?: string; json?: boolean }) => {
-      const roots = parseCertificates(await readFileOrThrow(resolve(o.root), 'root certificate'), o.root);
-      if (roots.length === 0) throw new UsageError('--root holds no certificate');
-      const exporterRoots = o.exporterRoot !== undefined ? parseCertificates(await readFileOrThrow(resolve(o.exporterRoot), 'exporter root certificate'), o.exporterRoot) : undefined;
-      if (exporterRoots?.length === 0) throw new UsageError('--exporter-root holds no certificate');
-      const crls: X509Crl[] = [];
-      for (const c of o.crl) crls.push(...parseCrls(await readFileOrThrow(resolve(c), 'CRL'), c));
+    .action(async (path: string, o: { root: string; crl: string[]; key: string[]; exporterRoot?: string; tsaRoot?: string; maxSkew: string; json?: boolean }) => {
+      const maxSkew = Number(o.maxSkew);
+      if (!/^\d+(\.\d+)?$/.test(o.maxSkew) || !(maxSkew <= 86_400)) throw new UsageError('--max-skew must be a number of seconds from 0 to 86400');
+      const roots = await readRoots(o.root, '--root');
+      const exporterRoots = o.exporterRoot !== undefined ? await readRoots(o.exporterRoot, '--exporter-root') : undefined;
+      const tsaRoots = o.tsaRoot !== undefined ? await readRoots(o.tsaRoot, '--tsa-root') : undefined;
+      const crls = await readCrls(o.crl);
       const report = await verifyEvidence(resolve(path), {
         roots,
-        ...(o.crl.length > 0 ? { crls } : {}),
+        maxSkewMs: maxSkew * 1000,
+        ...(crls !== undefined ? { crls } : {}),
         ...(o.key.length > 0 ? { keys: parseKeys(o.key) } : {}),
         ...(exporterRoots !== undefined ? { exporterRoots } : {}),
+        ...(tsaRoots !== undefined ? { tsaRoots } : {}),
       });
       if (o.json === true) println(ctx.stdout, JSON.stringify(report, null, 2));
       else ctx.stdout.write(report.input === 'annexb' ? formatReport(report) : formatEvidence(report));
