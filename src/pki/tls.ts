@@ -6,14 +6,15 @@
  * - software key store: Node's TLS stack needs the key in-process; it gets the PKCS#8 encrypted under a one-time
  *   random passphrase, which OpenSSL opens inside the secure context.
  * - PKCS#11 token: the key never leaves the token. Node 20 signs the handshake through OpenSSL's pkcs11 engine
- *   (Debian libengine-pkcs11-openssl, libp11), named by full path, with an RFC 7512 URI for the key and the PIN
- *   read by libp11 from a 0600 file (pin-source=file:…); the module comes from PKCS11_MODULE_PATH.
+ *   (Debian libengine-pkcs11-openssl, libp11), named by its id "pkcs11", with an RFC 7512 URI for the key and the
+ *   PIN read by libp11 from a 0600 file (pin-source=file:…); the module comes from PKCS11_MODULE_PATH.
  *
- * Node 20 can load an engine by path only once per process (a second secure context fails with "engine
- * routines::init failed"). A process started with keyframe's OpenSSL configuration (`pkcs11OpenSslConfig`, given
- * to node as --openssl-config) has the engine registered under its id "pkcs11" and may build any number of
- * contexts; otherwise the engine is loaded by path once, and `tlsClientOptions` hands out one cached secure
- * context per identity, reused by every connection.
+ * The engine is found by id: registered at start-up by keyframe's OpenSSL configuration (`pkcs11OpenSslConfig`,
+ * given to node as --openssl-config), or else loaded by OpenSSL from the engine directory named in
+ * $OPENSSL_ENGINES, which this module sets to Debian's. Either way it is loaded once and kept, so a process may
+ * build any number of contexts. (Loading it by full path, as Node allows too, works only once per process, and
+ * libp11 prints "bad engine id" on stderr while OpenSSL tries the path as an id first.) `tlsClientOptions` builds
+ * one secure context per identity and trust policy, reused by every connection.
  *
  * Peers are checked in the handshake by OpenSSL: chain to a pinned root, validity, the TLS purpose (EKU),
  * and — when CRLs are given — revocation of every certificate in the chain (CRL_CHECK | CRL_CHECK_ALL), so a
@@ -22,7 +23,7 @@
 import { createHash, setEngine } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket, TlsOptions } from 'node:tls';
 import { ErrorCodes, InputError, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
@@ -84,7 +85,10 @@ export function pkcs11OpenSslConfig(module: string): string {
 
 let enginePreloaded: boolean | undefined;
 
-/** What to pass as privateKeyEngine: the id when the engine was registered at start-up, else its path. */
+/**
+ * What to pass as privateKeyEngine: the engine's id. When it was not registered at start-up, OpenSSL finds it in
+ * $OPENSSL_ENGINES (read when the engine is first asked for, not at start-up), set here to its directory.
+ */
 export function pkcs11EngineForTls(): string {
   if (enginePreloaded === undefined) {
     try {
@@ -94,7 +98,14 @@ export function pkcs11EngineForTls(): string {
       enginePreloaded = false;
     }
   }
-  return enginePreloaded ? 'pkcs11' : pkcs11EnginePath();
+  if (!enginePreloaded) process.env['OPENSSL_ENGINES'] = dirname(pkcs11EnginePath());
+  return 'pkcs11';
+}
+
+/** Whether the engine was registered at start-up (--openssl-config) rather than found in $OPENSSL_ENGINES. */
+export function pkcs11EnginePreloaded(): boolean {
+  pkcs11EngineForTls();
+  return enginePreloaded === true;
 }
 
 function pct(value: string): string {
@@ -120,8 +131,6 @@ function pinFileFor(spec: KeyStoreSpec): string {
   return file;
 }
 
-let pathEngineUsed = false;
-
 async function keyOptions(identity: TlsIdentity): Promise<Pick<TlsOptions, 'key' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier'>> {
   const spec = identity.keystore;
   if (spec.kind === 'file') {
@@ -142,19 +151,13 @@ async function keyOptions(identity: TlsIdentity): Promise<Pick<TlsOptions, 'key'
     await store.close();
   }
   const engine = pkcs11EngineForTls();
-  if (engine !== 'pkcs11') {
-    if (pathEngineUsed) {
-      throw new KeyframeError(
-        ErrorCodes.TLS,
-        'this process already loaded the OpenSSL pkcs11 engine by path, which Node 20 allows once: start node with --openssl-config (pkcs11OpenSslConfig) for more than one PKCS#11 TLS identity',
-      );
-    }
+  if (!pkcs11EnginePreloaded()) {
+    // libp11 reads the module once, when the engine is loaded: one module per process
     const current = process.env['PKCS11_MODULE_PATH'];
     if (current !== undefined && current !== spec.module) {
       throw new KeyframeError(ErrorCodes.TLS, `one PKCS#11 module per process for TLS: already using ${current}, asked for ${spec.module}`);
     }
     process.env['PKCS11_MODULE_PATH'] = spec.module;
-    pathEngineUsed = true;
   }
   return {
     privateKeyEngine: engine,

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ErrorCodes, GroupKeyRefusal, InputError, errnoCode, isKeyframeError } from '../errors.js';
+import { ErrorCodes, GroupKeyRefusal, InputError, KeyframeError, errnoCode, ioError, isKeyframeError } from '../errors.js';
 import { ConnectionGuard } from './connections.js';
 import type { ServerLimits } from './limits.js';
 import { LimitReporter } from './log.js';
@@ -156,10 +156,10 @@ export function createSecureServer(o: SecureServerOptions): SecureServer {
         await app.listen({ host, port, backlog: 4096 });
       } catch (e) {
         const code = errnoCode(e);
-        if (code === 'EADDRINUSE') throw new InputError(`${o.name}: cannot listen on ${host}:${port}: the port is in use`);
-        if (code === 'EADDRNOTAVAIL') throw new InputError(`${o.name}: cannot listen on ${host}:${port}: no such local address`);
-        if (code === 'EACCES') throw new InputError(`${o.name}: cannot listen on ${host}:${port}: permission denied (ports below 1024 need privileges)`);
         if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new InputError(`${o.name}: cannot listen on ${host}: unknown host`);
+        if (code === 'EACCES') throw new InputError(`${o.name}: cannot listen on ${host}:${port}: permission denied (ports below 1024 need privileges)`);
+        const io = ioError(e, `${host.includes(':') ? `[${host}]` : host}:${port}`, 'listen on');
+        if (io !== undefined) throw new KeyframeError(io.code, `${o.name}: ${io.message}`, { cause: e });
         throw e;
       }
       const p = ((server as Server).address() as AddressInfo).port;

@@ -21,7 +21,7 @@ const kf = (...args: string[]): Promise<CliResult> => runCli(args, env(), work);
 function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
   expect(r.code, r.stderr).toBe(code);
   expect(r.stdout).toBe('');
-  const lines = r.stderr.split('\n').filter((l) => l !== '' && !/bad engine id/i.test(l));
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^keyframe: /);
   expect(lines[0]).toMatch(pattern);

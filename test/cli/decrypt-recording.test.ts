@@ -28,7 +28,7 @@ beforeAll(async () => {
   const r = await runCli(['record', '--device', cam, '--source', source, '--duration', '3', '--out', rec, '--key', KEY, '--kid', KID, '--fast'], env());
   expect(r.code, r.stderr).toBe(0);
   bundle = join(pki.work, 'case.kfe.tar');
-  const e = await runCli(['export', rec, '--out', bundle, '--exporter', cam, '--reason', 'decrypt test'], env());
+  const e = await runCli(['export', rec, '--out', bundle, '--exporter', await pki.identity('exporter', 'WS-DEC'), '--reason', 'decrypt test'], env());
   expect(e.code, e.stderr).toBe(0);
 }, 60_000);
 

@@ -17,6 +17,7 @@ const KEY = '00112233445566778899aabbccddeeff';
 const KID = '0123456789abcdef0123456789abcdef';
 let pki: Pki;
 let cam: string;
+let exporter: string;
 let work: string;
 let src: string;
 const env = (): NodeJS.ProcessEnv => ({ [PIN_ENV]: process.env[PIN_ENV] ?? '', KEYFRAME_KEYSTORE_PIN: process.env[PIN_ENV] ?? '' });
@@ -39,6 +40,7 @@ beforeAll(async () => {
   pki = await makePki();
   work = pki.work;
   cam = await pki.provision('CAM-SAFE');
+  exporter = await pki.identity('exporter', 'WS-SAFE');
   const clipPath = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, format: 'h264' });
   src = join(work, 'cam.h264');
   writeFileSync(src, readFileSync(clipPath));
@@ -76,7 +78,7 @@ describe('an output that is an input is refused, whatever the flags', () => {
     expect((await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'rec', '--duration', '1', '--fast')).code).toBe(0);
     const before = snapshot(join(work, 'rec'));
     refused(await kf('decrypt', 'rec', '--key', KEY, '--out', 'rec/clear.mp4'), 2, /inside the input/);
-    refused(await kf('export', 'rec', '--out', 'rec/x.tar', '--exporter', cam, '--reason', 'r'), 2, /inside the input/);
+    refused(await kf('export', 'rec', '--out', 'rec/x.tar', '--exporter', exporter, '--reason', 'r'), 2, /inside the input/);
     expect(snapshot(join(work, 'rec'))).toEqual(before);
   });
 });
@@ -89,7 +91,7 @@ describe('an existing output is refused without --force, replaced with it', () =
       ['package', 'cam.h264', '--out', old, '--key', KEY, '--kid', KID],
       ['decrypt', 'cam.mp4', '--key', KEY, '--out', old],
       ['sign', 'cam.h264', '--device', cam, '--out', old],
-      ['export', 'rec', '--out', old, '--exporter', cam, '--reason', 'case 1'],
+      ['export', 'rec', '--out', old, '--exporter', exporter, '--reason', 'case 1'],
       ['ca', 'crl', '--ca', pki.caDir, '--out', old],
       ['ca', 'token', '--ca', pki.caDir, '--serial', 'CAM-T', '--out', old],
       ['device', 'csr', '--device', cam, '--out', old],

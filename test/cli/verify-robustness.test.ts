@@ -34,7 +34,7 @@ let hook: string;
 beforeAll(async () => {
   pki = await makePki();
   cam = await pki.provision('SN-ROBUST');
-  exporter = await pki.provision('WS-ROBUST');
+  exporter = await pki.identity('exporter', 'WS-ROBUST');
   const source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, slices: 2 });
   rec = join(pki.work, 'rec');
   const r = await runCli(['record', '--device', cam, '--source', source, '--duration', '3', '--out', rec, '--fast']);
@@ -73,12 +73,12 @@ function sparse(path: string, size: number): void {
   truncateSync(path, size);
 }
 
-const verify = (path: string): Promise<CliResult> => runCli(['verify', path, '--root', root]);
+const verify = (path: string): Promise<CliResult> => runCli(['verify', path, '--root', root, '--exporter-root', pki.operatorPath]);
 
 /** `keyframe verify` with its peak RSS (KiB; undefined when the process died before exiting normally). */
 async function verifyMeasured(path: string): Promise<CliResult & { rssKiB: number | undefined }> {
   const out = join(pki.work, `rss-${++copies}.txt`);
-  const r = await runCli(['verify', path, '--root', root], { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${hook}`.trim(), KF_TEST_RSS_FILE: out });
+  const r = await runCli(['verify', path, '--root', root, '--exporter-root', pki.operatorPath], { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${hook}`.trim(), KF_TEST_RSS_FILE: out });
   return { ...r, rssKiB: existsSync(out) ? Number(readFileSync(out, 'utf8')) : undefined };
 }
 
@@ -326,7 +326,7 @@ describe('ordinary I/O failures: one line naming the path, exit 2', () => {
     expect((await verify(mp4)).code).toBe(0);
     chmodSync(mp4, 0o000);
     expectOneLine(await runUnprivileged(['verify', mp4, '--root', root]), 2, mp4, /permission denied\n$/);
-    expectOneLine(await runUnprivileged(['decrypt', mp4, '--key', '00112233445566778899aabbccddeeff', '--out', join(pki.work, 'clear.mp4')]), 2, mp4, /^keyframe: cannot read input .*whole\.mp4: permission denied\n$/);
+    expectOneLine(await runUnprivileged(['decrypt', mp4, '--key', '00112233445566778899aabbccddeeff', '--out', join(pki.work, 'clear.mp4')]), 2, mp4, /^keyframe: cannot read (input|evidence) .*whole\.mp4: permission denied\n$/);
   });
 
   it('a directory where a file of the recording is expected, a file where the recording is: one line naming it, exit 2 (was: reported missing, UNSIGNED, or an internal error)', async () => {
