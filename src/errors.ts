@@ -51,6 +51,8 @@ export const ErrorCodes = {
   TOO_LARGE: 'KF_ERR_TOO_LARGE',
   /** Time-stamping (RFC 3161) refused or failed: a TSA rejected a request, or a reply or token does not verify. */
   TIMESTAMP: 'KF_ERR_TIMESTAMP',
+  /** A service refused this identity: its certificate is not accepted, or it is not authorised for the request. */
+  FORBIDDEN: 'KF_ERR_FORBIDDEN',
   /** A service could not be reached, or answered outside its protocol. */
   UNAVAILABLE: 'KF_ERR_UNAVAILABLE',
   /**

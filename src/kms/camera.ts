@@ -49,6 +49,8 @@ export interface CameraAgentOptions {
   readonly kmsRoots: readonly X509Certificate[];
   /** The key store label of K_i (default `gk-<KMS fingerprint>`); set it when several cameras share one store. */
   readonly pairKeyLabel?: string;
+  /** Where `kmsRoots` came from, for messages (e.g. "--kms-root ca/operator.pem"). */
+  readonly trustName?: string;
 }
 
 interface Enrolment {
@@ -106,7 +108,7 @@ export class GroupKeyCamera {
     const serial = leaf.subjectName.getField('2.5.4.5');
     if (serial.length !== 1) throw new KeyframeError(ErrorCodes.INPUT, 'camera: the certificate names no device serial');
     this.serial = serial[0] as string;
-    this.client = new KmsClient(o.url, o.tls);
+    this.client = new KmsClient(o.url, o.tls, { who: `camera ${this.serial}`, ...(o.trustName !== undefined ? { trustName: o.trustName } : {}) });
     mkdirSync(join(o.stateDir, 'groups'), { recursive: true, mode: 0o700 });
   }
 

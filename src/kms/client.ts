@@ -26,14 +26,44 @@ export interface RequestOptions {
   readonly peerCertificate?: boolean;
 }
 
+/** OpenSSL's verification failures of the server's certificate (Node gives them as error codes). */
+const UNTRUSTED_SERVER = /^(CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH|ERR_TLS_CERT_ALTNAME|HOSTNAME_MISMATCH|CRL_)/;
+
+export interface KmsClientOptions {
+  readonly maxSockets?: number;
+  /** What the KMS's certificate is checked against, for messages (e.g. "--kms-root ca/operator.pem"). */
+  readonly trustName?: string;
+  /** Who this client is, for messages ("device CAM-1", "administrator ops"). */
+  readonly who?: string;
+}
+
 export class KmsClient {
   readonly url: URL;
   private readonly agent: Agent;
+  private readonly o: KmsClientOptions;
 
-  constructor(url: string, tls: ConnectionOptions, options: { readonly maxSockets?: number } = {}) {
+  constructor(url: string, tls: ConnectionOptions, options: KmsClientOptions = {}) {
     this.url = new URL(url);
     if (this.url.protocol !== 'https:') throw new KeyframeError(ErrorCodes.INPUT, `KMS URL must be https: ${url}`);
     this.agent = new Agent({ ...tls, keepAlive: true, maxSockets: options.maxSockets ?? 4 });
+    this.o = options;
+  }
+
+  /** A transport failure in words: an untrusted KMS, our certificate refused in the handshake, or unreachable. */
+  private explain(e: Error & { code?: string }, handshakeDone: boolean): KeyframeError {
+    const code = e.code ?? e.message;
+    const origin = this.url.origin;
+    if (UNTRUSTED_SERVER.test(code)) {
+      return new KeyframeError(ErrorCodes.TLS, `the KMS at ${origin} is not trusted: its certificate does not chain to ${this.o.trustName ?? 'the pinned operator CA'} (${code}); check the URL and the root given`, { cause: e });
+    }
+    if (handshakeDone && (code === 'ECONNRESET' || code === 'EPIPE' || /^ERR_SSL_.*ALERT/.test(code))) {
+      return new KeyframeError(
+        ErrorCodes.FORBIDDEN,
+        `the KMS at ${origin} refused ${this.o.who ?? 'this identity'}'s certificate in the TLS handshake (${code}): a camera needs a certificate from the factory CA the KMS trusts (not self-signed, not revoked), an administrator one from its operator CA`,
+        { cause: e },
+      );
+    }
+    return new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${origin} unreachable: ${code}`, { cause: e });
   }
 
   request(method: string, path: string, body?: Uint8Array | Record<string, unknown>, options: RequestOptions = {}): Promise<KmsResponse> {
@@ -70,13 +100,18 @@ export class KmsClient {
         },
       );
       req.on('timeout', () => req.destroy(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin}: no answer in time`)));
+      // a handshake completed on a new connection and then closed without an answer: the KMS refused our certificate
+      let handshakeDone = false;
+      req.on('socket', (s) => {
+        if (!req.reusedSocket) (s as TLSSocket).once('secureConnect', () => (handshakeDone = true));
+      });
       req.on('error', (e: Error & { code?: string }) => {
         if (retry && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE') && options.signal?.aborted !== true) {
           this.send(method, path, isBinary, payload, options, false).then(resolve, reject);
           return;
         }
         if (e instanceof KeyframeError || e.name === 'AbortError') reject(e);
-        else reject(new KeyframeError(ErrorCodes.UNAVAILABLE, `KMS ${this.url.origin} unreachable: ${e.code ?? e.message}`, { cause: e }));
+        else reject(this.explain(e, handshakeDone));
       });
       req.end(payload);
     });
@@ -94,6 +129,15 @@ export class KmsClient {
       if (typeof j.code === 'string') code = j.code;
     } catch {
       // not JSON: keep the status line
+    }
+    if (r.status === 403 && message === 'forbidden') {
+      // the KMS says nothing more (one answer for every authentication failure); the client knows what it asked
+      throw new KeyframeError(
+        ErrorCodes.FORBIDDEN,
+        path.startsWith('/v1/admin/')
+          ? `the KMS does not accept ${this.o.who ?? 'this identity'} as an administrator: its certificate must come from the KMS's operator CA and its common name be listed under "admins" in kms.json`
+          : `the KMS does not accept ${this.o.who ?? 'this identity'} (forbidden): a camera's certificate must come from the factory CA the KMS trusts and not be revoked`,
+      );
     }
     if (r.status === 403) throw new GroupKeyRefusal(`KMS: ${message}`);
     if (r.status === 400) throw new KeyframeError(ErrorCodes.INPUT, `KMS: ${message}`);

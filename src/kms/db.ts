@@ -223,6 +223,14 @@ export class KmsDb {
   audit(actor: string, action: string, detail: Record<string, unknown>, at = Date.now()): void {
     this.db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(at, actor, action, JSON.stringify(detail));
   }
+  /** The last authentication round of a group, as audited (group-auth or group-blame), if any. */
+  lastAuth<T>(groupId: string): T | undefined {
+    const row = this.db
+      .prepare<[string], { detail: string }>("SELECT detail FROM audit WHERE action IN ('group-auth', 'group-blame') AND json_extract(detail, '$.group') = ? ORDER BY seq DESC LIMIT 1")
+      .get(groupId);
+    if (row === undefined) return undefined;
+    return (JSON.parse(row.detail) as { record?: T }).record;
+  }
   auditTail(limit: number): { seq: number; at: number; actor: string; action: string; detail: string }[] {
     return this.db.prepare<[number], { seq: number; at: number; actor: string; action: string; detail: string }>('SELECT * FROM audit ORDER BY seq DESC LIMIT ?').all(limit);
   }

@@ -1,5 +1,6 @@
 /** Opening KMS clients from identity directories: an administrator (site directory) or a camera (device directory). */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import { parseCertificates } from '../pki/pem.js';
@@ -15,11 +16,14 @@ function servername(url: string): string | undefined {
 
 /** An administrator's client: the operator-CA identity in `identityDir`; the KMS must chain to its operator CA. */
 export async function openAdminClient(url: string, identityDir: string): Promise<KmsClient> {
+  if (existsSync(join(identityDir, 'device.json'))) {
+    throw new KeyframeError(ErrorCodes.INPUT, `${identityDir} is a camera (device) identity: administering the KMS needs its administrator identity, an operator-CA client identity (kms init makes DIR/admin)`);
+  }
   const identity = loadTlsIdentity(identityDir);
   const operator = identity.chain.at(-1) as X509Certificate;
   if (identity.chain.length < 2) throw new KeyframeError(ErrorCodes.INPUT, `${identityDir}/chain.pem must hold the certificate and the operator CA`);
   const sn = servername(url);
-  return new KmsClient(url, await tlsClientOptions(identity, { roots: [operator] }, sn));
+  return new KmsClient(url, await tlsClientOptions(identity, { roots: [operator] }, sn), { trustName: `the operator CA in ${join(identityDir, 'chain.pem')}`, who: `administrator identity ${identityDir}` });
 }
 
 export function readRoots(path: string): X509Certificate[] {
@@ -34,12 +38,12 @@ export function readRoots(path: string): X509Certificate[] {
 }
 
 /** A camera's agent from its device directory; `kmsRoots` are the operator root(s) it pins for the KMS. */
-export async function openCameraAgent(o: { url: string; deviceDir: string; stateDir: string; kmsRoots: readonly X509Certificate[]; keystore?: string }): Promise<{ camera: GroupKeyCamera; close(): Promise<void> }> {
+export async function openCameraAgent(o: { url: string; deviceDir: string; stateDir: string; kmsRoots: readonly X509Certificate[]; keystore?: string; trustName?: string }): Promise<{ camera: GroupKeyCamera; close(): Promise<void> }> {
   const identity = loadTlsIdentity(o.deviceDir, o.keystore);
   const store = await openKeyStore(identity.keystore);
   try {
     const tls = await tlsClientOptions(identity, { roots: o.kmsRoots }, servername(o.url));
-    const camera = new GroupKeyCamera({ url: o.url, stateDir: o.stateDir, store, deviceKeyLabel: identity.keyLabel, chain: identity.chain, tls, kmsRoots: o.kmsRoots });
+    const camera = new GroupKeyCamera({ url: o.url, stateDir: o.stateDir, store, deviceKeyLabel: identity.keyLabel, chain: identity.chain, tls, kmsRoots: o.kmsRoots, ...(o.trustName !== undefined ? { trustName: o.trustName } : {}) });
     return {
       camera,
       close: async () => {

@@ -182,7 +182,7 @@ export class KmsService {
   private signer = (message: Uint8Array): Promise<Uint8Array> => this.o.store.sign(this.o.identityLabel, message, { dsaEncoding: 'ieee-p1363' });
 
   private async load(row: GroupRow): Promise<Runtime> {
-    const rt: Runtime = { row, kms: undefined, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: this.groups.get(row.id)?.lastAuth };
+    const rt: Runtime = { row, kms: undefined, waiters: new Set(), chain: Promise.resolve(), batch: undefined, lastAuth: this.groups.get(row.id)?.lastAuth ?? this.o.db.lastAuth(row.id) };
     const damaged = (what: string): KeyframeError => new KeyframeError(ErrorCodes.INPUT, `group ${row.id}: ${what}`);
     const unseal = async <T>(what: string, open: () => Promise<T>): Promise<T> => {
       try {
@@ -691,7 +691,7 @@ export class KmsService {
     const r = kms.verifyAggregate(aggregate);
     const rec: AuthRecord = r.kind === 'verified' ? { at: new Date(this.now()).toISOString(), epoch: r.epoch, verified: true, present: r.present, missing: r.missing, bad: [] } : { at: new Date(this.now()).toISOString(), epoch: r.epoch, verified: false, present: [], missing: [], bad: [] };
     g.lastAuth = rec;
-    this.o.db.audit(serial, 'group-auth', { group: groupId, epoch: r.epoch, outcome: r.kind, present: rec.present.length, missing: rec.missing });
+    this.o.db.audit(serial, 'group-auth', { group: groupId, epoch: r.epoch, outcome: r.kind, present: rec.present.length, missing: rec.missing, record: rec });
     return { ...rec, outcome: r.kind };
   }
 
@@ -702,7 +702,7 @@ export class KmsService {
     const b = kms.blame(tagList);
     const rec: AuthRecord = { at: new Date(this.now()).toISOString(), epoch: b.epoch, verified: false, present: b.good, missing: b.missing, bad: b.bad };
     g.lastAuth = rec;
-    this.o.db.audit(serial, 'group-blame', { group: groupId, epoch: b.epoch, bad: b.bad, missing: b.missing });
+    this.o.db.audit(serial, 'group-blame', { group: groupId, epoch: b.epoch, bad: b.bad, missing: b.missing, record: rec });
     return rec;
   }
 

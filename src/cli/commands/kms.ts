@@ -64,7 +64,8 @@ function formatGroup(v: GroupView): string {
     `  last rekey   ${v.lastRekeyAt ?? 'n/a'}`,
     `  refresh      every ${Math.round(v.refreshPeriodMs / 1000)} s; batch window ${v.batchWindowMs} ms`,
   ];
-  if (v.lastAuth !== undefined) {
+  if (v.lastAuth === undefined) lines.push(v.mode === 'hardened' ? '  last auth    none yet (the leader runs a challenge round: GroupKeyCamera.authRound)' : '  last auth    (the paper\'s schemes authenticate in their own messages)');
+  else {
     const a = v.lastAuth;
     lines.push(`  last auth    ${a.at} epoch ${a.epoch}: ${a.verified ? 'verified' : 'FAILED'}; present ${a.present.length}, missing ${a.missing.length === 0 ? 0 : a.missing.join(' ')}${a.bad.length > 0 ? `, bad tags ${a.bad.join(' ')}` : ''}`);
   }
@@ -209,7 +210,7 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
   type CameraOptions = { device: string; kmsRoot: string; url?: string; state?: string; keystore?: string };
   const withCamera = async <T>(o: CameraOptions, fn: (cam: Awaited<ReturnType<typeof openCameraAgent>>['camera']) => Promise<T>): Promise<T> => {
     const device = resolve(o.device);
-    const agent = await openCameraAgent({ url: o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, deviceDir: device, stateDir: resolve(o.state ?? join(device, 'kms')), kmsRoots: readRoots(resolve(o.kmsRoot)), ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
+    const agent = await openCameraAgent({ url: o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, deviceDir: device, stateDir: resolve(o.state ?? join(device, 'kms')), kmsRoots: readRoots(resolve(o.kmsRoot)), trustName: `--kms-root ${o.kmsRoot}`, ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
     try {
       return await fn(agent.camera);
     } finally {
