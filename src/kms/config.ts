@@ -13,6 +13,7 @@
  *     "admins": ["ops-console"],             common names of operator-CA client certificates that administer
  *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s",
  *     "limits": { "maxConnections": 2048, "requestTimeout": "30s", … }   src/server/limits.ts, docs/security.md
+ *     "crlCheck": "5s"                       how often the CRL files are looked at for a change
  *   }
  */
 import { readFileSync } from 'node:fs';
@@ -38,6 +39,8 @@ export interface KmsConfig {
   readonly maxWaitMs: number;
   /** Connections, timeouts and body size (src/server/limits.ts); the idle timeout always exceeds maxWait. */
   readonly limits: ServerLimits;
+  /** How often the CRL files are looked at for a change (ms). */
+  readonly crlCheckMs: number;
 }
 
 /** The KMS's messages are small: a relayed message is at most 1 MiB (the paper's KeyDelivery at n = 10,000 is 0.6 MB). */
@@ -49,6 +52,7 @@ export const KMS_DEFAULTS = {
   refreshPeriodMs: 60 * 60 * 1000,
   batchWindowMs: 2_000,
   maxWaitMs: 25_000,
+  crlCheckMs: 5_000,
 } as const;
 
 function str(o: Record<string, unknown>, key: string, where: string): string {
@@ -66,7 +70,7 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits']);
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits', 'crlCheck']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenRaw = (o['listen'] ?? {}) as Record<string, unknown>;
@@ -106,6 +110,7 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
     batchWindowMs: o['batchWindow'] === undefined ? KMS_DEFAULTS.batchWindowMs : parseDuration(o['batchWindow'], `${source}: batchWindow`),
     maxWaitMs,
     limits,
+    crlCheckMs: o['crlCheck'] === undefined ? KMS_DEFAULTS.crlCheckMs : parseDuration(o['crlCheck'], `${source}: crlCheck`),
   };
 }
 

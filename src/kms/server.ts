@@ -66,7 +66,7 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
   let apply: ((set: CrlSet) => Promise<void>) | undefined;
   try {
     if (config.trust.crls !== undefined) {
-      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers: [root, factory, operator], log: logger, onChange: (set) => apply?.(set) });
+      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers: [root, factory, operator], log: logger, intervalMs: config.crlCheckMs, onChange: (set) => apply?.(set) });
     }
     const crls = watcher?.current.crls;
     store = await openKeyStore(identity.keystore);

@@ -35,8 +35,9 @@ export function crlNumber(crl: X509Crl): bigint | undefined {
   const ext = crl.extensions.find((e) => e.type === '2.5.29.20');
   if (ext === undefined) return undefined;
   try {
-    const n = AsnConvert.parse(ext.value, CRLNumber);
-    return BigInt(`0x${Buffer.from(n.value as unknown as ArrayBuffer).toString('hex') || '0'}`);
+    // the schema reads the INTEGER as a JS number (CRL numbers here are small counters)
+    const n = AsnConvert.parse(ext.value, CRLNumber).value;
+    return Number.isSafeInteger(n) ? BigInt(n) : undefined;
   } catch {
     return undefined;
   }
