@@ -51,6 +51,8 @@ export const ErrorCodes = {
   TOO_LARGE: 'KF_ERR_TOO_LARGE',
   /** Time-stamping (RFC 3161) refused or failed: a TSA rejected a request, or a reply or token does not verify. */
   TIMESTAMP: 'KF_ERR_TIMESTAMP',
+  /** Two copies of state disagree: a KMS whose state is behind (or beside) what its cameras hold. */
+  DIVERGED: 'KF_ERR_DIVERGED',
   /** A service refused this identity: its certificate is not accepted, or it is not authorised for the request. */
   FORBIDDEN: 'KF_ERR_FORBIDDEN',
   /** A service could not be reached, or answered outside its protocol. */

@@ -77,6 +77,13 @@ export interface SyncResult {
   readonly epoch: number;
 }
 
+/** What a camera keeps per group, sealed under K_i. */
+interface SealedGroupState {
+  readonly v: 2;
+  readonly member: MemberState;
+  readonly lastBundle?: string;
+}
+
 const STATE_AAD = 'keyframe/v1 camera-gk-state';
 
 /** Temp file, write, fsync, rename, in a directory that exists: the state write after every epoch (mode 0600). */
@@ -100,6 +107,8 @@ export class GroupKeyCamera {
   private readonly members = new Map<string, HardenedMember>();
   private readonly removed = new Set<string>();
   private readonly inboxSeq = new Map<string, number>();
+  /** The last bundle accepted in each group (evidence for a KMS that is behind). */
+  private readonly lastBundles = new Map<string, Uint8Array>();
 
   constructor(o: CameraAgentOptions) {
     this.o = o;
@@ -182,10 +191,16 @@ export class GroupKeyCamera {
     return Buffer.from(`${STATE_AAD}\0${this.serial}\0${groupId}`, 'utf8');
   }
 
-  private async persist(m: HardenedMember): Promise<void> {
+  /**
+   * The member's state with the last bundle it accepted (the evidence it shows a KMS that is behind it), sealed
+   * under K_i and written before the new keys are used.
+   */
+  private async persist(m: HardenedMember, lastBundle: Uint8Array | undefined): Promise<void> {
     const e = await this.load();
-    const sealed = await this.o.store.wrap(e.label, Buffer.from(JSON.stringify(m.exportState())), this.aad(m.groupId));
+    const state: SealedGroupState = { v: 2, member: m.exportState(), ...(lastBundle !== undefined ? { lastBundle: Buffer.from(lastBundle).toString('base64') } : {}) };
+    const sealed = await this.o.store.wrap(e.label, Buffer.from(JSON.stringify(state)), this.aad(m.groupId));
     await writeSmallFileAtomic(this.statePath(m.groupId), sealed);
+    if (lastBundle !== undefined) this.lastBundles.set(m.groupId, Uint8Array.from(lastBundle));
   }
 
   private async member(groupId: string): Promise<HardenedMember | undefined> {
@@ -196,7 +211,12 @@ export class GroupKeyCamera {
     const e = await this.load();
     let state: MemberState;
     try {
-      state = JSON.parse((await this.o.store.unwrap(e.label, readFileSync(file), this.aad(groupId))).toString('utf8')) as MemberState;
+      const parsed = JSON.parse((await this.o.store.unwrap(e.label, readFileSync(file), this.aad(groupId))).toString('utf8')) as SealedGroupState | MemberState;
+      // v2 carries the last bundle beside the member state; the first release wrote the member state alone
+      if ('member' in parsed) {
+        state = parsed.member;
+        if (parsed.lastBundle !== undefined) this.lastBundles.set(groupId, Uint8Array.from(Buffer.from(parsed.lastBundle, 'base64')));
+      } else state = parsed;
     } catch (err) {
       throw new KeyframeError(ErrorCodes.INPUT, `group state ${file} does not open (altered, or from another enrolment)`, { cause: err });
     }
@@ -231,12 +251,18 @@ export class GroupKeyCamera {
     return m;
   }
 
-  private async pull(groupId: string, after: number, waitMs: number, signal?: AbortSignal): Promise<Uint8Array[] | 'removed'> {
+  private async pull(groupId: string, after: number, waitMs: number, signal?: AbortSignal, lastHash?: string): Promise<Uint8Array[] | 'removed'> {
     try {
-      const r = await this.client.call('GET', `/v1/groups/${encodeURIComponent(groupId)}/bundles?after=${after}&wait=${waitMs}`, undefined, { ...(signal !== undefined ? { signal } : {}), timeoutMs: waitMs + 30_000 });
+      const r = await this.client.call('GET', `/v1/groups/${encodeURIComponent(groupId)}/bundles?after=${after}&wait=${waitMs}${lastHash !== undefined ? `&hash=${lastHash}` : ''}`, undefined, { ...(signal !== undefined ? { signal } : {}), timeoutMs: waitMs + 30_000 });
       return r.status === 204 ? [] : unframeBundles(r.body);
     } catch (e) {
       if (e instanceof GroupKeyRefusal) return 'removed';
+      if (e instanceof KeyframeError && e.code === ErrorCodes.DIVERGED) {
+        // the KMS lost (or forked) the epoch this camera is on: show it the last bundle it signed, then wait
+        const last = this.lastBundles.get(groupId);
+        if (last !== undefined) await this.client.call('POST', `/v1/groups/${encodeURIComponent(groupId)}/evidence`, last);
+        throw new KeyframeError(ErrorCodes.UNAVAILABLE, `the KMS is behind camera ${this.serial} in ${groupId} (epoch ${after}): its state was rolled back or forked; the group waits for its operator`);
+      }
       throw e;
     }
   }
@@ -251,7 +277,7 @@ export class GroupKeyCamera {
     const m = await this.member(groupId);
     const waitMs = options.waitMs ?? 0;
     if (m !== undefined && m.pendingEpoch === undefined) {
-      const got = await this.pull(groupId, m.epoch, waitMs, options.signal);
+      const got = await this.pull(groupId, m.epoch, waitMs, options.signal, m.epoch > 0 ? m.lastBundleHash : undefined);
       if (got === 'removed') {
         this.removed.add(groupId);
         return { group: groupId, status: 'removed', epoch: m.epoch };
@@ -261,7 +287,7 @@ export class GroupKeyCamera {
         const before = m.epoch;
         m.catchUp(got);
         if (m.epoch !== before) {
-          await this.persist(m);
+          await this.persist(m, got.at(-1));
           this.removed.delete(groupId);
           return { group: groupId, status: 'applied', epoch: m.epoch };
         }
@@ -283,7 +309,7 @@ export class GroupKeyCamera {
     const got = await this.pull(groupId, 0, 0);
     if (got === 'removed') return { group: groupId, status: 'removed', epoch: m?.epoch ?? 0 };
     fresh.catchUp(got);
-    await this.persist(fresh);
+    await this.persist(fresh, got.at(-1));
     this.members.set(groupId, fresh);
     this.removed.delete(groupId);
     return { group: groupId, status: 'applied', epoch: fresh.epoch };

@@ -50,11 +50,15 @@ export class KmsClient {
   }
 
   /** A transport failure in words: an untrusted KMS, our certificate refused in the handshake, or unreachable. */
-  private explain(e: Error & { code?: string }, handshakeDone: boolean): KeyframeError {
+  private explain(e: Error & { code?: string }, handshakeDone: boolean, bodyBytes: number): KeyframeError {
     const code = e.code ?? e.message;
     const origin = this.url.origin;
     if (UNTRUSTED_SERVER.test(code)) {
       return new KeyframeError(ErrorCodes.TLS, `the KMS at ${origin} is not trusted: its certificate does not chain to ${this.o.trustName ?? 'the pinned operator CA'} (${code}); check the URL and the root given`, { cause: e });
+    }
+    // a large body cut off: the KMS refused the request (too large, over a quota) and closed while it was sent
+    if (bodyBytes > 65_536 && (code === 'ECONNRESET' || code === 'EPIPE')) {
+      return new KeyframeError(ErrorCodes.UNAVAILABLE, `the KMS at ${origin} closed the connection while a ${bodyBytes}-byte request was sent (refused: too large or over a quota) (${code})`, { cause: e });
     }
     if (handshakeDone && (code === 'ECONNRESET' || code === 'EPIPE' || /^ERR_SSL_.*ALERT/.test(code))) {
       return new KeyframeError(
@@ -111,7 +115,7 @@ export class KmsClient {
           return;
         }
         if (e instanceof KeyframeError || e.name === 'AbortError') reject(e);
-        else reject(this.explain(e, handshakeDone));
+        else reject(this.explain(e, handshakeDone, payload?.length ?? 0));
       });
       req.end(payload);
     });

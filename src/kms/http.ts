@@ -120,9 +120,15 @@ export function buildKmsServer(o: KmsHttpOptions): SecureServer {
   app.get<G>('/v1/groups/:g/welcome', async (req, reply) => octets(reply, await s.welcome(req.params.g, camera(req))));
   app.get<G>('/v1/groups/:g/bundles', async (req, reply) => {
     const after = nonNegative(req.query['after'], 'after must be a non-negative integer');
-    const list = await s.bundlesSince(req.params.g, camera(req), after, wait(req.query, o.maxWaitMs), abortOnClose(reply));
+    const hash = req.query['hash'];
+    if (hash !== undefined && !/^[0-9a-fA-F]{64}$/.test(hash)) throw Object.assign(new Error('hash must be 64 hex digits'), { statusCode: 400 });
+    const list = await s.bundlesSince(req.params.g, camera(req), after, wait(req.query, o.maxWaitMs), abortOnClose(reply), hash);
     if (list.length === 0) return reply.code(204).send();
     return octets(reply, frameBundles(list));
+  });
+  app.post<G & { Body: Buffer }>('/v1/groups/:g/evidence', async (req) => {
+    const a = s.reportDivergence(req.params.g, camera(req), req.body);
+    return { alarm: a.kind };
   });
   app.get<G>('/v1/groups/:g/challenge', async (req, reply) => octets(reply, await s.challenge(req.params.g, camera(req))));
   app.post<G & { Body: Buffer }>('/v1/groups/:g/aggregate', async (req) => s.aggregate(req.params.g, camera(req), req.body));
@@ -234,6 +240,7 @@ export function buildKmsServer(o: KmsHttpOptions): SecureServer {
     if (scope !== 'root' && scope !== 'tree') throw Object.assign(new Error('scope must be root or tree'), { statusCode: 400 });
     return { group: req.params.g, epoch: await s.refresh(req.params.g, scope, actor) };
   });
+  app.post<A>('/v1/admin/groups/:g/rebase', async (req) => s.rebase(req.params.g, admin(req)));
   app.post<A>('/v1/admin/content-key', async (req) => {
     const actor = admin(req);
     const kid = optString(body(req), 'kid');

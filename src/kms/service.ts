@@ -25,10 +25,11 @@ import { certsToPem } from '../pki/pem.js';
 import { checkIdentifier } from '../util/ids.js';
 import { X509Certificate as X509CertificateClass } from '../pki/x509.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
-import type { GroupMode, GroupRow, KmsDb } from './db.js';
+import type { AlarmRow, GroupMode, GroupRow, KmsDb } from './db.js';
 import { GROUP_MODES } from './db.js';
 import { kmsVerifier, paperKey } from './keys.js';
-import { chainProblem } from '../groupkey/hardened/bundle.js';
+import { bundleSignatureValid, chainProblem, decodeBundle } from '../groupkey/hardened/bundle.js';
+import { sha256 } from '../groupkey/hardened/kdf.js';
 import type { Verifier } from '../groupkey/hardened/signature.js';
 import { Mailbox } from './mailbox.js';
 import type { MailItem, RelayLimits } from './mailbox.js';
@@ -84,6 +85,8 @@ export interface GroupView {
   readonly treeHeight?: number;
   readonly ackStatus?: string;
   readonly lastAuth?: AuthRecord;
+  /** Set when the group is stopped (its state is behind its cameras): what happened and what to do. */
+  readonly alarm?: { readonly kind: string; readonly raisedAt: string; readonly message: string };
 }
 
 export interface AuthRecord {
@@ -350,6 +353,7 @@ export class KmsService {
   async requestChange(groupId: string, serial: string, op: 'join' | 'leave', actor: string): Promise<ChangeResult> {
     checkIdentifier(serial, 'camera serial');
     const g = this.runtime(groupId);
+    this.halt(groupId);
     if (op === 'join' && this.o.db.camera(serial) === undefined) throw new NotFoundError(`camera ${serial} is not enrolled`);
     if (g.row.mode !== 'hardened') {
       const roster = this.paper.roster(groupId);
@@ -430,7 +434,7 @@ export class KmsService {
    * epoch, cameras, administrators and long polls see the previous one (HardenedKms stages it), so a KMS that
    * dies mid-way has told nobody of an epoch it did not keep.
    */
-  private async commit(g: Runtime, rekey: (o: RekeyOptions) => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>): Promise<number> {
+  private async commit(g: Runtime, rekey: (o: RekeyOptions) => Promise<RekeyResult>, clear: readonly string[], detail: Record<string, unknown>, also?: () => void): Promise<number> {
     const t0 = performance.now();
     let t1 = t0;
     const r = await rekey({
@@ -444,6 +448,7 @@ export class KmsService {
           this.o.db.setGroupCore(g.row.id, epoch, core);
           this.o.db.clearPending(g.row.id, clear);
           this.o.db.audit('kms', 'rekey', { group: g.row.id, epoch, wraps: staged.result.wraps, bytes: staged.result.bundle.length, ...detail });
+          also?.();
         });
         g.row = { ...g.row, epoch, core };
       },
@@ -457,6 +462,7 @@ export class KmsService {
   /** A refresh now (operator, or the periodic timer): a fresh root ('root') or every interior key ('tree'). */
   async refresh(groupId: string, scope: 'root' | 'tree', actor: string): Promise<number> {
     const g = this.runtime(groupId);
+    this.halt(groupId);
     if (g.row.mode !== 'hardened') throw new InputError(`${groupId} runs ${g.row.mode}: the paper's keys change only on a join or leave`);
     return this.serial(g, () => this.commit(g, (o) => (g.kms as HardenedKms).rekey({ scope }, o), [], { refresh: scope, actor }));
   }
@@ -505,7 +511,17 @@ export class KmsService {
 
   show(groupId: string): GroupView {
     const g = this.runtime(groupId);
-    const base = { id: g.row.id, mode: g.row.mode, degree: g.row.degree, leader: g.row.leader, refreshPeriodMs: g.row.refresh_ms, batchWindowMs: g.row.batch_ms, ...(g.lastAuth !== undefined ? { lastAuth: g.lastAuth } : {}) };
+    const alarm = this.o.db.alarm(g.row.id);
+    const base = {
+      id: g.row.id,
+      mode: g.row.mode,
+      degree: g.row.degree,
+      leader: g.row.leader,
+      refreshPeriodMs: g.row.refresh_ms,
+      batchWindowMs: g.row.batch_ms,
+      ...(g.lastAuth !== undefined ? { lastAuth: g.lastAuth } : {}),
+      ...(alarm !== undefined ? { alarm: { kind: alarm.kind, raisedAt: new Date(alarm.raised_at).toISOString(), message: (JSON.parse(alarm.detail) as { message?: string }).message ?? alarm.kind } } : {}),
+    };
     if (g.row.mode === 'hardened') {
       const kms = g.kms as HardenedKms;
       return {
@@ -559,7 +575,7 @@ export class KmsService {
   startRefreshTimer(tickMs: number): void {
     this.refreshTimer = setInterval(() => {
       for (const g of this.groups.values()) {
-        if (g.row.mode !== 'hardened' || g.batch !== undefined || !(g.kms as HardenedKms).refreshDue()) continue;
+        if (g.row.mode !== 'hardened' || g.batch !== undefined || !(g.kms as HardenedKms).refreshDue() || this.o.db.alarm(g.row.id) !== undefined) continue;
         this.refresh(g.row.id, 'root', 'timer').catch((e: unknown) => this.log('refresh-failed', { group: g.row.id, error: (e as Error).message }));
       }
     }, tickMs);
@@ -570,6 +586,7 @@ export class KmsService {
 
   private hardened(groupId: string, serial: string): { g: Runtime; kms: HardenedKms } {
     if (this.damaged.has(groupId)) throw new KeyframeError(ErrorCodes.UNAVAILABLE, `group ${groupId} cannot be served now`);
+    if (this.o.db.alarm(groupId) !== undefined) throw new KeyframeError(ErrorCodes.UNAVAILABLE, `group ${groupId} is stopped by an alarm at the KMS`);
     const g = this.groups.get(groupId);
     if (g === undefined || g.kms === undefined || !g.kms.isMember(serial)) throw refused('not a member');
     return { g, kms: g.kms };
@@ -644,13 +661,92 @@ export class KmsService {
   }
 
   /** The bundles a member missed since `after`; waits up to `waitMs` for a new epoch when there are none. */
-  async bundlesSince(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal): Promise<Uint8Array[]> {
+  async bundlesSince(groupId: string, serial: string, after: number, waitMs: number, signal?: AbortSignal, lastHash?: string): Promise<Uint8Array[]> {
     let { kms } = this.hardened(groupId, serial);
+    // the camera is on an epoch this KMS never made (or made otherwise): its state was rolled back or forked. The
+    // camera is asked for its last bundle as evidence (reportDivergence) before anything is stopped.
+    // (an epoch before the last rebase is an old history: the camera joins this one by a welcome)
+    const own = after >= kms.historyStart ? kms.bundle(after) : undefined;
+    if (after > kms.epoch || (own !== undefined && lastHash !== undefined && Buffer.from(sha256(own)).toString('hex') !== lastHash.toLowerCase())) {
+      throw new KeyframeError(ErrorCodes.DIVERGED, `the KMS does not hold the epoch ${after} this camera is on: send its last bundle as evidence`);
+    }
     if (kms.epoch <= after && waitMs > 0) {
       await this.waitForEpoch(groupId, after, waitMs, signal);
       kms = this.hardened(groupId, serial).kms;
     }
     return kms.bundlesSince(after, serial);
+  }
+
+  /**
+   * A camera's evidence that this KMS is behind it: its last accepted bundle, signed by this KMS, of an epoch the
+   * KMS does not hold or holds otherwise. Verified, then the group is stopped with an alarm (persisted) until an
+   * operator restores the newest backup or rebases the group. Evidence that shows nothing is refused.
+   */
+  reportDivergence(groupId: string, serial: string, bundle: Uint8Array): AlarmRow {
+    const g = this.groups.get(groupId);
+    if (g === undefined || g.row.mode !== 'hardened' || g.kms === undefined || !g.kms.isMember(serial)) throw refused('evidence: not a member');
+    const kms = g.kms;
+    let d;
+    try {
+      d = decodeBundle(bundle);
+    } catch {
+      throw refused('evidence: not a bundle');
+    }
+    if (d.bundle.groupId !== groupId || !bundleSignatureValid(d, this.verifyOwn)) throw refused('evidence: not signed by this KMS for this group');
+    const known = this.o.db.alarm(groupId);
+    if (known !== undefined) return known;
+    const own = d.bundle.epoch >= kms.historyStart ? kms.bundle(d.bundle.epoch) : undefined;
+    const ahead = d.bundle.epoch > kms.epoch;
+    if (!ahead && (own === undefined || Buffer.from(sha256(own)).equals(Buffer.from(d.hash)))) throw refused('evidence: nothing diverges (or an epoch of an old history)');
+    const alarm: AlarmRow = {
+      group_id: groupId,
+      kind: 'state-behind',
+      detail: JSON.stringify({
+        serial,
+        epoch: d.bundle.epoch,
+        kmsEpoch: kms.epoch,
+        message: `camera ${serial} holds epoch ${d.bundle.epoch} of group ${groupId}, signed by this KMS, which ${ahead ? `is at epoch ${kms.epoch}` : `holds another bundle for that epoch`}: the KMS's state was rolled back (restored from an old backup?) or forked. The group is stopped; restore the newest backup of the KMS database, or start a new history above the cameras': keyframe kms group rebase ${groupId}`,
+      }),
+      raised_at: this.now(),
+    };
+    this.o.db.tx(() => {
+      this.o.db.raiseAlarm(alarm);
+      this.o.db.audit(serial, 'alarm', { group: groupId, kind: alarm.kind, epoch: d.bundle.epoch, kmsEpoch: kms.epoch });
+    });
+    this.log('alarm', { group: groupId, kind: alarm.kind, serial, cameraEpoch: d.bundle.epoch, kmsEpoch: kms.epoch });
+    this.wake(g);
+    return alarm;
+  }
+
+  /** Throws when a group is stopped by an alarm: nothing may change it, no camera is served. */
+  private halt(groupId: string): void {
+    const a = this.o.db.alarm(groupId);
+    if (a === undefined) return;
+    const detail = (JSON.parse(a.detail) as { message?: string }).message ?? a.kind;
+    throw new KeyframeError(ErrorCodes.UNAVAILABLE, `group ${groupId} is stopped: ${detail}`);
+  }
+
+  /**
+   * After an alarm: a new history for the group above every epoch its cameras reported (HardenedKms.rebase), over
+   * its current members, each of which joins it by a new welcome. Clears the alarm.
+   */
+  async rebase(groupId: string, actor: string): Promise<GroupView> {
+    const g = this.runtime(groupId);
+    const a = this.o.db.alarm(groupId);
+    if (a === undefined) throw new InputError(`group ${groupId} has no alarm: a rebase is only for a group whose KMS state fell behind its cameras`);
+    if (g.row.mode !== 'hardened') throw new InputError(`${groupId} runs ${g.row.mode}`);
+    const kms = g.kms as HardenedKms;
+    const reported = (JSON.parse(a.detail) as { epoch?: number }).epoch ?? kms.epoch;
+    const toEpoch = Math.max(reported, kms.epoch) + 1;
+    const members: KmsMember[] = [];
+    for (const id of kms.roster()) members.push({ memberId: id, keys: await this.subkeysOf(id) });
+    await this.serial(g, () =>
+      this.commit(g, (o) => kms.rebase(members, toEpoch, o), [], { rebase: toEpoch, actor }, () => {
+        this.o.db.clearAlarm(groupId);
+        this.o.db.audit(actor, 'group-rebase', { group: groupId, epoch: toEpoch, after: reported });
+      }),
+    );
+    return this.show(groupId);
   }
 
   private waitForEpoch(groupId: string, after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
@@ -803,14 +899,19 @@ export class KmsService {
    */
   releaseContentKey(kid: Uint8Array, actor: string): { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined {
     let found: { groupId: string; cameraId: string; epoch: number; key: Buffer } | undefined;
+    const kidHex = Buffer.from(kid).toString('hex');
     for (const g of this.groups.values()) {
       const k = g.kms?.contentKeyFor(kid);
-      if (k !== undefined) {
-        found = { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key) };
-        break;
+      if (k === undefined) continue;
+      if ('mismatch' in k) {
+        // the KID was made with another secret than this KMS holds for that epoch: never hand out a wrong key
+        this.o.db.audit(actor, 'content-key-mismatch', { kid: kidHex, group: g.row.id, camera: k.cameraId, epoch: k.epoch });
+        this.log('alarm', { group: g.row.id, kind: 'kid-mismatch', kid: kidHex, epoch: k.epoch });
+        throw new KeyframeError(ErrorCodes.DIVERGED, `KID ${kidHex} of ${k.cameraId}, epoch ${k.epoch}, was made with another key than this KMS holds for that epoch: the KMS's state was rolled back or forked; no key is released`);
       }
+      found = { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key) };
+      break;
     }
-    const kidHex = Buffer.from(kid).toString('hex');
     this.o.db.audit(actor, found !== undefined ? 'content-key-release' : 'content-key-unknown', found !== undefined ? { kid: kidHex, group: found.groupId, camera: found.cameraId, epoch: found.epoch } : { kid: kidHex });
     return found;
   }

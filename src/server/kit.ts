@@ -61,6 +61,7 @@ export function httpStatusOf(e: unknown): { status: number; body: Record<string,
         return { status: 404, body: { error: e.message, code: e.code } };
       case ErrorCodes.EXISTS:
       case ErrorCodes.GROUPKEY_REFUSED:
+      case ErrorCodes.DIVERGED:
         return { status: 409, body: { error: e.message, code: e.code } };
       case ErrorCodes.LIMIT:
         return { status: 429, body: { error: e.message, code: e.code } };

@@ -3,7 +3,7 @@
  * messages, strict refusal of everything else, the wrap's AAD binding, and known-answer checks of the
  * derivations (HKDF-Expand against RFC 5869 A.1, sub-keys, KEK, CENC content key, KID layout, node ids).
  */
-import { hkdfSync } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, GroupKeyError } from '../../src/errors.js';
@@ -12,7 +12,7 @@ import type { Aggregate, CameraTag, Challenge, TagList } from '../../src/groupke
 import { decodeBundle, encodeBundle, sortWraps } from '../../src/groupkey/hardened/bundle.js';
 import type { RekeyBundle } from '../../src/groupkey/hardened/bundle.js';
 import { compareIds, messageType } from '../../src/groupkey/hardened/codec.js';
-import { contentKey, contentKid, kidCameraPart, parseKid } from '../../src/groupkey/hardened/content.js';
+import { contentKey, contentKid, kidCameraPart, kidMatchesKey, parseKid } from '../../src/groupkey/hardened/content.js';
 import { deriveSubkeys, hkdfExpand, hmacSha256, nodeKek, toHex } from '../../src/groupkey/hardened/kdf.js';
 import { ancestorOf, heightFor, inTree, isChild, levelOf, indexOf, nodeId, maxHeight } from '../../src/groupkey/hardened/nodes.js';
 import type { Degree } from '../../src/groupkey/hardened/nodes.js';
@@ -248,16 +248,23 @@ describe('hardened derivations', () => {
     expect(() => deriveSubkeys(new Uint8Array(16))).toThrow();
   });
 
-  it('content key = HKDF-SHA256(epoch secret, "keyframe/v1 cenc" ‖ camera id ‖ epoch), 16 bytes; KID = H(group, camera)[0,12) ‖ epoch u32', () => {
+  it('content key = HKDF-SHA256(epoch secret, "keyframe/v1 cenc" ‖ camera id ‖ epoch), 16 bytes; KID = H(group, camera)[0,8) ‖ epoch u32 ‖ HMAC(key, binding)[0,4)', () => {
     const S = new Uint8Array(32).fill(3);
     const info = Buffer.concat([Buffer.from('keyframe/v1 cenc'), Buffer.of(5), Buffer.from('cam-1'), Buffer.from('0000000000000004', 'hex')]);
-    expect(toHex(contentKey(S, 'cam-1', 4))).toBe(Buffer.from(hkdfSync('sha256', S, new Uint8Array(0), info, 16)).toString('hex'));
-    const kid = contentKid('G1', 'cam-1', 4);
-    expect(toHex(kid.subarray(0, 12))).toBe(toHex(kidCameraPart('G1', 'cam-1')));
-    expect(toHex(kid.subarray(12))).toBe('00000004');
+    const key = contentKey(S, 'cam-1', 4);
+    expect(toHex(key)).toBe(Buffer.from(hkdfSync('sha256', S, new Uint8Array(0), info, 16)).toString('hex'));
+    const kid = contentKid('G1', 'cam-1', 4, key);
+    const hash = createHash('sha256').update('keyframe/v1 kid').update(Buffer.concat([Buffer.of(2), Buffer.from('G1'), Buffer.of(5), Buffer.from('cam-1')])).digest();
+    expect(toHex(kid.subarray(0, 8))).toBe(hash.subarray(0, 8).toString('hex'));
+    expect(toHex(kid.subarray(0, 8))).toBe(toHex(kidCameraPart('G1', 'cam-1')));
+    expect(toHex(kid.subarray(8, 12))).toBe('00000004');
+    const binding = createHmac('sha256', key).update('keyframe/v1 kid-binding').update(Buffer.concat([Buffer.of(2), Buffer.from('G1'), Buffer.of(5), Buffer.from('cam-1'), Buffer.from('0000000000000004', 'hex')])).digest();
+    expect(toHex(kid.subarray(12))).toBe(binding.subarray(0, 4).toString('hex'));
     expect(parseKid(kid)?.epoch).toBe(4);
-    expect(toHex(contentKid('G2', 'cam-1', 4))).not.toBe(toHex(kid));
-    expect(() => contentKid('G1', 'cam-1', 2 ** 32)).toThrow();
+    expect(kidMatchesKey(kid, key, 'G1', 'cam-1')).toBe(true);
+    expect(kidMatchesKey(kid, contentKey(new Uint8Array(32).fill(4), 'cam-1', 4), 'G1', 'cam-1')).toBe(false); // another secret, same epoch
+    expect(toHex(contentKid('G2', 'cam-1', 4, key))).not.toBe(toHex(kid));
+    expect(() => contentKid('G1', 'cam-1', 2 ** 32, key)).toThrow();
   });
 
   it('roster hash is order-independent and refuses duplicates', () => {

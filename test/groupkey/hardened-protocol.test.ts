@@ -424,10 +424,10 @@ describe('hardened content keys', () => {
         expect(ck.kid).toHaveLength(16);
         expect(ck.epoch).toBe(g.kms.epoch);
         expect(hex(ck.key)).toBe(hex(contentKey(g.kms.epochSecret() as Uint8Array, id, ck.epoch)));
-        expect(hex(ck.kid)).toBe(hex(contentKid('G1', id, ck.epoch)));
+        expect(hex(ck.kid)).toBe(hex(contentKid('G1', id, ck.epoch, ck.key)));
         expect(parseKid(ck.kid)?.epoch).toBe(ck.epoch);
         expect(g.kms.resolveKid(ck.kid)).toEqual({ groupId: 'G1', cameraId: id, epoch: ck.epoch });
-        expect(hex(g.kms.contentKeyFor(ck.kid)?.key)).toBe(hex(ck.key));
+        expect(g.kms.contentKeyFor(ck.kid)).toMatchObject({ key: ck.key });
         seen.add(hex(ck.key)).add(hex(ck.kid));
       }
       await g.refresh();
@@ -437,14 +437,19 @@ describe('hardened content keys', () => {
 
   it('the KMS releases no key for a camera in an epoch it was not a member of, nor for an unknown KID', async () => {
     const g = await HardenedGroup.create({ members: 3, degree: 2, seed: 'kid-release' });
+    // the KID a camera would make in `epoch` (with the KMS's secret of that epoch, or any key when there is none)
+    const kid = (cam: string, epoch: number): Uint8Array => contentKid('G1', cam, epoch, contentKey(g.kms.epochSecret(epoch) ?? new Uint8Array(32), cam, epoch));
     await g.leave('cam-2');
-    expect(g.kms.contentKeyFor(contentKid('G1', 'cam-2', 1))?.cameraId).toBe('cam-2');
-    expect(g.kms.contentKeyFor(contentKid('G1', 'cam-2', 2))).toBeUndefined();
-    expect(g.kms.contentKeyFor(contentKid('G1', 'cam-9', 1))).toBeUndefined();
-    expect(g.kms.contentKeyFor(contentKid('G1', 'cam-1', 3))).toBeUndefined();
+    expect(g.kms.contentKeyFor(kid('cam-2', 1))?.cameraId).toBe('cam-2');
+    expect(g.kms.contentKeyFor(kid('cam-2', 2))).toBeUndefined();
+    expect(g.kms.contentKeyFor(kid('cam-9', 1))).toBeUndefined();
+    expect(g.kms.contentKeyFor(kid('cam-1', 3))).toBeUndefined();
     expect(g.kms.contentKeyFor(new Uint8Array(15))).toBeUndefined();
     await g.join('cam-2');
-    expect(g.kms.contentKeyFor(contentKid('G1', 'cam-2', 3))?.epoch).toBe(3);
+    expect(g.kms.contentKeyFor(kid('cam-2', 3))?.epoch).toBe(3);
+    // a KID made with another secret for the same epoch (a KMS rolled back or forked): no key, a mismatch
+    const forged = contentKid('G1', 'cam-2', 3, contentKey(new Uint8Array(32).fill(9), 'cam-2', 3));
+    expect(g.kms.contentKeyFor(forged)).toEqual({ mismatch: true, cameraId: 'cam-2', epoch: 3 });
   });
 
   it('the content key encrypts a CENC sample (AES-128-CTR) and nothing in the KID reveals it', async () => {

@@ -64,6 +64,7 @@ function formatGroup(v: GroupView): string {
     `  last rekey   ${v.lastRekeyAt ?? 'n/a'}`,
     `  refresh      every ${Math.round(v.refreshPeriodMs / 1000)} s; batch window ${v.batchWindowMs} ms`,
   ];
+  if (v.alarm !== undefined) lines.push(`  ALARM        ${v.alarm.raisedAt}: ${v.alarm.message}`);
   if (v.lastAuth === undefined) lines.push(v.mode === 'hardened' ? '  last auth    none yet (the leader runs a challenge round: GroupKeyCamera.authRound)' : '  last auth    (the paper\'s schemes authenticate in their own messages)');
   else {
     const a = v.lastAuth;
@@ -187,6 +188,12 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
         out(o, r, () => `${id}: epoch ${r.epoch}`);
       });
     });
+  adminOptions(group.command('rebase').description('after an alarm (the KMS state is behind its cameras): a new history above their epochs; every member rejoins by a new welcome').argument('<ID>', 'group id')).action(async (id: string, o: AdminOptions) => {
+    await withAdmin(o, async (c) => {
+      const v = await c.json<GroupView>('POST', `/v1/admin/groups/${encodeURIComponent(id)}/rebase`, {});
+      out(o, v, () => `rebased ${formatGroup(v)}`);
+    });
+  });
   adminOptions(group.command('show').description('one group: mode, epoch, members, leader, pending changes, last authentication').argument('<ID>', 'group id')).action(async (id: string, o: AdminOptions) => {
     await withAdmin(o, async (c) => {
       const v = await c.json<GroupView>('GET', `/v1/admin/groups/${encodeURIComponent(id)}`);

@@ -163,7 +163,9 @@ export function bundleSignatureValid(d: DecodedBundle, verify: Verifier): boolea
  * Checks a stored chain of bundles (a KMS's history, oldest first): each decodes, names `groupId` and its epoch,
  * the epochs follow each other, each bundle's prevEpochHash is the SHA-256 of the one before (the genesis bundle's
  * is zeros), and the last one's signature verifies — which, through the hashes, covers every bundle before it.
- * Returns the first problem found, in words, or undefined when the chain is whole.
+ * A genesis bundle after others starts a new chain (a rebase: a KMS that lost epochs starts a new history above
+ * them); the last bundle of every chain must then be signed. Returns the first problem found, in words, or
+ * undefined when the chain is whole.
  */
 export function chainProblem(groupId: string, bundles: readonly { readonly epoch: number; readonly bytes: Uint8Array }[], verify: Verifier): string | undefined {
   let last: DecodedBundle | undefined;
@@ -175,7 +177,11 @@ export function chainProblem(groupId: string, bundles: readonly { readonly epoch
       return `the bundle of epoch ${b.epoch} does not decode (${(e as Error).message})`;
     }
     if (d.bundle.groupId !== groupId || d.bundle.epoch !== b.epoch) return `the row of epoch ${b.epoch} holds a bundle of ${d.bundle.groupId} epoch ${d.bundle.epoch}`;
-    if (last === undefined) {
+    const restart = last !== undefined && (d.bundle.reason & REASON.genesis) !== 0;
+    if (restart && last !== undefined) {
+      if (b.epoch <= last.bundle.epoch || !bytesEqual(d.bundle.prevEpochHash, GENESIS_PREV_HASH)) return `the bundle of epoch ${b.epoch} starts a new history but does not follow epoch ${last.bundle.epoch}`;
+      if (!bundleSignatureValid(last, verify)) return `the bundle of epoch ${last.bundle.epoch} was altered: its signature does not verify with the KMS's key`;
+    } else if (last === undefined) {
       if (b.epoch === 1 && !bytesEqual(d.bundle.prevEpochHash, GENESIS_PREV_HASH)) return 'the genesis bundle (epoch 1) names a previous bundle';
     } else {
       if (b.epoch !== last.bundle.epoch + 1) return `the bundles of epochs ${last.bundle.epoch + 1}–${b.epoch - 1} are missing`;

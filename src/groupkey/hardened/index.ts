@@ -41,7 +41,7 @@ export {
 export type { Challenge, ChallengeBody, CameraTag, Aggregate, TagList, TagContext } from './auth.js';
 export { sealWrap, openWrap, wrapAad, WRAP_BYTES, NONCE_BYTES as WRAP_NONCE_BYTES, SEALED_BYTES, TAG_BYTES } from './wrap.js';
 export type { Wrap, WrapContext } from './wrap.js';
-export { contentKey, contentKid, epochContentKey, kidCameraPart, parseKid, CENC_LABEL, KID_LABEL, CONTENT_KEY_BYTES, KID_BYTES } from './content.js';
+export { contentKey, contentKid, epochContentKey, kidBinding, kidCameraPart, kidMatchesKey, parseKid, CENC_LABEL, KID_LABEL, KID_BINDING_LABEL, CONTENT_KEY_BYTES, KID_BYTES } from './content.js';
 export type { EpochContentKey } from './content.js';
 export { deriveSubkeys, nodeKek, hkdfExpand, systemRandom, KEY_BYTES, LABEL_WRAP, LABEL_AUTH, LABEL_KEK } from './kdf.js';
 export type { Subkeys, Random, Clock } from './kdf.js';

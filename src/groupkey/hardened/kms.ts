@@ -16,9 +16,9 @@
  */
 import { ErrorCodes, GroupKeyError, GroupKeyRefusal } from '../../errors.js';
 import { authTag, canonicalRoster, decodeAggregate, decodeTagList, encodeChallengeBody, NONCE_BYTES, rosterHash, xorTags } from './auth.js';
-import { attachSignature, encodeBundleBody, GENESIS_PREV_HASH, REASON } from './bundle.js';
+import { attachSignature, decodeBundle, encodeBundleBody, GENESIS_PREV_HASH, REASON } from './bundle.js';
 import { idBytes } from './codec.js';
-import { contentKey, kidCameraPart, parseKid } from './content.js';
+import { contentKey, kidCameraPart, kidMatchesKey, parseKid } from './content.js';
 import { bytesEqual, checkKey, deriveSubkeys, sha256, systemRandom, toHex } from './kdf.js';
 import type { Clock, Random, Subkeys } from './kdf.js';
 import type { Degree } from './nodes.js';
@@ -96,6 +96,8 @@ interface EpochCommit {
   readonly secret: Uint8Array;
   readonly joins: readonly { readonly memberId: string; readonly auth: Uint8Array; readonly slot: number }[];
   readonly leaves: readonly string[];
+  /** A rebase replaces the tree (a fresh one over the same members); a rekey changes the tree in place. */
+  readonly tree?: LkhTree;
 }
 
 /** Applies a commit's membership changes to membership and auth-key maps. */
@@ -179,6 +181,7 @@ export class HardenedKms {
   private currentEpoch = 0;
   private lastHash: Uint8Array = GENESIS_PREV_HASH;
   private lastRekeyAt = 0;
+  private historyStartCache: number | undefined;
   private busy = false;
   private readonly authKeys = new Map<string, Uint8Array>();
   private readonly memberships = new Map<string, Membership>();
@@ -248,7 +251,7 @@ export class HardenedKms {
 
   /** The state, with `pending` applied to copies when given (the live state is not touched). */
   private snapshot(since: number, pending: EpochCommit | undefined): KmsState {
-    const tree = pending === undefined ? this.settledTree() : this.tree;
+    const tree = pending === undefined ? this.settledTree() : (pending.tree ?? this.tree);
     let memberships: ReadonlyMap<string, Membership> = this.memberships;
     let authKeys: ReadonlyMap<string, Uint8Array> = this.authKeys;
     const bundles = [...this.bundles].filter(([e]) => e >= since);
@@ -280,6 +283,22 @@ export class HardenedKms {
 
   get epoch(): number {
     return this.currentEpoch;
+  }
+
+  /**
+   * The first epoch of the current history: 1, or the epoch of the last rebase (a genesis bundle after others).
+   * A camera on an epoch before it is on an old history, and joins this one by a welcome.
+   */
+  get historyStart(): number {
+    if (this.historyStartCache === undefined) {
+      let e = this.currentEpoch;
+      for (; e > 1; e--) {
+        const b = this.bundles.get(e);
+        if (b === undefined || (decodeBundle(b).bundle.reason & REASON.genesis) !== 0) break;
+      }
+      this.historyStartCache = e;
+    }
+    return this.historyStartCache;
   }
 
   /** When the current epoch was made (ms since the epoch). */
@@ -392,6 +411,32 @@ export class HardenedKms {
     return this.rekey({ leaves: [memberId] });
   }
 
+  /**
+   * A new history for a group whose KMS lost epochs (its state was restored from an old backup while its cameras
+   * went on): a fresh tree over `members` and a genesis bundle (previous hash zeros) at `toEpoch`, above every epoch
+   * any camera may hold, so that each member takes it through a new welcome (a welcome newer than anything it
+   * accepted). Epoch secrets and memberships kept from before stay, for the content keys of old recordings; the
+   * lost epochs stay lost. Staged and persisted like a rekey.
+   */
+  async rebase(members: readonly KmsMember[], toEpoch: number, options: RekeyOptions = {}): Promise<RekeyResult> {
+    if (!Number.isSafeInteger(toEpoch) || toEpoch <= this.currentEpoch) throw invalid(`rebase: epoch ${toEpoch} is not above the current ${this.currentEpoch}`);
+    if (members.length === 0) throw invalid('rebase: no members');
+    for (const m of members) {
+      checkKey(m.keys.wrap, 'K_i^wrap');
+      checkKey(m.keys.auth, 'K_i^auth');
+    }
+    if (this.busy) throw invalid('rebase: a rekey is in progress');
+    this.busy = true;
+    try {
+      const tree = LkhTree.bulk(this.tree.degree, members.map((m) => ({ memberId: m.memberId, wrapKey: m.keys.wrap })), this.random);
+      const joined = new Map(members.map((m, slot) => [m.memberId, slot] as const));
+      const current = this.roster();
+      return await this.publish(tree.genesisPlans(), REASON.genesis, members, current, joined, options.persist, { epoch: toEpoch, tree });
+    } finally {
+      this.busy = false;
+    }
+  }
+
   /** A periodic refresh: a fresh root ('root', d wraps) or fresh keys for every interior node ('tree'). */
   refresh(scope: RefreshScope = 'root'): Promise<RekeyResult> {
     return this.rekey({ scope });
@@ -405,24 +450,32 @@ export class HardenedKms {
     leaves: readonly string[],
     joined: ReadonlyMap<string, number>,
     persist?: RekeyOptions['persist'],
+    rebase?: { readonly epoch: number; readonly tree: LkhTree },
   ): Promise<RekeyResult> {
-    const epoch = this.currentEpoch + 1;
+    const epoch = rebase?.epoch ?? this.currentEpoch + 1;
+    const tree = rebase?.tree ?? this.tree;
     const wraps = plans.map((p) => sealWrap(p.kek, p.key, this.random(WRAP_NONCE_BYTES), { groupId: this.groupId, epoch, target: p.target, recipient: p.recipient }));
     const issuedAt = this.now();
-    const body = encodeBundleBody({ groupId: this.groupId, epoch, prevEpochHash: this.lastHash, issuedAt, reason, degree: this.tree.degree, height: this.tree.height, wraps });
+    const prevEpochHash = rebase !== undefined ? GENESIS_PREV_HASH : this.lastHash;
+    const body = encodeBundleBody({ groupId: this.groupId, epoch, prevEpochHash, issuedAt, reason, degree: tree.degree, height: tree.height, wraps });
     const bundle = attachSignature(body, await this.signer(signingInput(body)));
     const commit: EpochCommit = {
       epoch,
       bundle,
       hash: sha256(bundle),
       issuedAt,
-      secret: Uint8Array.from(this.tree.rootKey),
+      secret: Uint8Array.from(tree.rootKey),
       joins: joins.map((j) => ({ memberId: j.memberId, auth: j.keys.auth, slot: joined.get(j.memberId) as number })),
       leaves,
+      ...(rebase !== undefined ? { tree } : {}),
     };
     const result: RekeyResult = { epoch, bundle, wraps: wraps.length, reason, joined };
     if (persist !== undefined) await persist({ result, secret: commit.secret, state: (o = {}) => this.snapshot(o.sinceEpoch ?? 0, commit) });
     // commit: from here on the new epoch is current
+    if (rebase !== undefined) {
+      this.tree = rebase.tree;
+      this.historyStartCache = epoch;
+    }
     this.currentEpoch = epoch;
     this.lastHash = commit.hash;
     this.lastRekeyAt = issuedAt;
@@ -522,11 +575,17 @@ export class HardenedKms {
     return { groupId: this.groupId, cameraId, epoch: p.epoch };
   }
 
-  /** The content key of a KID (for the licence server), if `resolveKid` knows it. */
-  contentKeyFor(kid: Uint8Array): { readonly cameraId: string; readonly epoch: number; readonly kid: Uint8Array; readonly key: Uint8Array } | undefined {
+  /**
+   * The content key of a KID (for the licence server), if `resolveKid` knows it and the key this KMS derives is the
+   * one the KID was made for. A mismatch means this KMS holds another secret for that epoch than the camera used —
+   * its state was rolled back or forked — and `mismatch` says so instead of handing out a wrong key.
+   */
+  contentKeyFor(kid: Uint8Array): { readonly cameraId: string; readonly epoch: number; readonly kid: Uint8Array; readonly key: Uint8Array } | { readonly mismatch: true; readonly cameraId: string; readonly epoch: number } | undefined {
     const r = this.resolveKid(kid);
     if (r === undefined) return undefined;
-    return { cameraId: r.cameraId, epoch: r.epoch, kid: Uint8Array.from(kid), key: contentKey(this.secrets.get(r.epoch) as Uint8Array, r.cameraId, r.epoch) };
+    const key = contentKey(this.secrets.get(r.epoch) as Uint8Array, r.cameraId, r.epoch);
+    if (!kidMatchesKey(kid, key, this.groupId, r.cameraId)) return { mismatch: true, cameraId: r.cameraId, epoch: r.epoch };
+    return { cameraId: r.cameraId, epoch: r.epoch, kid: Uint8Array.from(kid), key };
   }
 }
 

@@ -166,6 +166,11 @@ export class HardenedMember {
     return this.core.height;
   }
 
+  /** SHA-256 of the last accepted bundle, hex (what the camera tells the KMS it holds). */
+  get lastBundleHash(): string {
+    return toHex(this.core.lastHash);
+  }
+
   /** The epoch this camera waits for after a welcome, if it has not accepted that bundle yet. */
   get pendingEpoch(): number | undefined {
     return this.core.pending?.epoch;
