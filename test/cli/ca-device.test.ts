@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPlaintextPrivateKeys } from '../helpers/no-plaintext-keys.js';
-import { listFiles, runCli, snapshot } from '../helpers/cli.js';
+import { listFiles, runCli, snapshot, expectOneLineError } from '../helpers/cli.js';
 import { SOFTHSM_MODULE, createTestToken } from '../helpers/softhsm.js';
 import type { CliResult } from '../helpers/cli.js';
 
@@ -17,15 +17,6 @@ let work: string;
 const env = (): NodeJS.ProcessEnv => ({ KEYFRAME_KEYSTORE_PIN: PASS });
 const kf = (...args: string[]): Promise<CliResult> => runCli(args, env(), work);
 
-/** One line on stderr, nothing on stdout, the expected exit code. */
-function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^keyframe: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 function opensslVerify(...args: string[]): number {
   try {

@@ -12,7 +12,7 @@ import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, spawnCli, waitFor } from '../helpers/cli.js';
+import { BIN, runCli, spawnCli, waitFor, expectOneLineError } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 
@@ -22,15 +22,6 @@ const PASS = 'honest errors passphrase';
 let work: string;
 let src: string;
 
-function oneLine(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^keyframe: /);
-  expect(lines[0]).not.toMatch(/internal error/);
-  expect(lines[0]).toMatch(pattern);
-}
 
 /** Whether this machine lets a process make its own mount namespace (unprivileged user namespaces, or root). */
 function canUnshare(): boolean {
@@ -63,27 +54,27 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('ordinary failures: one line naming the path, exit 2', () => {
   it('--out that is a directory', async () => {
     mkdirSync(join(work, 'adir'));
-    oneLine(await runCli(['package', src, '--out', join(work, 'adir'), '--key', KEY, '--kid', KID]), 2, new RegExp(`cannot write ${join(work, 'adir')}: it is a directory`));
-    oneLine(await runCli(['ca', 'crl', '--ca', join(work, 'noca'), '--out', join(work, 'adir')]), 2, new RegExp(`cannot write ${join(work, 'adir')}: it is a directory`));
+    expectOneLineError(await runCli(['package', src, '--out', join(work, 'adir'), '--key', KEY, '--kid', KID]), 2, new RegExp(`cannot write ${join(work, 'adir')}: it is a directory`));
+    expectOneLineError(await runCli(['ca', 'crl', '--ca', join(work, 'noca'), '--out', join(work, 'adir')]), 2, new RegExp(`cannot write ${join(work, 'adir')}: it is a directory`));
   });
 
   it('an output directory that does not exist', async () => {
     const out = join(work, 'missing', 'x.mp4');
-    oneLine(await runCli(['package', src, '--out', out, '--key', KEY, '--kid', KID]), 2, new RegExp(`cannot write ${out}: directory ${join(work, 'missing')} does not exist`));
-    oneLine(await runCli(['decrypt', src, '--out', out, '--key', KEY]), 2, /does not exist/);
+    expectOneLineError(await runCli(['package', src, '--out', out, '--key', KEY, '--kid', KID]), 2, new RegExp(`cannot write ${out}: directory ${join(work, 'missing')} does not exist`));
+    expectOneLineError(await runCli(['decrypt', src, '--out', out, '--key', KEY]), 2, /does not exist/);
     expect(existsSync(join(work, 'missing'))).toBe(false);
   });
 
   it('a source that is a directory', async () => {
-    oneLine(await runCli(['package', work, '--out', join(work, 'p.mp4'), '--scheme', 'none']), 2, new RegExp(`input is a directory, not a file: ${work}`));
-    oneLine(await runCli(['record', '--device', join(work, 'nodev'), '--source', work, '--out', join(work, 'rec'), '--duration', '1']), 2, new RegExp(`source is a directory, not a file: ${work}`));
+    expectOneLineError(await runCli(['package', work, '--out', join(work, 'p.mp4'), '--scheme', 'none']), 2, new RegExp(`input is a directory, not a file: ${work}`));
+    expectOneLineError(await runCli(['record', '--device', join(work, 'nodev'), '--source', work, '--out', join(work, 'rec'), '--duration', '1']), 2, new RegExp(`source is a directory, not a file: ${work}`));
   });
 
   it.runIf(canUnshare())('a read-only destination', () => {
     const ro = join(work, 'ro');
     mkdirSync(ro);
     const r = runWithMount(ro, 'ro', ['package', src, '--out', join(ro, 'x.mp4'), '--key', KEY, '--kid', KID]);
-    oneLine(r, 2, new RegExp(`cannot write ${join(ro, 'x.mp4')}: read-only file system`));
+    expectOneLineError(r, 2, new RegExp(`cannot write ${join(ro, 'x.mp4')}: read-only file system`));
   });
 
   it.runIf(canUnshare())('a full disk names the output and leaves no temporary file', () => {
@@ -92,7 +83,7 @@ describe('ordinary failures: one line naming the path, exit 2', () => {
     // the packaged clip is several times 64 KiB: a tmpfs of 64 KiB fills up half-way
     expect(readFileSync(src).length).toBeGreaterThan(4 * 65536);
     const r = runWithMount(full, 'size=64k', ['package', src, '--out', join(full, 'x.mp4'), '--key', KEY, '--kid', KID]);
-    oneLine(r, 2, new RegExp(`cannot write ${join(full, 'x.mp4')}: no space left on the device`));
+    expectOneLineError(r, 2, new RegExp(`cannot write ${join(full, 'x.mp4')}: no space left on the device`));
     expect(r.left).toEqual([]);
   });
 
@@ -105,14 +96,14 @@ describe('ordinary failures: one line naming the path, exit 2', () => {
     try {
       const init = await runCli(['kms', 'init', '--ca', join(work, 'ca'), '--dir', join(work, 'kms'), '--port', String(port)], env);
       expect(init.code, init.stderr).toBe(0);
-      oneLine(await runCli(['kms', 'serve', '--config', join(work, 'kms', 'kms.json')], env), 2, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`));
+      expectOneLineError(await runCli(['kms', 'serve', '--config', join(work, 'kms', 'kms.json')], env), 2, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`));
     } finally {
       busy.close();
     }
   });
 
   it('an invalid --url is a usage error naming the value', async () => {
-    oneLine(await runCli(['kms', 'status', '--url', 'not a url', '--identity', join(work, 'kms', 'admin')], { KEYFRAME_KEYSTORE_PIN: PASS }), 2, /invalid URL "not a url"/);
+    expectOneLineError(await runCli(['kms', 'status', '--url', 'not a url', '--identity', join(work, 'kms', 'admin')], { KEYFRAME_KEYSTORE_PIN: PASS }), 2, /invalid URL "not a url"/);
   });
 });
 

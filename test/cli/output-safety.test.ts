@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, snapshot } from '../helpers/cli.js';
+import { runCli, snapshot, expectOneLineError } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { makePki, PIN_ENV, type Pki } from '../signing/_setup.js';
@@ -27,14 +27,6 @@ function sha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-function refused(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^keyframe: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 beforeAll(async () => {
   pki = await makePki();
@@ -54,31 +46,31 @@ afterAll(async () => {
 describe('an output that is an input is refused, whatever the flags', () => {
   it('decrypt cam.mp4 --out cam.mp4 leaves the encrypted original untouched', async () => {
     const before = sha(join(work, 'cam.mp4'));
-    refused(await kf('decrypt', 'cam.mp4', '--key', KEY, '--out', 'cam.mp4'), 2, /refusing to write .*cam\.mp4: it is the input/);
-    refused(await kf('decrypt', 'cam.mp4', '--key', KEY, '--out', 'cam.mp4', '--force'), 2, /it is the input/);
+    expectOneLineError(await kf('decrypt', 'cam.mp4', '--key', KEY, '--out', 'cam.mp4'), 2, /refusing to write .*cam\.mp4: it is the input/);
+    expectOneLineError(await kf('decrypt', 'cam.mp4', '--key', KEY, '--out', 'cam.mp4', '--force'), 2, /it is the input/);
     expect(sha(join(work, 'cam.mp4'))).toBe(before);
   });
 
   it("package x.h264 --out x.h264 leaves the camera's stream untouched, also through a symbolic or hard link", async () => {
     const before = sha(src);
-    refused(await kf('package', 'cam.h264', '--out', 'cam.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
+    expectOneLineError(await kf('package', 'cam.h264', '--out', 'cam.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
     symlinkSync(src, join(work, 'sym.h264'));
-    refused(await kf('package', 'cam.h264', '--out', 'sym.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
+    expectOneLineError(await kf('package', 'cam.h264', '--out', 'sym.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
     linkSync(src, join(work, 'hard.h264'));
-    refused(await kf('package', 'cam.h264', '--out', 'hard.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
-    refused(await kf('sign', 'cam.h264', '--device', cam, '--out', 'hard.h264', '--force'), 2, /it is the input/);
+    expectOneLineError(await kf('package', 'cam.h264', '--out', 'hard.h264', '--key', KEY, '--kid', KID, '--force'), 2, /it is the input/);
+    expectOneLineError(await kf('sign', 'cam.h264', '--device', cam, '--out', 'hard.h264', '--force'), 2, /it is the input/);
     expect(sha(src)).toBe(before);
   });
 
   it('a recording cannot be written over its own source, nor an export or decryption into the recording', async () => {
     mkdirSync(join(work, 'holder'));
     writeFileSync(join(work, 'holder', 'src.h264'), readFileSync(src));
-    refused(await kf('record', '--device', cam, '--source', 'holder/src.h264', '--out', 'holder', '--duration', '1', '--fast', '--force'), 2, /it holds the input/);
+    expectOneLineError(await kf('record', '--device', cam, '--source', 'holder/src.h264', '--out', 'holder', '--duration', '1', '--fast', '--force'), 2, /it holds the input/);
     expect(readdirSync(join(work, 'holder'))).toEqual(['src.h264']);
     expect((await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'rec', '--duration', '1', '--fast')).code).toBe(0);
     const before = snapshot(join(work, 'rec'));
-    refused(await kf('decrypt', 'rec', '--key', KEY, '--out', 'rec/clear.mp4'), 2, /inside the input/);
-    refused(await kf('export', 'rec', '--out', 'rec/x.tar', '--exporter', exporter, '--reason', 'r'), 2, /inside the input/);
+    expectOneLineError(await kf('decrypt', 'rec', '--key', KEY, '--out', 'rec/clear.mp4'), 2, /inside the input/);
+    expectOneLineError(await kf('export', 'rec', '--out', 'rec/x.tar', '--exporter', exporter, '--reason', 'r'), 2, /inside the input/);
     expect(snapshot(join(work, 'rec'))).toEqual(before);
   });
 });
@@ -97,7 +89,7 @@ describe('an existing output is refused without --force, replaced with it', () =
       ['device', 'csr', '--device', cam, '--out', old],
     ];
     for (const args of cases) {
-      refused(await kf(...args), 1, new RegExp(`refusing to overwrite ${old}: it exists already \\(--force replaces it\\)`));
+      expectOneLineError(await kf(...args), 1, new RegExp(`refusing to overwrite ${old}: it exists already \\(--force replaces it\\)`));
       expect(readFileSync(old, 'utf8'), args.join(' ')).toBe('precious');
     }
     for (const args of cases) {
@@ -120,9 +112,9 @@ describe('an existing output is refused without --force, replaced with it', () =
       ['ca', 'site-cert', '--ca', pki.caDir, '--name', 'nvr.local', '--out', 'full', '--keystore', pki.spec(join(work, 'ks-site'))],
     ];
     for (const args of dirs) {
-      refused(await kf(...args), 1, /refusing to overwrite .*full: it exists already \(--force replaces it\)/);
+      expectOneLineError(await kf(...args), 1, /refusing to overwrite .*full: it exists already \(--force replaces it\)/);
       // --force never removes a directory of another kind
-      refused(await kf(...args, '--force'), 1, /refusing to replace .*full: it is not a keyframe (recording|device directory|CA directory|site directory)/);
+      expectOneLineError(await kf(...args, '--force'), 1, /refusing to replace .*full: it is not a keyframe (recording|device directory|CA directory|site directory)/);
       expect(readFileSync(join(work, 'full', 'keep.txt'), 'utf8')).toBe('keep');
     }
   });
@@ -131,7 +123,7 @@ describe('an existing output is refused without --force, replaced with it', () =
     mkdirSync(join(work, 'empty'));
     expect((await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'empty', '--duration', '1', '--fast')).code).toBe(0);
     const first = readFileSync(join(work, 'empty', 'records.jsonl'), 'utf8');
-    refused(await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'empty', '--duration', '2', '--fast'), 1, /exists already/);
+    expectOneLineError(await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'empty', '--duration', '2', '--fast'), 1, /exists already/);
     const r = await kf('record', '--device', cam, '--source', 'cam.h264', '--out', 'empty', '--duration', '2', '--fast', '--force');
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(work, 'empty', 'records.jsonl'), 'utf8')).not.toBe(first);
@@ -152,7 +144,7 @@ describe('an existing output is refused without --force, replaced with it', () =
 
   it('device self-sign and install-cert do not replace a certificate without --force', async () => {
     const before = readFileSync(join(cam, 'device.pem'), 'utf8');
-    refused(await kf('device', 'self-sign', '--device', cam), 1, /refusing to overwrite the certificate of .*: it has one already \(--force replaces it\)/);
+    expectOneLineError(await kf('device', 'self-sign', '--device', cam), 1, /refusing to overwrite the certificate of .*: it has one already \(--force replaces it\)/);
     expect(readFileSync(join(cam, 'device.pem'), 'utf8')).toBe(before);
     expect(existsSync(join(cam, 'device.pem'))).toBe(true);
   });

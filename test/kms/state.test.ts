@@ -12,7 +12,7 @@ import { ErrorCodes } from '../../src/errors.js';
 import { loadKmsConfig } from '../../src/kms/config.js';
 import { startKms } from '../../src/kms/server.js';
 import type { RunningKms } from '../../src/kms/server.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, expectOneLineError } from '../helpers/cli.js';
 import { makeKmsSite, PIN_ENV } from './_setup.js';
 import type { KmsSite } from './_setup.js';
 
@@ -21,13 +21,6 @@ let db: string;
 const env = (): NodeJS.ProcessEnv => ({ [PIN_ENV]: process.env[PIN_ENV] });
 const serve = (config = site.configPath): ReturnType<typeof runCli> => runCli(['kms', 'serve', '--config', config], env());
 
-/** One line on stderr naming what is wrong, nothing on stdout, exit `code`. */
-function refused(r: Awaited<ReturnType<typeof runCli>>, code: number, pattern: RegExp): void {
-  expect(r.stdout).toBe('');
-  expect(r.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
-  expect(r.stderr).toMatch(pattern);
-  expect(r.code, r.stderr).toBe(code);
-}
 
 async function withKms<T>(fn: (kms: RunningKms) => Promise<T>, create = false): Promise<T> {
   const kms = await startKms(loadKmsConfig(site.configPath), { createDatabase: create });
@@ -58,7 +51,7 @@ afterAll(() => undefined);
 
 describe('KMS start-up on its state at rest', () => {
   it('no database: refused, naming the file and how to start a new KMS; nothing is created', async () => {
-    refused(await serve(), 2, new RegExp(`^keyframe: KMS database not found: ${db}: make a new KMS with keyframe kms init \\(kms serve --new-database starts an empty one here\\)\n$`));
+    expectOneLineError(await serve(), 2, new RegExp(`^keyframe: KMS database not found: ${db}: make a new KMS with keyframe kms init \\(kms serve --new-database starts an empty one here\\)$`));
     expect(existsSync(db)).toBe(false);
   });
 
@@ -76,19 +69,19 @@ describe('KMS start-up on its state at rest', () => {
       admin.close();
       expect(statSync(db).mode & 0o777).toBe(0o600);
       expect(statSync(`${db}-wal`).mode & 0o777).toBe(0o600);
-      refused(await serve(), 1, new RegExp(`^keyframe: KMS database ${db} is in use by another process`));
+      expectOneLineError(await serve(), 1, new RegExp(`^keyframe: KMS database ${db} is in use by another process`));
     }, true);
   });
 
   it('loose modes, an empty file, a file that is not a database: each refused by name', async () => {
     chmodSync(db, 0o644);
-    refused(await serve(), 2, new RegExp(`keyframe: KMS database ${db} is accessible by other users \\(mode 0644\\): run chmod 600 ${db}`));
+    expectOneLineError(await serve(), 2, new RegExp(`keyframe: KMS database ${db} is accessible by other users \\(mode 0644\\): run chmod 600 ${db}`));
     chmodSync(db, 0o600);
     copyFileSync(db, `${db}.keep`);
     truncateSync(db, 0);
-    refused(await serve(), 2, new RegExp(`${db} is empty \\(0 bytes\\)`));
+    expectOneLineError(await serve(), 2, new RegExp(`${db} is empty \\(0 bytes\\)`));
     writeFileSync(db, 'not a database at all, just text', { mode: 0o600 });
-    refused(await serve(), 2, new RegExp(`${db} is not an SQLite database`));
+    expectOneLineError(await serve(), 2, new RegExp(`${db} is not an SQLite database`));
     renameSync(`${db}.keep`, db);
     chmodSync(db, 0o600);
   });
@@ -96,22 +89,22 @@ describe('KMS start-up on its state at rest', () => {
   it("a deleted sealing key is not replaced by a new one, and another KMS's key store does not open this database", async () => {
     const key = join(site.work, 'kms', 'keys', 'kms-state.key.json');
     renameSync(key, `${key}.away`);
-    refused(await serve(), 1, /holds sealed state but the key store .* has no 'kms-state' key: it was deleted, or this is not this KMS's key store/);
+    expectOneLineError(await serve(), 1, /holds sealed state but the key store .* has no 'kms-state' key: it was deleted, or this is not this KMS's key store/);
     expect(existsSync(key)).toBe(false);
     renameSync(`${key}.away`, key);
     // the database lost, the key kept: the message says a database existed
     renameSync(db, `${db}.away`);
-    refused(await serve(), 2, /KMS database not found: .* but the key store holds this KMS's sealing key, so a database existed: restore it from a backup/);
+    expectOneLineError(await serve(), 2, /KMS database not found: .* but the key store holds this KMS's sealing key, so a database existed: restore it from a backup/);
     renameSync(`${db}.away`, db);
     // the same database under another KMS identity: a key store without a sealing key, then one with its own
     await site.kmsIdentity('kms2', site.spec(join(site.work, 'kms2', 'keys')));
     const other = join(site.work, 'kms2.json');
     writeFileSync(other, readFileSync(site.configPath, 'utf8').replace('"identity": "kms"', '"identity": "kms2"'));
-    refused(await runCli(['kms', 'serve', '--config', other], env()), 1, /kms\.sqlite holds sealed state but the key store .*kms2.* has no 'kms-state' key/);
+    expectOneLineError(await runCli(['kms', 'serve', '--config', other], env()), 1, /kms\.sqlite holds sealed state but the key store .*kms2.* has no 'kms-state' key/);
     writeFileSync(other, readFileSync(other, 'utf8').replace('"database": "kms.sqlite"', '"database": "kms2.sqlite"'));
     await (await startKms(loadKmsConfig(other), { createDatabase: true })).close(); // kms2's own database and sealing key
     writeFileSync(other, readFileSync(other, 'utf8').replace('"database": "kms2.sqlite"', '"database": "kms.sqlite"'));
-    refused(await runCli(['kms', 'serve', '--config', other], env()), 1, /the 'kms-state' key in .*kms2.* does not open .*kms\.sqlite: the database belongs to another KMS, or the key store does/);
+    expectOneLineError(await runCli(['kms', 'serve', '--config', other], env()), 1, /the 'kms-state' key in .*kms2.* does not open .*kms\.sqlite: the database belongs to another KMS, or the key store does/);
   });
 
   it('a group whose sealed state does not open, or whose old bundle was altered, is named and not served; the others are', async () => {
