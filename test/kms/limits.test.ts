@@ -124,6 +124,11 @@ describe('connection exhaustion without a certificate', () => {
   });
 
   it('2,500 silent sockets and 1,000 half-open handshakes: the enrolled camera still gets its answer within a second', async () => {
+    // an authenticated connection held open through the flood (a camera's long poll): it is never the one shed
+    const epoch = (await admin.json<{ epoch: number }>('GET', '/v1/admin/groups/yard')).epoch;
+    expect((await cam('CAM-C').sync('yard')).epoch).toBe(epoch);
+    const held = cam('CAM-C').sync('yard', { waitMs: 45_000 });
+    await new Promise((r) => setTimeout(r, 200));
     await open(2_500, false);
     await open(1_000, true);
     // once the KMS has taken the burst in (every socket accepted, the excess shed), while the rest are held:
@@ -146,6 +151,9 @@ describe('connection exhaustion without a certificate', () => {
     const status = await admin.json<{ connections: { open: number; shed: number } }>('GET', '/v1/admin/status');
     expect(status.connections.open).toBeLessThanOrEqual(1_000);
     expect(status.connections.shed).toBeGreaterThan(0);
+    // the long poll's connection survived: it answers the next epoch
+    await admin.json('POST', '/v1/admin/groups/yard/refresh', {});
+    expect(await held).toMatchObject({ status: 'applied', epoch: epoch + 1 });
     expect(limitLines('connections')).toBeGreaterThan(0);
     // and the survivors are closed by the handshake timeout (3 s), logged
     const deadline = Date.now() + 30_000;
