@@ -30,10 +30,7 @@ import {
   X509CrlGenerator,
   X509CrlReason,
 } from '../../src/pki/x509.js';
-import { Command, CommanderError } from 'commander';
-import { registerCertCommands } from '../../src/cli/commands/cert.js';
-import type { CliContext } from '../../src/cli/context.js';
-import { isKeyframeError } from '../../src/errors.js';
+import { main } from '../../src/cli/main.js';
 import { ATTR_SERIAL_NUMBER, EKU_CLIENT_AUTH, EKU_SERVER_AUTH, EKU_VIDEO_SIGNING } from '../../src/pki/oids.js';
 import { toPem } from '../../src/pki/pem.js';
 
@@ -321,41 +318,11 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `keyframe <args>` in-process with only the cert commands registered, the same way src/cli/main.ts does. */
+/** Runs `keyframe <args>` in-process through the CLI's own entry (src/cli/main.ts), output captured. */
 export async function runCertCli(args: readonly string[]): Promise<CliRun> {
   const stdout = new Buffered();
   const stderr = new Buffered();
-  let exitCode = 0;
-  const ctx: CliContext = { stdout, stderr, setExitCode: (c) => (exitCode = c) };
-  const program = new Command('keyframe')
-    .configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
-      writeErr: (s) => ctx.stderr.write(s),
-      outputError: (s, write) => write(`keyframe: ${s.replace(/^error: /, '').trim()}\n`),
-    })
-    .exitOverride();
-  registerCertCommands(program, ctx);
-  const inherit = (cmd: Command): void => {
-    for (const sub of cmd.commands) {
-      sub.copyInheritedSettings(cmd);
-      inherit(sub);
-    }
-  };
-  inherit(program);
-  let code: number;
-  try {
-    await program.parseAsync([...args], { from: 'user' });
-    code = exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError) code = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 2;
-    else if (isKeyframeError(e)) {
-      stderr.write(`keyframe: ${e.message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
-      code = e.exitCode;
-    } else {
-      stderr.write(`keyframe: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-      code = 1;
-    }
-  }
+  const code = await main([...args], { stdout, stderr });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
