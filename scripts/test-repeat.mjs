@@ -2,11 +2,11 @@
 // npm run test:repeat -- N [--out FILE] [--keep]
 //
 // Runs the whole suite (`npm test`, as CI does) N times on clean clones of HEAD, to show that it does not flake:
-// the first half of the runs alone, the other half two at a time (two clones side by side on the same cores, as
-// when two CI jobs share a machine). Each clone gets `npm ci` once. Every run's closing line ("tests: N passed,
+// half of the runs alone, the other half two at a time (two clones side by side on the same cores, as when two CI
+// jobs share a machine), interleaved (a pair, then two alone, …) so that a summary cut short still has both kinds. Each clone gets `npm ci` once. Every run's closing line ("tests: N passed,
 // N failed, N skipped") and the names of its failed tests (from vitest's JSON report) are collected; the summary
-// is printed and written as JSON to --out (default: test-repeat.json in the work directory, which is kept only
-// with --keep or when a run failed). Exit 0 when every run passed.
+// is printed and written as JSON to --out after every run (default: test-repeat.json in the work directory, which
+// is kept only with --keep or when a run failed). Exit 0 when every run passed.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -75,28 +75,42 @@ async function suite(dir, index, mode) {
 console.log(`test:repeat: ${n} runs of npm test on clean clones of ${head.slice(0, 12)} (${singles + extra} alone, ${pairs} pairs side by side), ${cpus().length} cores; work in ${work}`);
 const a = await prepare('a');
 const b = pairs > 0 ? await prepare('b') : undefined;
-let index = 0;
-for (let i = 0; i < singles; i++) await suite(a, ++index, 'alone');
-for (let i = 0; i < pairs; i++) {
-  const first = ++index;
-  const second = ++index;
-  await Promise.all([suite(a, first, 'pair'), suite(b, second, 'pair')]);
+function summarise(final) {
+  const failed = results.filter((r) => r.exitCode !== 0);
+  const summary = {
+    commit: head,
+    date: new Date().toISOString(),
+    complete: final,
+    planned: n,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    runs: results.length,
+    alone: results.filter((r) => r.mode === 'alone').length,
+    sideBySide: results.filter((r) => r.mode === 'pair').length,
+    failedRuns: failed.length,
+    failures: failed.flatMap((r) => r.failures.map((f) => ({ run: r.run, mode: r.mode, test: f }))),
+    results,
+  };
+  writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
 }
-for (let i = 0; i < extra; i++) await suite(a, ++index, 'alone');
 
+let index = 0;
+let alone = 0;
+for (let p = 0; p < pairs || alone < singles + extra; p++) {
+  if (p < pairs) {
+    const first = ++index;
+    const second = ++index;
+    await Promise.all([suite(a, first, 'pair'), suite(b, second, 'pair')]);
+    summarise(false);
+  }
+  for (let k = 0; k < 2 && alone < singles + extra; k++, alone++) {
+    await suite(a, ++index, 'alone');
+    summarise(false);
+  }
+}
+
+const summary = summarise(true);
 const failed = results.filter((r) => r.exitCode !== 0);
-const summary = {
-  commit: head,
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  runs: results.length,
-  alone: results.filter((r) => r.mode === 'alone').length,
-  sideBySide: results.filter((r) => r.mode === 'pair').length,
-  failedRuns: failed.length,
-  failures: failed.flatMap((r) => r.failures.map((f) => ({ run: r.run, mode: r.mode, test: f }))),
-  results,
-};
-writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(`test:repeat: ${results.length} runs, ${failed.length} failed${failed.length > 0 ? `: ${summary.failures.map((f) => `run ${f.run} ${f.test}`).join('; ')}` : ''}; summary in ${out}`);
 if (failed.length === 0 && !values.keep) {
   for (const d of ['a', 'b']) rmSync(join(work, d), { recursive: true, force: true });
