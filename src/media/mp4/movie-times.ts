@@ -66,3 +66,13 @@ export function setMovieTimes(init: Uint8Array, times: MovieTimes): Uint8Array {
   }
   return out;
 }
+
+/** The track_ID of every track (tkhd), in order. */
+export function readTrackIds(init: Uint8Array): number[] {
+  return findBoxes(init, ['moov', 'trak', 'tkhd']).map((h) => {
+    const r = new _Reader(init, h.offset + h.headerSize, h.offset + h.size, "box 'tkhd'");
+    const version = r.u8('version');
+    r.skip(3 + (version === 1 ? 16 : 8), 'flags and times');
+    return r.u32('track_ID');
+  });
+}
