@@ -180,7 +180,7 @@ export interface BundleVerification {
 export const NO_EXPORTER_ROOT = 'no exporter root given (--exporter-root): an exporter is trusted only under the operator CA that certified it';
 
 /** Relabels what a range export deliberately left out, so that it is not reported as missing. */
-function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
+export function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
   const eps = 1e-6;
   for (const r of s.ranges) {
     if (r.status === 'missing' && (r.end <= fromSec + eps || r.start >= toSec - eps)) {
@@ -293,14 +293,15 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
  * the newest time-stamp token the signed manifest lists (a manifest cannot list a token issued after it was signed,
  * so one that does is backdated: a problem). An exporter revoked as compromised needs manifest.tst from before it.
  */
-async function exportTime(
+export async function exportTime(
   token: Uint8Array | undefined,
   signature: Uint8Array,
   createdMs: number,
   id: SignerIdentity,
-  fragmentLayer: FragmentLayerReport,
+  fragmentLayer: Pick<FragmentLayerReport, 'time'>,
   options: BundleVerifyOptions,
   problems: string[],
+  claim = 'the manifest',
 ): Promise<NonNullable<BundleReport['time']>> {
   const policy = timePolicy(options);
   const iso = (ms: number): string => new Date(ms).toISOString();
@@ -329,10 +330,10 @@ async function exportTime(
     if (!p.valid || p.genTime === undefined || p.notAfter === undefined) continue;
     const issuedFrom = 2 * Date.parse(p.genTime) - Date.parse(p.notAfter);
     if (issuedFrom > notBefore) notBefore = issuedFrom;
-    if (issuedFrom > createdMs) problems.push(`the manifest claims it was made at ${iso(createdMs)}, but it lists a time-stamp (line ${p.line} of ${TIMESTAMPS_FILE}) issued at ${p.genTime}, after that: the export time is backdated`);
+    if (issuedFrom > createdMs) problems.push(`${claim} claims it was made at ${iso(createdMs)}, but it lists a time-stamp (line ${p.line} of ${TIMESTAMPS_FILE}) issued at ${p.genTime}, after that: the export time is backdated`);
   }
   if (provenBy !== undefined && futureClaim(createdMs, { now: provenBy, maxSkewMs: policy.maxSkewMs }, '') !== undefined) {
-    problems.push(`the manifest claims it was made at ${iso(createdMs)}, but ${TIMESTAMP_FILE} proves the signature existed by ${iso(provenBy)} (skew allowed ${policy.maxSkewMs / 1000} s): the export time is false`);
+    problems.push(`${claim} claims it was made at ${iso(createdMs)}, but ${TIMESTAMP_FILE} proves the signature existed by ${iso(provenBy)} (skew allowed ${policy.maxSkewMs / 1000} s): the export time is false`);
   }
   const c = id.compromise;
   const unproven = c !== undefined && !provenBefore(c, provenBy) ? unprovenReason(c, provenBy, "the exporter's signature") : undefined;
@@ -340,7 +341,7 @@ async function exportTime(
     claimed: iso(createdMs),
     verifiedAt: iso(policy.now),
     ...bounds(notBefore, provenBy),
-    proof: tokenReport?.valid === true ? `${TIMESTAMP_FILE} by ${tokenReport.tsa ?? 'a TSA'}, genTime ${tokenReport.genTime ?? '?'}` : `no valid ${TIMESTAMP_FILE}: only the claimed export time`,
+    proof: tokenReport?.valid === true ? `${TIMESTAMP_FILE} by ${tokenReport.tsa ?? 'a TSA'}, genTime ${tokenReport.genTime ?? '?'}` : token === undefined && claim !== 'the manifest' ? 'no time-stamp: only the claimed export time' : `no valid ${TIMESTAMP_FILE}: only the claimed export time`,
     ...(tokenReport !== undefined ? { token: tokenReport } : {}),
     ...(c !== undefined ? { compromise: { time: iso(c.time), reason: c.reason, subject: c.subject } } : {}),
     revocation: revocationKnowledge(options.crls !== undefined, id.crlThisUpdate, createdMs),
