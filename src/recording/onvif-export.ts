@@ -22,30 +22,20 @@
  * (DER, sigC ecdsa-with-SHA256) for a P-256 one. The file is streamed through the exporter's key store as it is
  * written, so memory stays bounded by one fragment.
  */
-import { publicKeyObject, subjectOf } from '../pki/verify.js';
+import { subjectOf } from '../pki/verify.js';
 import { issuerOf } from '../pki/_certs.js';
 import { certsToPem } from '../pki/pem.js';
-import type { SignOptions } from '../keystore/types.js';
-import type { OperatorIdentity } from '../pki/operator-identity.js';
-import { box } from '../media/mp4/writer.js';
 import { readMovieTimes, readTrackIds, seconds1904, setMovieTimes } from '../media/mp4/movie-times.js';
-import { ECDSA_WITH_SHA256, buildExportMeta, ticksFromMs, type SurveillanceExport } from '../media/mp4/oeff.js';
+import { buildExportMeta, ticksFromMs, type SurveillanceExport } from '../media/mp4/oeff.js';
 import { ErrorCodes, KeyframeError, MediaError } from '../errors.js';
 import { writeWithAtomic } from '../util/fs.js';
+import { sealScheme, writeSealed, type Sealer } from './onvif-seal.js';
+import { EXPORTER_CHAIN_FILE, EXPORT_INFO_FILE, SESSION_SEI_FILE, evidenceBox } from './onvif-layout.js';
+
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { planExport, type ExportedRange } from './range.js';
 import { canonicalJson } from './records.js';
 import { TIMESTAMPS_FILE } from './timestamps.js';
-
-/** keyframe's evidence boxes: `uuid` with the UUID of keyframe's OID arc 2.25.207388569711874098345078730055386965163. */
-export const KEYFRAME_EVIDENCE_UUID = Uint8Array.from(Buffer.from('9c0595ed5dcc4c80b156a59d8980a4ab', 'hex'));
-/** Version of the evidence box payload: version u8, file name (UTF-8, NUL-terminated), the file's bytes. */
-export const EVIDENCE_BOX_VERSION = 1;
-/** The export's own description, canonical JSON, in an evidence box. */
-export const EXPORT_INFO_FILE = 'export.json';
-export const SESSION_SEI_FILE = 'session.sei';
-/** The exporter's certificate chain (PEM, leaf first): the intermediates the `cert` box cannot hold. */
-export const EXPORTER_CHAIN_FILE = 'exporter.pem';
 
 export interface OnvifExportInfo {
   readonly v: 1;
@@ -60,7 +50,7 @@ export interface OnvifExportInfo {
 }
 
 /** Who seals: an operator-CA exporter identity (`keyframe ca exporter-cert`), opened and checked. */
-export type OnvifExporter = Pick<OperatorIdentity, 'chain' | 'signStream'> & { readonly config: { readonly name: string } };
+export type OnvifExporter = Sealer;
 
 export interface OnvifExportOptions {
   readonly recording: string;
@@ -85,31 +75,6 @@ export interface OnvifExportResult {
   readonly created: string;
   readonly bytes: number;
 }
-
-/** One evidence box: a file of the recording or the export, by name. */
-export function evidenceBox(name: string, data: Uint8Array): Uint8Array {
-  const nameBytes = new TextEncoder().encode(name);
-  const head = new Uint8Array(1 + nameBytes.length + 1);
-  head[0] = EVIDENCE_BOX_VERSION;
-  head.set(nameBytes, 1);
-  return box('uuid', KEYFRAME_EVIDENCE_UUID, head, data);
-}
-
-/** How the exporter's key signs the seal, and the sigC that says so. */
-function sealScheme(exporter: OnvifExporter): { sign: SignOptions; algorithm?: Uint8Array; describe: string; length: number } {
-  const leaf = exporter.chain[0];
-  if (leaf === undefined) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter ${exporter.config.name} has no certificate (chain.pem)`);
-  const key = publicKeyObject(leaf);
-  if (key.asymmetricKeyType === 'rsa') {
-    const bytes = (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
-    return { sign: { rsaPadding: 'pss', pssSaltLength: 20 }, describe: 'RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 20)', length: bytes };
-  }
-  if (key.asymmetricKeyType === 'ec') return { sign: { dsaEncoding: 'der' }, algorithm: ECDSA_WITH_SHA256, describe: 'ecdsa-with-SHA256', length: 71 };
-  throw new KeyframeError(ErrorCodes.UNSUPPORTED, `exporter ${exporter.config.name}: a ${key.asymmetricKeyType ?? '?'} key cannot seal an ONVIF export`);
-}
-
-/** A DER ECDSA signature's length varies with its values; the seal is tried again until it fills its box. */
-const MAX_SEAL_ATTEMPTS = 64;
 
 /** Exports a recording (or a time range of it) as one sealed ONVIF export file. */
 export async function exportOnvif(options: OnvifExportOptions): Promise<OnvifExportResult> {
@@ -161,45 +126,22 @@ export async function exportOnvif(options: OnvifExportOptions): Promise<OnvifExp
       signatureLength,
     });
 
-  return writeWithAtomic(options.out, async (fh) => {
-    let pos = 0;
-    let prefixWritten = false;
+  try {
     async function* prefix(): AsyncGenerator<Uint8Array> {
       yield init;
       for (const [name, data] of evidence) yield evidenceBox(name, data);
       for (const s of plan.segments) yield* files.chunks(s);
     }
-    // the first pass writes what it signs; a second one (a DER signature of another length) only signs again
-    async function* input(meta: Uint8Array): AsyncGenerator<Uint8Array> {
-      for await (const c of prefix()) {
-        if (!prefixWritten) {
-          await fh.write(c, 0, c.length, pos);
-          pos += c.length;
-        }
-        yield c;
-      }
-      prefixWritten = true;
-      yield meta;
-    }
-    let length = scheme.length;
-    for (let attempt = 0; attempt < MAX_SEAL_ATTEMPTS; attempt++) {
-      const { meta, signatureOffset } = metaFor(length);
-      const signature = await options.exporter.signStream(input(meta), scheme.sign);
-      if (signature.length !== length) {
-        length = signature.length;
-        continue;
-      }
-      meta.set(signature, signatureOffset);
-      await fh.write(meta, 0, meta.length, pos);
-      return {
-        info,
-        exporter: { subject: subjectOf(leaf), issuer: issuerOf(leaf) },
-        algorithm: scheme.describe,
-        startTime: session.start,
-        created: new Date(createdMs).toISOString(),
-        bytes: pos + meta.length,
-      };
-    }
-    throw new KeyframeError(ErrorCodes.KEYSTORE, `the exporter's key store gave signatures of changing length ${MAX_SEAL_ATTEMPTS} times: the seal cannot be written`);
-  });
+    const bytes = await writeWithAtomic(options.out, (fh) => writeSealed(fh, prefix, metaFor, options.exporter, scheme));
+    return {
+      info,
+      exporter: { subject: subjectOf(leaf), issuer: issuerOf(leaf) },
+      algorithm: scheme.describe,
+      startTime: session.start,
+      created: new Date(createdMs).toISOString(),
+      bytes,
+    };
+  } finally {
+    await files.close();
+  }
 }

@@ -9,8 +9,27 @@
  */
 import { MediaError } from '../errors.js';
 import type { Mp4Source } from '../media/mp4/index.js';
-import { EVIDENCE_BOX_VERSION, KEYFRAME_EVIDENCE_UUID } from './onvif-export.js';
+import { box } from '../media/mp4/writer.js';
 import { MAX_ENTRIES } from './limits.js';
+
+/** keyframe's evidence boxes: `uuid` with the UUID of keyframe's OID arc 2.25.207388569711874098345078730055386965163. */
+export const KEYFRAME_EVIDENCE_UUID = Uint8Array.from(Buffer.from('9c0595ed5dcc4c80b156a59d8980a4ab', 'hex'));
+/** Version of the evidence box payload: version u8, file name (UTF-8, NUL-terminated), the file's bytes. */
+export const EVIDENCE_BOX_VERSION = 1;
+/** The export's own description, canonical JSON, in an evidence box. */
+export const EXPORT_INFO_FILE = 'export.json';
+export const SESSION_SEI_FILE = 'session.sei';
+/** The exporter's certificate chain (PEM, leaf first): the intermediates the `cert` box cannot hold. */
+export const EXPORTER_CHAIN_FILE = 'exporter.pem';
+
+/** One evidence box: a file of the recording or the export, by name. */
+export function evidenceBox(name: string, data: Uint8Array): Uint8Array {
+  const nameBytes = new TextEncoder().encode(name);
+  const head = new Uint8Array(1 + nameBytes.length + 1);
+  head[0] = EVIDENCE_BOX_VERSION;
+  head.set(nameBytes, 1);
+  return box('uuid', KEYFRAME_EVIDENCE_UUID, head, data);
+}
 
 export interface TopBox {
   readonly type: string;

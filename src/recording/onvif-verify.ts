@@ -29,8 +29,8 @@ import { NO_EXPORTER_ROOT, excludeOutside, exportTime, type BundleVerifyOptions 
 import { rangeFiles, type RangeEntry } from './files.js';
 import { INIT_FILE, segmentName } from './layout.js';
 import { READ_CHUNK_BYTES } from './limits.js';
-import { EXPORTER_CHAIN_FILE, EXPORT_INFO_FILE, SESSION_SEI_FILE, type OnvifExportInfo } from './onvif-export.js';
-import { readLayout, type ExportLayout } from './onvif-layout.js';
+import type { OnvifExportInfo } from './onvif-export.js';
+import { EXPORTER_CHAIN_FILE, EXPORT_INFO_FILE, SESSION_SEI_FILE, readLayout, type ExportLayout } from './onvif-layout.js';
 import type { BundleReport, FragmentLayerReport, SealReport } from './report.js';
 import { provenByFromReport, verifyFragmentLayer, verifyMp4Video, verifyVideoLayer } from './verify.js';
 

@@ -12,6 +12,7 @@ import { openDevice } from '../../pki/device.js';
 import { openOperatorIdentity } from '../../pki/operator-identity.js';
 import { exportBundle } from '../../recording/bundle.js';
 import { exportOnvif } from '../../recording/onvif-export.js';
+import { addSeal } from '../../recording/onvif-seal.js';
 import { RECORDS_FILE } from '../../recording/layout.js';
 import { statInput } from '../../packager/input.js';
 import { onInterrupt } from '../../util/cleanup.js';
@@ -196,6 +197,34 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
       } finally {
         await stamper?.close();
         await exporter.close();
+      }
+    });
+
+  program
+    .command('seal')
+    .description('repeated signing of an ONVIF export file (keyframe export --format onvif): writes a copy with one more seal (a ProtectionSchemeInfoBox at the foot of ipro) over the whole file and every earlier seal, by an operator-CA identity; `keyframe verify` checks every seal')
+    .argument('<FILE>', 'sealed ONVIF export file')
+    .requiredOption('--out <FILE>', 'the copy to write')
+    .requiredOption('--exporter <DIR>', 'identity that seals (keyframe ca exporter-cert): an operator-CA certificate for evidence export and its key store')
+    .option('--note <TEXT>', 'why this seal (the AdditionalUserInformationBox), e.g. "received by the court registry, case 42"')
+    .option('--keystore <SPEC>', "the identity's key store, overriding identity.json")
+    .option('--force', 'replace FILE given as --out if it exists')
+    .option('--exporter-root <ROOT.pem>', "trust anchor for the identity's certificate (default: the operator CA at the end of its chain.pem)")
+    .option('--crl <CRL>', 'CRL (PEM or DER), repeatable: a revoked identity is refused', collect, [])
+    .action(async (file: string, o: { out: string; exporter: string; note?: string; keystore?: string; force?: boolean; exporterRoot?: string; crl: string[] }) => {
+      const out = await checkOutput(o.out, { kind: 'file', inputs: [file], force: o.force === true });
+      const crls = await readCrls(o.crl);
+      const roots = o.exporterRoot !== undefined ? await readRoots(o.exporterRoot, '--exporter-root') : undefined;
+      const sealer = await openOperatorIdentity(resolve(o.exporter), 'exporter', {
+        ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+        ...(roots !== undefined ? { roots } : {}),
+        ...(crls !== undefined ? { crls } : {}),
+      });
+      try {
+        const r = await addSeal({ input: resolve(file), out: out.path, sealer, ...(o.note !== undefined ? { userInformation: o.note } : {}) });
+        println(ctx.stdout, `added seal ${r.index} by ${r.signer.subject} (issuer ${r.signer.issuer}) with ${r.algorithm} → ${out.path} (${r.bytes} bytes)`);
+      } finally {
+        await sealer.close();
       }
     });
 }

@@ -190,6 +190,19 @@ export interface BuiltMeta {
  * `meta{ hdlr, suep, ipro{ sinf{ cstb, schm, schi{ auib, sigC, cert, sibo } } } }`, the signature zero-filled.
  */
 export function buildExportMeta(exportInfo: SurveillanceExport, seal: SealSpec): BuiltMeta {
+  const sinf = buildSinf(seal);
+  const ipro = fullBox('ipro', 0, 0, Uint8Array.of(0, 1), sinf);
+  const hdlr = new _Writer(64);
+  hdlr.beginFull('hdlr', 0, 0).u32(0).fourcc(OEFF_HANDLER).zeros(12);
+  cString(hdlr, 'ONVIF Export File Format', 'hdlr name');
+  hdlr.end();
+  const meta = fullBox('meta', 0, 0, hdlr.finish(), buildSuep(exportInfo), ipro);
+  // sibo is the last box of everything above: its payload ends the meta box
+  return { meta, signatureOffset: meta.length - seal.signatureLength };
+}
+
+/** One signing instance: `sinf{ cstb?, schm 'oeff' v1, schi{ auib?, sigC?, cert, sibo } }`, the signature zero. */
+export function buildSinf(seal: SealSpec): Uint8Array {
   if (!(Number.isInteger(seal.signatureLength) && seal.signatureLength > 0)) throw new MediaError(`signature length ${seal.signatureLength}: must be a positive number of bytes`);
   const schiParts: Uint8Array[] = [];
   if (seal.userInformation !== undefined) {
@@ -201,19 +214,30 @@ export function buildExportMeta(exportInfo: SurveillanceExport, seal: SealSpec):
   }
   if (seal.algorithm !== undefined) schiParts.push(box('sigC', seal.algorithm));
   schiParts.push(box('cert', seal.certificate));
-  const sibo = box('sibo', new Uint8Array(seal.signatureLength));
-  schiParts.push(sibo);
+  schiParts.push(box('sibo', new Uint8Array(seal.signatureLength)));
   const schm = new _Writer(20);
   schm.beginFull('schm', 0, 0).fourcc(OEFF_SCHEME).u32(OEFF_SCHEME_VERSION).end();
-  const sinf = box('sinf', ...(seal.startTimes !== undefined ? [buildCstb(seal.startTimes)] : []), schm.finish(), box('schi', ...schiParts));
-  const ipro = fullBox('ipro', 0, 0, Uint8Array.of(0, 1), sinf);
-  const hdlr = new _Writer(64);
-  hdlr.beginFull('hdlr', 0, 0).u32(0).fourcc(OEFF_HANDLER).zeros(12);
-  cString(hdlr, 'ONVIF Export File Format', 'hdlr name');
-  hdlr.end();
-  const meta = fullBox('meta', 0, 0, hdlr.finish(), buildSuep(exportInfo), ipro);
-  // sibo is the last box of everything above: its payload ends the meta box
-  return { meta, signatureOffset: meta.length - seal.signatureLength };
+  return box('sinf', ...(seal.startTimes !== undefined ? [buildCstb(seal.startTimes)] : []), schm.finish(), box('schi', ...schiParts));
+}
+
+/**
+ * Repeated signing: `meta` with one more `sinf` at the foot of `ipro` (protection_count unchanged), the sizes of
+ * `ipro` and `meta` grown by it. `ipro` must end `meta` and its last `sinf` end `ipro`: otherwise boxes would sit
+ * between the seals, covered by some and not others (MediaError).
+ */
+export function appendSealInstance(meta: Uint8Array, parsed: ExportMeta, seal: SealSpec): BuiltMeta {
+  const ipro = parsed.ipro;
+  const last = parsed.seals[parsed.seals.length - 1];
+  if (ipro === undefined || last === undefined) throw new MediaError("the file is not sealed (no 'ipro' with a 'sinf'): there is no seal to add to");
+  if (ipro.offset + ipro.size !== meta.length) throw new MediaError("boxes follow 'ipro' in 'meta': a new seal would leave them between the seals");
+  if (last.sinf.offset + last.sinf.size !== ipro.offset + ipro.size) throw new MediaError("boxes follow the last 'sinf' in 'ipro': a new seal would leave them between the seals");
+  const sinf = buildSinf(seal);
+  const out = new Uint8Array(meta.length + sinf.length);
+  out.set(meta);
+  out.set(sinf, meta.length);
+  patchSize(out, ipro, ipro.size + sinf.length);
+  patchSize(out, readBoxHeader(meta, 0, meta.length), out.length);
+  return { meta: out, signatureOffset: out.length - seal.signatureLength };
 }
 
 // ---- parser -------------------------------------------------------------------------------------------------------
