@@ -153,7 +153,7 @@ async function checkSeals(
   }
   for (const s of seals) {
     const who = s.index === 1 ? "the exporter's seal" : `seal ${s.index} (repeated signing${s.subject !== undefined ? ` by ${s.subject}` : ''})`;
-    if (!s.signatureValid && s.problems.length === 0) problems.push(`${who} does not match the file: the file was altered after it was sealed, or the seal is forged`);
+    if (!s.signatureValid && s.algorithm !== '?' && s.algorithm !== 'unsupported') problems.push(`${who} does not match the file: the file was altered after it was sealed, or the seal is forged`);
     for (const p of s.problems) problems.push(`${who}: ${p}`);
   }
   return { seals, ...(exporter !== undefined ? { exporter } : {}), ...(exporterSignature !== undefined ? { exporterSignature } : {}) };
