@@ -11,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExportMeta } from '../../src/media/mp4/oeff.js';
+import { buildExportMeta, parseExportMeta, ticksFromMs } from '../../src/media/mp4/oeff.js';
+import { seconds1904 } from '../../src/media/mp4/movie-times.js';
 import { openOperatorIdentity } from '../../src/pki/operator-identity.js';
 import { exportOnvif } from '../../src/recording/onvif-export.js';
 import { mp4Boxes } from '../helpers/browser.js';
@@ -398,5 +399,65 @@ describe('output safety', () => {
     const v = await runCli(['verify', remux, '--root', pki.rootPath]);
     expect(v.stdout).toContain('video (signed SEIs): AUTHENTIC');
     expect(v.code, v.stdout).toBe(0);
+  });
+});
+
+describe('an ONVIF export written by another exporter (no keyframe evidence boxes)', () => {
+  /**
+   * A plain MP4 (ffmpeg -c copy of a signed Annex-B stream: moov after mdat, no fragments) with a file-level meta
+   * appended and sealed here, the specification's way (RSASSA-PSS salt 20 over the file with sibo zero), by the RSA
+   * exporter's key: keyframe's verifier checks the seal and the signed SEIs in the file's samples.
+   */
+  async function foreignExport(name: string): Promise<{ path: string; bytes: Buffer }> {
+    const source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 });
+    const signed = join(pki.work, `${name}.h264`);
+    const s = await runCli(['sign', source, '--device', cam, '--out', signed]);
+    expect(s.code, s.stderr).toBe(0);
+    const mp4 = join(pki.work, `${name}.plain.mp4`);
+    await ffmpeg(['-y', '-r', '25', '-i', signed, '-c', 'copy', mp4]);
+    const body = readFileSync(mp4);
+    const id = await openOperatorIdentity(rsaExporter, 'exporter');
+    try {
+      const { meta, signatureOffset } = buildExportMeta(
+        { unitName: 'Other VMS 9.1', unitUrl: 'https://vms.example/', unitMac: '08-00-27-00-0C-15', exportTime: seconds1904(Date.now() - 60_000), operator: 'operator 12', sources: [{ trackId: 1, name: 'Entrance', url: '', mac: '', line: '1' }] },
+        { certificate: new Uint8Array(id.chain[0]!.rawData), startTimes: [{ trackId: 1, startTime: ticksFromMs(Date.now() - 120_000) }], signatureLength: 256 },
+      );
+      const unsigned = Buffer.concat([body, meta]);
+      const signature = await id.signStream((async function* () { yield unsigned; })(), { rsaPadding: 'pss', pssSaltLength: 20 });
+      const bytes = Buffer.from(unsigned);
+      signature.copy(bytes, body.length + signatureOffset);
+      const path = join(pki.work, `${name}.mp4`);
+      writeFileSync(path, bytes);
+      return { path, bytes };
+    } finally {
+      await id.close();
+    }
+  }
+
+  it('the seal and the signed video are checked; the records layer is absent, not failed', async () => {
+    const { path, bytes } = await foreignExport('foreign');
+    expect(mp4Boxes(bytes).map((b) => b.type).filter((t) => t !== 'free')).toEqual(['ftyp', 'mdat', 'moov', 'meta']);
+    const v = await runCli(verifyArgs(path));
+    expect(v.code, v.stdout).toBe(0);
+    expect(v.stdout).toContain("seal 1 (the exporter's): valid, RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 20), the default, by CN=WS-RSA");
+    expect(v.stdout).toContain('exporting unit: Other VMS 9.1, operator operator 12; track 1: Entrance\n');
+    expect(v.stdout).not.toContain('fragment records');
+    expect(v.stdout).toContain('video (signed SEIs): AUTHENTIC');
+    // a flipped byte in the samples: the seal and the SEI layer both catch it
+    const mdat = mp4Boxes(bytes).find((b) => b.type === 'mdat')!;
+    const bad = await verdictOf(flip(bytes, mdat.start + Math.floor(mdat.size / 2)), 'foreign-bad.mp4');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("problem: the exporter's seal does not match the file");
+    expect(bad.stdout).toMatch(/video \(signed SEIs\): NOT_AUTHENTIC/);
+  });
+});
+
+describe('unusable input', () => {
+  it('an export cut short (an interrupted copy) is exit 2, one line naming the path', async () => {
+    const bytes = readFileSync(whole);
+    const path = join(pki.work, 'cut.mp4');
+    writeFileSync(path, bytes.subarray(0, bytes.length - 100)); // inside the sealed meta box
+    const r = await runCli(verifyArgs(path));
+    expectOneLineError(r, 2, new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: box 'meta' at \\d+ has size \\d+: beyond the end of the file`));
   });
 });
