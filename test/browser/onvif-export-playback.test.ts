@@ -5,7 +5,7 @@
  * the same (players ignore the seal; keyframe verify does not), and a copy with the mdat damaged does not play
  * cleanly, so the check can fail.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frameDiff, mp4Boxes, mp4VideoMime, playInChromium, referenceFrame } from '../helpers/browser.js';
@@ -32,6 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pki.caStore.close();
+  rmSync(pki.work, { recursive: true, force: true });
 });
 
 describe('Chromium plays the ONVIF export file', () => {

@@ -8,7 +8,7 @@
  */
 import { constants, createPublicKey, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildExportMeta, parseExportMeta, ticksFromMs } from '../../src/media/mp4/oeff.js';
@@ -59,6 +59,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await pki.caStore.close();
   await evil.caStore.close();
+  rmSync(pki.work, { recursive: true, force: true });
+  rmSync(evil.work, { recursive: true, force: true });
 });
 
 const verifyArgs = (path: string, ...more: string[]): string[] => ['verify', path, '--root', pki.rootPath, '--exporter-root', pki.operatorPath, ...more];
@@ -459,5 +461,43 @@ describe('unusable input', () => {
     writeFileSync(path, bytes.subarray(0, bytes.length - 100)); // inside the sealed meta box
     const r = await runCli(verifyArgs(path));
     expectOneLineError(r, 2, new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: box 'meta' at \\d+ has size \\d+: beyond the end of the file`));
+  });
+});
+
+describe('the export time, by the bundle rules', () => {
+  it('an export time claimed in the future is NOT_AUTHENTIC', async () => {
+    const id = await openOperatorIdentity(exporter, 'exporter');
+    const out = join(pki.work, 'future.mp4');
+    try {
+      await exportOnvif({ recording: rec, out, exporter: id, reason: 'r', now: new Date(Date.now() + 3600_000) });
+    } finally {
+      await id.close();
+    }
+    const v = await runCli(verifyArgs(out));
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/^verdict: NOT_AUTHENTIC/);
+    expect(v.stdout).toMatch(/problem: the export \(suep ExportUnitTime\) claims \S+, after the verification time \S+ plus the allowed skew of 300 s/);
+    // accepted when the verification time is later (the claim is checked, not the file)
+    const later = await runCli(verifyArgs(out, '--max-skew', '7200'));
+    expect(later.code, later.stdout).toBe(0);
+  });
+
+  it('an exporter revoked as compromised after the export: UNPROVEN_TIME, since the file cannot carry a time-stamp', async () => {
+    const dir = await pki.identity('exporter', 'WS-LATER-COMPROMISED');
+    const out = join(pki.work, 'compromised.mp4');
+    expect((await runCli(['export', rec, '--format', 'onvif', '--out', out, '--exporter', dir, '--reason', 'r'])).code).toBe(0);
+    const id = await openOperatorIdentity(dir, 'exporter');
+    const serial = id.chain[0]!.serialNumber;
+    await id.close();
+    const revoked = await runCli(['ca', 'revoke', '--ca', pki.caDir, '--cert-serial', serial, '--reason', 'keyCompromise']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const crl = join(pki.work, 'crl-compromised.pem');
+    expect((await runCli(['ca', 'crl', '--ca', pki.caDir, '--out', crl])).code).toBe(0);
+    const v = await runCli(verifyArgs(out, '--crl', crl));
+    expect(v.code).toBe(1);
+    expect(v.stdout).toContain('ONVIF export file (sealed MP4): UNPROVEN_TIME');
+    expect(v.stdout).toMatch(/UNPROVEN: "CN=WS-LATER-COMPROMISED, O=Acme Cameras" was revoked at \S+ \(keyCompromise\)/);
+    // the same file without the CRL: revocation not checked, AUTHENTIC
+    expect((await runCli(verifyArgs(out))).code).toBe(0);
   });
 });
