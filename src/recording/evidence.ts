@@ -14,7 +14,7 @@ import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import type { VerificationReport } from '../signing/report.js';
 import { readFailure } from '../util/fs.js';
 import { verifyBundle } from './bundle.js';
-import { hasFileLevelMeta } from './onvif-layout.js';
+import { isOnvifExport } from './onvif-layout.js';
 import { verifyOnvifExport } from './onvif-verify.js';
 import { openRecordingDir } from './files.js';
 import { RECORDS_FILE } from './layout.js';
@@ -110,7 +110,7 @@ async function verifyAny(path: string, options: EvidenceOptions): Promise<Eviden
   if (input === 'mp4') {
     const source = await fileSource(path);
     try {
-      if (await hasFileLevelMeta(source)) {
+      if (await isOnvifExport(source)) {
         const o = await verifyOnvifExport(source, options);
         const verdicts = [o.bundle.verdict, ...(o.fragmentLayer !== undefined ? [o.fragmentLayer.verdict] : []), ...(o.video !== undefined ? [o.video.verdict] : [])];
         return {

@@ -71,9 +71,26 @@ export async function topLevelBoxes(source: Mp4Source): Promise<TopBox[]> {
   return out;
 }
 
-/** True when the file has a top-level `meta` box: an ONVIF export (sealed or not), checked as one. */
-export async function hasFileLevelMeta(source: Mp4Source): Promise<boolean> {
-  return (await topLevelBoxes(source)).some((b) => b.type === 'meta');
+/**
+ * True when the file is an ONVIF export: a top-level `meta` box holding a SurveillanceExportBox or an
+ * ItemProtectionBox (sealed or not, well-formed or not: checked as one). A top-level `meta` of another kind (some
+ * writers put iTunes-style metadata there) leaves the file an ordinary MP4.
+ */
+export async function isOnvifExport(source: Mp4Source): Promise<boolean> {
+  for (const b of (await topLevelBoxes(source)).filter((x) => x.type === 'meta')) {
+    // FullBox: version and flags, then the children
+    const start = b.offset + b.headerSize + 4;
+    const end = b.offset + Math.min(b.size, MAX_META_BYTES);
+    for (let pos = start; pos + 8 <= end; ) {
+      const h = await source.read(pos, 8);
+      const size = new DataView(h.buffer, h.byteOffset, 8).getUint32(0);
+      const type = String.fromCharCode(h[4] ?? 0, h[5] ?? 0, h[6] ?? 0, h[7] ?? 0);
+      if (type === 'suep' || type === 'ipro') return true;
+      if (size < 8) break;
+      pos += size;
+    }
+  }
+  return false;
 }
 
 /** An evidence box: its file name and where the file's bytes are. */

@@ -410,7 +410,7 @@ describe('an ONVIF export written by another exporter (no keyframe evidence boxe
    * appended and sealed here, the specification's way (RSASSA-PSS salt 20 over the file with sibo zero), by the RSA
    * exporter's key: keyframe's verifier checks the seal and the signed SEIs in the file's samples.
    */
-  async function foreignExport(name: string): Promise<{ path: string; bytes: Buffer }> {
+  async function foreignExport(name: string): Promise<{ path: string; bytes: Buffer; plain: Buffer }> {
     const source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 });
     const signed = join(pki.work, `${name}.h264`);
     const s = await runCli(['sign', source, '--device', cam, '--out', signed]);
@@ -430,7 +430,7 @@ describe('an ONVIF export written by another exporter (no keyframe evidence boxe
       signature.copy(bytes, body.length + signatureOffset);
       const path = join(pki.work, `${name}.mp4`);
       writeFileSync(path, bytes);
-      return { path, bytes };
+      return { path, bytes, plain: body };
     } finally {
       await id.close();
     }
@@ -451,6 +451,29 @@ describe('an ONVIF export written by another exporter (no keyframe evidence boxe
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("problem: the exporter's seal does not match the file");
     expect(bad.stdout).toMatch(/video \(signed SEIs\): NOT_AUTHENTIC/);
+  });
+});
+
+describe('an ordinary MP4 with a top-level meta of another kind', () => {
+  it('stays an ordinary MP4: its signed video is verified, no seal is asked for', async () => {
+    const source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 });
+    const signed = join(pki.work, 'itunes.h264');
+    expect((await runCli(['sign', source, '--device', cam, '--out', signed])).code).toBe(0);
+    const mp4 = join(pki.work, 'itunes.plain.mp4');
+    await ffmpeg(['-y', '-r', '25', '-i', signed, '-c', 'copy', mp4]);
+    // meta (FullBox) { hdlr 'mdir' }: iTunes-style metadata some writers put at the top level
+    const hdlr = Buffer.alloc(33);
+    hdlr.writeUInt32BE(33, 0);
+    hdlr.write('hdlr', 4, 'latin1');
+    hdlr.write('mdir', 16, 'latin1');
+    const meta = Buffer.concat([Buffer.alloc(12), hdlr]);
+    meta.writeUInt32BE(meta.length, 0);
+    meta.write('meta', 4, 'latin1');
+    const path = join(pki.work, 'itunes.mp4');
+    writeFileSync(path, Buffer.concat([readFileSync(mp4), meta]));
+    const v = await runCli(['verify', path, '--root', pki.rootPath]);
+    expect(v.code, v.stdout).toBe(0);
+    expect(v.stdout).toMatch(/^verdict: AUTHENTIC\ninput: mp4\n/);
   });
 });
 
