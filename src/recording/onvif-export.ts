@@ -20,7 +20,8 @@
  * The seal is the exporter's signature over every byte of the file with the `sibo` payload zero: RSASSA-PSS
  * (SHA-256, MGF1-SHA-256, salt 20, the specification's default, no sigC) for an RSA exporter, ECDSA with SHA-256
  * (DER, sigC ecdsa-with-SHA256) for a P-256 one. The file is streamed through the exporter's key store as it is
- * written, so memory stays bounded by one fragment.
+ * written: memory holds one fragment's chunk and the small evidence files (records.jsonl within its bound in
+ * limits.ts), never the whole export.
  */
 import { subjectOf } from '../pki/verify.js';
 import { issuerOf } from '../pki/_certs.js';
@@ -31,7 +32,6 @@ import { ErrorCodes, KeyframeError, MediaError } from '../errors.js';
 import { writeWithAtomic } from '../util/fs.js';
 import { sealScheme, writeSealed, type Sealer } from './onvif-seal.js';
 import { EXPORTER_CHAIN_FILE, EXPORT_INFO_FILE, SESSION_SEI_FILE, evidenceBox } from './onvif-layout.js';
-
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { planExport, type ExportedRange } from './range.js';
 import { canonicalJson } from './records.js';
