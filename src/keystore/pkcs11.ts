@@ -8,7 +8,8 @@
  *
  * Mechanisms, chosen for what SoftHSM 2.6 offers (see docs in interop notes §5):
  *   sign       EC: SHA-256 on the host, CKM_ECDSA on the digest (raw r‖s, converted to DER unless P1363 asked for)
- *              RSA: CKM_SHA256_RSA_PKCS
+ *              RSA: CKM_SHA256_RSA_PKCS; RSA-PSS, and any streamed input (signStream): SHA-256 on the host, then
+ *              CKM_RSA_PKCS_PSS, or CKM_RSA_PKCS over the DigestInfo (the same PKCS#1 v1.5 signature)
  *   deriveKey  CKM_ECDH1_DERIVE (CKD_NULL) to a session key Z, then CKM_AES_CBC_ENCRYPT_DATA over kdfInput(context):
  *              exactly kdf.ts's K, and neither Z nor K ever leaves the token
  *   wrap       AES: CKM_AES_GCM, 12-byte random nonce, output nonce ‖ ciphertext ‖ tag
@@ -28,7 +29,7 @@ import { checkLoggedInPin, ckrName, loadModule, p11Error, pkcs11js, rememberPin 
 import type { Handle, LoadedModule, Pkcs11 } from './_pkcs11-module.js';
 import { kdfInput } from './kdf.js';
 import type { KeyAlgorithm, KeyInfo, KeyPairAlgorithm, KeyStore, SignOptions } from './types.js';
-import { LABEL_PATTERN } from './types.js';
+import { LABEL_PATTERN, pssSaltLength } from './types.js';
 
 const {
   CKA_CLASS,
@@ -57,6 +58,7 @@ const {
   CKF_SERIAL_SESSION,
   CKF_TOKEN_INITIALIZED,
   CKG_MGF1_SHA1,
+  CKG_MGF1_SHA256,
   CKK_AES,
   CKK_EC,
   CKK_RSA,
@@ -66,8 +68,11 @@ const {
   CKM_ECDH1_DERIVE,
   CKM_ECDSA,
   CKM_EC_KEY_PAIR_GEN,
+  CKM_RSA_PKCS,
   CKM_RSA_PKCS_KEY_PAIR_GEN,
   CKM_RSA_PKCS_OAEP,
+  CKM_RSA_PKCS_PSS,
+  CKM_SHA256,
   CKM_SHA256_RSA_PKCS,
   CKM_SHA_1,
   CKO_PRIVATE_KEY,
@@ -78,6 +83,7 @@ const {
   CK_PARAMS_AES_GCM,
   CK_PARAMS_EC_DH,
   CK_PARAMS_RSA_OAEP,
+  CK_PARAMS_RSA_PSS,
 } = pkcs11js;
 
 /** DER OBJECT IDENTIFIER prime256v1, the CKA_EC_PARAMS of a P-256 key. */
@@ -85,6 +91,8 @@ const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
 /** SubjectPublicKeyInfo prefix for an uncompressed P-256 point (04 ‖ X ‖ Y follows). */
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const RSA_BYTES = 256;
+/** DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1): CKM_RSA_PKCS signs DigestInfo ‖ digest. */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 /** RSA-OAEP with SHA-1 on a 2048-bit key carries at most 256 - 2·20 - 2 bytes. */
 const RSA_OAEP_MAX = RSA_BYTES - 2 * 20 - 2;
 /** `source: 1` is CKZ_DATA_SPECIFIED (an empty label). */
@@ -503,21 +511,55 @@ export class Pkcs11KeyStore implements KeyStore {
     try {
       return this.#withKey(label, (entry) => {
         const key = this.#private(entry, label, 'sign');
-        const p11 = this.#p11;
-        const s = this.#s;
-        if (entry.algorithm === 'ec-p256') {
-          const digest = createHash('sha256').update(data).digest();
-          p11.C_SignInit(s, { mechanism: CKM_ECDSA }, key);
-          const raw = p11.C_Sign(s, digest, Buffer.alloc(132));
-          if (raw.length !== 64) throw new KeyStoreError(ErrorCodes.KEYSTORE, `PKCS#11 token returned a ${raw.length}-byte P-256 signature`);
-          return (options.dsaEncoding ?? 'der') === 'der' ? p1363ToDer(raw) : Buffer.from(raw);
+        if (entry.algorithm === 'rsa-2048' && options.rsaPadding !== 'pss') {
+          this.#p11.C_SignInit(this.#s, { mechanism: CKM_SHA256_RSA_PKCS }, key);
+          return Buffer.from(this.#p11.C_Sign(this.#s, toBuffer(data), Buffer.alloc(RSA_BYTES * 2)));
         }
-        p11.C_SignInit(s, { mechanism: CKM_SHA256_RSA_PKCS }, key);
-        return Buffer.from(p11.C_Sign(s, toBuffer(data), Buffer.alloc(RSA_BYTES * 2)));
+        return this.#signDigest(entry.algorithm, key, createHash('sha256').update(data).digest(), options);
       });
     } catch (e) {
       throw p11Error(e, `signing with key "${label}"`);
     }
+  }
+
+  async signStream(label: string, chunks: AsyncIterable<Uint8Array>, options: SignOptions = {}): Promise<Buffer> {
+    try {
+      // the key is looked up first: a wrong label or a secret key fails before the input is read
+      this.#withKey(label, (entry) => this.#private(entry, label, 'sign'));
+    } catch (e) {
+      throw p11Error(e, `signing with key "${label}"`);
+    }
+    const hash = createHash('sha256');
+    for await (const c of chunks) hash.update(c);
+    const digest = hash.digest();
+    try {
+      return this.#withKey(label, (entry) => this.#signDigest(entry.algorithm, this.#private(entry, label, 'sign'), digest, options));
+    } catch (e) {
+      throw p11Error(e, `signing with key "${label}"`);
+    }
+  }
+
+  /**
+   * Signs a SHA-256 digest in the token: EC with CKM_ECDSA (raw r‖s, DER unless P1363 is asked for); RSA-PSS with
+   * CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256); RSA PKCS#1 v1.5 with CKM_RSA_PKCS over the DigestInfo — the same
+   * signature CKM_SHA256_RSA_PKCS gives over the data.
+   */
+  #signDigest(algorithm: KeyAlgorithm, key: Handle, digest: Buffer, options: SignOptions): Buffer {
+    const p11 = this.#p11;
+    const s = this.#s;
+    if (algorithm === 'ec-p256') {
+      p11.C_SignInit(s, { mechanism: CKM_ECDSA }, key);
+      const raw = p11.C_Sign(s, digest, Buffer.alloc(132));
+      if (raw.length !== 64) throw new KeyStoreError(ErrorCodes.KEYSTORE, `PKCS#11 token returned a ${raw.length}-byte P-256 signature`);
+      return (options.dsaEncoding ?? 'der') === 'der' ? p1363ToDer(raw) : Buffer.from(raw);
+    }
+    if (options.rsaPadding === 'pss') {
+      const parameter: pkcs11js.RsaPSS = { type: CK_PARAMS_RSA_PSS, hashAlg: CKM_SHA256, mgf: CKG_MGF1_SHA256, saltLen: pssSaltLength(options) };
+      p11.C_SignInit(s, { mechanism: CKM_RSA_PKCS_PSS, parameter }, key);
+      return Buffer.from(p11.C_Sign(s, digest, Buffer.alloc(RSA_BYTES * 2)));
+    }
+    p11.C_SignInit(s, { mechanism: CKM_RSA_PKCS }, key);
+    return Buffer.from(p11.C_Sign(s, Buffer.concat([SHA256_DIGEST_INFO, digest]), Buffer.alloc(RSA_BYTES * 2)));
   }
 
   async deriveKey(privateLabel: string, peerPublicKey: KeyObject, newLabel: string, context: Uint8Array): Promise<KeyInfo> {

@@ -9,13 +9,13 @@
  * label or algorithm fails to open. `check` is a GCM seal of a fixed string: a wrong passphrase is reported as
  * one generic authentication failure before any key is touched.
  */
-import type {
-  KeyObject} from 'node:crypto';
+import type { KeyObject, SignKeyObjectInput } from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
   createPrivateKey,
   createPublicKey,
+  createSign,
   diffieHellman,
   generateKeyPairSync,
   privateDecrypt,
@@ -33,7 +33,7 @@ import { ErrorCodes, InputError, KeyStoreError, NotFoundError, errnoCode } from 
 import { writeFileAtomic } from '../util/fs.js';
 import { GCM_NONCE_BYTES, GCM_TAG_BYTES, assertLabel, assertP256Public, unwrapFailed } from './_common.js';
 import { deriveFromSharedSecret } from './kdf.js';
-import type { KeyAlgorithm, KeyInfo, KeyPairAlgorithm, KeyStore, SignOptions } from './types.js';
+import { pssSaltLength, type KeyAlgorithm, type KeyInfo, type KeyPairAlgorithm, type KeyStore, type SignOptions } from './types.js';
 
 const VERSION = 1;
 const CHECK_PLAINTEXT = Buffer.from('keyframe software keystore v1');
@@ -304,11 +304,25 @@ export class SoftwareKeyStore implements KeyStore {
     this.#cache.delete(label);
   }
 
-  async sign(label: string, data: Uint8Array, options: SignOptions = {}): Promise<Buffer> {
+  /** Node's signing input for the key pair at `label` (a secret key cannot sign). */
+  async #signingKey(label: string, options: SignOptions): Promise<SignKeyObjectInput> {
     const { algorithm, key } = await this.#load(label);
     if (algorithm === 'aes-256' || Buffer.isBuffer(key)) throw new KeyStoreError(ErrorCodes.UNSUPPORTED, `key "${label}" is a secret key: it cannot sign`);
-    if (algorithm === 'ec-p256') return cryptoSign('sha256', data, { key, dsaEncoding: options.dsaEncoding ?? 'der' });
-    return cryptoSign('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PADDING });
+    if (algorithm === 'ec-p256') return { key, dsaEncoding: options.dsaEncoding ?? 'der' };
+    if (options.rsaPadding === 'pss') return { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: pssSaltLength(options) };
+    return { key, padding: cryptoConstants.RSA_PKCS1_PADDING };
+  }
+
+  async sign(label: string, data: Uint8Array, options: SignOptions = {}): Promise<Buffer> {
+    return cryptoSign('sha256', data, await this.#signingKey(label, options));
+  }
+
+  async signStream(label: string, chunks: AsyncIterable<Uint8Array>, options: SignOptions = {}): Promise<Buffer> {
+    // the key is looked up first: a wrong label or a secret key fails before the input is read
+    const key = await this.#signingKey(label, options);
+    const signer = createSign('sha256');
+    for await (const c of chunks) signer.update(c);
+    return signer.sign(key);
   }
 
   async deriveKey(privateLabel: string, peerPublicKey: KeyObject, newLabel: string, context: Uint8Array): Promise<KeyInfo> {

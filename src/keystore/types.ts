@@ -20,9 +20,23 @@ export interface KeyInfo {
 export interface SignOptions {
   /**
    * ECDSA signature encoding: 'der' (X.509, CMS; the default) or 'ieee-p1363' (raw r‖s, WebCrypto, JOSE).
-   * Ignored for RSA, which signs RSASSA-PKCS1-v1_5.
+   * Ignored for RSA.
    */
   readonly dsaEncoding?: 'der' | 'ieee-p1363';
+  /**
+   * RSA signature scheme: 'pkcs1' (RSASSA-PKCS1-v1_5, the default) or 'pss' (RSASSA-PSS with SHA-256 and
+   * MGF1-SHA-256, salt of `pssSaltLength` bytes). Ignored for EC keys.
+   */
+  readonly rsaPadding?: 'pkcs1' | 'pss';
+  /** RSASSA-PSS salt length in bytes (default 32, the hash length); the ONVIF Export File Format uses 20. */
+  readonly pssSaltLength?: number;
+}
+
+/** The PSS salt length `options` ask for (default: the SHA-256 length), checked. */
+export function pssSaltLength(options: SignOptions): number {
+  const n = options.pssSaltLength ?? 32;
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new RangeError(`RSASSA-PSS salt length ${n}: must be 0..64 bytes`);
+  return n;
 }
 
 export type KeyStoreBackend = 'software' | 'pkcs11';
@@ -50,6 +64,12 @@ export interface KeyStore {
    * Hashing happens before the key is touched, so tokens without CKM_ECDSA_SHA256 (SoftHSM) work.
    */
   sign(label: string, data: Uint8Array, options?: SignOptions): Promise<Buffer>;
+
+  /**
+   * Signs SHA-256 of the concatenated `chunks`, exactly as `sign` over their concatenation would, reading them one
+   * at a time: for inputs too large to hold in memory (an export file). The key is used once, after the last chunk.
+   */
+  signStream(label: string, chunks: AsyncIterable<Uint8Array>, options?: SignOptions): Promise<Buffer>;
 
   /**
    * ECDH key agreement with `privateLabel`'s P-256 key and a peer's P-256 public key, followed by the

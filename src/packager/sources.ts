@@ -37,9 +37,9 @@ export async function openEncryptedSource(path: string): Promise<EncryptedSource
   }
   const kind = await evidenceKind(path);
   if (kind === 'annexb') throw new MediaError(`${path} is an Annex-B H.264 stream, not an MP4: there is nothing to decrypt`);
-  if (kind === 'mp4') {
+  if (kind === 'mp4' || kind === 'onvif-export') {
     const source = await fileSource(path);
-    return { kind, source, fragmentFiles: 0, close: () => source.close() };
+    return { kind: 'mp4', source, fragmentFiles: 0, close: () => source.close() };
   }
   if (kind === 'recording') {
     const files = await openRecordingDir(path);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { ErrorCodes, InputError, NotFoundError, PkiError, errnoCode } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import { formatKeyStoreSpec, parseKeyStoreSpec } from '../keystore/spec.js';
-import type { KeyPairAlgorithm, KeyStore } from '../keystore/types.js';
+import type { KeyPairAlgorithm, KeyStore, SignOptions } from '../keystore/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildKeyedDir } from './_keyed-dir.js';
 import { isSelfIssued } from './_certs.js';
@@ -98,6 +98,8 @@ export interface OperatorIdentity {
   readonly chain: readonly X509Certificate[];
   /** Signs SHA-256(data) with the identity's key (ECDSA DER or RSA PKCS#1 v1.5). */
   sign(data: Uint8Array): Promise<Buffer>;
+  /** Signs SHA-256 of the concatenated chunks, read one at a time (an export file); see KeyStore.signStream. */
+  signStream(chunks: AsyncIterable<Uint8Array>, options?: SignOptions): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -181,6 +183,7 @@ export async function openOperatorIdentity(dir: string, kind: OperatorIdentityKi
     certificate,
     chain,
     sign: (data) => store.sign(config.keyLabel, data),
+    signStream: (chunks, signOptions) => store.signStream(config.keyLabel, chunks, signOptions),
     close: () => store.close(),
   };
 }

@@ -16,10 +16,8 @@
  * says so.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import { ErrorCodes, InputError, KeyframeError, MediaError } from '../errors.js';
-import { splitAnnexB, writeAnnexB } from '../media/h264/index.js';
-import type { NalLengthSize } from '../media/h264/index.js';
-import { openMp4 } from '../media/mp4/index.js';
+import { ErrorCodes, KeyframeError, MediaError } from '../errors.js';
+import { splitAnnexB } from '../media/h264/index.js';
 import type { OperatorIdentity } from '../pki/operator-identity.js';
 import { certsToPem } from '../pki/pem.js';
 import { issuerOf } from '../pki/_certs.js';
@@ -29,17 +27,16 @@ import { verifyTimeStampToken, type TimeStampInfo } from '../tsp/token.js';
 import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason } from '../signing/time.js';
 import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type VerificationReport } from '../signing/report.js';
-import { isSigningSei } from '../signing/sei.js';
 import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
-import { concatSource, openRecordingDir, sha256Of, TarFiles, type RecordingFiles } from './files.js';
-import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { sha256Of, TarFiles } from './files.js';
+import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
-import type { FragmentRecord, SessionRecord } from './records.js';
-import type { BundleReport, FragmentLayerReport, RecordingProblem } from './report.js';
+import { planExport } from './range.js';
+import type { BundleReport, FragmentLayerReport } from './report.js';
 import { TarWriter } from './tar.js';
 import { writeWithAtomic } from '../util/fs.js';
 import { TIMESTAMPS_FILE } from './timestamps.js';
-import { leadingSigningSeis, provenByFromReport, readRecords, segmentNames, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
+import { provenByFromReport, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'manifest.sig';
@@ -82,64 +79,16 @@ export interface ExportResult {
   readonly timestamp?: TimeStampInfo;
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-/** The first sample of a fragment as stored (encrypted or not), via the demuxer over init + that fragment. */
-async function firstSample(files: RecordingFiles, segment: string): Promise<{ data: Uint8Array; lengthSize: NalLengthSize }> {
-  const { track, samples } = await openMp4(concatSource(files, [INIT_FILE, segment]));
-  for await (const s of samples()) return { data: s.data, lengthSize: track.avcC.lengthSize };
-  throw new MediaError(`${segment} holds no sample`);
-}
-
 /** Exports a recording (or a time range of it) as a signed evidence bundle; returns its manifest. */
 export async function exportBundle(options: ExportOptions): Promise<ExportResult> {
-  if (options.reason.trim() === '') throw new InputError('an export needs a reason (--reason)');
-  if (options.from !== undefined && options.to !== undefined && options.to.getTime() <= options.from.getTime()) throw new InputError('--to must be after --from');
   const exporterLeaf = options.exporter.chain[0];
   if (exporterLeaf === undefined) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter ${options.exporter.config.name} has no certificate (chain.pem)`);
-  const files = await openRecordingDir(options.recording);
-  for (const f of [RECORDS_FILE, INIT_FILE, CHAIN_FILE]) if (!files.has(f)) throw new MediaError(`${options.recording} is not a keyframe recording: ${f} is missing`);
-  const problems: RecordingProblem[] = [];
-  const records = await readRecords(files, problems);
-  if (problems.length > 0) throw new MediaError(`${options.recording}: ${problems[0]?.detail ?? 'bad records'}; verify it before exporting`);
-  const session = records[0] as SessionRecord | undefined;
-  if (session?.kind !== 'session') throw new MediaError(`${options.recording}: records.jsonl does not start with a session record`);
-  const startMs = Date.parse(session.start);
-  const fragments = records.filter((r): r is FragmentRecord => !('kind' in r));
-  const stored = new Map(segmentNames(files).map((n) => [segmentSeq(n) as number, n]));
-  const wall = (f: FragmentRecord): [number, number] => [startMs + f.start * 1000, startMs + f.end * 1000];
-  const from = options.from?.getTime() ?? -Infinity;
-  const to = options.to?.getTime() ?? Infinity;
-  const chosen = fragments.filter((f) => {
-    const [a, b] = wall(f);
-    return b > from && a < to;
-  });
-  const first = chosen[0];
-  const last = chosen[chosen.length - 1];
-  if (first === undefined || last === undefined) {
-    throw new InputError(`no recorded video between ${options.from?.toISOString() ?? 'the start'} and ${options.to?.toISOString() ?? 'the end'} (recording ${session.start} + ${fragments[fragments.length - 1]?.end ?? 0} s)`);
-  }
-  for (const f of chosen) if (!stored.has(f.seq)) throw new MediaError(`fragment ${f.seq} of the range is not in ${options.recording}: verify the recording`);
-  const notes: string[] = [];
-  if (options.from !== undefined && wall(first)[0] < from) {
-    notes.push(`the requested start is ${((from - wall(first)[0]) / 1000).toFixed(3)} s into a GOP: the export starts at the IDR picture before it (${iso(wall(first)[0])}), since earlier pictures of the GOP cannot be decoded or verified without it`);
-  }
-  if (options.to !== undefined && wall(last)[1] > to) notes.push(`the requested end is inside a GOP: the export ends with that GOP (${iso(wall(last)[1])})`);
-  if (options.from !== undefined && from < startMs) notes.push(`the recording starts at ${session.start}, after the requested start`);
-
-  // the certificate SEI, from the session's first fragment, for a range that does not start with it
+  const plan = await planExport(options);
+  const { files, session } = plan;
   const extra = new Map<string, Uint8Array>();
-  const firstName = stored.get(0);
-  if (first.seq > 0 && firstName !== undefined) {
-    const { data, lengthSize } = await firstSample(files, firstName);
-    const certSeis = leadingSigningSeis(data, lengthSize, isSigningSei);
-    if (certSeis.length > 0) extra.set(SESSION_SEI_FILE, writeAnnexB(certSeis));
-  }
-
+  if (plan.certificateSei !== undefined) extra.set(SESSION_SEI_FILE, plan.certificateSei);
   const optional = [TIMESTAMPS_FILE, INFO_FILE].filter((n) => files.has(n));
-  const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...chosen.map((f) => stored.get(f.seq) as string)];
+  const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments];
   const created = options.now ?? new Date();
   return writeWithAtomic(options.out, async (fh) => {
     const tar = new TarWriter(fh, Math.floor(created.getTime() / 1000));
@@ -158,8 +107,8 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
       exporter: { name: options.exporter.config.name, subject: subjectOf(exporterLeaf), issuer: issuerOf(exporterLeaf) },
       reason: options.reason,
       source: { serial: session.serial, session: session.session, start: session.start, scheme: session.scheme, kid: session.kid },
-      requested: { ...(options.from !== undefined ? { from: options.from.toISOString() } : {}), ...(options.to !== undefined ? { to: options.to.toISOString() } : {}) },
-      exported: { from: iso(wall(first)[0]), to: iso(wall(last)[1]), firstSeq: first.seq, lastSeq: last.seq, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) },
+      requested: plan.requested,
+      exported: plan.exported,
       files: listed,
     };
     const manifestBytes = Buffer.from(`${canonicalJson(manifest)}\n`);
@@ -231,7 +180,7 @@ export interface BundleVerification {
 export const NO_EXPORTER_ROOT = 'no exporter root given (--exporter-root): an exporter is trusted only under the operator CA that certified it';
 
 /** Relabels what a range export deliberately left out, so that it is not reported as missing. */
-function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
+export function excludeOutside(s: SessionReport, fromSec: number, toSec: number, endExported: boolean): void {
   const eps = 1e-6;
   for (const r of s.ranges) {
     if (r.status === 'missing' && (r.end <= fromSec + eps || r.start >= toSec - eps)) {
@@ -344,14 +293,15 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
  * the newest time-stamp token the signed manifest lists (a manifest cannot list a token issued after it was signed,
  * so one that does is backdated: a problem). An exporter revoked as compromised needs manifest.tst from before it.
  */
-async function exportTime(
+export async function exportTime(
   token: Uint8Array | undefined,
   signature: Uint8Array,
   createdMs: number,
   id: SignerIdentity,
-  fragmentLayer: FragmentLayerReport,
+  fragmentLayer: Pick<FragmentLayerReport, 'time'>,
   options: BundleVerifyOptions,
   problems: string[],
+  claim = 'the manifest',
 ): Promise<NonNullable<BundleReport['time']>> {
   const policy = timePolicy(options);
   const iso = (ms: number): string => new Date(ms).toISOString();
@@ -380,10 +330,10 @@ async function exportTime(
     if (!p.valid || p.genTime === undefined || p.notAfter === undefined) continue;
     const issuedFrom = 2 * Date.parse(p.genTime) - Date.parse(p.notAfter);
     if (issuedFrom > notBefore) notBefore = issuedFrom;
-    if (issuedFrom > createdMs) problems.push(`the manifest claims it was made at ${iso(createdMs)}, but it lists a time-stamp (line ${p.line} of ${TIMESTAMPS_FILE}) issued at ${p.genTime}, after that: the export time is backdated`);
+    if (issuedFrom > createdMs) problems.push(`${claim} claims it was made at ${iso(createdMs)}, but it lists a time-stamp (line ${p.line} of ${TIMESTAMPS_FILE}) issued at ${p.genTime}, after that: the export time is backdated`);
   }
   if (provenBy !== undefined && futureClaim(createdMs, { now: provenBy, maxSkewMs: policy.maxSkewMs }, '') !== undefined) {
-    problems.push(`the manifest claims it was made at ${iso(createdMs)}, but ${TIMESTAMP_FILE} proves the signature existed by ${iso(provenBy)} (skew allowed ${policy.maxSkewMs / 1000} s): the export time is false`);
+    problems.push(`${claim} claims it was made at ${iso(createdMs)}, but ${TIMESTAMP_FILE} proves the signature existed by ${iso(provenBy)} (skew allowed ${policy.maxSkewMs / 1000} s): the export time is false`);
   }
   const c = id.compromise;
   const unproven = c !== undefined && !provenBefore(c, provenBy) ? unprovenReason(c, provenBy, "the exporter's signature") : undefined;
@@ -391,7 +341,7 @@ async function exportTime(
     claimed: iso(createdMs),
     verifiedAt: iso(policy.now),
     ...bounds(notBefore, provenBy),
-    proof: tokenReport?.valid === true ? `${TIMESTAMP_FILE} by ${tokenReport.tsa ?? 'a TSA'}, genTime ${tokenReport.genTime ?? '?'}` : `no valid ${TIMESTAMP_FILE}: only the claimed export time`,
+    proof: tokenReport?.valid === true ? `${TIMESTAMP_FILE} by ${tokenReport.tsa ?? 'a TSA'}, genTime ${tokenReport.genTime ?? '?'}` : token === undefined && claim !== 'the manifest' ? 'no time-stamp: only the claimed export time' : `no valid ${TIMESTAMP_FILE}: only the claimed export time`,
     ...(tokenReport !== undefined ? { token: tokenReport } : {}),
     ...(c !== undefined ? { compromise: { time: iso(c.time), reason: c.reason, subject: c.subject } } : {}),
     revocation: revocationKnowledge(options.crls !== undefined, id.crlThisUpdate, createdMs),

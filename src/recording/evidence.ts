@@ -14,6 +14,8 @@ import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import type { VerificationReport } from '../signing/report.js';
 import { readFailure } from '../util/fs.js';
 import { verifyBundle } from './bundle.js';
+import { isOnvifExport } from './onvif-layout.js';
+import { verifyOnvifExport } from './onvif-verify.js';
 import { openRecordingDir } from './files.js';
 import { RECORDS_FILE } from './layout.js';
 import { worst, type EvidenceKind, type EvidenceReport } from './report.js';
@@ -108,6 +110,19 @@ async function verifyAny(path: string, options: EvidenceOptions): Promise<Eviden
   if (input === 'mp4') {
     const source = await fileSource(path);
     try {
+      if (await isOnvifExport(source)) {
+        const o = await verifyOnvifExport(source, options);
+        const verdicts = [o.bundle.verdict, ...(o.fragmentLayer !== undefined ? [o.fragmentLayer.verdict] : []), ...(o.video !== undefined ? [o.video.verdict] : [])];
+        return {
+          input: 'onvif-export',
+          verdict: worst(...verdicts),
+          videoLayer: o.videoLayer,
+          bundle: o.bundle,
+          onvif: { seals: o.seals, ...(o.startTime !== undefined ? { startTime: o.startTime } : {}), ...(o.unit !== undefined ? { unit: { ...o.unit, sources: [...o.unit.sources] } } : {}) },
+          ...(o.fragmentLayer !== undefined ? { fragmentLayer: o.fragmentLayer } : {}),
+          ...videoReport(o.video),
+        };
+      }
       const video = await verifyMp4Video(source, options);
       return { input, videoLayer: 'checked', videoVerdict: video.verdict, ...video };
     } catch (e) {

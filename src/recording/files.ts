@@ -318,3 +318,43 @@ export function concatSource(files: RecordingFiles, names: readonly string[]): M
     },
   };
 }
+
+/** Where a file lies inside a larger one (an export file's box), or its bytes when they were rebuilt. */
+export type RangeEntry = { readonly offset: number; readonly size: number } | { readonly data: Uint8Array };
+
+/**
+ * Files that are byte ranges of one random-access source (the boxes of an ONVIF export file), or small rebuilt
+ * buffers, seen as a recording. Reads are ranges; whole reads are bounded like a directory's (limits.ts).
+ */
+export function rangeFiles(label: string, source: Mp4Source, entries: ReadonlyMap<string, RangeEntry>): RecordingFiles {
+  const entry = (n: string): RangeEntry => {
+    const e = entries.get(n);
+    if (e === undefined) throw missing(label, n);
+    return e;
+  };
+  const sizeOf = (n: string): number => {
+    const e = entry(n);
+    return 'data' in e ? e.data.length : e.size;
+  };
+  const read = async (n: string, offset = 0, length?: number): Promise<Uint8Array> => {
+    const e = entry(n);
+    const size = sizeOf(n);
+    if (length === undefined) checkWhole(label, n, size);
+    const len = length ?? size - offset;
+    if (offset < 0 || len < 0 || offset + len > size) throw new MediaError(`${label}: read outside ${n}`);
+    if ('data' in e) return e.data.subarray(offset, offset + len);
+    return Uint8Array.from(await source.read(e.offset + offset, len));
+  };
+  return {
+    label,
+    names: () => [...entries.keys()].sort(),
+    has: (n) => entries.has(n),
+    size: sizeOf,
+    read,
+    chunks: async function* (n) {
+      const size = sizeOf(n);
+      for (let at = 0; at < size; at += READ_CHUNK_BYTES) yield await read(n, at, Math.min(READ_CHUNK_BYTES, size - at));
+    },
+    close: async () => undefined,
+  };
+}

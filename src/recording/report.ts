@@ -8,7 +8,7 @@ import { formatBounds, formatReport, VERDICT_RANK, type Trust, type Verdict, typ
 import type { RevocationKnowledge } from '../signing/time.js';
 import type { TimeProof } from './timestamps.js';
 
-export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle';
+export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle' | 'onvif-export';
 
 export interface RecordingProblem {
   readonly kind: string;
@@ -107,6 +107,32 @@ export interface EvidenceReport extends VerificationReport {
   videoVerdict?: Verdict;
   fragmentLayer?: FragmentLayerReport;
   bundle?: BundleReport;
+  /** An ONVIF export file: every signing instance (the exporter's first), the stated start, the exporting unit. */
+  onvif?: OnvifReport;
+}
+
+/** One signing instance (`sinf`) of an ONVIF export file, as checked. */
+export interface SealReport {
+  /** 1 for the exporter's seal, 2… for later signing instances (repeated signing). */
+  index: number;
+  algorithm: string;
+  signatureValid: boolean;
+  trust: Trust;
+  trustReason?: string;
+  subject?: string;
+  issuer?: string;
+  userInformation?: string;
+  /** A (corrected) start time (`cstb`) this instance states. */
+  startTime?: string;
+  problems: string[];
+}
+
+export interface OnvifReport {
+  seals: SealReport[];
+  /** The capture's start the export states (cstb). */
+  startTime?: string;
+  /** The exporting unit, its operator and the sources (suep). */
+  unit?: { name: string; operator: string; sources: string[] };
 }
 
 export function worst(...verdicts: readonly Verdict[]): Verdict {
@@ -121,10 +147,20 @@ export function formatEvidence(r: EvidenceReport): string {
   const lines: string[] = [`verdict: ${r.verdict}`, `input: ${r.input}`];
   const b = r.bundle;
   if (b !== undefined) {
-    lines.push('', `evidence bundle: ${b.verdict}`);
+    lines.push('', r.input === 'onvif-export' ? `ONVIF export file (sealed MP4): ${b.verdict}` : `evidence bundle: ${b.verdict}`);
+    const o = r.onvif;
+    if (o !== undefined) {
+      if (o.unit !== undefined) lines.push(`  exporting unit: ${o.unit.name}, operator ${o.unit.operator === '' ? '(none)' : o.unit.operator}${o.unit.sources.length > 0 ? `; ${o.unit.sources.join('; ')}` : ''}`);
+      if (o.startTime !== undefined) lines.push(`  capture start (cstb): ${o.startTime}`);
+      for (const s of o.seals) {
+        lines.push(`  seal ${s.index}${s.index === 1 ? " (the exporter's)" : ' (repeated signing)'}: ${s.signatureValid ? 'valid' : 'INVALID'}, ${s.algorithm}, by ${s.subject ?? '?'}: ${s.trust}${s.index > 1 && s.trustReason !== undefined ? ` (${s.trustReason})` : ''}`);
+        if (s.userInformation !== undefined) lines.push(`    user information: ${s.userInformation}`);
+        if (s.index > 1 && s.startTime !== undefined) lines.push(`    corrected start time: ${s.startTime}`);
+      }
+    }
     lines.push(`  exporter: ${b.exporter.subject ?? '?'} (issuer ${b.exporter.issuer ?? '?'}): ${b.exporter.trust}${b.exporter.trustReason !== undefined ? ` (${b.exporter.trustReason})` : ''}`);
     b.exporter.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
-    lines.push(`  exporter signature: ${b.signatureValid ? 'valid' : 'INVALID'}`);
+    lines.push(`  exporter signature${r.input === 'onvif-export' ? ' (seal 1)' : ''}: ${b.signatureValid ? 'valid' : 'INVALID'}`);
     if (b.created !== undefined) lines.push(`  exported at: ${b.created} (claimed)`);
     const bt = b.time;
     if (bt !== undefined) {

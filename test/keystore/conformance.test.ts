@@ -111,6 +111,7 @@ const INTERFACE_METHODS = [
   'info',
   'list',
   'sign',
+  'signStream',
   'unwrap',
   'wrap',
 ];
@@ -203,6 +204,51 @@ describe.each(backends)('$name key store', (backend) => {
     expect(sig).toHaveLength(256);
     expect(cryptoVerify('sha256', data, { key: pub, padding: cryptoConstants.RSA_PKCS1_PADDING }, sig)).toBe(true);
     expect(await store.info('rsa')).toEqual({ label: 'rsa', algorithm: 'rsa-2048' });
+  });
+
+  it('signs RSASSA-PSS (SHA-256, MGF1-SHA-256) with the salt length asked for', async () => {
+    const pub = await store.generateKeyPair('rsa', 'rsa-2048');
+    const data = Buffer.from('keyframe rsa-pss');
+    for (const saltLength of [20, 32]) {
+      const sig = await store.sign('rsa', data, { rsaPadding: 'pss', pssSaltLength: saltLength });
+      expect(sig).toHaveLength(256);
+      const pss = { key: pub, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING };
+      expect(cryptoVerify('sha256', data, { ...pss, saltLength }, sig)).toBe(true);
+      // the salt length is part of the signature: another one does not verify
+      expect(cryptoVerify('sha256', data, { ...pss, saltLength: saltLength === 20 ? 32 : 20 }, sig)).toBe(false);
+      expect(cryptoVerify('sha256', data, { key: pub, padding: cryptoConstants.RSA_PKCS1_PADDING }, sig)).toBe(false);
+    }
+  });
+
+  it('signs a stream of chunks as sign() signs their concatenation, for every scheme', async () => {
+    const ec = await store.generateKeyPair('dev', 'ec-p256');
+    const rsa = await store.generateKeyPair('rsa', 'rsa-2048');
+    const parts = [randomBytes(3), Buffer.alloc(0), randomBytes(70_000), randomBytes(1)];
+    const whole = Buffer.concat(parts);
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (const p of parts) yield p;
+    }
+    expect(cryptoVerify('sha256', whole, ec, await store.signStream('dev', chunks()))).toBe(true);
+    const raw = await store.signStream('dev', chunks(), { dsaEncoding: 'ieee-p1363' });
+    expect(raw).toHaveLength(64);
+    expect(cryptoVerify('sha256', whole, { key: ec, dsaEncoding: 'ieee-p1363' }, raw)).toBe(true);
+    // PKCS#1 v1.5 is deterministic: the streamed signature is byte for byte the one-shot one
+    expect((await store.signStream('rsa', chunks())).equals(await store.sign('rsa', whole))).toBe(true);
+    const pss = await store.signStream('rsa', chunks(), { rsaPadding: 'pss', pssSaltLength: 20 });
+    expect(cryptoVerify('sha256', whole, { key: rsa, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 20 }, pss)).toBe(true);
+    expect(cryptoVerify('sha256', whole.subarray(1), ec, await store.signStream('dev', chunks()))).toBe(false);
+  });
+
+  it('signStream refuses an unknown label or a secret key before reading its input', async () => {
+    await store.generateSecretKey('sek');
+    let read = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      read++;
+      yield Buffer.from('x');
+    }
+    await expectCode(store.signStream('nope', chunks()), ErrorCodes.KEY_NOT_FOUND);
+    await expectCode(store.signStream('sek', chunks()), ErrorCodes.UNSUPPORTED);
+    expect(read).toBe(0);
   });
 
   it('signs concurrently without mixing up operations', async () => {

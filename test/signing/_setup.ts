@@ -16,6 +16,7 @@ import { AccessUnitAssembler, NalType, nalType, splitAnnexB, writeAnnexB } from 
 import { initCa } from '../../src/pki/ca.js';
 import { CaStore } from '../../src/pki/ca-store.js';
 import { openDevice, provisionDevice } from '../../src/pki/device.js';
+import type { KeyPairAlgorithm } from '../../src/keystore/types.js';
 import { createOperatorIdentity, type OperatorIdentityKind } from '../../src/pki/operator-identity.js';
 import { parseCertificates } from '../../src/pki/pem.js';
 import type { X509Certificate } from '../../src/pki/x509.js';
@@ -39,7 +40,7 @@ export interface Pki {
   spec(dir: string): string;
   provision(serial: string, extra?: { days?: number; now?: Date }): Promise<string>;
   /** An operator-CA identity directory: an evidence exporter or a TSA. */
-  identity(kind: OperatorIdentityKind, name: string, extra?: { days?: number; now?: Date }): Promise<string>;
+  identity(kind: OperatorIdentityKind, name: string, extra?: { days?: number; now?: Date; algorithm?: KeyPairAlgorithm }): Promise<string>;
 }
 
 export async function makePki(org = 'Acme Cameras', work = mkdtempSync(join(tmpdir(), 'kf-sign-')), now?: Date): Promise<Pki> {

@@ -11,6 +11,8 @@ import { recordSession } from '../../camera/record.js';
 import { openDevice } from '../../pki/device.js';
 import { openOperatorIdentity } from '../../pki/operator-identity.js';
 import { exportBundle } from '../../recording/bundle.js';
+import { exportOnvif } from '../../recording/onvif-export.js';
+import { addSeal } from '../../recording/onvif-seal.js';
 import { RECORDS_FILE } from '../../recording/layout.js';
 import { statInput } from '../../packager/input.js';
 import { onInterrupt } from '../../util/cleanup.js';
@@ -124,9 +126,11 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
 
   program
     .command('export')
-    .description('export a recording, or a time range of it, as one evidence bundle (ustar) signed by the exporter; `keyframe verify` checks it offline')
+    .description('export a recording, or a time range of it, as one evidence bundle (ustar, the default) or one ONVIF export file (--format onvif: an MP4 that players play, sealed by the exporter); `keyframe verify` checks either offline')
     .argument('<DIR>', 'recording directory')
-    .requiredOption('--out <BUNDLE>', 'evidence bundle to write (e.g. case-42.kfe.tar)')
+    .requiredOption('--out <FILE>', 'evidence bundle (e.g. case-42.kfe.tar) or, with --format onvif, export MP4 (e.g. case-42.mp4) to write')
+    .option('--format <bundle|onvif>', 'bundle: ustar evidence bundle; onvif: ONVIF Export File Format MP4', 'bundle')
+    .option('--unit <NAME>', 'with --format onvif: the exporting unit named in the file (suep ExportUnitName)', 'keyframe')
     .requiredOption('--exporter <DIR>', 'exporter identity (keyframe ca exporter-cert): an operator-CA certificate for evidence export and its key store')
     .requiredOption('--reason <TEXT>', 'why the evidence is exported (case number, request)')
     .option('--from <ISO>', 'start of the range (moved back to the IDR picture of its GOP)')
@@ -138,7 +142,9 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
     .option('--tsa <DIR>', "time-stamp the exporter's signature with keyframe's own TSA (manifest.tst)")
     .option('--tsa-url <URL>', "time-stamp the exporter's signature with an RFC 3161 TSA over HTTP (needs --tsa-root)")
     .option('--tsa-root <ROOT.pem>', 'trust anchor(s) of the TSA')
-    .action(async (dir: string, o: { out: string; exporter: string; reason: string; from?: string; to?: string; keystore?: string; force?: boolean; exporterRoot?: string; crl: string[]; tsa?: string; tsaUrl?: string; tsaRoot?: string }) => {
+    .action(async (dir: string, o: { out: string; format: string; unit: string; exporter: string; reason: string; from?: string; to?: string; keystore?: string; force?: boolean; exporterRoot?: string; crl: string[]; tsa?: string; tsaUrl?: string; tsaRoot?: string }) => {
+      if (o.format !== 'bundle' && o.format !== 'onvif') throw new UsageError('--format must be bundle or onvif');
+      if (o.format === 'onvif' && (o.tsa !== undefined || o.tsaUrl !== undefined)) throw new UsageError('--tsa and --tsa-url time-stamp a bundle\'s manifest; the ONVIF export file has no place for a token (time-stamp the recording instead: keyframe timestamp)');
       const from = o.from !== undefined ? parseIsoTime(o.from, '--from') : undefined;
       const to = o.to !== undefined ? parseIsoTime(o.to, '--to') : undefined;
       const out = await checkOutput(o.out, { kind: 'file', inputs: [dir], directoryInputs: true, force: o.force === true });
@@ -149,6 +155,26 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
         ...(roots !== undefined ? { roots } : {}),
         ...(crls !== undefined ? { crls } : {}),
       });
+      if (o.format === 'onvif') {
+        try {
+          const r = await exportOnvif({
+            recording: resolve(dir),
+            out: out.path,
+            exporter,
+            reason: o.reason,
+            unitName: o.unit,
+            ...(from !== undefined ? { from } : {}),
+            ...(to !== undefined ? { to } : {}),
+          });
+          const x = r.info.exported;
+          println(ctx.stdout, `exported ${x.from} – ${x.to} (fragments ${x.firstSeq}–${x.lastSeq}) of ${r.info.source.serial} session ${r.info.source.session} as an ONVIF export file → ${out.path}`);
+          println(ctx.stdout, `  ${r.bytes} bytes, capture start ${r.startTime}, sealed by ${r.exporter.subject} (issuer ${r.exporter.issuer}) with ${r.algorithm}`);
+          if (x.note !== undefined) println(ctx.stdout, `  note: ${x.note}`);
+        } finally {
+          await exporter.close();
+        }
+        return;
+      }
       let stamper: Stamper | undefined;
       try {
         stamper = await openStamper(
@@ -171,6 +197,34 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
       } finally {
         await stamper?.close();
         await exporter.close();
+      }
+    });
+
+  program
+    .command('seal')
+    .description('repeated signing of an ONVIF export file (keyframe export --format onvif): writes a copy with one more seal (a ProtectionSchemeInfoBox at the foot of ipro) over the whole file and every earlier seal, by an operator-CA identity; `keyframe verify` checks every seal')
+    .argument('<FILE>', 'sealed ONVIF export file')
+    .requiredOption('--out <FILE>', 'the copy to write')
+    .requiredOption('--exporter <DIR>', 'identity that seals (keyframe ca exporter-cert): an operator-CA certificate for evidence export and its key store')
+    .option('--note <TEXT>', 'why this seal (the AdditionalUserInformationBox), e.g. "received by the court registry, case 42"')
+    .option('--keystore <SPEC>', "the identity's key store, overriding identity.json")
+    .option('--force', 'replace FILE given as --out if it exists')
+    .option('--exporter-root <ROOT.pem>', "trust anchor for the identity's certificate (default: the operator CA at the end of its chain.pem)")
+    .option('--crl <CRL>', 'CRL (PEM or DER), repeatable: a revoked identity is refused', collect, [])
+    .action(async (file: string, o: { out: string; exporter: string; note?: string; keystore?: string; force?: boolean; exporterRoot?: string; crl: string[] }) => {
+      const out = await checkOutput(o.out, { kind: 'file', inputs: [file], force: o.force === true });
+      const crls = await readCrls(o.crl);
+      const roots = o.exporterRoot !== undefined ? await readRoots(o.exporterRoot, '--exporter-root') : undefined;
+      const sealer = await openOperatorIdentity(resolve(o.exporter), 'exporter', {
+        ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+        ...(roots !== undefined ? { roots } : {}),
+        ...(crls !== undefined ? { crls } : {}),
+      });
+      try {
+        const r = await addSeal({ input: resolve(file), out: out.path, sealer, ...(o.note !== undefined ? { userInformation: o.note } : {}) });
+        println(ctx.stdout, `added seal ${r.index} by ${r.signer.subject} (issuer ${r.signer.issuer}) with ${r.algorithm} → ${out.path} (${r.bytes} bytes)`);
+      } finally {
+        await sealer.close();
       }
     });
 }

@@ -45,12 +45,12 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
 
   program
     .command('verify')
-    .description('verify evidence offline — an Annex-B stream, an MP4, a recording directory or an evidence bundle — with its claimed times against their proofs: exit 0 only for AUTHENTIC, 1 for any other verdict (AUTHENTIC_WITH_GAPS, UNPROVEN_TIME, NOT_AUTHENTIC, UNTRUSTED_SIGNER, UNSIGNED), 2 for unusable input')
-    .argument('<PATH>', 'Annex-B H.264 stream, MP4, recording directory, or evidence bundle')
+    .description('verify evidence offline — an Annex-B stream, an MP4, a recording directory, an evidence bundle or an ONVIF export file (every seal) — with its claimed times against their proofs: exit 0 only for AUTHENTIC, 1 for any other verdict (AUTHENTIC_WITH_GAPS, UNPROVEN_TIME, NOT_AUTHENTIC, UNTRUSTED_SIGNER, UNSIGNED), 2 for unusable input')
+    .argument('<PATH>', 'Annex-B H.264 stream, MP4, recording directory, evidence bundle, or ONVIF export file')
     .requiredOption('--root <ROOT.pem>', 'trust anchor(s) for cameras: the manufacturer root')
     .option('--crl <CRL>', 'CRL (PEM or DER), repeatable; with any, revocation is checked', collect, [])
     .option('--key <HEX|KID:HEX>', 'content key(s) to check the signed video inside encrypted evidence (the fragment records need none)', collect, [])
-    .option('--exporter-root <ROOT.pem>', "trust anchor(s) for a bundle's exporter: the operator CA (no default: without it no exporter is trusted)")
+    .option('--exporter-root <ROOT.pem>', "trust anchor(s) for the exporter of a bundle or an ONVIF export (and its later seals): the operator CA (no default: without it no exporter is trusted)")
     .option('--tsa-root <ROOT.pem>', 'trust anchor(s) for RFC 3161 time-stamps (default: --exporter-root, the operator CA whose recorder is the TSA)')
     .option('--max-skew <S>', 'seconds a claimed time may lead the verification time', String(DEFAULT_MAX_SKEW_MS / 1000))
     .option('--json', 'JSON report')
