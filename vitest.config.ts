@@ -25,8 +25,8 @@ function opensslExecArgv(): string[] {
 export default defineConfig({
   test: {
     include: slow ? ['test/**/*.test.ts', 'test/**/*.slow.ts'] : ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 240_000,
+    hookTimeout: 240_000,
     pool: 'forks',
     execArgv: opensslExecArgv(),
     setupFiles: ['reflect-metadata'],

@@ -28,7 +28,7 @@ beforeAll(async () => {
   const e = await runCli(['export', rec, '--format', 'onvif', '--out', path, '--exporter', exporter, '--reason', 'playback']);
   expect(e.code, e.stderr).toBe(0);
   file = new Uint8Array(readFileSync(path));
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -23,7 +23,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-play-'));
   src = await clip({ width: 1280, height: 720, seconds: 5, gop: 30, format: 'mp4' });
-}, 60_000);
+}, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function packaged(scheme: 'cbcs' | 'cenc', keys: ContentKey[], every: number): Promise<{ init: Uint8Array; fragments: Uint8Array[] }> {

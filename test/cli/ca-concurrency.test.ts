@@ -34,7 +34,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-ca-conc-'));
   const r = await kf('ca', 'init', '--dir', 'ca');
   expect(r.code, r.stderr).toBe(0);
-}, 60_000);
+}, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('the CA lock', () => {
@@ -46,7 +46,7 @@ describe('the CA lock', () => {
     const issued = certs().filter((c) => c.deviceSerial?.startsWith('PAR-'));
     expect(issued.map((c) => c.deviceSerial).sort()).toEqual(serials);
     expect(audit().filter((e) => e['event'] === 'device-issued' && String(e['serial']).startsWith('PAR-'))).toHaveLength(5);
-  }, 120_000);
+  }, 240_000);
 
   it('a lock held by a live process is waited for, not refused', async () => {
     // another live process holds the CA lock for 1.5 s

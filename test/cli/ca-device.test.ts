@@ -31,7 +31,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-cli-'));
   const init = await kf('ca', 'init', '--dir', 'ca', '--org', 'Acme');
   expect(init.code, init.stderr).toBe(0);
-}, 60_000);
+}, 240_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

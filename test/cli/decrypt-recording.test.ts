@@ -30,7 +30,7 @@ beforeAll(async () => {
   bundle = join(pki.work, 'case.kfe.tar');
   const e = await runCli(['export', rec, '--out', bundle, '--exporter', await pki.identity('exporter', 'WS-DEC'), '--reason', 'decrypt test'], env());
   expect(e.code, e.stderr).toBe(0);
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -48,7 +48,7 @@ function runWithMount(dir: string, mountOptions: string, args: readonly string[]
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-honest-'));
   src = await clip({ width: 640, height: 480, seconds: 2, gop: 30, format: 'h264' });
-}, 60_000);
+}, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('ordinary failures: one line naming the path, exit 2', () => {

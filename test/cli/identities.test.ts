@@ -28,7 +28,7 @@ function opensslVerify(args: readonly string[]): { ok: boolean; out: string } {
 
 beforeAll(async () => {
   expect((await runCli(['ca', 'init', '--dir', ca], env)).code).toBe(0);
-}, 60_000);
+}, 240_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -19,7 +19,7 @@ beforeAll(async () => {
   expect((await kf('ca', 'init', '--dir', 'ca')).code).toBe(0);
   expect((await kf('device', 'provision', '--ca', 'ca', '--serial', 'CAM-9', '--out', 'cam9')).code).toBe(0);
   expect((await kf('ca', 'site-cert', '--ca', 'ca', '--name', 'nvr', '--out', 'nvr')).code).toBe(0);
-}, 120_000);
+}, 240_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

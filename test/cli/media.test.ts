@@ -15,7 +15,7 @@ let src: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-media-cli-'));
   src = await clip({ width: 320, height: 240, seconds: 2, gop: 30, format: 'h264' });
-}, 60_000);
+}, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('package and decrypt: errors', () => {

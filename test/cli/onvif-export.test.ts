@@ -54,7 +54,7 @@ beforeAll(async () => {
   const e = await runCli(['export', rec, '--format', 'onvif', '--out', whole, '--exporter', exporter, '--reason', 'case 7: burglary']);
   expect(e.stderr).toBe('');
   expect(e.code).toBe(0);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -37,7 +37,7 @@ beforeAll(async () => {
   src = join(work, 'cam.h264');
   writeFileSync(src, readFileSync(clipPath));
   expect((await kf('package', src, '--out', 'cam.mp4', '--key', KEY, '--kid', KID)).code).toBe(0);
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -26,7 +26,7 @@ beforeAll(async () => {
   exporter = await pki.identity('exporter', 'WS-INVESTIGATOR');
   source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, slices: 2 });
   rec = join(pki.work, 'rec');
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

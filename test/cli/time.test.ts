@@ -83,7 +83,7 @@ beforeAll(async () => {
   await cli(['ca', 'crl', '--ca', ca, '--out', crl]);
   // the attack: the compromised key records now, claiming a start four minutes before the revocation
   await cli(['record', '--device', cam, '--source', source, '--duration', '2', '--out', recX, '--fast', '--start', new Date(R - 240_000).toISOString()]);
-}, 180_000);
+}, 240_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -39,7 +39,7 @@ beforeAll(async () => {
   cam = await pki.provision('CAM-TRUNC');
   whole = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 });
   twoSlices = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25, slices: 2 });
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

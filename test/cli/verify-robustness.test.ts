@@ -47,7 +47,7 @@ beforeAll(async () => {
   // preloaded into the verifying process: its peak RSS (KiB) written at exit
   hook = join(pki.work, 'rss-hook.mjs');
   writeFileSync(hook, "import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(process.env.KF_TEST_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -44,7 +44,7 @@ beforeAll(async () => {
   await provisionDevice({ ca: pki.ca, caKeyStore: pki.caStore, dir: hsmDir, serial: 'SN-GK-HSM', keystore: token.spec });
   hsmCam = await openDevice(hsmDir);
   softCam = await openDevice(await pki.provision('SN-GK-SOFT'));
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await hsmCam.close();

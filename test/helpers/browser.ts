@@ -144,7 +144,7 @@ interface PageConfig {
 /** Plays `init` + `fragments` in headless Chromium through MSE (and EME ClearKey when `keys` is given). */
 export async function playInChromium(options: PlayOptions): Promise<PlayResult> {
   const t0 = performance.now();
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? 90_000;
   const segments = [options.init, ...options.fragments];
   const page = readFileSync(PLAYER_HTML);
   const server = createServer((req, res) => {

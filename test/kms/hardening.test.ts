@@ -43,7 +43,7 @@ beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B', 'CAM-C']);
   site.writeConfig(0, { batchWindow: '50ms' });
   await start(true);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await kms?.close();
@@ -73,7 +73,7 @@ describe('KMS hardening', () => {
     } finally {
       client.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('every content-key release is audited before the key leaves; if the audit row cannot be written, no key', async () => {
     const cams = await Promise.all(['CAM-B', 'CAM-C'].map((s) => site.camera(kms.url, s)));

@@ -56,7 +56,7 @@ beforeAll(async () => {
   // restarts keep the address the cameras know
   site.writeConfig((kms as RunningKms).port, { identity: 'kms-hsm', batchWindow: '50ms' });
   for (const s of ['HSM-1', 'SOFT-1']) agents.push(await site.camera((kms as RunningKms).url, s));
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const a of agents) await a.close();

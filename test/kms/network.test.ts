@@ -89,7 +89,7 @@ beforeAll(async () => {
   admin = await site.admin(url);
   for (const s of [...FIRST, ...JOINERS]) agents.set(s, await site.camera(url, s));
   await Promise.all([...agents.values()].map((a) => a.camera.enrol()));
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const w of watchers.values()) w.stop.abort();

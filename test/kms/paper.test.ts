@@ -44,7 +44,7 @@ beforeAll(async () => {
   site = await makeKmsSite(SERIALS);
   await start();
   for (const s of SERIALS) await cam(s).enrol();
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const c of cams.values()) await c.close();

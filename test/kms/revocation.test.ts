@@ -56,7 +56,7 @@ beforeAll(async () => {
   }
   await admin.json('POST', '/v1/admin/groups', { id: 'lobby', members: ['CAM-A', 'CAM-B', 'CAM-C'], leader: 'CAM-B' });
   for (const s of ['CAM-A', 'CAM-B', 'CAM-C']) await cam(s).sync('lobby');
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const a of agents.values()) await a.close();

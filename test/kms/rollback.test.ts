@@ -51,7 +51,7 @@ beforeAll(async () => {
   await start(true);
   for (const s of CAMS) await cam(s).enrol();
   await admin.json('POST', '/v1/admin/groups', { id: 'yard', members: CAMS, leader: 'CAM-A' });
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const a of agents.values()) await a.close();
@@ -114,7 +114,7 @@ describe('a KMS restored from an old backup', () => {
     expect((await admin.json<{ alarm?: unknown }>('GET', '/v1/admin/groups/yard')).alarm).toBeUndefined();
     expect(await refresh()).toBe(8);
     for (const s of CAMS) expect((await cam(s).sync('yard')).epoch).toBe(8);
-  }, 120_000);
+  }, 240_000);
 
   it('a camera ahead of the KMS (the backup was restored and nothing rekeyed since) is caught the same way', async () => {
     await stop();
@@ -128,5 +128,5 @@ describe('a KMS restored from an old backup', () => {
     await start();
     await expect(cam('CAM-B').sync('yard')).rejects.toMatchObject({ code: ErrorCodes.UNAVAILABLE, message: expect.stringContaining('the KMS is behind camera CAM-B') as unknown });
     expect((await admin.json<{ alarm?: { message: string } }>('GET', '/v1/admin/groups/yard')).alarm?.message).toMatch(/camera CAM-B holds epoch 9 of group yard, signed by this KMS, which is at epoch 8/);
-  }, 120_000);
+  }, 240_000);
 });

@@ -35,7 +35,7 @@ const cam = (s: string): GroupKeyCamera => (cams.get(s) as { camera: GroupKeyCam
 beforeAll(async () => {
   site = await makeKmsSite(SERIALS);
   await start();
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const c of cams.values()) await c.close();

@@ -45,7 +45,7 @@ beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B', 'CAM-C']);
   site.writeConfig(0, { batchWindow: '50ms' });
   db = join(site.work, 'kms.sqlite');
-}, 120_000);
+}, 240_000);
 
 afterAll(() => undefined);
 

@@ -34,7 +34,7 @@ beforeAll(async () => {
   const camera = { width: 1920, height: 1080, seconds: 12, gop: 60, bitrate: '4M', slices: 2 } as const;
   srcMp4 = await clip({ ...camera, format: 'mp4' });
   srcH264 = await clip({ ...camera, format: 'h264' });
-}, 120_000);
+}, 240_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -48,7 +48,7 @@ describe.each(['cbcs', 'cenc'] as const)('%s', (scheme) => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/in 6 fragments/);
     clearFrames = await frameMd5s(srcMp4);
-  }, 120_000);
+  }, 240_000);
 
   it('ffmpeg decrypts it through a pipe to the clear packets and the clear pictures', async () => {
     expect(await packetHash(out, { key: KEY, pipe: true })).toBe(await packetHash(srcMp4));

@@ -24,7 +24,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kf-rot-'));
   src = await clip({ width: 640, height: 360, seconds: 6, gop: 30, format: 'mp4' });
-}, 60_000);
+}, 240_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe.each(['cbcs', 'cenc'] as const)('%s with three KIDs (a new one every two fragments)', (scheme) => {

@@ -34,7 +34,7 @@ it('one engine load by path: the client context is cached and reused; a second t
   await caStore.close();
   let stderrText = '';
   const out = await new Promise<string>((resolvePromise, reject) => {
-    execFile(process.execPath, [join(REPO, 'test/fixtures/tls-fallback.mjs'), work], { env: { ...token.env, KF_TEST_FB_PIN: 'fallback passphrase' }, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(REPO, 'test/fixtures/tls-fallback.mjs'), work], { env: { ...token.env, KF_TEST_FB_PIN: 'fallback passphrase' }, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
       else {
         stderrText = stderr;

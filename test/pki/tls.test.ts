@@ -109,7 +109,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => noCrlServer.listen(0, '127.0.0.1', r));
   noCrlPort = (noCrlServer.address() as AddressInfo).port;
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
@@ -188,7 +188,7 @@ describe('mutual TLS 1.3', () => {
           '-showcerts', '-ign_eof', '-cert', join(work, 'cam-hsm', 'device.pem'), '-cert_chain', join(work, 'cam-hsm', 'chain.pem'), '-engine', 'pkcs11', '-keyform', 'engine',
           '-key', `pkcs11:token=${token.label};object=device;type=private;pin-source=file:${token.pinFile}`,
         ],
-        { env: { ...token.env, PKCS11_MODULE_PATH: '/usr/lib/softhsm/libsofthsm2.so' }, timeout: 20_000 },
+        { env: { ...token.env, PKCS11_MODULE_PATH: '/usr/lib/softhsm/libsofthsm2.so' }, timeout: 120_000 },
         (_err, stdout, stderr) => resolvePromise(`${stdout}\n${stderr}`),
       );
       child.stdin?.end();

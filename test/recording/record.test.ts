@@ -90,7 +90,7 @@ beforeAll(async () => {
   await record(encrypted, { key });
   clear = join(pki.work, 'rec-clear');
   await record(clear);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

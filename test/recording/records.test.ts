@@ -52,7 +52,7 @@ beforeAll(async () => {
   await input.close();
   fragments = [...splitCmaf(readFileSync(out)).fragments];
   records = await recordsFor(fragments, store, 'device');
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await store.close();

@@ -100,7 +100,7 @@ beforeAll(async () => {
   await stampLine(recC, 3, R - 2 * HOUR); // line 3: fragment 2
   await revoke(pki.ca, { deviceSerial: 'SN-TIME', reason: 'keyCompromise', time: new Date(R) });
   crls = parseCrls(await issueAllCrls(pki.ca, pki.caStore), 'crl');
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await tsaIdentity.close();
@@ -272,7 +272,7 @@ describe('the exporter signature on a bundle', () => {
     const serial = exporter.certificate.serialNumber;
     await revoke(pki.ca, { certSerial: serial, reason: 'keyCompromise', time: new Date(R) });
     crls = parseCrls(await issueAllCrls(pki.ca, pki.caStore), 'crl');
-  }, 60_000);
+  }, 240_000);
   afterAll(async () => {
     await exporter.close();
   });

@@ -107,7 +107,7 @@ beforeAll(async () => {
   // 3 s at 25 fps, 1 s GOPs: a certificate SEI and 3 unit SEIs (the last with the end marker)
   source = readFileSync(await clip({ width: 320, height: 240, fps: 25, seconds: 3, gop: 25, slices: 1 }));
   signed = await signWith(dev, source);
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await pki.caStore.close();

@@ -70,7 +70,7 @@ beforeAll(async () => {
   authority = await TimeStampAuthority.create({ store: tsa.store, label: tsa.config.keyLabel, chain: tsa.chain });
   operatorPem = join(pki.caDir, 'operator.pem');
   writeFileSync(join(pki.work, 'data.txt'), DATA);
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await tsa.close();

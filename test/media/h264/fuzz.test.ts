@@ -7,7 +7,7 @@ let corpus: Corpus;
 
 beforeAll(async () => {
   corpus = await buildCorpus();
-}, 120_000);
+}, 240_000);
 
 describe('H.264 fuzz', () => {
   it('24,000 mutated inputs: every parser returns or throws MediaError (seed 0x6b663264)', () => {
@@ -20,5 +20,5 @@ describe('H.264 fuzz', () => {
     // the mutations must reach the parsers' error paths, and not only them
     expect(r.mediaErrors).toBeGreaterThan(r.inputs / 4);
     expect(r.mediaErrors).toBeLessThan(r.calls * 0.9);
-  }, 60_000);
+  }, 240_000);
 });

@@ -10,7 +10,7 @@ beforeAll(async () => {
   const path = await camera1080();
   data = readStream(path);
   frames = (await probe(path)).frames;
-}, 180_000);
+}, 240_000);
 
 function cpuSeconds(f: () => void): number {
   const start = process.cpuUsage();

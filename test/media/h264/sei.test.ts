@@ -127,5 +127,5 @@ describe('ffmpeg decodes a stream with inserted SEIs to the same pictures', () =
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 240_000);
 });

@@ -34,7 +34,7 @@ beforeAll(async () => {
     );
     return { stream, a, slices };
   });
-}, 120_000);
+}, 240_000);
 
 function rbspBits(nal: Uint8Array, from: number, count: number): string {
   const r = new _BitReader(unescapeRbsp(nal).rbsp);
@@ -70,7 +70,7 @@ describe('slice header length on real streams', () => {
       const mismatches = slices.flatMap((s, i) => (s.h.headerBits === traced[i] ? [] : [`#${i}: ours ${s.h.headerBits}, ffmpeg ${traced[i]}`]));
       expect(mismatches, stream.name).toEqual([]);
     }
-  }, 120_000);
+  }, 240_000);
 
   it('CABAC: the bits from headerBits to the byte boundary are cabac_alignment_one_bits', () => {
     let checked = 0;

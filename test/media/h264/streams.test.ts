@@ -26,7 +26,7 @@ beforeAll(async () => {
     const [p, keys] = await Promise.all([probe(stream.path), keyPacketIndexes(stream.path)]);
     cases.push({ stream, gop, a: assemble(readStream(stream.path)), probe: p, keys });
   }
-}, 180_000);
+}, 240_000);
 
 const idrIndexes = (aus: readonly AccessUnit[]): number[] => aus.flatMap((au, i) => (au.isIdr ? [i] : []));
 
@@ -131,7 +131,7 @@ describe('recovery points (x264 open GOP)', () => {
     expect(idrIndexes(a.aus)).toEqual([0]);
     expect(keys.length).toBeGreaterThan(1);
     expect(a.gops.length).toBe(1);
-  }, 60_000);
+  }, 240_000);
 });
 
 describe('parameter sets and side data of the streams', () => {

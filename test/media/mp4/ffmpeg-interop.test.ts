@@ -143,7 +143,7 @@ let clearFmp4: string;
 
 beforeAll(async () => {
   [clearMp4, clearFmp4] = await Promise.all([clip({ ...CAMERA, format: 'mp4' }), clip({ ...CAMERA, format: 'fmp4' })]);
-}, 120_000);
+}, 240_000);
 
 describe('ffmpeg-written MP4 → openMp4 → our fragmented MP4', () => {
   for (const format of ['mp4', 'fmp4'] as const) {
