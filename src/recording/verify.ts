@@ -306,6 +306,8 @@ export async function verifyVideoLayer(files: RecordingFiles, options: VideoLaye
 export async function verifyMp4Video(source: Parameters<typeof openClearSamples>[0], options: VideoLayerOptions): Promise<VerificationReport> {
   const { track, samples } = await openClearSamples(source, options.keys, emptyReport());
   const verifier = new StreamVerifier(options);
+  // an MP4 may carry its parameter sets only in avcC (GStreamer's mp4mux does): the slices need them to be read
+  verifier.codecConfig([...track.avcC.sps, ...track.avcC.pps]);
   for (const nal of options.before ?? []) await verifier.push(nal);
   const lengthSize = track.avcC.lengthSize;
   for await (const s of samples()) for (const nal of splitLengthPrefixed(s.data, lengthSize)) await verifier.push(nal);

@@ -193,6 +193,20 @@ export class StreamVerifier {
     return s;
   }
 
+  /**
+   * Parameter sets from outside the stream (an MP4's avcC), so that its slices can be parsed: not stream content
+   * (not hashed, not the parameter sets in effect that keyframe's units sign).
+   */
+  codecConfig(nals: readonly Uint8Array[]): void {
+    for (const nal of nals) {
+      try {
+        this.assembler.learn(nal);
+      } catch (e) {
+        if (!(e instanceof MediaError)) throw e;
+      }
+    }
+  }
+
   async push(nal: Uint8Array): Promise<void> {
     let aus: AccessUnit[];
     try {
