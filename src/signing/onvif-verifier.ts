@@ -233,7 +233,7 @@ export class OnvifLayer {
       this.malformed('signed SEI without a general TLV', input);
       return;
     }
-    await this.gop(s, p, input);
+    await this.gop(s, p);
   }
 
   private async establish(chainPem: string, startFt: bigint | undefined): Promise<void> {
@@ -276,7 +276,7 @@ export class OnvifLayer {
     return (fromFiletime(ft) - fromFiletime(s.base)) / 1000;
   }
 
-  private async gop(s: OnvifSession, p: ParsedOnvifSei, input: number): Promise<void> {
+  private async gop(s: OnvifSession, p: ParsedOnvifSei): Promise<void> {
     const g = p.general;
     if (g === undefined || p.document === undefined || p.signature === undefined) return;
     s.report.units++;
@@ -328,7 +328,6 @@ export class OnvifLayer {
     if (ok) s.valid++;
     else s.invalid++;
     this.lastCounter = g.counter;
-    void input;
   }
 
   /** A low-bitrate SEI's items: the pending ones up to the next GOP (an anchor after the first item), or all. */
