@@ -7,7 +7,7 @@
 import { InputError, MediaError } from '../errors.js';
 import { writeAnnexB, type NalLengthSize } from '../media/h264/index.js';
 import { openMp4 } from '../media/mp4/index.js';
-import { isSigningSei } from '../signing/sei.js';
+import { isOpeningSigningSei } from '../signing/sei.js';
 import { concatSource, openRecordingDir, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 import type { AnyRecord, FragmentRecord, SessionRecord } from './records.js';
@@ -93,7 +93,7 @@ export async function planExport(options: RangeOptions): Promise<ExportPlan> {
   const firstName = stored.get(0);
   if (first.seq > 0 && firstName !== undefined) {
     const { data, lengthSize } = await firstSample(files, firstName);
-    const certSeis = leadingSigningSeis(data, lengthSize, isSigningSei);
+    const certSeis = leadingSigningSeis(data, lengthSize, isOpeningSigningSei);
     if (certSeis.length > 0) certificateSei = writeAnnexB(certSeis);
   }
   return {

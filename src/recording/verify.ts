@@ -8,7 +8,7 @@
  *   demuxed, decrypted and fed to the streaming verifier as NAL units.
  */
 import { MediaError } from '../errors.js';
-import { NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
+import { isVcl, NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
 import { emptyReport, openClearSamples, type KeySet } from '../packager/decrypt.js';
 import type { VerificationReport } from '../signing/report.js';
@@ -306,6 +306,8 @@ export async function verifyVideoLayer(files: RecordingFiles, options: VideoLaye
 export async function verifyMp4Video(source: Parameters<typeof openClearSamples>[0], options: VideoLayerOptions): Promise<VerificationReport> {
   const { track, samples } = await openClearSamples(source, options.keys, emptyReport());
   const verifier = new StreamVerifier(options);
+  // an MP4 may carry its parameter sets only in avcC (GStreamer's mp4mux does): the slices need them to be read
+  verifier.codecConfig([...track.avcC.sps, ...track.avcC.pps]);
   for (const nal of options.before ?? []) await verifier.push(nal);
   const lengthSize = track.avcC.lengthSize;
   for await (const s of samples()) for (const nal of splitLengthPrefixed(s.data, lengthSize)) await verifier.push(nal);
@@ -322,8 +324,9 @@ export function leadingSigningSeis(fragmentSample: Uint8Array, lengthSize: NalLe
     const nal = fragmentSample.subarray(pos + lengthSize, pos + lengthSize + len);
     if (nal.length !== len) break;
     const t = nalType(nal);
+    // the signer puts them right before the first slice: after AUD, parameter sets and other SEIs
+    if (isVcl(t)) break;
     if (t === NalType.SEI && isSigning(nal)) out.push(Uint8Array.from(nal));
-    else if (t !== NalType.AUD && t !== NalType.SEI) break;
     pos += lengthSize + len;
   }
   return out;

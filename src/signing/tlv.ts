@@ -47,15 +47,3 @@ export function decodeTlvs(data: Uint8Array): Tlv[] {
   }
   return out;
 }
-
-/** Big-endian and little-endian u64 helpers (bigint). */
-export function u64be(v: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, v, false);
-  return out;
-}
-
-export function readU64(data: Uint8Array, offset: number, littleEndian: boolean): bigint {
-  if (offset + 8 > data.length) throw new MediaError('u64 truncated', offset);
-  return new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(offset, littleEndian);
-}

@@ -105,6 +105,21 @@ export class AccessUnitAssembler {
     return this.ppsMap;
   }
 
+  /**
+   * Learns an SPS or PPS that is not part of the stream (an MP4's avcC): slices that refer to it can be parsed.
+   * A malformed one is a MediaError; other NAL types are ignored.
+   */
+  learn(nal: Uint8Array): void {
+    const type = nalType(nal);
+    if (type === NalType.SPS) {
+      const sps = parseSps(nal);
+      this.spsMap.set(sps.spsId, sps);
+    } else if (type === NalType.PPS) {
+      const pps = parsePps(nal, this.spsMap);
+      this.ppsMap.set(pps.ppsId, pps);
+    }
+  }
+
   push(nal: Uint8Array): AccessUnit[] {
     const type = nalType(nal);
     const out: AccessUnit[] = [];
