@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, MediaError, errnoCode, withIoErrors } from '../errors.js';
-import { AccessUnitAssembler, GopAssembler, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
+import { AccessUnitAssembler, GopAssembler, isVcl, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
 import { certsToPem } from '../pki/pem.js';
@@ -28,7 +28,7 @@ import { appendToken } from '../recording/token-log.js';
 import type { Stamper } from '../tsp/stamper.js';
 import type { AnyRecord } from '../recording/records.js';
 import { deviceSigner } from '../signing/device.js';
-import { parseSigningSei } from '../signing/sei.js';
+import { isUnitSigningSei } from '../signing/sei.js';
 import { UnitCounter } from '../signing/counter.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { hasPicture, loopedCapture } from './capture.js';
@@ -99,8 +99,8 @@ class RecordLog {
 }
 
 /**
- * Each fragment carries the signature of its own pictures: the signing SEI the signer puts at the start of a GOP's
- * first access unit (ONVIF's place: it signs the GOP before) moves to the end of that previous GOP's last access
+ * Each fragment carries the signature of its own pictures: the signing SEIs (ONVIF's and keyframe's) the signer puts
+ * before the first slice of a GOP's first access unit (they sign the GOP before) move to the end of that previous GOP's last access
  * unit, and picture-less access units (the signer's closing SEI) join the picture before them. A deleted fragment
  * then takes its pictures and their signature with it, and is reported missing rather than leaving the GOP before
  * it unsigned; a range export needs no SEI from outside the range but the certificate SEI.
@@ -112,11 +112,13 @@ function* withOwnSignatures(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }
       continue;
     }
     if (held.au !== undefined && au.isIdr) {
-      let i = 0;
-      while (i < au.nals.length && nalType(au.nals[i] as Uint8Array) === NalType.AUD) i++;
-      let j = i;
-      while (j < au.nals.length && parseSigningSei(au.nals[j] as Uint8Array)?.kind === 'unit') j++;
-      held.au.nals.push(...au.nals.splice(i, j - i));
+      // the signer puts them right before the first slice (after AUD, parameter sets and other SEIs)
+      const moved: Uint8Array[] = [];
+      for (let i = 0; i < au.nals.length && !isVcl(nalType(au.nals[i] as Uint8Array)); ) {
+        if (isUnitSigningSei(au.nals[i] as Uint8Array)) moved.push(...au.nals.splice(i, 1));
+        else i++;
+      }
+      held.au.nals.push(...moved);
     }
     if (held.au !== undefined) yield held.au;
     held.au = au;

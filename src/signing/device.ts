@@ -13,6 +13,8 @@ export interface DeviceSignOptions {
   readonly start?: Date;
   readonly fps?: number;
   readonly maxUnitSeconds?: number;
+  /** ONVIF mode (default 'hash-list'; see SignerOptions). */
+  readonly onvifMode?: 'hash-list' | 'low-bitrate';
 }
 
 /** A StreamSigner for an opened device: its key store signs, DEV/chain.pem goes into the certificate SEI. */
@@ -24,7 +26,7 @@ export async function deviceSigner(device: Device, options: DeviceSignOptions = 
   if (!Buffer.from(leaf.publicKey.rawData).equals(spki)) throw new KeyframeError(ErrorCodes.CERT_MISMATCH, 'the device certificate does not match the device key');
   const counter = UnitCounter.open(device.dir);
   return new StreamSigner({
-    // ECDSA straight from the store as r‖s, the SEI's encoding (a PKCS#11 token returns it so natively)
+    // ECDSA straight from the store as r‖s (a PKCS#11 token returns it so natively); ONVIF's SEIs get it as DER
     sign: (data) => device.store.sign(label, data, { dsaEncoding: 'ieee-p1363' }),
     signatureEncoding: 'ieee-p1363',
     signatureOid: device.config.algorithm === 'rsa-2048' ? OID_RSA_SHA256 : OID_ECDSA_SHA256,

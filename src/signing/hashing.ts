@@ -1,12 +1,18 @@
 /**
- * Hashing per docs/signed-video.md §1: SHA-256 over each NAL unit as it is in the stream (escaped, header byte
- * first, no start code); a frame hash over the NAL hashes of an access unit; a unit hash chaining units.
+ * Hashing (docs/signed-video.md §1). Every NAL unit is hashed once, SHA-256 over its bytes as they are in the stream
+ * (escaped, header byte first, no start code, trailing zero bytes not included); the two layers use that digest:
+ *
+ * - ONVIF Media Signing: the I and P slices (NAL types 5 and 1) and the unsigned ONVIF SEIs are hashed, in decoding
+ *   order. The primary slice of an IDR picture is the anchor: its hash stands as it is, every other slice is hashed
+ *   again together with the anchor, H(anchor ‖ H(slice)) (the anchor is all zeros before the first IDR picture); an
+ *   ONVIF SEI stands alone. The GOP hash is SHA-256 over those hashes in order.
+ * - keyframe: a frame hash per access unit, SHA-256 over the NAL hashes of every NAL unit of it but access unit
+ *   delimiters, filler, SPS and PPS (bound in full by the parameter-set digest) and the signing SEIs: slices, data
+ *   partitions, every other SEI and, failing closed, every type the format does not name.
  */
 import { createHash, hash } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { NalType, nalType, unescapeRbsp } from '../media/h264/index.js';
-import { isSigningSei, type ParameterSetHash } from './sei.js';
-import { u64be } from './tlv.js';
 
 export const ZERO_HASH = new Uint8Array(32);
 
@@ -14,65 +20,111 @@ export function sha256(data: Uint8Array): Uint8Array {
   return hash('sha256', data, 'buffer');
 }
 
-/**
- * Whether a NAL unit is hashed: everything except AUD, filler data and the Media Signing SEIs (VCL, SPS, PPS,
- * other SEIs, and — fail-closed — every type the format does not name).
- */
-export function isHashed(nal: Uint8Array): boolean {
-  const t = nalType(nal);
-  if (t === NalType.AUD || t === NalType.FILLER) return false;
-  if (t === NalType.SEI) return !isSigningSei(nal);
-  return true;
+/** The NAL unit without trailing zero bytes (Annex-B padding: a NAL unit never ends in 0x00). */
+export function trimmed(nal: Uint8Array): Uint8Array {
+  let end = nal.length;
+  while (end > 1 && nal[end - 1] === 0) end--;
+  return end === nal.length ? nal : nal.subarray(0, end);
 }
 
-/** frameHash: SHA-256 over the concatenated NAL hashes of the hashed NAL units of an access unit; undefined if none. */
-export function frameHash(nals: readonly Uint8Array[]): { hash: Uint8Array; nalCount: number } | undefined {
-  // one-shot hashes (no Hash objects): the NAL units are hashed in place, as views, never copied. Digests come
-  // back as 'binary' (latin1) strings, one byte per character: a Buffer per digest costs twice as much.
-  let digests = '';
-  let nalCount = 0;
-  for (const nal of nals) {
-    if (!isHashed(nal)) continue;
-    digests += hash('sha256', nal, 'binary');
-    nalCount++;
+/** SHA-256 of a NAL unit as a 32-character 'binary' (latin1) string: one byte per character, no Buffer per digest. */
+export function nalDigest(nal: Uint8Array): string {
+  return hash('sha256', trimmed(nal), 'binary');
+}
+
+/** How ONVIF Media Signing hashes a NAL unit: undefined when it does not. `signingSei` classifies SEIs. */
+export type OnvifItemKind = 'anchor' | 'slice' | 'sei';
+
+/** The ONVIF item kind of a non-SEI NAL unit (SEIs are classified by their parser). */
+export function onvifSliceKind(nal: Uint8Array): OnvifItemKind | undefined {
+  const t = (nal[0] ?? 0) & 0x1f;
+  if (t === NalType.IDR) return ((nal[1] ?? 0) & 0x80) !== 0 ? 'anchor' : 'slice';
+  if (t === NalType.SLICE) return 'slice';
+  return undefined;
+}
+
+/** Whether the first slice of a picture (first_mb_in_slice 0): its first payload bit is 1. */
+export function isPrimarySlice(nal: Uint8Array): boolean {
+  const t = (nal[0] ?? 0) & 0x1f;
+  return (t === NalType.IDR || t === NalType.SLICE) && ((nal[1] ?? 0) & 0x80) !== 0;
+}
+
+/**
+ * The ONVIF linking of NAL hashes: an anchor (the latest IDR primary slice) and the items hashed with it. Items are
+ * 'binary' strings of 32 characters.
+ */
+export class OnvifLinker {
+  private anchor = String.fromCharCode(...ZERO_HASH);
+
+  /** The item hash of a NAL unit whose digest is `digest`. */
+  item(kind: OnvifItemKind, digest: string): string {
+    if (kind === 'anchor') {
+      this.anchor = digest;
+      return digest;
+    }
+    if (kind === 'sei') return digest;
+    return hash('sha256', Buffer.from(this.anchor + digest, 'binary'), 'binary');
   }
-  if (nalCount === 0) return undefined;
-  return { hash: Buffer.from(hash('sha256', Buffer.from(digests, 'binary'), 'binary'), 'binary'), nalCount };
 }
 
+/** SHA-256 over item hashes in order ('binary' strings). */
+export function gopHash(items: readonly string[]): Uint8Array {
+  return hash('sha256', Buffer.from(items.join(''), 'binary'), 'buffer');
+}
+
+/** The digest an unsigned ONVIF SEI is hashed by: escaped when reserved bit 6 says so, else without emulation prevention. */
+export function onvifSeiDigest(nal: Uint8Array, epbBeforeHashing: boolean): string {
+  const n = trimmed(nal);
+  return epbBeforeHashing ? hash('sha256', n, 'binary') : hash('sha256', unescapeRbsp(n).rbsp, 'binary');
+}
+
+/** Whether keyframe's frame hash covers a NAL unit of this type (SEIs: unless they are signing SEIs). */
+export function keyframeHashedType(t: number): boolean {
+  return t !== NalType.AUD && t !== NalType.FILLER && t !== NalType.SPS && t !== NalType.PPS;
+}
+
+/** keyframe's frame hash: SHA-256 over the NAL digests ('binary' strings) of an access unit's hashed NAL units. */
+export function frameHashOf(digests: string): Uint8Array {
+  return hash('sha256', Buffer.from(digests, 'binary'), 'buffer');
+}
+
+export interface ParameterSetHash {
+  /** NAL unit type: 7 (SPS) or 8 (PPS). */
+  readonly type: number;
+  readonly id: number;
+  readonly sha256: Uint8Array;
+}
+
+/** Bytes of the parameter-set digest keyframe's unit SEI carries (the full 32 go into the unit digest). */
+export const PS_DIGEST_BYTES = 8;
+
 /**
- * unitHash = SHA-256(prevUnitHash ‖ sessionId ‖ counter (u64 BE) ‖ parameter-set count (u16 BE) ‖
- * (type u8 ‖ id u8 ‖ SHA-256 32 B) per parameter set in effect ‖ frameHash_1 ‖ … ‖ frameHash_n).
+ * The parameter-set digest: SHA-256("keyframe parameter sets" ‖ count u16 BE ‖ (type u8 ‖ id u8 ‖ SHA-256 32 B) per
+ * parameter set in effect, SPSs first, by id). The unit SEI carries its first 8 bytes.
  */
-export function unitHash(
-  prev: Uint8Array,
-  sessionId: Uint8Array,
-  counter: bigint,
-  parameterSets: readonly ParameterSetHash[],
-  frameHashes: readonly Uint8Array[],
-): Uint8Array {
-  const h = createHash('sha256').update(prev).update(sessionId).update(u64be(counter));
-  if (parameterSets.length > 0xffff) throw new MediaError('too many parameter sets');
-  const ps = new Uint8Array(2 + 34 * parameterSets.length);
-  ps[0] = parameterSets.length >>> 8;
-  ps[1] = parameterSets.length & 0xff;
-  parameterSets.forEach((e, i) => {
+export function parameterSetDigest(list: readonly ParameterSetHash[]): Uint8Array {
+  if (list.length > 0xffff) throw new MediaError('too many parameter sets');
+  const h = createHash('sha256').update('keyframe parameter sets');
+  const ps = new Uint8Array(2 + 34 * list.length);
+  ps[0] = list.length >>> 8;
+  ps[1] = list.length & 0xff;
+  list.forEach((e, i) => {
     if (e.sha256.length !== 32) throw new MediaError('parameter set hash must be 32 bytes');
     ps[2 + 34 * i] = e.type;
     ps[3 + 34 * i] = e.id;
     ps.set(e.sha256, 4 + 34 * i);
   });
-  h.update(ps);
-  for (const f of frameHashes) h.update(f);
-  return h.digest();
+  return h.update(ps).digest();
 }
 
-/** Whether two parameter-set lists are the same (type, id and full hash, in order). */
-export function sameParameterSets(a: readonly ParameterSetHash[], b: readonly ParameterSetHash[]): boolean {
-  return a.length === b.length && a.every((x, i) => {
-    const y = b[i];
-    return y !== undefined && x.type === y.type && x.id === y.id && Buffer.from(x.sha256.buffer, x.sha256.byteOffset, x.sha256.length).equals(y.sha256);
-  });
+/**
+ * The unit digest: SHA-256("keyframe unit" ‖ parameter-set digest (32 B) ‖ full frame hashes in order). The unit SEI
+ * carries it in full, so that the truncated per-frame hashes only localise and never decide alone.
+ */
+export function unitDigest(psDigest: Uint8Array, frameHashes: readonly Uint8Array[]): Uint8Array {
+  const h = createHash('sha256').update('keyframe unit').update(psDigest);
+  for (const f of frameHashes) h.update(f);
+  return h.digest();
 }
 
 function ue(bits: { data: Uint8Array; pos: number }): number {
@@ -101,9 +153,10 @@ export function parameterSetId(nal: Uint8Array): number {
 /** Tracks the latest content (SHA-256) of every SPS and PPS, by id, in stream order. */
 export class ParameterSetTracker {
   private readonly map = new Map<string, ParameterSetHash>();
+  private cached: Uint8Array | undefined;
 
   push(nal: Uint8Array): void {
-    const t = nalType(nal);
+    const t = (nal[0] ?? 0) & 0x1f;
     if (t !== NalType.SPS && t !== NalType.PPS) return;
     let id: number;
     try {
@@ -112,11 +165,22 @@ export class ParameterSetTracker {
       if (!(e instanceof MediaError)) throw e;
       id = 255;
     }
-    this.map.set(`${t}:${id}`, { type: t, id: Math.min(id, 255), sha256: sha256(nal) });
+    const key = `${t}:${id}`;
+    const sha = sha256(trimmed(nal));
+    const old = this.map.get(key);
+    if (old !== undefined && Buffer.from(old.sha256).equals(sha)) return;
+    this.map.set(key, { type: t, id: Math.min(id, 255), sha256: sha });
+    this.cached = undefined;
   }
 
   /** Every parameter set in effect, SPSs first, by id. */
   list(): ParameterSetHash[] {
     return [...this.map.values()].sort((a, b) => a.type - b.type || a.id - b.id);
+  }
+
+  /** parameterSetDigest (32 bytes) of the parameter sets in effect (kept until one changes). */
+  digest(): Uint8Array {
+    this.cached ??= parameterSetDigest(this.list());
+    return this.cached;
   }
 }

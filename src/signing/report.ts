@@ -50,8 +50,29 @@ export interface SessionTime {
 
 export type Trust = 'trusted' | 'untrusted' | 'invalid' | 'none';
 
+/**
+ * What a session's signing covers: 'keyframe' — ONVIF Media Signing plus keyframe's extension SEI (session manifest,
+ * counter, end marker, parameter sets, per-frame hashes); 'onvif' — ONVIF Media Signing alone (any conformant signer).
+ */
+export type SigningFormat = 'keyframe' | 'onvif';
+
+/** The guarantees a session signed with ONVIF Media Signing alone does not give (docs/signed-video.md §2). */
+export const ONVIF_ONLY_MISSING: readonly string[] = [
+  'cut end not detectable (no signed end marker: frames after the last signature are a dangling end)',
+  'parameter-set swap not detectable (ONVIF does not hash SPS/PPS)',
+  'other SEIs not covered (ONVIF hashes slices only)',
+  'no session manifest: replay across sessions and a cut start not detectable',
+  'no persisted counter across sessions',
+];
+
 export interface SessionReport {
   verdict: Verdict;
+  /** What the signing covers; absent for a session without any signature. */
+  format?: SigningFormat;
+  /** Guarantees this session's signing does not give (an ONVIF-only session; localisation only to the GOP in low-bitrate mode). */
+  missingGuarantees?: string[];
+  /** The ONVIF layer's own check in a keyframe session: what an ONVIF validator would find. */
+  onvif?: { gops: number; valid: number; invalid: number; problems: string[] };
   /** trusted: chain valid to a given root; untrusted: identity not established; invalid: certificate not valid when recorded or manifest bad; none: no signature. */
   trust: Trust;
   trustReason?: string;
@@ -95,7 +116,7 @@ export function sessionVerdict(s: Omit<SessionReport, 'verdict'>): Verdict {
   if (s.trust === 'invalid') return 'NOT_AUTHENTIC';
   if (s.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified')) return 'NOT_AUTHENTIC';
   if (s.ranges.some((r) => r.status === 'unproven')) return 'UNPROVEN_TIME';
-  if (s.ranges.some((r) => r.status === 'missing') || (!s.endMarker && s.endExcluded !== true)) return 'AUTHENTIC_WITH_GAPS';
+  if (s.ranges.some((r) => r.status === 'missing') || (!s.endMarker && s.endExcluded !== true && s.format !== 'onvif')) return 'AUTHENTIC_WITH_GAPS';
   return s.ranges.some((r) => r.status === 'authentic') ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
 }
 
@@ -126,10 +147,16 @@ export function formatReport(r: VerificationReport): string {
   const lines: string[] = [`verdict: ${r.verdict}`, `frames in the input: ${r.frames}`];
   r.sessions.forEach((s, i) => {
     lines.push('');
-    lines.push(`session ${i + 1}${s.session !== undefined ? ` ${s.session}` : ' (no certificate SEI)'}: ${s.verdict}`);
+    lines.push(`session ${i + 1}${s.session !== undefined ? ` ${s.session}` : s.format === 'onvif' ? ' (ONVIF)' : ' (no certificate SEI)'}: ${s.verdict}`);
     if (s.serial !== undefined) lines.push(`  camera serial: ${s.serial}`);
     if (s.start !== undefined) lines.push(`  recording start: ${s.start}${s.counterStart !== undefined ? `, counter from ${s.counterStart}` : ''}`);
     lines.push(`  signer: ${s.trust}${s.trustReason !== undefined ? ` (${s.trustReason})` : ''}`);
+    if (s.format !== undefined) lines.push(`  format: ${s.format === 'keyframe' ? 'ONVIF Media Signing + keyframe extension' : 'ONVIF Media Signing only'}`);
+    for (const m of s.missingGuarantees ?? []) lines.push(`  not guaranteed: ${m}`);
+    if (s.onvif !== undefined) {
+      lines.push(`  ONVIF layer: ${s.onvif.valid} of ${s.onvif.gops} GOP signatures valid${s.onvif.invalid > 0 ? `, ${s.onvif.invalid} invalid` : ''}`);
+      for (const p of s.onvif.problems) lines.push(`    ${p}`);
+    }
     s.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  ${s.units} signed units, ${s.frames} frames${s.endMarker ? ', signed end marker' : ''}`);
     const t = s.time;

@@ -3,22 +3,29 @@
  * Memory is bounded: the frame hashes of the unit being received (capped), the current session's state and its
  * merged time ranges.
  *
- * Per unit SEI: the signature (with the key of the session's certificate SEI), the certificate chain at the
- * unit's start time (revocation included), the counter and the previous-unit hash (order, completeness, replay),
- * the unit hash over the received frames (session binding), the parameter sets in effect, and the truncated
- * per-frame hashes to localise a difference to the frame.
+ * Two layers run side by side. The ONVIF Media Signing layer (onvif-verifier.ts) validates what any conformant ONVIF
+ * signer emits. keyframe's layer validates keyframe's extension SEIs: per unit SEI the signature (with the key of the
+ * session's ONVIF certificate SEI), the certificate chain at the unit's start time (revocation included), the
+ * session tag and the counter (order, completeness, replay), the parameter sets in effect, the truncated per-frame
+ * hashes to localise a difference to the frame, and the unit digest over the full hashes. A stream with keyframe's
+ * SEIs is reported by keyframe's layer (with the ONVIF layer's findings); a stream with ONVIF SEIs alone by the
+ * ONVIF layer, with the guarantees it then lacks.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { MediaError } from '../errors.js';
-import { AccessUnitAssembler } from '../media/h264/index.js';
+import { AccessUnitAssembler, NalType } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
-import { frameHash, ParameterSetTracker, sameParameterSets, sha256, unitHash, ZERO_HASH } from './hashing.js';
+import { addRange, insertMarkers } from './_ranges.js';
+import { frameHashOf, keyframeHashedType, nalDigest, ParameterSetTracker, PS_DIGEST_BYTES, sha256, unitDigest } from './hashing.js';
+import { OnvifLayer, verifyOnvifSignature } from './onvif-verifier.js';
 import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type VerificationReport } from './report.js';
-import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_SHA256, OID_SHA256, parseSigningSei, type ParameterSetHash, type ParsedSigningSei } from './sei.js';
+import { FRAME_HASH_BYTES, OID_ECDSA_SHA256, OID_RSA_PSS, OID_RSA_SHA256, OID_SHA256, parseSigningSei, SESSION_TAG_BYTES, type ParsedOnvifSei, type SigningSei } from './sei.js';
 import { DEFAULT_FPS, fromFiletime, toFiletime } from './signer.js';
 import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason, type Compromise, type TimePolicy } from './time.js';
 import { establishSigner, signerValidAt } from './trust.js';
+
+export { insertMarkers } from './_ranges.js';
 
 export interface VerifierOptions {
   /** Trust anchors (the manufacturer root). */
@@ -46,8 +53,8 @@ interface PendingFrame {
   readonly input: number;
 }
 
-type UnitSei = Extract<ParsedSigningSei, { kind: 'unit' }>;
-type CertSei = Extract<ParsedSigningSei, { kind: 'certificate' }>;
+type UnitSei = Extract<SigningSei, { kind: 'kf-unit' }>;
+type SessionSei = Extract<SigningSei, { kind: 'kf-session' }>;
 
 interface Session {
   readonly report: Omit<SessionReport, 'verdict'>;
@@ -59,9 +66,8 @@ interface Session {
   startFt: bigint;
   counterStart: bigint;
   lastCounter?: bigint;
-  lastUnitHash: Uint8Array;
-  /** The signed parameter sets in effect for the last accepted unit (a unit SEI without them means "unchanged"). */
-  parameterSets?: readonly ParameterSetHash[];
+  /** The ONVIF layer's session that the certificate SEI opened (index into OnvifLayer.sessions). */
+  onvifIndex?: number;
   /** Session seconds and frame index just after the last accepted unit. */
   lastEndSec: number;
   nextFrame: number;
@@ -128,25 +134,6 @@ export function align(list: readonly Uint8Array[], frames: readonly PendingFrame
   return out;
 }
 
-/**
- * Puts zero-length marker ranges (in stream order) among `ranges` (in stream order) at their frame: after what
- * starts before it and the markers already placed there, before the rest. A marker repeating the one placed just
- * before it (same frame, same reason) is dropped.
- */
-export function insertMarkers(ranges: ReportRange[], markers: readonly ReportRange[]): void {
-  let from = 0;
-  let last: ReportRange | undefined;
-  for (const m of markers) {
-    if (last !== undefined && last.firstFrame === m.firstFrame && last.reason === m.reason) continue;
-    if (last !== undefined && m.firstFrame < last.firstFrame) from = 0;
-    let i = from;
-    while (i < ranges.length && (ranges[i] as ReportRange).firstFrame < m.firstFrame) i++;
-    last = { ...m };
-    ranges.splice(i, 0, last);
-    from = i + 1;
-  }
-}
-
 /** SHA-256 signature check (ECDSA as raw r‖s, IEEE P1363) that treats an undecodable signature as a bad one. */
 function safeVerify(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
   try {
@@ -171,10 +158,15 @@ export class StreamVerifier {
   private inputFrames = 0;
   private streamFps: number | undefined;
   private readonly policy: TimePolicy;
+  private readonly onvif: OnvifLayer;
+  /** The latest ONVIF certificate SEI: the signer of the keyframe session SEI that follows it. */
+  private certificate: { readonly sei: ParsedOnvifSei; readonly onvifIndex: number } | undefined;
+  private keyframeSeis = 0;
 
   constructor(private readonly options: VerifierOptions) {
     this.session = this.newAnonymous();
     this.policy = timePolicy(options);
+    this.onvif = new OnvifLayer(options, this.policy, () => this.fps);
   }
 
   private get fps(): number {
@@ -188,7 +180,6 @@ export class StreamVerifier {
       intermediates: [],
       startFt: 0n,
       counterStart: 0n,
-      lastUnitHash: ZERO_HASH,
       lastEndSec: 0,
       nextFrame: 0,
       estSec: 0,
@@ -216,23 +207,57 @@ export class StreamVerifier {
   async finish(): Promise<VerificationReport> {
     for (const au of this.assembler.flush()) await this.accessUnit(au);
     this.closeSession();
+    this.onvif.closeSession();
+    // keyframe's layer reports a stream that carries its SEIs; the ONVIF layer one that carries ONVIF SEIs alone
+    if (this.keyframeSeis === 0 && this.onvif.seen) {
+      const sessions: SessionReport[] = this.onvif.sessions.map((o) => {
+        const report = { ...o.report };
+        if (o.problems.length > 0) report.onvif = { gops: o.valid + o.invalid, valid: o.valid, invalid: o.invalid, problems: o.problems.slice(0, 20) };
+        // a keyframe camera's stream without keyframe's SEIs: they were stripped
+        if (o.vendor?.firmwareVersion.startsWith('keyframe') === true) {
+          const r: ReportRange = { status: 'tampered', start: 0, end: 0, firstFrame: 0, lastFrame: 0, reason: "keyframe's extension SEIs are missing from a keyframe camera's stream (stripped)" };
+          report.ranges = [r, ...report.ranges];
+        }
+        return { verdict: sessionVerdict(report), ...report };
+      });
+      return { verdict: overallVerdict(sessions), frames: this.inputFrames, sessions };
+    }
     const sessions: SessionReport[] = this.sessions
       .filter((s) => !(s.anonymous && s.report.frames === 0 && s.report.units === 0 && this.sessions.length > 1))
-      .map((s) => ({ verdict: sessionVerdict(s.report), ...s.report }));
+      .map((s) => {
+        const o = s.onvifIndex !== undefined ? this.onvif.sessions[s.onvifIndex] : undefined;
+        if (o !== undefined) {
+          s.report.onvif = { gops: o.valid + o.invalid, valid: o.valid, invalid: o.invalid, problems: o.problems.slice(0, 20) };
+          // ONVIF SEIs changed while keyframe's layer found nothing: ONVIF validators will reject the stream
+          if (o.invalid > 0 && !s.report.ranges.some((r) => r.status === 'tampered' || r.status === 'unverified' || r.status === 'missing')) {
+            s.report.ranges.push({ status: 'tampered', start: s.lastEndSec, end: s.lastEndSec, firstFrame: s.nextFrame, lastFrame: s.nextFrame, reason: `ONVIF layer: ${o.problems[0] ?? 'an ONVIF SEI does not verify'}` });
+          }
+        }
+        return { verdict: sessionVerdict(s.report), ...s.report };
+      });
     return { verdict: overallVerdict(sessions), frames: this.inputFrames, sessions };
   }
 
   private async accessUnit(au: AccessUnit): Promise<void> {
+    const input = this.inputFrames;
     for (const nal of au.nals) {
       const parsed = parseSigningSei(nal);
-      if (parsed !== undefined) await this.sei(parsed);
+      if (parsed !== undefined) await this.sei(parsed, nal, input);
     }
     for (const nal of au.nals) this.params.push(nal);
     if (this.streamFps === undefined) {
       for (const sps of this.assembler.sps.values()) if (sps.frameRate !== undefined && sps.frameRate > 0 && sps.frameRate <= 1000) this.streamFps = sps.frameRate;
     }
-    const fh = frameHash(au.nals);
-    if (fh !== undefined) this.addFrame({ hash: fh.hash, input: this.inputFrames++ });
+    // one digest per NAL unit, shared with the ONVIF layer's slice items
+    let digests = '';
+    for (const nal of au.nals) {
+      const t = (nal[0] ?? 0) & 0x1f;
+      if (!keyframeHashedType(t)) continue;
+      if (t === NalType.SEI && parseSigningSei(nal) !== undefined) continue;
+      digests += nalDigest(nal);
+      this.onvif.nal(nal, input);
+    }
+    if (digests.length > 0) this.addFrame({ hash: frameHashOf(digests), input: this.inputFrames++ });
   }
 
   private addFrame(f: PendingFrame): void {
@@ -244,17 +269,29 @@ export class StreamVerifier {
     }
   }
 
-  private async sei(p: ParsedSigningSei): Promise<void> {
+  private marker(reason: string): void {
+    // where it is: before the next frame, which an anonymous session numbers by input position and a session
+    // after its frames still waiting for a signature (where they will be placed if none comes)
+    const s = this.session;
+    const frame = s.anonymous ? this.inputFrames : s.estFrame + this.pending.length;
+    const sec = s.anonymous ? this.inputFrames / this.fps : s.estSec + this.pending.length / this.fps;
+    s.markers.push({ status: 'tampered', start: sec, end: sec, firstFrame: frame, lastFrame: frame, reason });
+  }
+
+  private async sei(p: SigningSei, nal: Uint8Array, input: number): Promise<void> {
     if (p.kind === 'malformed') {
-      // where it is: before the next frame, which an anonymous session numbers by input position and a session
-      // after its frames still waiting for a signature (where they will be placed if none comes)
-      const s = this.session;
-      const frame = s.anonymous ? this.inputFrames : s.estFrame + this.pending.length;
-      const sec = s.anonymous ? this.inputFrames / this.fps : s.estSec + this.pending.length / this.fps;
-      s.markers.push({ status: 'tampered', start: sec, end: sec, firstFrame: frame, lastFrame: frame, reason: `malformed signing SEI: ${p.reason}` });
+      if (p.layer === 'keyframe') this.keyframeSeis++;
+      this.marker(`malformed signing SEI: ${p.reason}`);
+      if (p.layer === 'onvif') this.onvif.malformed(p.reason, input);
       return;
     }
-    if (p.kind === 'certificate') {
+    if (p.kind === 'onvif') {
+      await this.onvif.sei(p, nal, input);
+      if (p.certificate) this.certificate = { sei: p, onvifIndex: this.onvif.sessions.length - 1 };
+      return;
+    }
+    this.keyframeSeis++;
+    if (p.kind === 'kf-session') {
       this.closeSession();
       this.session = await this.openSession(p);
       this.sessions.push(this.session);
@@ -287,17 +324,16 @@ export class StreamVerifier {
     return s.ended ? 'after the signed end marker' : 'not signed: no signature follows these frames';
   }
 
-  private async openSession(p: CertSei): Promise<Session> {
+  private async openSession(p: SessionSei): Promise<Session> {
     const m = p.manifest;
     const startMs = Date.parse(m.start);
     const s: Session = {
-      report: { trust: 'trusted', session: m.session, serial: m.serial, chain: [], start: m.start, counterStart: m.counterStart, units: 0, frames: 0, endMarker: false, ranges: [] },
+      report: { trust: 'trusted', format: 'keyframe', session: m.session, serial: m.serial, chain: [], start: m.start, counterStart: m.counterStart, units: 0, frames: 0, endMarker: false, ranges: [] },
       anonymous: false,
       intermediates: [],
       sessionId: Buffer.from(m.session, 'hex'),
       startFt: toFiletime(Number.isFinite(startMs) ? startMs : 0),
       counterStart: BigInt(m.counterStart),
-      lastUnitHash: ZERO_HASH,
       lastEndSec: 0,
       nextFrame: 0,
       estSec: 0,
@@ -311,9 +347,15 @@ export class StreamVerifier {
       return s;
     };
     if (!Number.isFinite(startMs)) return fail('invalid', 'manifest start time is not a valid time');
-    // who signed: the chain at the recording start (shared with the recording verifier), then what only a
-    // certificate SEI carries: its own signature, the key id, the serial and the algorithms
-    const id = await establishSigner(p.chainPem, new Date(startMs), this.options, 'video-signing', 'certificate SEI');
+    const cert = this.certificate;
+    this.certificate = undefined;
+    if (cert === undefined) return fail('untrusted', 'no ONVIF certificate SEI before the session SEI: the signer is unknown');
+    s.onvifIndex = cert.onvifIndex;
+    const chainPem = cert.sei.certificates[0]?.chainPem;
+    if (chainPem === undefined) return fail('untrusted', 'the certificate SEI carries no certificate chain');
+    // who signed: the chain at the recording start (shared with the recording verifier), then what only the
+    // opening SEIs carry: their signatures, the key id, the serial and the algorithms
+    const id = await establishSigner(chainPem, new Date(startMs), this.options, 'video-signing', 'certificate SEI');
     s.report.chain = id.chain;
     if (id.leaf !== undefined) {
       s.leaf = id.leaf;
@@ -323,11 +365,18 @@ export class StreamVerifier {
     if (key === undefined || id.leaf === undefined) return fail('untrusted', id.reason ?? 'certificate chain not trusted');
     s.key = key;
     if (id.trust === 'untrusted') return fail('untrusted', id.reason ?? 'certificate chain not trusted');
-    if (!safeVerify(p.signedData, key, p.signature)) return fail('invalid', 'certificate SEI signature does not verify');
+    const info = cert.sei.cryptoInfo;
+    if (cert.sei.document === undefined || cert.sei.signature === undefined || !verifyOnvifSignature(cert.sei.document, key, cert.sei.signature, info?.signatureOid)) {
+      return fail('invalid', 'certificate SEI signature does not verify');
+    }
+    if (!safeVerify(p.document, key, p.signature)) return fail('invalid', 'session SEI signature does not verify');
     if (Buffer.from(sha256(Buffer.from(id.leaf.publicKey.rawData))).toString('hex') !== m.kid) return fail('invalid', 'manifest key id does not match the certificate');
     if (id.serial !== undefined && id.serial !== m.serial) return fail('invalid', `manifest serial ${m.serial} is not the certificate's (${id.serial})`);
-    const wantSig = key.asymmetricKeyType === 'ec' ? OID_ECDSA_SHA256 : key.asymmetricKeyType === 'rsa' ? OID_RSA_SHA256 : '';
-    if (p.hashOid !== OID_SHA256 || p.signatureOid !== wantSig) return fail('invalid', `unsupported algorithms ${p.hashOid} / ${p.signatureOid}`);
+    const sigOk =
+      key.asymmetricKeyType === 'ec'
+        ? info?.signatureOid === undefined || info.signatureOid === OID_ECDSA_SHA256
+        : key.asymmetricKeyType === 'rsa' && (info?.signatureOid === OID_RSA_SHA256 || info?.signatureOid === OID_RSA_PSS);
+    if (info?.hashOid !== OID_SHA256 || !sigOk) return fail('invalid', `unsupported algorithms ${info?.hashOid ?? 'none'} / ${info?.signatureOid ?? 'none'}`);
     const future = futureClaim(startMs, this.policy, 'the session manifest');
     if (future !== undefined) return fail('invalid', future);
     if (id.trust === 'invalid' || id.validUntil === undefined) return fail('invalid', `certificate not valid at the recording start: ${id.reason ?? 'invalid'}`);
@@ -364,72 +413,64 @@ export class StreamVerifier {
     const frames = this.pending;
     this.pending = [];
     s.report.units++;
-    const g = p.general;
     if (s.anonymous || s.key === undefined || s.sessionId === undefined) {
       this.estimated(s, frames, 'unverified', s.anonymous ? 'no certificate SEI: the signer is unknown (session start missing)' : 'the signer is not established');
       if (p.endReason !== undefined) s.ended = s.report.endMarker = true;
       return;
     }
-    if (!safeVerify(p.signedData, s.key, p.signature)) {
+    if (!safeVerify(p.document, s.key, p.signature)) {
       this.estimated(s, frames, 'tampered', 'signature does not verify with the session key (foreign or forged unit)');
+      return;
+    }
+    if (!eq(p.sessionTag, s.sessionId.subarray(0, SESSION_TAG_BYTES))) {
+      this.estimated(s, frames, 'tampered', 'the unit belongs to another session (spliced)');
       return;
     }
     if (s.ended) {
       this.estimated(s, frames, 'tampered', 'unit after the signed end marker');
       return;
     }
+    // the SEI carries the counter's low 32 bits: compare in that space
     const expected = s.lastCounter === undefined ? s.counterStart : s.lastCounter + 1n;
-    const c = g.counter;
-    if (c < expected) {
+    const delta = (p.counter - Number(expected & 0xffffffffn)) >>> 0;
+    if (delta > 0x7fffffff) {
+      const c = expected - BigInt(0x100000000 - delta);
       this.estimated(s, frames, 'tampered', `unit ${c - s.counterStart} out of order (replayed or reordered; expected unit ${expected - s.counterStart})`);
       return;
     }
-    if (c === expected && !eq(g.prevUnitHash, s.lastUnitHash)) {
-      this.estimated(s, frames, 'tampered', 'unit does not chain to the previous one');
-      return;
-    }
+    const c = expected + BigInt(delta);
     const gap = c > expected;
-    const aligned = align(p.hashList, frames);
+    const aligned = align(p.frameHashes, frames);
     const leadingExtras = aligned.findIndex((a) => a.kind !== 'extra');
     const nLeading = leadingExtras < 0 ? aligned.length : leadingExtras;
     // after a gap, frames before the first signed one belong to units whose signature is missing
     const base = gap ? nLeading : 0;
     const core = aligned.slice(base);
-    const allMatch = core.length === g.frameCount && core.every((a) => a.kind === 'frame' && a.match);
-    // the signed parameter sets: in the SEI when they changed, else those of the previous unit (known only if it
-    // was accepted just before this one); the unit hash covers them either way
-    const ourPs = this.params.list();
-    const signedPs = p.parameterSets ?? (gap ? undefined : s.parameterSets);
-    const psProblem = signedPs !== undefined && !sameParameterSets(signedPs, ourPs);
-    if (allMatch && !eq(unitHash(g.prevUnitHash, s.sessionId, c, signedPs ?? ourPs, frames.slice(base).map((f) => f.hash)), g.unitHash)) {
-      const reason = signedPs !== undefined ? 'unit hash mismatch: the unit belongs to another session' : 'unit hash mismatch: the unit belongs to another session, or its parameter sets are not the signed ones';
-      this.estimated(s, frames, 'tampered', reason);
+    const allMatch = core.length === p.frameHashes.length && core.every((a) => a.kind === 'frame' && a.match);
+    const ps = this.params.digest();
+    const psProblem = !eq(ps.subarray(0, PS_DIGEST_BYTES), p.psDigest);
+    if (allMatch && !psProblem && !eq(unitDigest(ps, frames.slice(base).map((f) => f.hash)), p.unitDigest)) {
+      this.estimated(s, frames, 'tampered', 'unit digest mismatch: frames or parameter sets are not the signed ones');
       return;
     }
-    // after a gap the previous-unit hash cannot be checked, so only the unit hash binds the unit to this session,
-    // and it needs every frame: an incomplete unit after a gap stays unverified and does not advance the chain.
-    // Likewise when the signed parameter sets are unknown (only the unit hash would show them).
-    const unbound = (gap || signedPs === undefined) && !allMatch;
-    const unboundReason = gap ? 'unit incomplete after a gap: it cannot be bound to this session' : 'unit incomplete and its parameter sets unsigned: it cannot be verified';
-    const certProblem = await this.certValidAt(s, fromFiletime(g.start));
+    const certProblem = await this.certValidAt(s, fromFiletime(p.start));
     // the time rules: no claim ahead of the verification time; a compromised key's material needs a prior proof
-    const future = futureClaim(fromFiletime(g.end), this.policy, `unit ${c - s.counterStart}`);
-    const provenBy = this.options.provenBy !== undefined && s.report.session !== undefined ? this.options.provenBy(s.report.session, this.sec(s, g.start)) : undefined;
+    const future = futureClaim(fromFiletime(p.end), this.policy, `unit ${c - s.counterStart}`);
+    const provenBy = this.options.provenBy !== undefined && s.report.session !== undefined ? this.options.provenBy(s.report.session, this.sec(s, p.start)) : undefined;
     const unproven = s.compromise !== undefined && !provenBefore(s.compromise, provenBy) ? unprovenReason(s.compromise, provenBy, 'this unit') : undefined;
     const proven = this.options.provenBy !== undefined && s.notBefore !== undefined ? bounds(s.notBefore, provenBy) : undefined;
 
-    const startSec = this.sec(s, g.start);
-    const endSec = this.sec(s, g.end);
-    const n = g.frameCount;
+    const startSec = this.sec(s, p.start);
+    const endSec = this.sec(s, p.end);
+    const n = p.frameHashes.length;
     const dur = n > 0 && endSec > startSec ? (endSec - startSec) / n : 1 / this.fps;
-    const unitFps = dur > 0 ? 1 / dur : this.fps;
     const slotSec = (i: number): number => startSec + i * dur;
-    const slotFrame = (i: number): number => Math.round(slotSec(i) * unitFps);
+    const slotFrame = (i: number): number => p.firstFrame + i;
     if (gap) {
       const [a, b] = [expected - s.counterStart, c - 1n - s.counterStart];
       const reason = a === b ? `unit ${a} missing (counter ${expected})` : `units ${a}–${b} missing (counters ${expected}–${c - 1n})`;
       if (nLeading > 0) {
-        const lead = aligned.slice(0, nLeading).map((a) => (a as { frame: PendingFrame }).frame);
+        const lead = aligned.slice(0, nLeading).map((x) => (x as { frame: PendingFrame }).frame);
         this.estimated(s, lead, 'unverified', `no signature: the signing SEI of ${reason.replace(' missing', '')} is missing`);
       } else if (startSec > s.lastEndSec || s.lastCounter === undefined) {
         this.addRange(s, { status: 'missing', start: s.lastEndSec, end: startSec, firstFrame: s.nextFrame, lastFrame: Math.max(s.nextFrame, slotFrame(0) - 1), reason });
@@ -449,17 +490,12 @@ export class StreamVerifier {
       if (a.kind === 'extra') [status, reason] = ['tampered', 'frame inserted (not in the signed unit)'];
       else if (!a.match) [status, reason] = ['tampered', 'frame modified'];
       else if (psProblem) [status, reason] = ['tampered', 'parameter sets differ from the signed ones'];
-      else if (unbound) [status, reason] = ['unverified', unboundReason];
       else if (certProblem !== undefined) [status, reason] = ['unverified', `signing certificate not valid at the recording time: ${certProblem}`];
       else if (future !== undefined) [status, reason] = ['unverified', future];
       else if (unproven !== undefined) [status, reason] = ['unproven', unproven];
       this.addRange(s, { status, ...at, ...input, ...(reason !== undefined ? { reason } : {}), ...(proven ?? {}) });
     }
-    if (unbound) return;
     s.lastCounter = c;
-    s.lastUnitHash = g.unitHash;
-    // when the SEI did not say, a verified unit hash proved ours to be the signed ones
-    s.parameterSets = signedPs ?? ourPs;
     s.lastEndSec = endSec;
     s.nextFrame = slotFrame(n);
     s.estSec = Math.max(s.estSec, endSec);
@@ -482,24 +518,7 @@ export class StreamVerifier {
   }
 
   private addRange(s: Session, r: ReportRange): void {
-    const ranges = s.report.ranges;
-    const last = ranges[ranges.length - 1];
-    if (
-      last !== undefined &&
-      last.status === r.status &&
-      last.reason === r.reason &&
-      last.notAfter === r.notAfter &&
-      r.firstFrame <= last.lastFrame + 1 &&
-      r.firstFrame >= last.firstFrame &&
-      (last.inputLast === undefined) === (r.inputFirst === undefined) &&
-      (r.inputFirst === undefined || r.inputFirst === (last.inputLast ?? -2) + 1)
-    ) {
-      last.lastFrame = Math.max(last.lastFrame, r.lastFrame);
-      last.end = Math.max(last.end, r.end);
-      if (r.inputLast !== undefined) last.inputLast = r.inputLast;
-      return;
-    }
-    ranges.push({ ...r });
+    addRange(s.report.ranges, r);
   }
 }
 

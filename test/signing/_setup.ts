@@ -12,14 +12,14 @@ import { registerSigningCommands } from '../../src/cli/commands/signing.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { isKeyframeError } from '../../src/errors.js';
 import type { KeyStore } from '../../src/keystore/types.js';
-import { AccessUnitAssembler, NalType, nalType, splitAnnexB, writeAnnexB } from '../../src/media/h264/index.js';
+import { AccessUnitAssembler, isVcl, nalType, splitAnnexB, writeAnnexB } from '../../src/media/h264/index.js';
 import { initCa } from '../../src/pki/ca.js';
 import { CaStore } from '../../src/pki/ca-store.js';
 import { openDevice, provisionDevice } from '../../src/pki/device.js';
 import { createOperatorIdentity, type OperatorIdentityKind } from '../../src/pki/operator-identity.js';
 import { parseCertificates } from '../../src/pki/pem.js';
 import type { X509Certificate } from '../../src/pki/x509.js';
-import { signAnnexB } from '../../src/signing/device.js';
+import { signAnnexB, type DeviceSignOptions } from '../../src/signing/device.js';
 import { parseSigningSei } from '../../src/signing/sei.js';
 import { verifyNals, type VerifierOptions } from '../../src/signing/verifier.js';
 import type { VerificationReport } from '../../src/signing/report.js';
@@ -75,10 +75,10 @@ export async function makePki(org = 'Acme Cameras', work = mkdtempSync(join(tmpd
   };
 }
 
-export async function signWith(devDir: string, data: Uint8Array, start?: Date): Promise<Uint8Array> {
+export async function signWith(devDir: string, data: Uint8Array, start?: Date, options: DeviceSignOptions = {}): Promise<Uint8Array> {
   const device = await openDevice(devDir);
   try {
-    return (await signAnnexB(device, data, start !== undefined ? { start } : {})).output;
+    return (await signAnnexB(device, data, { ...options, ...(start !== undefined ? { start } : {}) })).output;
   } finally {
     await device.close();
   }
@@ -93,8 +93,8 @@ export function verify(data: Uint8Array, options: VerifierOptions): Promise<Veri
 export interface Unit {
   /** Access units (NAL units each), signing SEIs removed. */
   aus: Uint8Array[][];
-  /** The unit's signed SEI (undefined: dropped). */
-  sei: Uint8Array | undefined;
+  /** The unit's signing SEIs: keyframe's unit SEI and the ONVIF SEI (undefined: dropped). */
+  sei: Uint8Array[] | undefined;
 }
 
 export interface SignedStream {
@@ -102,7 +102,7 @@ export interface SignedStream {
   units: Unit[];
 }
 
-/** Splits a signed stream into the certificate SEI and units, each with the SEI that signs it. */
+/** Splits a signed stream into the opening SEIs (ONVIF certificate, keyframe session) and units, each with the SEIs that sign it. */
 export function parseSigned(data: Uint8Array): SignedStream {
   const asm = new AccessUnitAssembler();
   const aus = [...splitAnnexB(data).flatMap((n) => asm.push(n)), ...asm.flush()];
@@ -113,11 +113,15 @@ export function parseSigned(data: Uint8Array): SignedStream {
     const rest: Uint8Array[] = [];
     for (const nal of au.nals) {
       const p = parseSigningSei(nal);
-      if (p?.kind === 'certificate') head.push(nal);
-      else if (p?.kind === 'unit') {
-        cur.sei = nal;
-        units.push(cur);
-        cur = { aus: [], sei: undefined };
+      if (p?.kind === 'kf-session' || (p?.kind === 'onvif' && p.certificate)) head.push(nal);
+      else if (p !== undefined) {
+        // the SEIs after a unit's frames sign it (keyframe's first, then ONVIF's)
+        if (cur.aus.length > 0) {
+          units.push(cur);
+          cur = { aus: [], sei: undefined };
+        }
+        const last = units[units.length - 1];
+        if (last !== undefined) (last.sei ??= []).push(nal);
       } else rest.push(nal);
     }
     if (rest.length > 0) cur.aus.push(rest);
@@ -126,14 +130,14 @@ export function parseSigned(data: Uint8Array): SignedStream {
   return { head, units };
 }
 
-/** Writes the model back: each unit's SEI at the start of the next unit's first access unit, the last as its own. */
+/** Writes the model back: each unit's SEIs right before the first slice of the next unit, the last as their own access unit. */
 export function writeSigned(s: SignedStream): Uint8Array {
   const out: Uint8Array[] = [];
   let carry: Uint8Array[] = [...s.head];
   for (const u of s.units) {
     u.aus.forEach((au, i) => {
       let k = 0;
-      while (k < au.length && nalType(au[k] as Uint8Array) === NalType.AUD) out.push(au[k++] as Uint8Array);
+      while (k < au.length && !isVcl(nalType(au[k] as Uint8Array))) out.push(au[k++] as Uint8Array);
       if (i === 0) {
         out.push(...carry);
         carry = [];
@@ -144,7 +148,7 @@ export function writeSigned(s: SignedStream): Uint8Array {
       out.push(...carry);
       carry = [];
     }
-    if (u.sei !== undefined) carry.push(u.sei);
+    if (u.sei !== undefined) carry.push(...u.sei);
   }
   out.push(...carry);
   return writeAnnexB(out);

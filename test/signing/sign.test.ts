@@ -1,8 +1,8 @@
 /**
  * Signing real x264 streams: decoders see the same pictures, units respect the 1 s bound, the counter never
- * repeats across sessions, the signature bytes stay within 400 B/s at 25 fps, parameter sets are sent when they
- * change, ECDSA signatures are raw r‖s, and the `sign` / `verify` commands' exit codes. (Random clips verifying
- * AUTHENTIC: random-clips.test.ts.)
+ * repeats across sessions, the signature bytes per mode, parameter sets bound by their digest, ECDSA signatures as
+ * each layer wants them (DER in ONVIF's SEIs, raw r‖s in keyframe's), and the `sign` / `verify` commands' exit codes.
+ * (Random clips verifying AUTHENTIC: random-clips.test.ts.)
  */
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clip, frameMd5s, type ClipOptions } from '../helpers/media.js';
 import { splitAnnexB, writeAnnexB } from '../../src/media/h264/index.js';
-import { FLAG_PARTIAL_GOP, OID_ECDSA_SHA256, parseSigningSei, Tag } from '../../src/signing/sei.js';
+import { OID_ECDSA_SHA256, OnvifTag, parseSigningSei } from '../../src/signing/sei.js';
 import { StreamSigner } from '../../src/signing/signer.js';
-import { decodeTlvs } from '../../src/signing/tlv.js';
 import type { VerificationReport } from '../../src/signing/report.js';
 import { makePki, parseSigned, runSigningCli, signWith, verify, writeSigned, type Pki } from './_setup.js';
 
@@ -62,79 +61,105 @@ describe('sign', () => {
     expect(Buffer.concat(plain).equals(Buffer.concat(splitAnnexB(source)))).toBe(true);
   });
 
-  it('splits GOPs longer than 1 s into partial-GOP units of at most 30 frames at 30 fps', async () => {
+  it('splits GOPs longer than 1 s into partial-GOP units of at most 30 frames at 30 fps, ONVIF GOPs at 2 s', async () => {
     const signed = await signWith(dev, readFileSync(await clip({ width: 320, height: 240, seconds: 5, gop: 75, slices: 2 })));
-    const units = seis(signed).filter((p) => p.kind === 'unit');
-    expect(units.map((u) => (u.kind === 'unit' ? u.general.frameCount : 0))).toEqual([30, 30, 15, 30, 30, 15]);
-    expect(units.map((u) => (u.kind === 'unit' ? u.general.flags & FLAG_PARTIAL_GOP : -1))).toEqual([1, 1, 1, 1, 1, 1]);
-    const last = units[units.length - 1];
-    expect(last?.kind === 'unit' && last.endReason).toBe(0);
+    const all = seis(signed);
+    const units = all.flatMap((p) => (p.kind === 'kf-unit' ? [p] : []));
+    expect(units.map((u) => u.frameHashes.length)).toEqual([30, 30, 15, 30, 30, 15]);
+    expect(units.map((u) => u.firstFrame)).toEqual([0, 30, 60, 75, 105, 135]);
+    expect(units[units.length - 1]?.endReason).toBe(0);
+    // ONVIF (partial) GOPs: split at a keyframe-unit boundary once they hold 2 s; 2 slices per frame in the hash list
+    const gops = all.flatMap((p) => (p.kind === 'onvif' && !p.certificate ? [p] : []));
+    expect(gops.map((g) => [g.general?.nalCount, g.general?.partial])).toEqual([
+      [120, true],
+      [30, false],
+      [120, true],
+      [30, false],
+    ]);
+    // the partial-GOP counter: +1 per ONVIF SEI, from the camera's persisted counter
+    const first = gops[0]?.general?.counter ?? 0;
+    expect(gops.map((g) => g.general?.counter)).toEqual([first, first + 1, first + 2, first + 3]);
     const m = parseSigned(signed);
     expect(Buffer.from(writeSigned(m)).equals(Buffer.from(signed))).toBe(true);
     const r = await verify(signed, { roots: [pki.root] });
     authentic(r, 150);
     expect(r.sessions[0]?.units).toBe(6);
+    expect(r.sessions[0]?.onvif).toMatchObject({ gops: 4, valid: 4, invalid: 0 });
   });
 
   it('the per-camera counter is reserved on disk and never repeats across sessions', async () => {
     const source = readFileSync(await clip({ width: 320, height: 240, seconds: 2, gop: 30 }));
     const first = seis(await signWith(dev, source));
     const second = seis(await signWith(dev, source));
-    const counters = (s: typeof first): bigint[] => s.flatMap((p) => (p.kind === 'unit' ? [p.general.counter] : []));
+    const counters = (s: typeof first): bigint[] => s.flatMap((p) => (p.kind === 'kf-unit' ? [BigInt(p.counter)] : []));
     const c1 = counters(first);
     const c2 = counters(second);
     expect(c1.length).toBe(2);
     expect(c1[1]).toBe((c1[0] ?? 0n) + 1n);
     expect(c2[0]).toBeGreaterThan(c1[c1.length - 1] ?? 0n);
-    const m2 = second[0];
-    expect(m2?.kind === 'certificate' && BigInt(m2.manifest.counterStart)).toBe(c2[0]);
+    const m2 = second.find((p) => p.kind === 'kf-session');
+    expect(m2?.kind === 'kf-session' && BigInt(m2.manifest.counterStart)).toBe(c2[0]);
     const state = JSON.parse(readFileSync(join(dev, 'counter.json'), 'utf8')) as { v: number; next: string };
     expect(state.v).toBe(1);
     expect(BigInt(state.next)).toBeGreaterThan(c2[c2.length - 1] ?? 0n);
     expect(existsSync(join(dev, '.lock'))).toBe(false);
   });
 
-  it('signature bytes: at most 400 B/s at 25 fps (1080p25, 4 Mbit/s, GOP 50, 1 s units)', async () => {
+  it('signature bytes at 1080p25, 4 Mbit/s, GOP 50: each SEI as its layout says, per ONVIF mode', async () => {
     const seconds = 8;
     const source = readFileSync(await clip({ width: 1920, height: 1080, fps: 25, seconds, gop: 50, bitrate: '4M' }));
-    const signed = await signWith(dev, source);
-    const nals = splitAnnexB(signed);
-    const units = nals.flatMap((n) => {
-      const p = parseSigningSei(n);
-      return p?.kind === 'unit' ? [{ p, bytes: n.length }] : [];
-    });
-    const certificate = nals.find((n) => parseSigningSei(n)?.kind === 'certificate');
-    expect(units.map((u) => u.p.general.frameCount)).toEqual(Array<number>(seconds).fill(25));
-    // the parameter sets go once, in the first unit (they do not change)
-    expect(units.map((u) => u.p.parameterSets !== undefined)).toEqual([true, ...Array<boolean>(seconds - 1).fill(false)]);
-    // the steady state, with a 4-byte start code per SEI: every unit after the first (whose frames last 1 s each)
-    const steady = units.slice(1).reduce((n, u) => n + u.bytes + 4, 0) / (seconds - 1);
-    expect(steady).toBeLessThanOrEqual(400);
-    // and per TLV: general 93, hash list 3 + 25 × 8, signature 3 + 64 (raw r‖s)
-    for (const { p } of units.slice(1)) {
-      const tlvs = decodeTlvs(p.signedData.subarray(17)).map((t) => [t.tag, t.value.length]);
-      expect(tlvs.slice(0, 2)).toEqual([
-        [Tag.GENERAL, 90],
-        [Tag.HASH_LIST, 200],
-      ]);
-      expect(p.signature.length).toBe(64);
-    }
-    // once per session: the certificate SEI and the parameter sets
-    expect((certificate?.length ?? 0) + (units[0]?.bytes ?? 0) - (units[1]?.bytes ?? 0)).toBeLessThan(2500);
-    expect((await verify(signed, { roots: [pki.root] })).verdict).toBe('AUTHENTIC');
+    const perSecond = async (onvifMode: 'hash-list' | 'low-bitrate'): Promise<{ kf: number; onvif: number }> => {
+      const signed = await signWith(dev, source, undefined, { onvifMode });
+      expect((await verify(signed, { roots: [pki.root] })).verdict).toBe('AUTHENTIC');
+      const nals = splitAnnexB(signed);
+      let kf = 0;
+      let onvif = 0;
+      for (const n of nals) {
+        const p = parseSigningSei(n);
+        // a 4-byte start code per SEI; escaping adds a few bytes at most
+        if (p?.kind === 'kf-unit') {
+          expect(p.frameHashes).toHaveLength(25);
+          // header, type, size, UUID, 73 fixed bytes, 25 × 8, end reason on the last, 64-byte signature, stop bit
+          const layout = 1 + 1 + 2 + 16 + 73 + 25 * 8 + (p.endReason !== undefined ? 1 : 0) + 64 + 1;
+          expect(n.length).toBeGreaterThanOrEqual(layout);
+          expect(n.length).toBeLessThanOrEqual(layout + 8);
+          kf += n.length + 4;
+        }
+        if (p?.kind === 'onvif' && !p.certificate) {
+          expect(p.tags).toEqual(onvifMode === 'hash-list' ? [OnvifTag.GENERAL, OnvifTag.HASH_LIST, OnvifTag.SIGNATURE] : [OnvifTag.GENERAL, OnvifTag.SIGNATURE]);
+          // header, type, size, UUID, reserved, general 3 + 91, hash list 3 + 1 + 32 per slice, signature 3 + 75, stop bit
+          const items = p.general?.nalCount ?? 0;
+          expect(items % 50).toBe(0);
+          const payload = 16 + 1 + 94 + (onvifMode === 'hash-list' ? 4 + items * 32 : 0) + 78;
+          const layout = 1 + 1 + Math.floor(payload / 255) + 1 + payload + 1;
+          expect(n.length).toBeGreaterThanOrEqual(layout);
+          expect(n.length).toBeLessThanOrEqual(layout + 24);
+          onvif += n.length + 4;
+        }
+      }
+      return { kf: kf / seconds, onvif: onvif / seconds };
+    };
+    const low = await perSecond('low-bitrate');
+    const list = await perSecond('hash-list');
+    // keyframe's per-frame localisation: under 400 B/s whatever the ONVIF mode; ONVIF's hash list: 32 B per slice
+    expect(low.kf).toBeLessThan(400);
+    expect(list.kf).toBe(low.kf);
+    expect(list.onvif - low.onvif).toBeGreaterThan(25 * 32);
   });
 
-  it('parameter sets that change mid-session are sent again; a unit after a lost SEI still verifies', async () => {
+  it('parameter sets that change mid-session change the signed digest; a unit after a lost SEI still verifies', async () => {
     // two encodings of different sizes back to back: new SPS and PPS (same ids) at the second one's IDR
     const a = readFileSync(await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 }));
     const b = readFileSync(await clip({ width: 352, height: 288, fps: 25, seconds: 2, gop: 25, slices: 2 }));
     const signed = await signWith(dev, writeAnnexB([...splitAnnexB(a), ...splitAnnexB(b)]));
-    const units = seis(signed).flatMap((p) => (p.kind === 'unit' ? [p] : []));
-    expect(units.map((u) => u.parameterSets !== undefined)).toEqual([true, false, true, false]);
-    expect(units[0]?.parameterSets?.map((x) => [x.type, x.id])).toEqual([[7, 0], [8, 0]]);
+    const units = seis(signed).flatMap((p) => (p.kind === 'kf-unit' ? [p] : []));
+    const d = units.map((u) => Buffer.from(u.psDigest).toString('hex'));
+    expect(d[1]).toBe(d[0]);
+    expect(d[3]).toBe(d[2]);
+    expect(d[2]).not.toBe(d[0]);
     authentic(await verify(signed, { roots: [pki.root] }), 100);
-    // the SEI that carried the new parameter sets is lost: its unit is unverified, the next one (which does not
-    // repeat them) is bound by its unit hash, which covers the parameter sets in full
+    // the SEIs of the unit with the new parameter sets are lost: its unit is unverified, the next one carries the
+    // same digest and verifies
     const m = parseSigned(signed);
     (m.units[2] as { sei: unknown }).sei = undefined;
     const r = await verify(writeSigned(m), { roots: [pki.root] });
@@ -146,13 +171,13 @@ describe('sign', () => {
     ]);
   });
 
-  it('ECDSA signatures go into the SEIs as raw r‖s (64 bytes), converted from a DER signer', async () => {
+  it("ECDSA signatures: DER in ONVIF's SEIs, raw r‖s (64 bytes) in keyframe's, from a DER signer", async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     let counter = 0n;
     const signer = new StreamSigner({
       sign: (data) => Promise.resolve(cryptoSign('sha256', data, privateKey)),
       signatureOid: OID_ECDSA_SHA256,
-      chainPem: '',
+      chainPem: '-----BEGIN CERTIFICATE-----\n',
       serial: 'SN-DER',
       kid: '00'.repeat(32),
       reserveCounter: () => Promise.resolve(counter++),
@@ -164,10 +189,15 @@ describe('sign', () => {
       const p = parseSigningSei(n);
       return p === undefined || p.kind === 'malformed' ? [] : [p];
     });
-    expect(parsed.map((p) => p.kind)).toEqual(['certificate', 'unit', 'unit']);
+    expect(parsed.map((p) => (p.kind === 'onvif' ? (p.certificate ? 'certificate' : 'onvif') : p.kind))).toEqual(['certificate', 'kf-session', 'kf-unit', 'onvif', 'kf-unit', 'onvif']);
     for (const p of parsed) {
-      expect(p.signature.length).toBe(64);
-      expect(cryptoVerify('sha256', p.signedData, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p.signature)).toBe(true);
+      if (p.kind === 'onvif') {
+        expect(cryptoVerify('sha256', p.document ?? new Uint8Array(), publicKey, p.signature ?? new Uint8Array())).toBe(true);
+        expect(p.signature?.[0]).toBe(0x30);
+      } else {
+        expect(p.signature.length).toBe(64);
+        expect(cryptoVerify('sha256', p.document, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p.signature)).toBe(true);
+      }
     }
   });
 });

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSeiNal, userDataUnregistered } from '../../src/media/h264/index.js';
 import { overallVerdict, sessionVerdict, type RangeStatus, type ReportRange, type SessionReport, type Trust, type Verdict, type VerificationReport } from '../../src/signing/report.js';
-import { MEDIA_SIGNING_UUID } from '../../src/signing/sei.js';
+import { ONVIF_UUID } from '../../src/signing/sei.js';
 import { insertMarkers } from '../../src/signing/verifier.js';
 import { clip } from '../helpers/media.js';
 import { firstFrameOf, makePki, parseSigned, signWith, verify, writeSigned, type Pki, type SignedStream } from './_setup.js';
@@ -115,9 +115,9 @@ afterAll(async () => {
 });
 
 /** A Media Signing SEI that does not parse: a TLV announcing 9 bytes that are not there. */
-const MALFORMED = buildSeiNal([userDataUnregistered(MEDIA_SIGNING_UUID, new Uint8Array([0x40, 1, 0, 9]))]);
+const MALFORMED = buildSeiNal([userDataUnregistered(ONVIF_UUID, new Uint8Array([0x40, 1, 0, 9]))]);
 
-/** The input frame before which each signing SEI sits: the certificate SEI, then unit k's before unit k + 1. */
+/** The input frame before which each unit's signing SEIs sit: the opening SEIs, then unit k's before unit k + 1. */
 function seiPositions(m: SignedStream): number[] {
   return [0, ...m.units.map((_, k) => firstFrameOf(m, k + 1))];
 }
@@ -125,11 +125,11 @@ function seiPositions(m: SignedStream): number[] {
 describe('malformed signing SEIs in a real stream', () => {
   it('every signing SEI malformed: NOT_AUTHENTIC, a tampered marker where each SEI is, every frame unverified (was UNSIGNED, markers all at frame 0)', async () => {
     const m = parseSigned(signed);
-    expect(m.head).toHaveLength(1);
+    expect(m.head).toHaveLength(2);
     expect(m.units).toHaveLength(3);
     const at = seiPositions(m);
     m.head = [MALFORMED];
-    for (const u of m.units) u.sei = MALFORMED;
+    for (const u of m.units) u.sei = [MALFORMED];
     const r = await verify(writeSigned(m), { roots: [pki.root] });
     expect(r.verdict).toBe('NOT_AUTHENTIC');
     expect(r.frames).toBe(75);
@@ -150,7 +150,7 @@ describe('malformed signing SEIs in a real stream', () => {
   it('every unit SEI malformed behind a valid certificate SEI: NOT_AUTHENTIC, markers at frames 25, 50, 75 (were all at frame 0)', async () => {
     const m = parseSigned(signed);
     const at = seiPositions(m).slice(1);
-    for (const u of m.units) u.sei = MALFORMED;
+    for (const u of m.units) u.sei = [MALFORMED];
     const r = await verify(writeSigned(m), { roots: [pki.root] });
     expect(r.verdict).toBe('NOT_AUTHENTIC');
     expect(r.sessions.map((s) => s.trust)).toEqual(['trusted']);
@@ -171,7 +171,7 @@ describe('malformed signing SEIs in a real stream', () => {
       fc.asyncProperty(fc.record({ head: action, units: fc.array(action, { minLength: 3, maxLength: 3 }) }), async (plan) => {
         const m = parseSigned(signed);
         const at = seiPositions(m);
-        const act = (a: string, sei: Uint8Array | undefined): Uint8Array | undefined => (a === 'keep' ? sei : a === 'drop' ? undefined : MALFORMED);
+        const act = (a: string, sei: Uint8Array[] | undefined): Uint8Array[] | undefined => (a === 'keep' ? sei : a === 'drop' ? undefined : [MALFORMED]);
         m.head = plan.head === 'keep' ? m.head : plan.head === 'drop' ? [] : [MALFORMED];
         m.units.forEach((u, k) => (u.sei = act(plan.units[k] as string, u.sei)));
         const r = await verify(writeSigned(m), { roots: [pki.root] });
