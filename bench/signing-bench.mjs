@@ -375,6 +375,27 @@ const verification = {
 
 rmSync(work, { recursive: true, force: true });
 
+// Verification against the pre-ONVIF format under the same load: FORMAT1_SAME_LOAD names the result file of this
+// benchmark's pre-ONVIF version (git show 82271cf:bench/signing-bench.mjs) run on this machine just before; its
+// figures are copied in with its date and load, as the committed format-1 result was measured on an idle machine
+const sameLoadFile = process.env.FORMAT1_SAME_LOAD;
+if (sameLoadFile !== undefined) {
+  const f1 = JSON.parse(readFileSync(sameLoadFile, 'utf8'));
+  const pick = (v) => ({
+    pipeline: { mbPerSecond: v.pipeline.mbPerSecond, ratioToRawSha256: v.pipeline.ratioToRawSha256 },
+    verifierOnNalUnits: { mbPerSecond: v.verifierOnNalUnits.mbPerSecond, ratioToRawSha256: v.verifierOnNalUnits.ratioToRawSha256 },
+  });
+  const verificationSameLoad = { format1: { date: f1.machine.date, loadavg: f1.machine.loadavg }, onvif: {}, onvifOverFormat1: {} };
+  for (const k of ['clip', 'twoMinuteSession']) {
+    verificationSameLoad.format1[k] = pick(f1.verification[k]);
+    verificationSameLoad.onvif[k] = pick(verification[k]);
+    verificationSameLoad.onvifOverFormat1[k] = Object.fromEntries(
+      ['pipeline', 'verifierOnNalUnits'].map((m) => [m, +(verification[k][m].mbPerSecond / f1.verification[k][m].mbPerSecond).toFixed(2)]),
+    );
+  }
+  conformanceCost.verificationSameLoad = verificationSameLoad;
+}
+
 // each goal against each measurement: true when met
 const met = {
   'signing coreShare ≤ 0.02': Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, v.coreShare <= 0.02])),
@@ -404,7 +425,7 @@ const out = {
     'signing: StreamSigner (deviceSigner: key store, chain, counter on disk) over the NAL units of the clip, SEIs built and signed; splitting and writing the Annex-B stream not counted; coreShare = CPU seconds per second of video; modes: the signer default and each onvifMode (software key), the default (PKCS#11)',
     'bytes: read from the signed stream (NAL unit bytes of the SEIs, escaped, no start code): user_data_unregistered SEIs whose UUID the input lacks; ONVIF UUID = ONVIF Media Signing (certificate SEI: reserved byte bit 7; the rest GOP SEIs, split per TLV tag); any other new UUID = keyframe extension SEIs (session SEI before the first picture, unit SEIs after). signatureBytesPerSecond = ONVIF GOP SEIs + keyframe unit SEIs (the steady state); allSeiBytesPerSecond adds the once-per-session SEIs spread over the 20 s clip; WithStartCodes adds 4 bytes per steady-state SEI',
     'localisation: one P picture (frame 117, mid third GOP) dropped from the signed stream, StreamVerifier with the root; perFrame = the report names exactly that frame missing',
-    'conformanceCost: against bench/results/signing-format1.json, the committed result of this benchmark on the pre-ONVIF format (2026-11-22; its unitSeiBytesPerSecond = steady state, allSeiBytesPerSecond, certificate SEI once per session); same clip and method; that run was on an idle machine',
+    'conformanceCost: against bench/results/signing-format1.json, the committed result of this benchmark on the pre-ONVIF format (2026-11-22; its unitSeiBytesPerSecond = steady state, allSeiBytesPerSecond, certificate SEI once per session); same clip and method; that run was on an idle machine. conformanceCost.verificationSameLoad (when FORMAT1_SAME_LOAD is set): the pre-ONVIF benchmark run on this machine just before this one, under the same load; onvifOverFormat1 = MB/s ratio',
     `verification (medians of ${VERIFY_RUNS} runs after ${VERIFY_WARMUP} warm-up runs, one block of runs per mode: a long-running verifier; a cold \`keyframe verify\` process pays the JIT on top): AnnexBSplitter over 1 MiB chunks of the signed stream (signer default mode) in memory + StreamVerifier with the root (signatures, chain at recording time), verdict AUTHENTIC; verifierOnNalUnits: the StreamVerifier alone, NAL units split beforehand; ratioToRawSha256 = raw node:crypto SHA-256 CPU over the same bytes (one update) ÷ verification CPU; clip: the ${SECONDS} s clip, one session whose set-up (certificate chain check at the recording start) is included, on a chain already parsed by an earlier run (the per-process parsed-chain cache: a known camera); clip.firstSession: the same with that cache emptied before each run (a camera's first session: chain parsed and its certificates checked from scratch, trust anchor work still cached); twoMinuteSession: the clip's NAL units ${LONG_REPEAT} times over signed as one session`,
   ],
   load: `run while the machine was loaded by a concurrent test repeat (load average at the start ${loadStart.join(', ')}, at the end ${loadavg().map((x) => x.toFixed(2)).join(', ')}, ${machine().cores} cores): all figures are CPU time of this process, which does not count the time it waits for a core, so shares of a core and ratios to raw SHA-256 (measured in the same run, under the same load) hold where wall-clock figures would not; contention for caches and memory bandwidth can still inflate CPU time, so absolute ms and MB/s are conservative`,
