@@ -64,6 +64,10 @@ interface Vector {
 
 const meta = JSON.parse(readFileSync(join(DIR, 'vectors.json'), 'utf8')) as { reference: { tag: string; commit: string }; vectors: Vector[] };
 const vectors = meta.vectors;
+/** keyframe's own signed output and the reference validator's verdicts on it (keyframe/keyframe.json). */
+const kfMeta = JSON.parse(readFileSync(join(DIR, 'keyframe', 'keyframe.json'), 'utf8')) as { validator: { tag: string }; vectors: Vector[] };
+const kfVectors = kfMeta.vectors.map((v) => ({ ...v, file: `keyframe/${v.file}` }));
+const KF_ROOT = join(DIR, 'keyframe', 'keyframe_root.pem');
 const byName = new Map(vectors.map((v) => [v.file, v]));
 const annexb = vectors.filter((v) => v.container === 'annexb');
 
@@ -177,7 +181,7 @@ describe('ONVIF reference vectors: the data', () => {
     expect(readme).toContain(meta.reference.commit);
   });
 
-  it.each(vectors.map((v) => [v.file, v] as const))('%s has the SHA-256 and size of vectors.json and README.md', (file, v) => {
+  it.each([...vectors, ...kfVectors].map((v) => [v.file, v] as const))('%s has the SHA-256 and size of its JSON and README.md', (file, v) => {
     const data = readFileSync(join(DIR, file));
     const sha = createHash('sha256').update(data).digest('hex');
     expect(sha, `${file} differs from vectors.json`).toBe(v.sha256);
@@ -187,12 +191,12 @@ describe('ONVIF reference vectors: the data', () => {
     expect(row).toContain(`\`${sha}\``);
   });
 
-  it('README.md lists no file that is not in vectors.json', () => {
+  it('README.md lists no file that is not in vectors.json or keyframe/keyframe.json', () => {
     const listed = [...readme.matchAll(/^\| `([^`]+\.(?:h264|mp4))` \| \d+ \| `[0-9a-f]{64}` \|$/gm)].map((m) => m[1]);
-    expect(listed.sort()).toEqual(vectors.map((v) => v.file).sort());
+    expect(listed.sort()).toEqual([...vectors, ...kfVectors].map((v) => v.file).sort());
   });
 
-  it.each(vectors.flatMap((v) => v.validations.map((r) => [`${v.file} (${r.run})`, v, r] as const)))('%s: the parsed verdict is what the raw output says', (_name, v, r) => {
+  it.each([...vectors, ...kfVectors].flatMap((v) => v.validations.map((r) => [`${v.file} (${r.run})`, v, r] as const)))('%s: the parsed verdict is what the raw output says', (_name, v, r) => {
     const results = r.output.split('# ---- validation_results.txt ----\n')[1] ?? '';
     const lines = results.split('\n');
     expect(lines.filter((l) => l.startsWith('PUBLIC KEY'))[0]).toBe(r.verdict.public_key_line);
@@ -200,10 +204,10 @@ describe('ONVIF reference vectors: the data', () => {
     expect(results).toMatch(new RegExp(`^Number of received frames : ${r.verdict.frames_received}$`, 'm'));
     expect(results).toMatch(new RegExp(`^Number of validated frames: ${r.verdict.frames_validated}$`, 'm'));
     expect(r.output).toContain(`# exit status: ${r.exit_status}\n`);
-    expect(r.command).toContain(v.file);
+    expect(r.command).toContain(v.file.replace(/^keyframe\//, ''));
   });
 
-  it.each(annexb.map((v) => [v.file, v] as const))('%s: the reference counted the frames that are in the file', (_file, v) => {
+  it.each([...annexb, ...kfVectors].map((v) => [v.file, v] as const))('%s: the reference counted the frames that are in the file', (_file, v) => {
     expect(pictures(readFileSync(join(DIR, v.file))).frames).toBe(run(v, 'ca').verdict.frames_received);
   });
 
@@ -351,4 +355,53 @@ describe('keyframe verify on the ONVIF reference vectors, against the reference 
       expect(report.sessions.flatMap((s) => s.ranges).filter((g) => g.status === 'tampered')).toEqual([]);
     },
   );
+});
+
+// ---- keyframe's own output, which the reference validates --------------------------------------------------------------
+
+describe("keyframe's own signed stream: the reference validator accepts it, keyframe verify agrees and localises further", () => {
+  const kf = (file: string): Vector => {
+    const v = kfVectors.find((x) => x.file === `keyframe/${file}`);
+    if (v === undefined) throw new Error(`no ${file} in keyframe/keyframe.json`);
+    return v;
+  };
+
+  it('the validator is the reference release r25.12.3', () => {
+    expect(kfMeta.validator.tag).toBe('r25.12.3');
+  });
+
+  it.each(['kf_hashlist_4s.h264', 'kf_lowbitrate_4s.h264', 'kf_hashlist_multislice.h264'])('%s: reference PUBLIC KEY IS VALID, VIDEO IS VALID; keyframe AUTHENTIC, every frame', async (file) => {
+    const v = kf(file);
+    for (const r of v.validations) expect(r.verdict, r.run).toMatchObject({ public_key: 'VALID', video: 'VALID', frames_pending: 0 });
+    const report = await keyframeVerify(v.file, KF_ROOT);
+    const { input, missing } = frameStatuses(report);
+    expect(report.verdict).toBe('AUTHENTIC');
+    expect(report.frames).toBe(run(v, 'ca').verdict.frames_received);
+    expect(runs(input, (s) => s === 'authentic')).toEqual([[0, report.frames - 1]]);
+    expect(missing).toEqual([]);
+  });
+
+  it.each([
+    ['kf_hashlist_drop_p.h264', 'VALID_WITH_MISSING_FRAMES'],
+    ['kf_lowbitrate_drop_p.h264', 'INVALID'],
+  ])('%s: reference %s; keyframe AUTHENTIC_WITH_GAPS, frame 35 missing, the 99 frames present authentic', async (file, refVideo) => {
+    const v = kf(file);
+    expect(run(v, 'ca').verdict.video).toBe(refVideo);
+    expect(v.change?.frame_index).toBe(35);
+    const report = await keyframeVerify(v.file, KF_ROOT);
+    const { input, missing } = frameStatuses(report);
+    expect(report.verdict).toBe('AUTHENTIC_WITH_GAPS');
+    expect(missing).toEqual([[35, 35]]);
+    expect(runs(input, (s) => s === 'authentic')).toEqual([[0, 98]]);
+  });
+
+  it.each(['kf_hashlist_flip_p.h264', 'kf_lowbitrate_flip_p.h264'])('%s: reference VIDEO IS INVALID; keyframe NOT_AUTHENTIC, frame 35 tampered, the rest authentic', async (file) => {
+    const v = kf(file);
+    expect(run(v, 'ca').verdict.video).toBe('INVALID');
+    const report = await keyframeVerify(v.file, KF_ROOT);
+    const { input } = frameStatuses(report);
+    expect(report.verdict).toBe('NOT_AUTHENTIC');
+    expect(runs(input, (s) => s !== 'authentic')).toEqual([[35, 35]]);
+    expect(input[35]).toBe('tampered');
+  });
 });
