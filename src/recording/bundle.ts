@@ -29,7 +29,7 @@ import { verifyTimeStampToken, type TimeStampInfo } from '../tsp/token.js';
 import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason } from '../signing/time.js';
 import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type VerificationReport } from '../signing/report.js';
-import { isSigningSei } from '../signing/sei.js';
+import { isOpeningSigningSei } from '../signing/sei.js';
 import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
 import { concatSource, openRecordingDir, sha256Of, TarFiles, type RecordingFiles } from './files.js';
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
@@ -134,7 +134,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
   const firstName = stored.get(0);
   if (first.seq > 0 && firstName !== undefined) {
     const { data, lengthSize } = await firstSample(files, firstName);
-    const certSeis = leadingSigningSeis(data, lengthSize, isSigningSei);
+    const certSeis = leadingSigningSeis(data, lengthSize, isOpeningSigningSei);
     if (certSeis.length > 0) extra.set(SESSION_SEI_FILE, writeAnnexB(certSeis));
   }
 

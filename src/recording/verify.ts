@@ -8,7 +8,7 @@
  *   demuxed, decrypted and fed to the streaming verifier as NAL units.
  */
 import { MediaError } from '../errors.js';
-import { NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
+import { isVcl, NalType, nalType, splitLengthPrefixed } from '../media/h264/index.js';
 import type { NalLengthSize } from '../media/h264/index.js';
 import { emptyReport, openClearSamples, type KeySet } from '../packager/decrypt.js';
 import type { VerificationReport } from '../signing/report.js';
@@ -322,8 +322,9 @@ export function leadingSigningSeis(fragmentSample: Uint8Array, lengthSize: NalLe
     const nal = fragmentSample.subarray(pos + lengthSize, pos + lengthSize + len);
     if (nal.length !== len) break;
     const t = nalType(nal);
+    // the signer puts them right before the first slice: after AUD, parameter sets and other SEIs
+    if (isVcl(t)) break;
     if (t === NalType.SEI && isSigning(nal)) out.push(Uint8Array.from(nal));
-    else if (t !== NalType.AUD && t !== NalType.SEI) break;
     pos += lengthSize + len;
   }
   return out;

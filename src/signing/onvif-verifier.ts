@@ -266,10 +266,14 @@ export class OnvifLayer {
       if (items === this.pending) this.pending = [];
       else this.pending = this.pending.slice(items.length);
     };
+    const take = (items: Item[]): Item[] => {
+      this.pending = this.pending.slice(items.length);
+      return items;
+    };
     const id = this.signer;
     if (id?.key === undefined) {
       s.problems.push(`SEI ${g.counter}: no certificate: the signer is unknown`);
-      put(this.cut(p), 'unverified', 'no ONVIF certificate TLV seen: the signer is unknown');
+      put(take(this.cut(p)), 'unverified', 'no ONVIF certificate TLV seen: the signer is unknown');
       return;
     }
     if (!verifyOnvifSignature(p.document, id.key, p.signature, this.signatureOid)) {
@@ -278,7 +282,7 @@ export class OnvifLayer {
     }
     if (!this.hashKnown) {
       s.problems.push(`SEI ${g.counter}: no crypto info TLV: the hash algorithm is unknown`);
-      put(this.cut(p), 'unverified', 'no ONVIF crypto info: the hash algorithm is unknown');
+      put(take(this.cut(p)), 'unverified', 'no ONVIF crypto info: the hash algorithm is unknown');
       return;
     }
     const expected = this.lastCounter === undefined ? undefined : (this.lastCounter + 1) >>> 0;
@@ -412,6 +416,9 @@ export class OnvifLayer {
     const items = this.cut(p);
     this.place(s, items, 'tampered', startSec, endSec, 'GOP hash mismatch (low-bitrate mode: a changed, dropped or inserted slice somewhere in the GOP)');
     this.pending = this.pending.slice(items.length);
+    // the next GOP links to this one's anchor, if it is there
+    const first = items[0];
+    this.prevFirst = first?.anchor === true ? first.hash : undefined;
     return false;
   }
 

@@ -154,7 +154,7 @@ export function formatReport(r: VerificationReport): string {
     if (s.format !== undefined) lines.push(`  format: ${s.format === 'keyframe' ? 'ONVIF Media Signing + keyframe extension' : 'ONVIF Media Signing only'}`);
     for (const m of s.missingGuarantees ?? []) lines.push(`  not guaranteed: ${m}`);
     if (s.onvif !== undefined) {
-      lines.push(`  ONVIF layer: ${s.onvif.valid} of ${s.onvif.gops} GOP signatures valid${s.onvif.invalid > 0 ? `, ${s.onvif.invalid} invalid` : ''}`);
+      lines.push(`  ONVIF layer: ${s.onvif.valid} of ${s.onvif.gops} signed GOPs complete and valid${s.onvif.invalid > 0 ? `, ${s.onvif.invalid} not` : ''}`);
       for (const p of s.onvif.problems) lines.push(`    ${p}`);
     }
     s.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));

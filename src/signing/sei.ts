@@ -35,3 +35,9 @@ export function isUnitSigningSei(nal: Uint8Array): boolean {
   const p = parseSigningSei(nal);
   return p !== undefined && (p.kind === 'kf-unit' || (p.kind === 'onvif' && !p.certificate));
 }
+
+/** The SEIs that open a session (ONVIF certificate SEI, keyframe session SEI): an export starting later needs them. */
+export function isOpeningSigningSei(nal: Uint8Array): boolean {
+  const p = parseSigningSei(nal);
+  return p !== undefined && (p.kind === 'kf-session' || (p.kind === 'onvif' && p.certificate));
+}
