@@ -248,6 +248,8 @@ const MODES = [
   ['default', {}],
   ['onvifMode low-bitrate', { onvifMode: 'low-bitrate' }],
   ['onvifMode hash-list', { onvifMode: 'hash-list' }],
+  // keyframe units as long as the GOP (2 s): half the unit SEIs and signatures, per-frame hashes unchanged
+  ['onvifMode low-bitrate, 2 s keyframe units', { onvifMode: 'low-bitrate', maxUnitSeconds: 2 }],
 ];
 
 const signing = {};
@@ -422,7 +424,7 @@ const out = {
   commit,
   method: [
     `medians of ${RUNS} runs after one warm-up; CPU = process.cpuUsage user+system`,
-    'signing: StreamSigner (deviceSigner: key store, chain, counter on disk) over the NAL units of the clip, SEIs built and signed; splitting and writing the Annex-B stream not counted; coreShare = CPU seconds per second of video; modes: the signer default and each onvifMode (software key), the default (PKCS#11)',
+    'signing: StreamSigner (deviceSigner: key store, chain, counter on disk) over the NAL units of the clip, SEIs built and signed; splitting and writing the Annex-B stream not counted; coreShare = CPU seconds per second of video; modes: the signer default, each onvifMode, and low-bitrate with 2 s keyframe units (maxUnitSeconds 2, one unit per GOP) (software key); the default (PKCS#11)',
     'bytes: read from the signed stream (NAL unit bytes of the SEIs, escaped, no start code): user_data_unregistered SEIs whose UUID the input lacks; ONVIF UUID = ONVIF Media Signing (certificate SEI: reserved byte bit 7; the rest GOP SEIs, split per TLV tag); any other new UUID = keyframe extension SEIs (session SEI before the first picture, unit SEIs after). signatureBytesPerSecond = ONVIF GOP SEIs + keyframe unit SEIs (the steady state); allSeiBytesPerSecond adds the once-per-session SEIs spread over the 20 s clip; WithStartCodes adds 4 bytes per steady-state SEI',
     'localisation: one P picture (frame 117, mid third GOP) dropped from the signed stream, StreamVerifier with the root; perFrame = the report names exactly that frame missing',
     'conformanceCost: against bench/results/signing-format1.json, the committed result of this benchmark on the pre-ONVIF format (2026-11-22; its unitSeiBytesPerSecond = steady state, allSeiBytesPerSecond, certificate SEI once per session); same clip and method; that run was on an idle machine. conformanceCost.verificationSameLoad (when FORMAT1_SAME_LOAD is set): the pre-ONVIF benchmark run on this machine just before this one, under the same load; onvifOverFormat1 = MB/s ratio',
