@@ -8,7 +8,8 @@
  *   ONVIF SEI stands alone. The GOP hash is SHA-256 over those hashes in order.
  * - keyframe: a frame hash per access unit, SHA-256 over the NAL hashes of every NAL unit of it but access unit
  *   delimiters, filler, SPS and PPS (bound in full by the parameter-set digest) and the signing SEIs: slices, data
- *   partitions, every other SEI and, failing closed, every type the format does not name.
+ *   partitions, every other SEI after the stream's first SPS and, failing closed, every type the format does not
+ *   name. (An SEI before the first SPS cannot be parsed yet, and GStreamer's h264parse drops it.)
  */
 import { createHash, hash } from 'node:crypto';
 import { MediaError } from '../errors.js';

@@ -127,6 +127,7 @@ export class StreamSigner {
   /** The first item of the previous ONVIF unit (the General TLV's linked hash). */
   private prevFirstItem = String.fromCharCode(...ZERO_HASH);
   private frameIndex = 0;
+  private spsSeen = false;
   private readonly ecdsa: boolean;
 
   constructor(private readonly options: SignerOptions) {
@@ -297,7 +298,9 @@ export class StreamSigner {
     const items: { kind: OnvifItemKind; digest: string }[] = [];
     for (const nal of au.nals) {
       const t = (nal[0] ?? 0) & 0x1f;
-      if (!keyframeHashedType(t) || (t === NalType.SEI && isSigningSei(nal))) continue;
+      if (t === NalType.SPS) this.spsSeen = true;
+      // an SEI before the stream's first SPS is not covered: parsers cannot read it yet (GStreamer's h264parse drops it)
+      if (!keyframeHashedType(t) || (t === NalType.SEI && (!this.spsSeen || isSigningSei(nal)))) continue;
       const digest = nalDigest(nal);
       digests += digest;
       hashed++;

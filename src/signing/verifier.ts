@@ -162,6 +162,7 @@ export class StreamVerifier {
   /** The latest ONVIF certificate SEI: the signer of the keyframe session SEI that follows it. */
   private certificate: { readonly sei: ParsedOnvifSei; readonly onvifIndex: number } | undefined;
   private keyframeSeis = 0;
+  private spsSeen = false;
 
   constructor(private readonly options: VerifierOptions) {
     this.session = this.newAnonymous();
@@ -252,8 +253,10 @@ export class StreamVerifier {
     let digests = '';
     for (const nal of au.nals) {
       const t = (nal[0] ?? 0) & 0x1f;
+      if (t === NalType.SPS) this.spsSeen = true;
       if (!keyframeHashedType(t)) continue;
-      if (t === NalType.SEI && parseSigningSei(nal) !== undefined) continue;
+      // an SEI before the stream's first SPS is not covered (the signer's rule: GStreamer's h264parse drops it)
+      if (t === NalType.SEI && (!this.spsSeen || parseSigningSei(nal) !== undefined)) continue;
       digests += nalDigest(nal);
       this.onvif.nal(nal, input);
     }

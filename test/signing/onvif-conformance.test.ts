@@ -6,20 +6,23 @@
  * and with the extension SEIs stripped, so that only the ONVIF layer speaks (as for any other ONVIF signer; the
  * verdict then also carries the stripping, which the signed vendor info gives away).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clip } from '../helpers/media.js';
+import { clip, ffmpeg } from '../helpers/media.js';
 import { NalType, nalType, splitAnnexB, writeAnnexB } from '../../src/media/h264/index.js';
 import { isKeyframeSei, parseSigningSei } from '../../src/signing/sei.js';
 import type { RangeStatus, ReportRange, VerificationReport } from '../../src/signing/report.js';
 import { makePki, signWith, verify, type Pki } from './_setup.js';
 
 let pki: Pki;
+let dev: string;
 const signed: Record<'single' | 'slices4', Uint8Array> = { single: new Uint8Array(), slices4: new Uint8Array() };
 
 beforeAll(async () => {
   pki = await makePki();
-  const dev = await pki.provision('SN-ONVIF');
+  dev = await pki.provision('SN-ONVIF');
   // 4 s: two 2-s GOPs, so that the changes hit the second GOP (as for the reference validator)
   const base = { width: 1920, height: 1080, fps: 25, seconds: 4, gop: 50, bitrate: '4M' };
   // one slice per picture needs x264 without zerolatency (its sliced threads make one slice per thread): B-frames
@@ -157,5 +160,46 @@ describe.each(['single', 'slices4'] as const)('1080p25 x264, %s', (kind) => {
     expect(r.verdict).toBe('NOT_AUTHENTIC');
     expect(r.sessions[0]?.ranges[0]).toMatchObject({ status: 'tampered', reason: STRIPPED });
     expect(r.sessions[0]?.ranges.slice(1)).toMatchObject([{ status: 'authentic', firstFrame: 0, lastFrame: 99 }]);
+  });
+
+  it('after GStreamer h264parse (AUDs added) and after an MP4 round trip: AUTHENTIC', async () => {
+    const input = join(pki.work, `${kind}-in.h264`);
+    const output = join(pki.work, `${kind}-gst.h264`);
+    writeFileSync(input, signed[kind]);
+    execFileSync('gst-launch-1.0', ['-q', 'filesrc', `location=${input}`, '!', 'h264parse', '!', 'video/x-h264,stream-format=byte-stream,alignment=au', '!', 'filesink', `location=${output}`]);
+    const gst = readFileSync(output);
+    const before = splitAnnexB(signed[kind]);
+    const after = splitAnnexB(gst);
+    expect(after.filter((n) => nalType(n) === NalType.AUD).length).toBeGreaterThan(before.filter((n) => nalType(n) === NalType.AUD).length);
+    expect((await check(gst)).verdict).toBe('AUTHENTIC');
+    const mp4 = await ffmpeg(['-f', 'h264', '-i', '-', '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', '-f', 'mp4', '-'], signed[kind]);
+    const back = new Uint8Array(await ffmpeg(['-f', 'mp4', '-i', '-', '-c', 'copy', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264', '-'], mp4));
+    expect((await check(back)).verdict).toBe('AUTHENTIC');
+  });
+});
+
+describe("an SEI before the stream's first SPS (as in ONVIF's test clips)", () => {
+  it('is not covered (GStreamer 1.22 h264parse drops it there): intact, without it, and through h264parse AUTHENTIC; after the SPS, covered', async () => {
+    const nals = splitAnnexB(readFileSync(await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 })));
+    const k = nals.findIndex((n) => nalType(n) === NalType.SEI);
+    expect(nalType(nals[0] as Uint8Array)).toBe(NalType.SPS);
+    expect(k).toBeGreaterThan(0);
+    const sei = nals[k] as Uint8Array;
+    const source = writeAnnexB([sei, ...nals.filter((_, i) => i !== k)]);
+    const s = splitAnnexB(await signWith(dev, source));
+    expect(Buffer.from(s[0] ?? []).equals(Buffer.from(sei))).toBe(true);
+    expect((await check(writeAnnexB(s))).verdict).toBe('AUTHENTIC');
+    expect((await check(writeAnnexB(s.slice(1)))).verdict).toBe('AUTHENTIC');
+    const input = join(pki.work, 'sei-first.h264');
+    const output = join(pki.work, 'sei-first-gst.h264');
+    writeFileSync(input, writeAnnexB(s));
+    execFileSync('gst-launch-1.0', ['-q', 'filesrc', `location=${input}`, '!', 'h264parse', '!', 'video/x-h264,stream-format=byte-stream,alignment=au', '!', 'filesink', `location=${output}`]);
+    const gst = splitAnnexB(readFileSync(output));
+    expect(gst.some((n) => Buffer.from(n).equals(Buffer.from(sei)))).toBe(false);
+    expect((await check(writeAnnexB(gst))).verdict).toBe('AUTHENTIC');
+    // the same SEI after the first SPS is covered: moved there, frame 0 is changed
+    const r = await check(writeAnnexB([s[1] as Uint8Array, sei, ...s.slice(2)]));
+    expect(r.verdict).toBe('NOT_AUTHENTIC');
+    expect(ranges(r, 'tampered')).toMatchObject([{ firstFrame: 0, lastFrame: 0, reason: 'frame modified' }]);
   });
 });
