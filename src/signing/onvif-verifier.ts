@@ -128,11 +128,15 @@ export class OnvifLayer {
   private prevFirst: string | undefined;
   /** Input frames seen (the next frame's input index) and frames already placed in a range. */
   private nextInput = 0;
+  /** Input frames whose items were let go unsigned (memory bound) before any ONVIF SEI opened a session. */
+  private spilled: { first: number; last: number } | undefined;
 
+  /** `maxItems`: slices kept waiting for an ONVIF signature; older ones are reported unverified (memory bound). */
   constructor(
     private readonly options: TrustOptions,
     private readonly policy: TimePolicy,
     private readonly fps: () => number,
+    private readonly maxItems = 50_000,
   ) {}
 
   /** Whether any ONVIF SEI was seen. */
@@ -147,6 +151,21 @@ export class OnvifLayer {
     if (kind === undefined || kind === 'sei') return;
     const hash = this.linker.item(kind, nalDigest(nal));
     this.pending.push({ hash, anchor: kind === 'anchor', input });
+    if (this.pending.length > this.maxItems) this.spill();
+  }
+
+  /** Lets the oldest frame's items go as unverified: no signature followed them within the bound. */
+  private spill(): void {
+    const input = this.pending[0]?.input;
+    if (input === undefined) return;
+    let n = 0;
+    while (this.pending[n]?.input === input) n++;
+    const items = this.pending.splice(0, n);
+    const s = this.session;
+    if (s !== undefined) {
+      const t = s.report.ranges[s.report.ranges.length - 1]?.end ?? 0;
+      this.place(s, items, 'unverified', t, t + 1 / this.fps(), 'not signed: no ONVIF signature follows these frames');
+    } else this.spilled = { first: this.spilled?.first ?? input, last: input };
   }
 
   private open(): OnvifSession {
@@ -162,6 +181,11 @@ export class OnvifLayer {
     this.session = s;
     this.lastCounter = undefined;
     this.prevFirst = undefined;
+    const sp = this.spilled;
+    if (sp !== undefined) {
+      for (let input = sp.first; input <= sp.last; input++) this.frame(s, input, 'unverified', input / this.fps(), (input + 1) / this.fps(), 'not signed');
+      this.spilled = undefined;
+    }
     return s;
   }
 

@@ -167,7 +167,8 @@ export class StreamVerifier {
   constructor(private readonly options: VerifierOptions) {
     this.session = this.newAnonymous();
     this.policy = timePolicy(options);
-    this.onvif = new OnvifLayer(options, this.policy, () => this.fps);
+    // as many slices as keyframe's layer keeps frames, at up to 16 slices a frame
+    this.onvif = new OnvifLayer(options, this.policy, () => this.fps, (options.maxPendingFrames ?? 3000) * 16);
   }
 
   private get fps(): number {

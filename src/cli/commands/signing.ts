@@ -18,15 +18,18 @@ import { readCrls, readRoots } from '../tsa.js';
 export function registerSigningCommands(program: Command, ctx: CliContext): void {
   program
     .command('sign')
-    .description('sign an Annex-B H.264 stream as the camera would: one session, a signed SEI per unit (≤ 1 s), an end marker')
+    .description('sign an Annex-B H.264 stream as the camera would: ONVIF Media Signing SEIs (certificate SEI, one per GOP) and keyframe\'s extension SEIs (session, one per unit ≤ 1 s, an end marker)')
     .argument('<IN.h264>', 'Annex-B H.264 stream')
     .requiredOption('--device <DEV>', 'device directory (key, chain.pem, counter.json)')
     .requiredOption('--out <OUT.h264>', 'signed output stream')
     .option('--keystore <SPEC>', 'device key store, overriding device.json')
     .option('--start <ISO>', 'capture time of the first frame (default now)')
     .option('--fps <N>', 'frame rate when the SPS carries none (default 25)')
+    .option('--onvif-mode <MODE>', "ONVIF Media Signing mode: hash-list (a 32-byte hash per slice, so ONVIF validators localise) or low-bitrate (the GOP hash alone)", 'hash-list')
     .option('--force', 'replace OUT if it exists (never the input)')
-    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string; force?: boolean }) => {
+    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string; onvifMode: string; force?: boolean }) => {
+      if (o.onvifMode !== 'hash-list' && o.onvifMode !== 'low-bitrate') throw new UsageError('--onvif-mode must be hash-list or low-bitrate');
+      const onvifMode: 'hash-list' | 'low-bitrate' = o.onvifMode;
       const start = o.start !== undefined ? parseIsoTime(o.start, '--start') : undefined;
       const fps = o.fps !== undefined ? Number(o.fps) : undefined;
       if (fps !== undefined && !(fps > 0 && fps <= 1000)) throw new UsageError('--fps must be a number between 0 and 1000');
@@ -34,10 +37,11 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
       const data = await readFileOrThrow(resolve(inPath), 'input stream');
       const device = await openDevice(resolve(o.device), o.keystore);
       try {
-        const { output, stats } = await signAnnexB(device, data, { ...(start !== undefined ? { start } : {}), ...(fps !== undefined ? { fps } : {}) });
+        const { output, stats } = await signAnnexB(device, data, { onvifMode, ...(start !== undefined ? { start } : {}), ...(fps !== undefined ? { fps } : {}) });
         await writeFileAtomic(out.path, output);
         println(ctx.stdout, `signed ${stats.frames} frames in ${stats.units} units as ${device.config.serial} → ${out.path}`);
-        println(ctx.stdout, `  ${stats.seiBytes} bytes of signing SEIs`);
+        const b = stats.bytes;
+        println(ctx.stdout, `  ${stats.seiBytes} bytes of signing SEIs: ONVIF ${b.certificate} (certificate SEI) + ${b.onvifUnits} (${stats.onvifUnits} GOP SEIs, ${onvifMode}), keyframe ${b.session} (session SEI) + ${b.keyframeUnits} (unit SEIs)`);
       } finally {
         await device.close();
       }
