@@ -11,9 +11,15 @@ declare -A NEED=(
   [libengine-pkcs11-openssl]=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
   [ffmpeg]=/usr/bin/ffmpeg
   [chromium]=/usr/bin/chromium
+  # GStreamer round trip of signed streams (test/signing/roundtrip.test.ts): gst-launch-1.0, and h264parse, which
+  # lives in plugins-bad's video parsers
+  [gstreamer1.0-tools]=/usr/bin/gst-launch-1.0
+  [gstreamer1.0-plugins-bad]=/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so
 )
 if [[ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" != amd64 ]]; then
-  NEED[libengine-pkcs11-openssl]=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/engines-3/pkcs11.so
+  multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  NEED[libengine-pkcs11-openssl]=/usr/lib/$multiarch/engines-3/pkcs11.so
+  NEED[gstreamer1.0-plugins-bad]=/usr/lib/$multiarch/gstreamer-1.0/libgstvideoparsersbad.so
 fi
 
 missing=()
