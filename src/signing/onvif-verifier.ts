@@ -40,6 +40,8 @@ interface Signer {
   readonly reason?: string;
   readonly chain: string[];
   readonly serial?: string;
+  /** Why the claimed time is not believed: it lies outside the leaf's validity (its signatures then prove no time). */
+  readonly timeUnproven?: string;
 }
 
 export interface OnvifSession {
@@ -120,6 +122,8 @@ export class OnvifLayer {
   readonly sessions: OnvifSession[] = [];
   private session: OnvifSession | undefined;
   private signer: Signer | undefined;
+  /** Set while a GOP whose claimed time is outside the leaf's validity is placed: its frames are 'unproven'. */
+  private gopUnproven: string | undefined;
   private signatureOid: string | undefined;
   private hashKnown = false;
   private readonly linker = new OnvifLinker();
@@ -144,12 +148,12 @@ export class OnvifLayer {
     return this.sessions.length > 0;
   }
 
-  /** A slice or other NAL unit of the input frame `input`. */
-  nal(nal: Uint8Array, input: number): void {
+  /** A slice or other NAL unit of the input frame `input`; `digest`, its SHA-256 (hex) when the caller has it already. */
+  nal(nal: Uint8Array, input: number, digest?: string): void {
     this.nextInput = input + 1;
     const kind = onvifSliceKind(nal);
     if (kind === undefined || kind === 'sei') return;
-    const hash = this.linker.item(kind, nalDigest(nal));
+    const hash = this.linker.item(kind, digest ?? nalDigest(nal));
     this.pending.push({ hash, anchor: kind === 'anchor', input });
     if (this.pending.length > this.maxItems) this.spill();
   }
@@ -243,10 +247,16 @@ export class OnvifLayer {
     const claimed = startFt !== undefined ? fromFiletime(startFt) : undefined;
     let at = claimed !== undefined && Number.isFinite(claimed) ? new Date(claimed) : (this.options.now ?? new Date());
     let id = await establishSigner(chainPem, at, this.options, 'video-signing', 'ONVIF certificate TLV');
+    let timeUnproven: string | undefined;
     if (id.trust === 'invalid' && id.leaf !== undefined && (at < id.leaf.notBefore || at > id.leaf.notAfter)) {
+      const leaf = id.leaf;
       at = this.options.now ?? new Date();
       id = await establishSigner(chainPem, at, this.options, 'video-signing', 'ONVIF certificate TLV');
-      if (id.trust === 'trusted') this.current().problems.push(`claimed time ${claimed !== undefined ? new Date(claimed).toISOString() : '?'} outside the certificate's validity: chain checked at the verification time`);
+      if (id.trust === 'trusted') {
+        // the signatures hold, the claimed time cannot be: never AUTHENTIC on it (UNPROVEN_TIME, the reason named)
+        timeUnproven = `claimed time ${claimed !== undefined ? new Date(claimed).toISOString() : '?'} is outside the signing certificate's validity (${leaf.notBefore.toISOString()} – ${leaf.notAfter.toISOString()}): the signatures verify with the chain checked at the verification time, but prove no recording time`;
+        this.current().problems.push(timeUnproven);
+      }
     }
     this.signer = {
       chainPem,
@@ -257,6 +267,7 @@ export class OnvifLayer {
       ...(id.reason !== undefined ? { reason: id.reason } : {}),
       chain: id.chain,
       ...(id.serial !== undefined ? { serial: id.serial } : {}),
+      ...(timeUnproven !== undefined ? { timeUnproven } : {}),
     };
     if (this.session !== undefined) this.describeSigner(this.session);
   }
@@ -322,9 +333,14 @@ export class OnvifLayer {
     const certProblem = await this.certValidAt(fromFiletime(g.start));
     const future = futureClaim(fromFiletime(g.end), this.policy, `ONVIF SEI ${g.counter}`);
     const notOk = certProblem !== undefined ? `signing certificate not valid at the recording time: ${certProblem}` : future;
+    this.gopUnproven = this.claimOutsideValidity(fromFiletime(g.start), g.counter);
     let ok: boolean;
-    if (p.hashList !== undefined) ok = this.withList(s, p, gap, startSec, endSec, notOk);
-    else ok = this.withoutList(s, p, gap, startSec, endSec, notOk);
+    try {
+      if (p.hashList !== undefined) ok = this.withList(s, p, gap, startSec, endSec, notOk);
+      else ok = this.withoutList(s, p, gap, startSec, endSec, notOk);
+    } finally {
+      this.gopUnproven = undefined;
+    }
     if (ok) s.valid++;
     else s.invalid++;
     this.lastCounter = g.counter;
@@ -457,9 +473,18 @@ export class OnvifLayer {
   }
 
   private frame(s: OnvifSession, input: number, status: RangeStatus, start: number, end: number, reason?: string): void {
+    const unproven = status === 'authentic' ? (this.gopUnproven ?? this.signer?.timeUnproven) : undefined;
+    if (unproven !== undefined) [status, reason] = ['unproven', unproven];
     const at = this.placedFrames(s);
     s.report.frames++;
     addRange(s.report.ranges, { status, start, end, firstFrame: at, lastFrame: at, inputFirst: input, inputLast: input, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  /** Why a GOP's claimed start proves nothing: it lies outside the (trusted) leaf's validity. */
+  private claimOutsideValidity(ms: number, counter: number): string | undefined {
+    const leaf = this.signer?.trust === 'trusted' ? this.signer.leaf : undefined;
+    if (leaf === undefined || !Number.isFinite(ms) || (ms >= leaf.notBefore.getTime() && ms <= leaf.notAfter.getTime())) return undefined;
+    return `ONVIF SEI ${counter} claims ${new Date(ms).toISOString()}, outside the signing certificate's validity (${leaf.notBefore.toISOString()} – ${leaf.notAfter.toISOString()}): its signature verifies but proves no recording time`;
   }
 
   private async certValidAt(ms: number): Promise<string | undefined> {

@@ -272,8 +272,9 @@ export class StreamVerifier {
       if (!keyframeHashedType(t)) continue;
       // an SEI before the stream's first SPS is not covered (the signer's rule: GStreamer's h264parse drops it)
       if (t === NalType.SEI && (!this.spsSeen || parseSigningSei(nal) !== undefined)) continue;
-      digests += nalDigest(nal);
-      this.onvif.nal(nal, input);
+      const digest = nalDigest(nal);
+      digests += digest;
+      this.onvif.nal(nal, input, digest);
     }
     if (digests.length > 0) this.addFrame({ hash: frameHashOf(digests), input: this.inputFrames++ });
   }
