@@ -203,6 +203,39 @@ describe('sign', () => {
 });
 
 describe('keyframe sign / verify', () => {
+  it('--max-unit 2 with --onvif-mode low-bitrate: one keyframe unit SEI per 2 s GOP instead of two, a dropped P picture still named to the frame; bad values refused', async () => {
+    const src = await clip({ width: 320, height: 240, fps: 25, seconds: 4, gop: 50, slices: 1 });
+    const one = join(pki.work, 'cli-unit-1.h264');
+    const two = join(pki.work, 'cli-unit-2.h264');
+    const a = await runSigningCli(['sign', src, '--device', dev, '--out', one, '--onvif-mode', 'low-bitrate']);
+    const b = await runSigningCli(['sign', src, '--device', dev, '--out', two, '--onvif-mode', 'low-bitrate', '--max-unit', '2']);
+    expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, '', '']);
+    expect(a.stdout).toMatch(/signed 100 frames in 4 units/);
+    expect(b.stdout).toMatch(/signed 100 frames in 2 units/);
+    expect(readFileSync(two).length).toBeLessThan(readFileSync(one).length);
+    const m = parseSigned(readFileSync(two));
+    // drop frame 70 (a P picture of the second GOP, which has no SEI of its own): reported missing, exactly that frame
+    let k = 0;
+    for (const u of m.units) {
+      const at = u.aus.findIndex(() => k++ === 70);
+      if (at >= 0) {
+        u.aus.splice(at, 1);
+        break;
+      }
+    }
+    const dropped = join(pki.work, 'cli-unit-2-dropped.h264');
+    writeFileSync(dropped, writeSigned(m));
+    const r = JSON.parse((await runSigningCli(['verify', dropped, '--root', pki.rootPath, '--json'])).stdout) as VerificationReport;
+    expect(r.verdict).toBe('AUTHENTIC_WITH_GAPS');
+    expect(r.sessions[0]?.ranges.filter((x) => x.status === 'missing').map((x) => [x.firstFrame, x.lastFrame])).toEqual([[70, 70]]);
+    for (const bad of ['0', '11', 'two']) {
+      const x = await runSigningCli(['sign', src, '--device', dev, '--out', join(pki.work, 'never.h264'), '--max-unit', bad]);
+      expect(x.code).toBe(2);
+      expect(x.stderr).toContain('--max-unit');
+      expect(existsSync(join(pki.work, 'never.h264'))).toBe(false);
+    }
+  });
+
   it('signs atomically, verifies AUTHENTIC (exit 0), reports JSON, and fails closed (exit 1 / 2)', async () => {
     const src = await clip({ width: 320, height: 240, seconds: 2, gop: 30, slices: 2 });
     const out = join(pki.work, 'cli-signed.h264');

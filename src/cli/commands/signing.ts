@@ -26,10 +26,13 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
     .option('--start <ISO>', 'capture time of the first frame (default now)')
     .option('--fps <N>', 'frame rate when the SPS carries none (default 25)')
     .option('--onvif-mode <MODE>', "ONVIF Media Signing mode: hash-list (a 32-byte hash per slice, so ONVIF validators localise) or low-bitrate (the GOP hash alone)", 'hash-list')
+    .option('--max-unit <S>', "longest keyframe unit in seconds (one unit SEI each, per-frame hashes whatever its length; a unit also ends at every IDR): 1 verifies live within a second, the GOP length (e.g. 2) halves keyframe's signature bytes", '1')
     .option('--force', 'replace OUT if it exists (never the input)')
-    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string; onvifMode: string; force?: boolean }) => {
+    .action(async (inPath: string, o: { device: string; out: string; keystore?: string; start?: string; fps?: string; onvifMode: string; maxUnit: string; force?: boolean }) => {
       if (o.onvifMode !== 'hash-list' && o.onvifMode !== 'low-bitrate') throw new UsageError('--onvif-mode must be hash-list or low-bitrate');
       const onvifMode: 'hash-list' | 'low-bitrate' = o.onvifMode;
+      const maxUnitSeconds = Number(o.maxUnit);
+      if (!(maxUnitSeconds >= 0.04 && maxUnitSeconds <= 10)) throw new UsageError(`--max-unit must be a number of seconds between 0.04 and 10, got ${o.maxUnit}`);
       const start = o.start !== undefined ? parseIsoTime(o.start, '--start') : undefined;
       const fps = o.fps !== undefined ? Number(o.fps) : undefined;
       if (fps !== undefined && !(fps > 0 && fps <= 1000)) throw new UsageError('--fps must be a number between 0 and 1000');
@@ -37,7 +40,7 @@ export function registerSigningCommands(program: Command, ctx: CliContext): void
       const data = await readFileOrThrow(resolve(inPath), 'input stream');
       const device = await openDevice(resolve(o.device), o.keystore);
       try {
-        const { output, stats } = await signAnnexB(device, data, { onvifMode, ...(start !== undefined ? { start } : {}), ...(fps !== undefined ? { fps } : {}) });
+        const { output, stats } = await signAnnexB(device, data, { onvifMode, maxUnitSeconds, ...(start !== undefined ? { start } : {}), ...(fps !== undefined ? { fps } : {}) });
         await writeFileAtomic(out.path, output);
         println(ctx.stdout, `signed ${stats.frames} frames in ${stats.units} units as ${device.config.serial} → ${out.path}`);
         const b = stats.bytes;
