@@ -107,7 +107,7 @@ export function encodeOid(oid: string): Uint8Array {
 
 /** Decodes one DER OBJECT IDENTIFIER that fills `data`. */
 export function decodeOid(data: Uint8Array): string {
-  if (data.length < 3 || data[0] !== 0x06 || data[1] !== data.length - 2 || (data[1] as number) >= 0x80) throw new MediaError('crypto info: not a DER OID');
+  if (data.length < 3 || data[0] !== 0x06 || data[1] !== data.length - 2 || (data[1]) >= 0x80) throw new MediaError('crypto info: not a DER OID');
   const arcs: number[] = [];
   let v = 0;
   for (let i = 2; i < data.length; i++) {
