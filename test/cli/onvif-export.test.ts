@@ -8,7 +8,7 @@
  */
 import { constants, createPublicKey, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildExportMeta, parseExportMeta, ticksFromMs } from '../../src/media/mp4/oeff.js';
@@ -512,6 +512,10 @@ describe('the export time, by the bundle rules', () => {
     const id = await openOperatorIdentity(dir, 'exporter');
     const serial = id.chain[0]!.serialNumber;
     await id.close();
+    // the export time (suep) and CRL revocation times are whole seconds, and a revocation in the export's own second
+    // counts as before it (fail closed): revoke in a later second, as "after the export" means
+    const exportedSecond = Math.floor(statSync(out).mtimeMs / 1000);
+    while (Math.floor(Date.now() / 1000) <= exportedSecond) await new Promise((r) => setTimeout(r, 50));
     const revoked = await runCli(['ca', 'revoke', '--ca', pki.caDir, '--cert-serial', serial, '--reason', 'keyCompromise']);
     expect(revoked.code, revoked.stderr).toBe(0);
     const crl = join(pki.work, 'crl-compromised.pem');
