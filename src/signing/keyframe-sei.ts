@@ -11,7 +11,7 @@
 import { MediaError } from '../errors.js';
 import { NalType, uuidBytes } from '../media/h264/index.js';
 import { PS_DIGEST_BYTES } from './hashing.js';
-import { escapeWithMark, firstUserData } from './onvif.js';
+import { escapedPrefix, escapeWithMark, firstUserData } from './onvif.js';
 
 export const KEYFRAME_UUID = uuidBytes('85463bf3-9614-461c-8e91-f56f32b502b6');
 export const KEYFRAME_SEI_VERSION = 1;
@@ -188,15 +188,6 @@ function validManifest(x: unknown): x is SessionManifest {
     m['counterStart'] >= 0 &&
     Object.keys(m).length === 6
   );
-}
-
-function escapedPrefix(rbspBytes: number, epb: readonly number[]): number {
-  let end = rbspBytes;
-  for (const q of epb) {
-    if (q < end) end++;
-    else break;
-  }
-  return end;
 }
 
 /** Parses keyframe's signing SEI; undefined for any other NAL unit. */

@@ -451,7 +451,7 @@ export function isOnvifSei(nal: Uint8Array): boolean {
 }
 
 /** Number of bytes of the escaped NAL unit that hold its first `rbspBytes` RBSP bytes (an escape right at the end not counted). */
-function escapedPrefix(rbspBytes: number, epb: readonly number[]): number {
+export function escapedPrefix(rbspBytes: number, epb: readonly number[]): number {
   let end = rbspBytes;
   for (const q of epb) {
     if (q < end) end++;
