@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyframeError, MediaError } from '../../errors.js';
 import { isVcl, nalType } from '../../media/h264/index.js';
 import type { SourceEvent, SourceState, SourceStatus, VideoSource } from '../source.js';
-import { ffmpegAccessUnits, FfmpegExitError, type FfmpegOptions } from './ffmpeg.js';
+import { DEFAULT_REORDER_DEPTH, DtsFromPts, reorderDepthOf } from './dts.js';
+import { ffmpegAccessUnits, FfmpegExitError, type FfmpegOptions, type FfmpegProcess } from './ffmpeg.js';
 import type { TimedAccessUnit } from './ts-h264.js';
 
 /** A source failed for good (no such file or device, a stream that is not H.264): retrying will not help. */
@@ -42,6 +43,11 @@ export interface RunPlan {
   readonly capturedAt?: (pts: number) => number;
   /** Stop the run when no picture came for this long, ms. */
   readonly stallMs?: number;
+  /**
+   * The run's DTS are placeholders (an RTSP pull, see rtsp.ts): only the PTS count, DTS are derived from them
+   * (DtsFromPts), and an access unit whose PTS equals its placeholder DTS had no time stamp and is dropped.
+   */
+  readonly ptsOnly?: boolean;
 }
 
 /** Maps run-local times to the source's increasing timeline. */
@@ -132,6 +138,9 @@ export abstract class FfmpegSource implements VideoSource {
     return undefined;
   }
 
+  /** Called with each ffmpeg process as it starts (to watch its stderr). */
+  protected onStart(_proc: FfmpegProcess): void {}
+
   /** The message of an error as it may be shown (subclasses remove secrets). */
   protected redact(text: string): string {
     return text;
@@ -161,14 +170,24 @@ export abstract class FfmpegSource implements VideoSource {
           this.timeline.startRun();
           this.anchor.reset();
           let sawIdr = false;
-          for await (const t of ffmpegAccessUnits(plan.args, { ...this.options, signal, ...(plan.stallMs !== undefined ? { stallMs: plan.stallMs } : {}) })) {
+          let derive: DtsFromPts | undefined;
+          for await (const t of ffmpegAccessUnits(plan.args, {
+            ...this.options,
+            signal,
+            redact: (text) => this.redact(text),
+            onStart: (proc) => this.onStart(proc),
+            ...(plan.stallMs !== undefined ? { stallMs: plan.stallMs } : {}),
+          })) {
             if (!_hasPicture(t)) continue;
+            if (plan.ptsOnly === true && t.pts === t.dts) continue;
             if (!sawIdr) {
               if (!t.au.isIdr) continue;
               sawIdr = true;
+              if (plan.ptsOnly === true) derive = new DtsFromPts(reorderDepthOf(t.au) ?? DEFAULT_REORDER_DEPTH);
             }
-            const dts = this.timeline.map(t.dts);
-            const cto = Math.max(0, t.pts - t.dts);
+            const runDts = derive !== undefined ? derive.next(t.pts) : t.dts;
+            const dts = this.timeline.map(runDts);
+            const cto = Math.max(0, t.pts - runDts);
             const captured = plan.capturedAt !== undefined ? plan.capturedAt(t.pts) : this.anchor.captured(t.pts, Date.now());
             this.frames++;
             delivered++;

@@ -20,6 +20,11 @@ export interface FfmpegOptions {
   readonly niceness?: number;
 }
 
+export interface FfmpegProcessOptions extends FfmpegOptions {
+  /** Removes secrets (an RTSP password) from stderr before anything keeps or shows it. */
+  readonly redact?: (text: string) => string;
+}
+
 /** The MPEG-TS output arguments shared by every source: copy-safe timestamps, flushed per packet, PES lengths. */
 export const TS_OUTPUT_ARGS: readonly string[] = ['-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-flush_packets', '1', '-omit_video_pes_length', '0', 'pipe:1'];
 
@@ -78,7 +83,10 @@ export class FfmpegProcess {
   /** Called with each chunk of stderr (already bounded per chunk), e.g. to spot the input's codec early. */
   onStderr: ((text: string) => void) | undefined;
 
-  constructor(args: readonly string[], options: FfmpegOptions = {}) {
+  private readonly redact: (text: string) => string;
+
+  constructor(args: readonly string[], options: FfmpegProcessOptions = {}) {
+    this.redact = options.redact ?? ((t) => t);
     const bin = options.ffmpegPath ?? 'ffmpeg';
     const [cmd, argv] = options.niceness !== undefined ? ['nice', ['-n', String(options.niceness), bin, ...args]] : [bin, [...args]];
     _installExitHook();
@@ -86,8 +94,13 @@ export class FfmpegProcess {
     _live.add(this.child);
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (text: string) => {
-      this.tail = (this.tail + text).slice(-STDERR_TAIL_BYTES);
-      this.onStderr?.(text);
+      this.tail = this.tail + text;
+      if (this.tail.length > STDERR_TAIL_BYTES) {
+        // keep whole lines only, so that redaction never meets half a secret
+        const cut = this.tail.indexOf('\n', this.tail.length - STDERR_TAIL_BYTES);
+        this.tail = cut < 0 ? '' : this.tail.slice(cut + 1);
+      }
+      this.onStderr?.(this.redact(text));
     });
     this.done = new Promise((resolve) => {
       this.child.once('error', (e) => {
@@ -113,7 +126,7 @@ export class FfmpegProcess {
 
   /** The last STDERR_TAIL_BYTES of stderr. */
   get stderr(): string {
-    return this.tail;
+    return this.redact(this.tail);
   }
 
   /** Asks ffmpeg to stop (SIGTERM), then SIGKILL after `graceMs`; resolves when it has exited. */
@@ -130,12 +143,13 @@ export class FfmpegProcess {
     const { code, signal } = await this.done;
     if (this.spawnError !== undefined) throw new FfmpegExitError(`cannot run ffmpeg: ${this.spawnError.message}`, null, null, '');
     if (stoppedByUs || code === 0) return;
-    const why = lastLine(this.tail) || (signal !== null ? `killed by ${signal}` : `exit status ${code}`);
-    throw new FfmpegExitError(`ffmpeg failed: ${why}`, code, signal, this.tail);
+    const tail = this.stderr;
+    const why = lastLine(tail) || (signal !== null ? `killed by ${signal}` : `exit status ${code}`);
+    throw new FfmpegExitError(`ffmpeg failed: ${why}`, code, signal, tail);
   }
 }
 
-export interface TsRunOptions extends FfmpegOptions {
+export interface TsRunOptions extends FfmpegProcessOptions {
   /** Stops the run: ffmpeg is stopped and the iteration ends quietly. */
   readonly signal: AbortSignal;
   /** Stop ffmpeg when no access unit came for this long (a stalled input), ms; the run then fails. */
