@@ -48,6 +48,8 @@ export interface RunPlan {
    * (DtsFromPts), and an access unit whose PTS equals its placeholder DTS had no time stamp and is dropped.
    */
   readonly ptsOnly?: boolean;
+  /** A run that ends normally after delivering pictures is the end of one loop: start the next at once, nothing lost. */
+  readonly endIsLoop?: boolean;
 }
 
 /** Maps run-local times to the source's increasing timeline. */
@@ -197,6 +199,7 @@ export abstract class FfmpegSource implements VideoSource {
             if (signal.aborted) break;
           }
           if (signal.aborted) break;
+          if (plan.endIsLoop === true && delivered > 0) continue;
           failure = new MediaError('the stream ended');
         } catch (e) {
           if (signal.aborted) break;

@@ -67,9 +67,15 @@ export class FfmpegExitError extends MediaError {
   }
 }
 
-/** The last non-empty line of ffmpeg's stderr, the one that usually says what went wrong. */
+/** ffmpeg's closing lines that say nothing about the failure. */
+const _NOISE = [/^To ignore this, add a trailing '\?' to the map\.?$/, /^Exiting normally/, /^Conversion failed!?$/];
+
+/** The last meaningful line of ffmpeg's stderr, the one that usually says what went wrong. */
 export function lastLine(stderr: string): string {
-  const lines = stderr.split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !_NOISE.some((n) => n.test(l)));
   return lines.at(-1) ?? '';
 }
 

@@ -1,7 +1,8 @@
 /**
- * Looped file: an MP4 (or Annex-B .h264) file played as live capture by ffmpeg (`-stream_loop -1 -re -c copy`),
- * paced in real time. ffmpeg adds each loop's duration to the times of the next, and the source's timeline keeps DTS
- * increasing whatever it does. An Annex-B file has no times: ffmpeg numbers its pictures at `fps`.
+ * Looped file: an MP4 (or Annex-B .h264) file played as live capture by ffmpeg (`-re -c copy`), paced in real
+ * time. An MP4 file loops inside ffmpeg (`-stream_loop -1`, which adds each loop's duration to the times of the
+ * next); ffmpeg cannot loop a raw Annex-B file, so each loop of one is a new ffmpeg run, numbering its pictures at
+ * `fps`. Either way the source's timeline keeps DTS increasing by one frame across loops.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { FfmpegSource, SourceError, type FfmpegSourceOptions, type RunPlan } from './base.js';
@@ -44,9 +45,10 @@ export class FileSource extends FfmpegSource {
   protected plan(): RunPlan {
     this.check();
     const input = _isAnnexB(this.path) ? ['-f', 'h264', '-framerate', String(this.file.fps ?? 25)] : [];
-    const loop = this.file.once === true ? [] : ['-stream_loop', '-1'];
+    const annexB = _isAnnexB(this.path);
+    const loop = this.file.once === true || annexB ? [] : ['-stream_loop', '-1'];
     const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-re', ...loop, ...input, '-i', this.path, '-map', '0:v:0', '-c', 'copy', ...TS_OUTPUT_ARGS];
-    return { args, stallMs: 10_000 };
+    return { args, stallMs: 10_000, endIsLoop: annexB && this.file.once !== true };
   }
 
   protected override permanentError(error: unknown): SourceError | undefined {
