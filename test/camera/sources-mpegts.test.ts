@@ -90,6 +90,32 @@ describe('MPEG-TS demuxer', () => {
   });
 });
 
+describe('timed access units', () => {
+  /** One IDR picture (16×16, by libx264) as a PES payload. */
+  let idr: Uint8Array;
+  beforeAll(async () => {
+    idr = await ffmpegRun(['-f', 'lavfi', '-i', 'color=c=gray:s=16x16', '-frames:v', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'h264', '-']);
+  });
+
+  it('keeps PTS and DTS continuous across the 33-bit wrap, even far apart (RTSP placeholder DTS)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: PTS_WRAP - 1 }), fc.integer({ min: 0, max: PTS_WRAP - 1 }), fc.integer({ min: 1, max: 2 ** 28 }), (dts0, gap, step) => {
+        // 40 pictures, PTS advancing by `step` (enough to wrap several times), DTS by 1, `gap` apart at the start
+        const units = Array.from({ length: 40 }, (_, i) => ({ payload: idr, dts: (dts0 + i) % PTS_WRAP, pts: (dts0 + gap + i * step) % PTS_WRAP }));
+        const reader = new TsH264Reader({ pesIsAccessUnit: true });
+        const aus = [...reader.push(writeTs(units)), ...reader.flush()];
+        expect(aus).toHaveLength(40);
+        const signedGap = gap > PTS_WRAP / 2 ? gap - PTS_WRAP : gap;
+        aus.forEach((a, i) => {
+          expect(a.dts - (aus[0]?.dts ?? 0)).toBe(i);
+          expect(a.pts - (aus[0]?.dts ?? 0)).toBe(signedGap + i * step);
+        });
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
 describe('timed access units from ffmpeg', () => {
   let tmp: ReturnType<typeof tempDir>;
   beforeAll(() => {

@@ -27,6 +27,11 @@ export interface TsH264ReaderOptions {
 export class Unwrapper {
   private last: number | undefined;
 
+  /** Continues from `value` (an unwrapped value whose 33-bit form is the next raw one's neighbour). */
+  seed(value: number): void {
+    this.last = value;
+  }
+
   unwrap(raw: number): number {
     if (this.last === undefined) {
       this.last = raw;
@@ -50,7 +55,9 @@ export class TsH264Reader {
   private readonly demuxer = new TsDemuxer();
   private readonly assembler = new AccessUnitAssembler();
   private readonly times = new WeakMap<Uint8Array, PesTimes>();
-  private readonly unwrapper = new Unwrapper();
+  private readonly dtsUnwrapper = new Unwrapper();
+  /** PTS are unwrapped on their own: their distance from the DTS may grow past 2^32 (RTSP's placeholder DTS). */
+  private ptsUnwrapper: Unwrapper | undefined;
   private readonly perPes: boolean;
   /** Access units dropped because no time stamp applies to them (their PES packet had none, or began in another). */
   untimed = 0;
@@ -93,11 +100,20 @@ export class TsH264Reader {
       return;
     }
     if (rawPts !== undefined && rawDts !== undefined && nals[0] !== undefined) {
-      const dts = this.unwrapper.unwrap(rawDts);
-      let cto = (rawPts - rawDts) % PTS_WRAP;
-      if (cto > PTS_WRAP / 2) cto -= PTS_WRAP;
-      else if (cto < -PTS_WRAP / 2) cto += PTS_WRAP;
-      this.times.set(nals[0], { pts: dts + cto, dts });
+      const dts = this.dtsUnwrapper.unwrap(rawDts);
+      let pts: number;
+      if (this.ptsUnwrapper === undefined) {
+        // the first PTS is placed next to the first DTS (pts ≥ dts in a valid stream, modulo 2^33)
+        let cto = (rawPts - rawDts) % PTS_WRAP;
+        if (cto > PTS_WRAP / 2) cto -= PTS_WRAP;
+        else if (cto < -PTS_WRAP / 2) cto += PTS_WRAP;
+        pts = dts + cto;
+        this.ptsUnwrapper = new Unwrapper();
+        this.ptsUnwrapper.seed(pts);
+      } else {
+        pts = this.ptsUnwrapper.unwrap(rawPts);
+      }
+      this.times.set(nals[0], { pts, dts });
     }
     for (const nal of nals) {
       try {
