@@ -30,11 +30,16 @@ export interface ServerArgs {
   readonly h265?: boolean;
   readonly user?: string;
   readonly password?: string;
+  /** RTSPS: the server's certificate and key (PEM files). */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 /** Starts the server on `port`; resolves true when it says ready, false when the port is taken (status 3). */
 function launch(port: number, a: ServerArgs): Promise<{ ok: boolean; child: ChildProcess; stderr: () => string }> {
-  const args = [SCRIPT, '--port', String(port), ...(a.jpeg === true ? ['--jpeg'] : ['--file', a.file ?? '']), ...(a.h265 === true ? ['--h265'] : []), ...(a.user !== undefined ? ['--user', a.user, '--password', a.password ?? ''] : [])];
+  const args = [SCRIPT, '--port', String(port), ...(a.jpeg === true ? ['--jpeg'] : ['--file', a.file ?? '']), ...(a.h265 === true ? ['--h265'] : []), ...(a.user !== undefined ? ['--user', a.user, '--password', a.password ?? ''] : []),
+    ...(a.tlsCert !== undefined ? ['--tls-cert', a.tlsCert, '--tls-key', a.tlsKey ?? ''] : []),
+  ];
   const child = spawn('nice', ['-n', '19', PYTHON, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.setEncoding('utf8');
@@ -83,7 +88,7 @@ export class RtspServer {
   }
 
   url(credentials = ''): string {
-    return `rtsp://${credentials}127.0.0.1:${this.port}/cam`;
+    return `${this.args.tlsCert !== undefined ? 'rtsps' : 'rtsp'}://${credentials}127.0.0.1:${this.port}/cam`;
   }
 
   /** Kills the server (SIGKILL: a camera losing power) and waits until it is gone. */

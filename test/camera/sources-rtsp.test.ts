@@ -170,6 +170,29 @@ describe('RTSP source', () => {
     }
   });
 
+  it('pulls over RTSPS (RTSP over TLS)', async () => {
+    const clipPath = await makeClip(join(tmp.dir, 'tls.mp4'), { seconds: 20, gop: 12 });
+    const cert = join(tmp.dir, 'cert.pem');
+    const key = join(tmp.dir, 'key.pem');
+    await niced('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const server = await RtspServer.start({ file: clipPath, tlsCert: cert, tlsKey: key });
+    try {
+      expect(server.url()).toMatch(/^rtsps:/);
+      const index = await clipIndex(clipPath);
+      const source = new RtspSource(server.url(), {}, { niceness: 19 });
+      const got = await collect(source, (c) => c.frames.length >= 10, 60_000);
+      expect(got.error).toBeUndefined();
+      expect(got.frames).toHaveLength(10);
+      expect(got.frames.every((f) => index.has(vclHash(f.au)))).toBe(true);
+      // a plain RTSP client gets nothing from the TLS port
+      const plain = new RtspSource(server.url().replace(/^rtsps/, 'rtsp'), { ioTimeoutMs: 1000 }, { niceness: 19, retry: { initialMs: 100, maxMs: 300 } });
+      const refused = await collect(plain, () => false, 4000);
+      expect(refused.frames).toHaveLength(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('keeps retrying, with the error shown without the password, while nothing listens', async () => {
     const server = await RtspServer.start({ jpeg: true });
     await server.stop();

@@ -7,6 +7,10 @@
  *
  * The URL's credentials go to ffmpeg only: the description, status, errors and kept stderr show `***` instead.
  * (They are on ffmpeg's command line, so visible in /proc to local users of the same machine.)
+ * RTSPS caveat: ffmpeg 5.1's RTSP demuxer opens TLS without verifying the camera's certificate (it has no
+ * tls_verify/ca_file option), so rtsps:// here protects against passive eavesdroppers only, not against an active
+ * man in the middle. Verifying it needs a TLS hop of our own (e.g. Node's tls.connect with the camera's CA,
+ * relayed to ffmpeg over loopback) — not done yet.
  * Connection failures and a server that goes away are transient: 'lost', state 'reconnecting', retried with
  * back-off. A stream that is not H.264, or has no video, is a permanent SourceError naming the source.
  */
