@@ -61,6 +61,19 @@ describe('looped file source', () => {
     });
   }
 
+  it('loops an MP4 file with B-frames, keeping its composition offsets', async () => {
+    const path = await makeClip(join(tmp.dir, 'bframes.mp4'), { seconds: 1, gop: 10, bframes: 2 });
+    const pictures = await pictureHashes(path);
+    const source = new FileSource(path, {}, { niceness: 19 });
+    const got = await collect(source, (c) => c.frames.length >= 60, 60_000);
+    expect(got.error).toBeUndefined();
+    got.frames.forEach((f, i) => expect(vclHash(f.au)).toBe(pictures[i % 25]));
+    for (let i = 1; i < got.frames.length; i++) expect((got.frames[i]?.dts ?? 0) - (got.frames[i - 1]?.dts ?? 0)).toBe(3600);
+    // the same composition offsets in every loop, and some B-frames among them
+    got.frames.forEach((f, i) => expect(f.cto).toBe(got.frames[i % 25]?.cto));
+    expect(new Set(got.frames.map((f) => f.cto)).size).toBeGreaterThan(1);
+  });
+
   it('refuses a missing file for good, naming it', async () => {
     const path = join(tmp.dir, 'no-such.mp4');
     const source = new FileSource(path, {}, { niceness: 19 });
