@@ -24,8 +24,7 @@ function freePort(): Promise<number> {
 }
 
 export interface ServerArgs {
-  readonly file?: string;
-  readonly jpeg?: boolean;
+  readonly file: string;
   /** The file's video is H.265. */
   readonly h265?: boolean;
   readonly user?: string;
@@ -37,7 +36,7 @@ export interface ServerArgs {
 
 /** Starts the server on `port`; resolves true when it says ready, false when the port is taken (status 3). */
 function launch(port: number, a: ServerArgs): Promise<{ ok: boolean; child: ChildProcess; stderr: () => string }> {
-  const args = [SCRIPT, '--port', String(port), ...(a.jpeg === true ? ['--jpeg'] : ['--file', a.file ?? '']), ...(a.h265 === true ? ['--h265'] : []), ...(a.user !== undefined ? ['--user', a.user, '--password', a.password ?? ''] : []),
+  const args = [SCRIPT, '--port', String(port), '--file', a.file, ...(a.h265 === true ? ['--h265'] : []), ...(a.user !== undefined ? ['--user', a.user, '--password', a.password ?? ''] : []),
     ...(a.tlsCert !== undefined ? ['--tls-cert', a.tlsCert, '--tls-key', a.tlsKey ?? ''] : []),
   ];
   const child = spawn('nice', ['-n', '19', PYTHON, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -194,7 +194,7 @@ describe('RTSP source', () => {
   });
 
   it('keeps retrying, with the error shown without the password, while nothing listens', async () => {
-    const server = await RtspServer.start({ jpeg: true });
+    const server = await RtspServer.start({ file: await makeClip(join(tmp.dir, 'gone.mp4'), { seconds: 1 }) });
     await server.stop();
     const source = new RtspSource(server.url(URL_CREDENTIALS), {}, { niceness: 19, retry: { initialMs: 100, maxMs: 300 } });
     const states: string[] = [];
