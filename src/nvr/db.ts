@@ -15,8 +15,11 @@
  *   quarantine  every object kept aside, where, and why
  *   alarms      conflicts (different bytes under a used name) and other conditions an operator must see
  */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import { openStore } from '../util/sqlite.js';
+import { NotFoundError } from '../errors.js';
+import { SchemaTooNewError, StoreError, openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
 
 export const NVR_STORE_KIND = 'keyframe-nvr';
@@ -164,6 +167,35 @@ export class NvrIndex {
   static open(file: string, options: { readonly create?: boolean; readonly migrations?: readonly Migration[] } = {}): NvrIndex {
     const o = openStore({ file, kind: NVR_STORE_KIND, what: 'NVR index', migrations: options.migrations ?? NVR_MIGRATIONS, exclusive: false, ...(options.create === true ? { create: true } : {}) });
     return new NvrIndex(o.db, o.created, o.migratedFrom, o.version);
+  }
+
+  /** Opens the index read-only (`nvr status`, while the NVR may be running): nothing is written, no migration runs. */
+  static openReadOnly(file: string): NvrIndex {
+    if (!existsSync(file)) throw new NotFoundError(`NVR index not found: ${file}`);
+    let db: Db;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    } catch (e) {
+      throw new StoreError(`NVR index ${file}: ${(e as Error).message}`);
+    }
+    try {
+      const meta = (key: string): string | undefined => db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value;
+      let kind: string | undefined;
+      try {
+        kind = meta('kind');
+      } catch {
+        kind = undefined;
+      }
+      if (kind !== NVR_STORE_KIND) throw new StoreError(`${file} is not an NVR index`);
+      const version = Number(meta('schema') ?? 0);
+      const latest = NVR_MIGRATIONS.at(-1)?.version ?? 0;
+      if (version > latest) throw new SchemaTooNewError(`NVR index ${file} has schema version ${version}, written by a newer keyframe (this one reads up to ${latest})`, version, latest);
+      if (version < latest) throw new StoreError(`NVR index ${file} has schema version ${version}: start the NVR once (nvr serve) to upgrade it to ${latest}`);
+      return new NvrIndex(db, false, version, version);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
   }
 
   close(): void {

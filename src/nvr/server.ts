@@ -24,6 +24,7 @@ import { FORBIDDEN, createSecureServer } from '../server/kit.js';
 import { silentLogger } from '../server/log.js';
 import type { Logger } from '../server/log.js';
 import { withDirLock } from '../util/fs.js';
+import { removeTemporaries } from './check.js';
 import type { NvrConfig } from './config.js';
 import { NvrIndex } from './db.js';
 import { IngestService } from './ingest.js';
@@ -66,10 +67,11 @@ async function holdLock(dir: string): Promise<() => Promise<void>> {
   const held = new Promise<void>((r) => (release = r));
   let ended!: Promise<void>;
   await new Promise<void>((locked, failed) => {
+    // a lock left by a killed NVR is taken over on the second attempt: wait that long, not for a live owner
     ended = withDirLock(dir, async () => {
       locked();
       await held;
-    }).catch((e: unknown) => failed(e instanceof Error ? e : new Error(String(e))));
+    }, { waitMs: 1_000 }).catch((e: unknown) => failed(e instanceof Error ? e : new Error(String(e))));
   });
   return async () => {
     release();
@@ -100,6 +102,9 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     }
     const w = watcher;
     index = NvrIndex.open(config.database, { ...(options.createDatabase === true ? { create: true } : {}) });
+    // uploads a crash interrupted were never acknowledged: their temporaries go (the lock is held: nothing else writes)
+    const stale = await removeTemporaries(store);
+    if (stale > 0) log.info({ event: 'temporaries-removed', count: stale }, `removed ${stale} temporaries of interrupted uploads`);
     const ix = index;
     const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
     const crls = w?.current.crls;
