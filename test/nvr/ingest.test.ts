@@ -223,6 +223,16 @@ describe('NVR ingest', () => {
     agent.destroy();
   });
 
+  it("flags a camera clock 10 minutes ahead: the session is stored, the skew kept and alarmed", async () => {
+    const ahead = readRecording(await recordFor(site.cameraDirs.get('CAM-B') as string, join(site.work, 'rec-ahead'), 2, new Date(Math.floor(Date.now() / 1000) * 1000 + 600_000)));
+    const statuses = await camB.upload(ahead);
+    expect(statuses.every((s) => s === 201), statuses.join(',')).toBe(true);
+    const s = nvr.index.session('CAM-B', ahead.session);
+    expect(s?.skew_ms).toBeLessThan(-590_000);
+    expect(nvr.index.alarms().filter((x) => x.kind === 'skew').map((x) => x.session)).toEqual([ahead.session]);
+    expect(nvr.index.segment('CAM-B', ahead.session, 0)?.skew_ms).toBeLessThan(-590_000);
+  });
+
   it('answers 507 when free space falls below the floor, and stores nothing', async () => {
     mkdirSync(join(site.work, 'full'), { recursive: true });
     const cfg = loadNvrConfig(site.writeConfig({ store: 'full/store', database: 'full/nvr.sqlite', freeSpaceFloor: Number.MAX_SAFE_INTEGER }));
