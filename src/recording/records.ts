@@ -12,6 +12,8 @@
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { MediaError } from '../errors.js';
+import { IncrementalChainVerifier } from './chain.js';
+import type { RecordVerdict } from './chain.js';
 
 export interface FragmentRecord {
   readonly v: 1;
@@ -26,6 +28,11 @@ export interface FragmentRecord {
   readonly end: number;
   /** SHA-256 of the fragment bytes (moof + mdat), hex. */
   readonly sha256: string;
+  /**
+   * Content key ID of the fragment, hex (signed; optional: recordings made before issue 12 do not carry it, and a
+   * clear fragment has none). A camera that follows its group's epochs names each fragment's key here.
+   */
+  readonly kid?: string;
   /** SHA-256 of the previous record's canonical JSON, hex (64 zeros for the first). */
   readonly prev: string;
   /** Signature (base64) over the canonical JSON of the record without `sig`. */
@@ -128,6 +135,7 @@ export function parseRecord(line: string, lineNo: number): FragmentRecord {
     /^[0-9a-f]{64}$/.test(o['sha256']) &&
     typeof o['prev'] === 'string' &&
     /^[0-9a-f]{64}$/.test(o['prev']) &&
+    (o['kid'] === undefined || (typeof o['kid'] === 'string' && /^[0-9a-f]{32}$/.test(o['kid']))) &&
     typeof o['sig'] === 'string';
   if (!ok) throw new MediaError(`record on line ${lineNo} is not a keyframe fragment record`);
   return r as FragmentRecord;
@@ -199,6 +207,23 @@ export interface ChainOptions {
   readonly expected?: (seq: number) => boolean;
 }
 
+/** How a record links to the one before it in its chain (the checks the NVR and the offline verifier share). */
+export interface RecordLink {
+  /** Its `prev` is the hash of the record before it. */
+  readonly chained: boolean;
+  /** Its counter is above the one before it. */
+  readonly counterIncreases: boolean;
+}
+
+/**
+ * The link checks of one record against its predecessor (`prevHash`: the predecessor's record hash, or the genesis;
+ * `prevCounter`: the predecessor's counter, −1 before the first). Pure; used record by record by
+ * src/recording/chain.ts (the NVR's incremental verifier) and by verifyRecordChain below.
+ */
+export function recordLink(record: { readonly prev: string; readonly counter: number }, prevHash: string, prevCounter: number): RecordLink {
+  return { chained: record.prev === prevHash, counterIncreases: record.counter > prevCounter };
+}
+
 export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject, options: ChainOptions = {}): RecordChainReport {
   const expected = options.expected ?? (() => true);
   const problems: FragmentProblem[] = [];
@@ -207,16 +232,18 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     problems.push(p);
     bad.add(i);
   };
-  // 1. the records themselves: signatures, sequence, chain, counters
-  let prevHash = options.genesis ?? GENESIS;
+  // 1. the records themselves: signatures, sequence, chain, counters — through the incremental verifier the NVR
+  // uses (chain.ts), fed in order; the counter is held to the highest one before it (a stricter reading than the
+  // verifier's "above its predecessor": one record cannot excuse the next)
+  const chain = new IncrementalChainVerifier(publicKey, { hash: options.genesis ?? GENESIS, counter: -1 });
   let prevCounter = -1;
   records.forEach((r, i) => {
     const range = { start: r.start, end: r.end };
-    if (!recordSignatureValid(r, publicKey)) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
+    const v = chain.addRecord(i + 1, r)[0] as RecordVerdict;
+    if (!v.signature) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
     if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
-    if (r.prev !== prevHash) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
-    if (r.counter <= prevCounter) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
-    prevHash = recordHash(r);
+    if (v.chained === false) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (!recordLink(r, '', prevCounter).counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
     prevCounter = Math.max(prevCounter, r.counter);
   });
   // 2. the stored fragments, matched by hash
