@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revoke } from '../../src/pki/ca.js';
 import { loadNvrConfig } from '../../src/nvr/config.js';
 import { exportSession } from '../../src/nvr/ingest.js';
+import { ingestPath } from '../../src/nvr/protocol.js';
 import { startNvr, type RunningNvr } from '../../src/nvr/server.js';
 import { verifyEvidence } from '../../src/recording/evidence.js';
 import { parseCertificates } from '../../src/pki/pem.js';
@@ -123,6 +124,14 @@ describe('NVR ingest', () => {
     expect((await camB.put('CAM-B', fresh, 'chain', a.chain)).status).toBe(422);
     expect((await camB.send('PUT', '/ingest/v1/CAM-B/nothex/chain', b.chain)).status).toBe(400);
     expect((await camB.send('PUT', `/ingest/v1/CAM-B/${fresh}/seg/01`, b.chain)).status).toBe(400);
+  });
+
+  it('takes a segment streamed chunked without Content-Length or Content-Type, hashing it as it arrives', async () => {
+    const r = await camB.putChunked(ingestPath({ kind: 'seg', serial: 'CAM-B', session: b.session, index: 2 }), b.segments[2] as Buffer);
+    expect(r.status, r.body).toBe(201);
+    expect((await camB.put('CAM-B', b.session, 'rec', b.records[3] as string, 3)).status).toBe(201);
+    expect(nvr.index.segment('CAM-B', b.session, 2)?.state).toBe('verified');
+    expect(readFileSync(nvr.store.path('CAM-B', b.session, 'seg', 2)).equals(b.segments[2] as Buffer)).toBe(true);
   });
 
   it('answers 413 above the object limit without storing anything', async () => {
