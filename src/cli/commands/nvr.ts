@@ -5,6 +5,7 @@
  *   nvr serve    ingest over HTTPS with mutual TLS until SIGINT / SIGTERM (in-flight uploads finish first)
  *   nvr status   cameras, sessions, segments, quarantine, conflicts, last seen (reads the index; the NVR may run)
  *   nvr check    the index against the files; --repair fixes what is safe (the NVR must be stopped)
+ *   nvr export   a camera and a time range, across sessions, as a bundle or ONVIF export file (nvr-export.ts)
  */
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
@@ -25,6 +26,7 @@ import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { withCa } from './ca.js';
+import { registerNvrExport } from './nvr-export.js';
 
 /** A session start claimed this far from its receipt is flagged (the NVR logs it at ingest too): docs/security.md's skew. */
 const SKEW_FLAG_MS = 5 * 60_000;
@@ -183,4 +185,6 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
       }
       if (report.unrepaired > 0) ctx.setExitCode(1);
     });
+
+  registerNvrExport(nvr, ctx);
 }
