@@ -127,6 +127,7 @@ describe('the NVR as TSA', () => {
     // receipt − claimed start: about −600 s
     expect(s?.skew_ms).toBeLessThan(-590_000);
     expect(s?.skew_ms).toBeGreaterThan(-620_000);
+    expect(nvr.index.alarms().some((a) => a.kind === 'skew' && a.serial === 'CAM-S')).toBe(true);
     const last = skewed.records.length - 1;
     await waitFor(() => headOf('CAM-S', skewed.session) === last, 20_000, 'the skewed camera stamped');
     const t = sessionTokens(nvr.index, 'CAM-S', skewed.session).at(-1);

@@ -28,11 +28,11 @@ import { collect, parsePositiveInt } from '../options.js';
 import { withCa } from './ca.js';
 import { registerNvrExport } from './nvr-export.js';
 
-/** A session start claimed this far from its receipt is flagged (the NVR logs it at ingest too): docs/security.md's skew. */
+/** A session start claimed this far ahead of its receipt is flagged, as ingest's skew alarm (a late upload is not). */
 const SKEW_FLAG_MS = 5 * 60_000;
 
 /** A claimed start in the future is the camera's clock; one far in the past may be its clock or a late upload. */
-const skewNote = (ms: number | null): string => (ms === null || Math.abs(ms) <= SKEW_FLAG_MS ? '' : ms < 0 ? ' CLOCK AHEAD (claims a start after it was received)' : ' CLOCK BEHIND or uploaded late');
+const skewNote = (ms: number | null): string => (ms !== null && ms < -SKEW_FLAG_MS ? " CLOCK AHEAD (the camera's clock: it claims a start after it was received)" : '');
 
 const iso = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString());
 
@@ -119,7 +119,7 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
         const quarantined = index.quarantined().slice(-10);
         const stamping = stampingSummary(index);
         const stamps = new Map((stamping?.cameras ?? []).map((c) => [c.serial, c]));
-        const skewed = (ms: number | null): boolean => ms !== null && Math.abs(ms) > SKEW_FLAG_MS;
+        const skewed = (ms: number | null): boolean => ms !== null && ms < -SKEW_FLAG_MS;
         if (o.json) {
           println(
             ctx.stdout,
