@@ -48,19 +48,28 @@ interface HeadRecord {
   readonly state: string;
 }
 
-/** The record to stamp next in a session, if any: the contiguous verified prefix's head, or a newer end record. */
-export function chainHead(db: Db, serial: string, session: string, stampedIdx: number): { idx: number; hash: string; kind: string } | undefined {
-  const rows = db.prepare<[string, string], HeadRecord>('SELECT idx, kind, hash, verified, chain_linked, state FROM records WHERE serial = ? AND session = ? ORDER BY idx').all(serial, session);
+/**
+ * The record to stamp next in a session, if any: the contiguous verified prefix's head, or a newer end record.
+ * `knownPrefix`: a record index known to end such a prefix (records never lose their verification), so that only
+ * the records after it are read — a long session is not re-read every tick. Returns the prefix found too.
+ */
+export function chainHead(db: Db, serial: string, session: string, stampedIdx: number, knownPrefix = -1): { idx: number; hash: string; kind: string; prefix: number } | undefined {
+  const rows = db
+    .prepare<[string, string, number], HeadRecord>('SELECT idx, kind, hash, verified, chain_linked, state FROM records WHERE serial = ? AND session = ? AND idx >= ? ORDER BY idx')
+    .all(serial, session, Math.max(0, knownPrefix));
   let head: HeadRecord | undefined;
-  for (const [i, r] of rows.entries()) {
+  let expect = Math.max(0, knownPrefix);
+  for (const r of rows) {
     // records 0…i must all be held (idx = position), verified, kept, and (after 0) linked to the one before
-    if (r.idx !== i || r.verified !== 1 || r.state !== 'ok' || (i > 0 && r.chain_linked !== 1)) break;
+    if (r.idx !== expect || r.verified !== 1 || r.state !== 'ok' || (r.idx > 0 && r.chain_linked !== 1)) break;
     head = r;
+    expect++;
   }
+  const prefix = head?.idx ?? knownPrefix;
   const end = rows.find((r) => r.kind === 'end' && r.verified === 1 && r.state === 'ok');
   if (end !== undefined && end.idx > (head?.idx ?? -1)) head = end;
   if (head === undefined || head.idx <= stampedIdx) return undefined;
-  return { idx: head.idx, hash: head.hash, kind: head.kind };
+  return { idx: head.idx, hash: head.hash, kind: head.kind, prefix };
 }
 
 /** The tokens of a session, in the order obtained. */
@@ -119,6 +128,8 @@ export class StampingService {
   private running: Promise<unknown> | undefined;
   private stopped = false;
   private readonly now: () => number;
+  /** Per session, the end of its contiguous verified prefix found so far. */
+  private readonly prefixes = new Map<string, number>();
 
   constructor(private readonly o: StampingOptions) {
     this.now = o.now ?? Date.now;
@@ -164,8 +175,10 @@ export class StampingService {
     let failed = 0;
     for (const d of due) {
       if (this.stopped) break;
-      const head = chainHead(db, d.serial, d.session, d.stamped_idx);
+      const key = `${d.serial}/${d.session}`;
+      const head = chainHead(db, d.serial, d.session, d.stamped_idx, this.prefixes.get(key));
       if (head === undefined) continue;
+      this.prefixes.set(key, head.prefix);
       try {
         const { token, info } = await this.o.stamper.stamp(Buffer.from(head.hash, 'hex'));
         const at = this.now();
