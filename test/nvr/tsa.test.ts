@@ -6,7 +6,7 @@
  * tokens verify too. A TSA that cannot be reached fails: counted, retried, nothing stored.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,9 @@ import { StampingService, chainHead, sessionTokens, stampingSummary } from '../.
 import { createNvrTsa } from '../../src/nvr/tsa.js';
 import { silentLogger } from '../../src/server/log.js';
 import { httpStamper, localStamper } from '../../src/tsp/stamper.js';
-import { waitFor } from '../helpers/cli.js';
+import { sha256Hex } from '../../src/recording/records.js';
+import { runCli, waitFor } from '../helpers/cli.js';
+import { startService } from '../helpers/service.js';
 import { CameraClient, makeNvrSite, PIN_ENV, readRecording, recordFor, type NvrSite, type Recording } from './_setup.js';
 
 let site: NvrSite;
@@ -184,6 +186,56 @@ describe('the NVR as TSA', () => {
       expect(sessionTokens(index, rec.serial, rec.session)[0]?.record_idx).toBe(rec.records.length - 1);
     } finally {
       index.close();
+    }
+  });
+
+  it('as commands: nvr init makes the TSA (openssl: purpose timestampsign), nvr serve stamps, nvr status shows tokens and CLOCK AHEAD', async () => {
+    const dir = join(site.work, 'nvr-cli');
+    const env = { KEYFRAME_KEYSTORE_PIN: 'nvr cli passphrase', [PIN_ENV]: process.env[PIN_ENV] ?? '' };
+    const init = await runCli(['nvr', 'init', '--dir', dir, '--ca', site.caDir, '--free-space-floor', '0'], env);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/TSA CN=localhost TSA.*EKU timeStamping/);
+    const purpose = await openssl(['verify', '-purpose', 'timestampsign', '-CAfile', join(site.caDir, 'operator.pem'), join(dir, 'tsa', 'cert.pem')], site.work);
+    expect(purpose.out).toContain(': OK');
+    const config = join(dir, 'nvr.json');
+    const c = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+    expect(c).toMatchObject({ tsa: 'tsa', stampInterval: '5s' });
+    writeFileSync(config, JSON.stringify({ ...c, listen: { host: '127.0.0.1', port: 0 }, stampInterval: '300ms' }));
+    const service = await startService(['nvr', 'serve', '--config', config], env);
+    try {
+      const camS = await CameraClient.open(service.url, site.cameraDirs.get('CAM-S') as string, join(site.caDir, 'operator.pem'));
+      expect((await camS.upload(skewed)).every((x) => x === 201)).toBe(true);
+      const last = skewed.records.length - 1;
+      let status = '';
+      await waitFor(
+        () => {
+          const ro = NvrIndex.openReadOnly(join(dir, 'nvr.sqlite'));
+          try {
+            return ro.sql.prepare<[number], { n: number }>('SELECT count(*) AS n FROM tokens WHERE record_idx = ?').get(last)?.n === 1;
+          } finally {
+            ro.close();
+          }
+        },
+        30_000,
+        'the NVR process stamped the end record',
+      );
+      status = (await runCli(['nvr', 'status', '--config', config], env)).stdout;
+      expect(status).toMatch(/time-stamps [1-9]\d*, failed attempts 0/);
+      expect(status).toMatch(/CAM-S .*skew -\d{3} s CLOCK AHEAD.* tokens [1-9]/);
+      const json = JSON.parse((await runCli(['nvr', 'status', '--config', config, '--json'], env)).stdout) as { cameras: { serial: string; clockSkewFlagged: boolean; tokens: number }[]; stamping: { tokens: number } };
+      expect(json.cameras.find((x) => x.serial === 'CAM-S')).toMatchObject({ clockSkewFlagged: true });
+      expect(json.stamping.tokens).toBeGreaterThanOrEqual(1);
+      // the token the NVR process made verifies with openssl over the end record's hash
+      const ro = NvrIndex.openReadOnly(join(dir, 'nvr.sqlite'));
+      const t = sessionTokens(ro, 'CAM-S', skewed.session).at(-1);
+      ro.close();
+      const file = join(site.work, 'cli-token.tsr');
+      writeFileSync(file, t?.token ?? Buffer.alloc(0));
+      const v = await openssl(['ts', '-verify', '-digest', t?.sha256 ?? '', '-in', file, '-token_in', '-CAfile', join(site.caDir, 'operator.pem'), '-untrusted', join(dir, 'tsa', 'cert.pem')], site.work);
+      expect(v.out).toContain('Verification: OK');
+      expect(await opensslImprint(file, site.work)).toBe(sha256Hex(skewed.records[last] as string));
+    } finally {
+      await service.stop('SIGTERM');
     }
   });
 });
