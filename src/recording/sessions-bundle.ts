@@ -70,7 +70,12 @@ export async function exportSessionsBundle(options: SessionsExportOptions): Prom
   if (options.recordings.length < 2) throw new InputError('a bundle of several sessions needs at least two');
   const plans: ExportPlan[] = [];
   try {
-    for (const recording of options.recordings) plans.push(await planExport({ ...options, recording }));
+    // the range's start bounds the first session only, its end the last one: a session in between is exported whole
+    const n = options.recordings.length;
+    for (const [i, recording] of options.recordings.entries()) {
+      const { from, to, ...rest } = options;
+      plans.push(await planExport({ ...rest, recording, ...(i === 0 && from !== undefined ? { from } : {}), ...(i === n - 1 && to !== undefined ? { to } : {}) }));
+    }
     const serials = new Set(plans.map((p) => p.session.serial));
     if (serials.size !== 1) throw new InputError(`the sessions are of several cameras (${[...serials].join(', ')}): a bundle holds one camera`);
     const created = options.now ?? new Date();
@@ -96,7 +101,7 @@ export async function exportSessionsBundle(options: SessionsExportOptions): Prom
         exporter: { name: options.exporter.config.name, subject: subjectOf(exporterLeaf), issuer: issuerOf(exporterLeaf) },
         reason: options.reason,
         camera: first.session.serial,
-        requested: first.requested,
+        requested: { ...(options.from !== undefined ? { from: options.from.toISOString() } : {}), ...(options.to !== undefined ? { to: options.to.toISOString() } : {}) },
         exported: { from: first.exported.from, to: last.exported.to },
         sessions: plans.map((p, i) => ({ folder: sessionFolder(i), source: { serial: p.session.serial, session: p.session.session, start: p.session.start, scheme: p.session.scheme, kid: p.session.kid }, exported: p.exported })),
         files: listed,

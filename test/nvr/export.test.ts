@@ -82,7 +82,8 @@ describe('export from the NVR store', () => {
       expect(tokens.every((t) => t.valid && /^CN=NVR-E TSA\b/.test(t.tsa ?? '')), JSON.stringify(tokens)).toBe(true);
       // existed by: a time the NVR's tokens prove, after the upload and not in the future
       expect(p.existedBy).toBeDefined();
-      expect(Date.parse(p.existedBy as string)).toBeLessThanOrEqual(Date.now() + 1000);
+      // (genTime is whole seconds rounded up, plus 1 s accuracy: at most 2 s ahead of now)
+      expect(Date.parse(p.existedBy as string)).toBeLessThanOrEqual(Date.now() + 2000);
       expect(Date.parse(p.existedBy as string)).toBeGreaterThan(t0 + 60_000);
     }
     expect(report.breaks).toHaveLength(1);
@@ -91,6 +92,9 @@ describe('export from the NVR store', () => {
     expect(br?.text).toMatch(/session break .* ended \(signed end record\)/);
     expect(text).toMatch(/session 1 of 2 .*\n\s+existed by 20\d\d-.*proven by RFC 3161 time-stamps/);
     expect(text).toContain('session break');
+    // the range's start bounds session 1 only, its end session 2 only: no note that session 2 starts after the start
+    expect(report.parts?.[1]?.exported.note ?? '').not.toMatch(/after the requested start/);
+    expect(report.bundle?.requested).toEqual({ from: span.from.toISOString(), to: span.to.toISOString() });
   });
 
   it('a token altered in the index, and a token filed over another record, are named NOT VALID', async () => {
