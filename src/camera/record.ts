@@ -29,7 +29,7 @@ import type { Stamper } from '../tsp/stamper.js';
 import type { AnyRecord } from '../recording/records.js';
 import { deviceSigner } from '../signing/device.js';
 import { isUnitSigningSei } from '../signing/sei.js';
-import { UnitCounter } from '../signing/counter.js';
+import { openUnitCounter } from '../signing/counter-file.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { hasPicture, loopedCapture } from './capture.js';
 
@@ -172,7 +172,7 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
   const signer = await deviceSigner(device, { start, fps });
   const label = device.config.keyLabel;
   const sign = (d: Uint8Array): Promise<Uint8Array> => device.store.sign(label, d);
-  const counter = UnitCounter.open(device.dir);
+  const counter = openUnitCounter(device.dir);
 
   if (options.replace === true) await withIoErrors(options.out, 'replace', () => rm(options.out, { recursive: true, force: true }));
   await withIoErrors(options.out, 'create directory', () => mkdir(options.out, { recursive: true }));
