@@ -12,6 +12,7 @@
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { MediaError } from '../errors.js';
+import type { LostRecord } from '../nvr/protocol.js';
 
 export interface FragmentRecord {
   readonly v: 1;
@@ -26,6 +27,8 @@ export interface FragmentRecord {
   readonly end: number;
   /** SHA-256 of the fragment bytes (moof + mdat), hex. */
   readonly sha256: string;
+  /** The content key ID the fragment is encrypted under, hex (absent in clear recordings and older records). */
+  readonly kid?: string;
   /** SHA-256 of the previous record's canonical JSON, hex (64 zeros for the first). */
   readonly prev: string;
   /** Signature (base64) over the canonical JSON of the record without `sig`. */
@@ -68,7 +71,9 @@ export interface EndRecord {
   readonly sig: string;
 }
 
-export type AnyRecord = SessionRecord | FragmentRecord | EndRecord;
+export type { LostRecord };
+
+export type AnyRecord = SessionRecord | FragmentRecord | EndRecord | LostRecord;
 
 export const GENESIS = '0'.repeat(64);
 
@@ -128,6 +133,7 @@ export function parseRecord(line: string, lineNo: number): FragmentRecord {
     /^[0-9a-f]{64}$/.test(o['sha256']) &&
     typeof o['prev'] === 'string' &&
     /^[0-9a-f]{64}$/.test(o['prev']) &&
+    (o['kid'] === undefined || (typeof o['kid'] === 'string' && /^[0-9a-f]{32}$/.test(o['kid']))) &&
     typeof o['sig'] === 'string';
   if (!ok) throw new MediaError(`record on line ${lineNo} is not a keyframe fragment record`);
   return r as FragmentRecord;
@@ -136,7 +142,7 @@ export function parseRecord(line: string, lineNo: number): FragmentRecord {
 const HEX64 = /^[0-9a-f]{64}$/;
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
-/** Parses one line of records.jsonl as any record kind (session, fragment, end); MediaError otherwise. */
+/** Parses one line of records.jsonl as any record kind (session, fragment, lost, end); MediaError otherwise. */
 export function parseAnyRecord(line: string, lineNo: number): AnyRecord {
   let r: unknown;
   try {
@@ -159,6 +165,21 @@ export function parseAnyRecord(line: string, lineNo: number): AnyRecord {
       typeof o['init'] === 'string' &&
       HEX64.test(o['init']);
     if (ok) return r as SessionRecord;
+  }
+  if (common && o['kind'] === 'lost') {
+    const from = o['from'];
+    const to = o['to'];
+    const ok =
+      typeof o['of'] === 'string' &&
+      SESSION_ID.test(o['of']) &&
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(to) &&
+      (from as number) >= 0 &&
+      (to as number) > (from as number) &&
+      typeof o['start'] === 'number' &&
+      typeof o['end'] === 'number' &&
+      o['reason'] === 'buffer-full';
+    if (ok) return r as LostRecord;
   }
   if (common && o['kind'] === 'end') {
     if (Number.isSafeInteger(o['seq']) && typeof o['end'] === 'number' && Number.isInteger(o['reason'])) return r as EndRecord;
@@ -197,6 +218,11 @@ export interface ChainOptions {
   readonly genesis?: string;
   /** Whether a record's fragment is expected among the stored ones (default all: an export holds a range). */
   readonly expected?: (seq: number) => boolean;
+  /**
+   * What each record's `prev` must be, by position (default: the hash of the record before it, the first `genesis`):
+   * a recording's chain may hold other records (lost records) between two fragment records.
+   */
+  readonly links?: readonly string[];
 }
 
 export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject, options: ChainOptions = {}): RecordChainReport {
@@ -214,7 +240,7 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     const range = { start: r.start, end: r.end };
     if (!recordSignatureValid(r, publicKey)) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
     if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
-    if (r.prev !== prevHash) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (r.prev !== (options.links?.[i] ?? prevHash)) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
     if (r.counter <= prevCounter) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
     prevHash = recordHash(r);
     prevCounter = Math.max(prevCounter, r.counter);
