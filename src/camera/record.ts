@@ -15,18 +15,16 @@ import { join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, MediaError, errnoCode, withIoErrors } from '../errors.js';
 import { NalType, nalType, parseSps } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
-import { certsToPem } from '../pki/pem.js';
 import { annexBEnd, statInput } from '../packager/input.js';
 import type { ContentKey } from '../packager/package.js';
 import { INFO_FILE, type RecordingInfo } from '../recording/layout.js';
 import { recordHash, type AnyRecord } from '../recording/records.js';
 import { appendToken } from '../recording/token-log.js';
 import type { Stamper } from '../tsp/stamper.js';
-import { deviceSigner } from '../signing/device.js';
-import { openUnitCounter } from '../signing/counter-file.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { loopedCapture } from './capture.js';
 import { FileSource, hasBFrames } from './file-source.js';
+import { devicePipelineOptions } from './device.js';
 import { StaticKeyProvider } from './keys.js';
 import { runPipeline, type FragmentMeta, type LostRange, type ObjectSink, type SessionStart, type SessionSummary } from './pipeline.js';
 import { SessionDirWriter } from './session-dir.js';
@@ -152,8 +150,6 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
     }
   }
   const frames = options.seconds !== undefined ? Math.max(1, Math.round(options.seconds * fps)) : undefined;
-  const label = device.config.keyLabel;
-  const counter = openUnitCounter(device.dir);
 
   if (options.replace === true) await withIoErrors(options.out, 'replace', () => rm(options.out, { recursive: true, force: true }));
   await withIoErrors(options.out, 'create directory', () => mkdir(options.out, { recursive: true }));
@@ -166,16 +162,11 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
   if (options.signal?.aborted === true) abort.abort();
   let sessions: SessionSummary[];
   try {
-    sessions = await runPipeline(source.events(abort.signal), sink, {
-      serial: device.config.serial,
-      chainPem: certsToPem(device.chain),
-      newSigner: (s) => deviceSigner(device, { start: s, fps, counter }),
-      sign: (d) => device.store.sign(label, d),
-      counter,
+    sessions = await runPipeline(source.events(abort.signal), sink, devicePipelineOptions(device, {
       ...(options.key !== undefined ? { keys: new StaticKeyProvider(options.key), scheme: options.scheme ?? 'cbcs' } : {}),
       fps,
       ...(options.onFragment !== undefined ? { onFragment: (f: { seq: number; seconds: number; bytes: number }) => options.onFragment?.(f.seq, f.seconds, f.bytes) } : {}),
-    });
+    }));
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await sink.writer.close();

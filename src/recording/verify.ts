@@ -17,7 +17,7 @@ import { establishSigner, type SignerIdentity, type TrustOptions } from '../sign
 import type { X509Certificate } from '../pki/x509.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
-import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { CHAIN_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
 import type { AnyRecord, EndRecord, FragmentRecord, LostRecord, SessionRecord } from './records.js';
@@ -137,6 +137,22 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
       prevCounter = Math.max(prevCounter, rec.counter);
     }
   });
+  if (files.has(LOST_FILE)) {
+    // lost records about this session from a later session's chain (the ring buffer copies them here): signed by
+    // the same device key, though their chain is in that other session
+    const text = Buffer.from(await files.read(LOST_FILE)).toString('utf8');
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        const rec = parseAnyRecord(line, i + 1);
+        if ('kind' in rec && rec.kind === 'lost' && rec.of === s.session && recordSignatureValid(rec, id.key as KeyObject)) lost.push(rec);
+        else problems.push({ kind: 'tampered', detail: `${LOST_FILE} line ${i + 1} is not a signed lost record of this session` });
+      } catch (e) {
+        if (!(e instanceof MediaError)) throw e;
+        problems.push({ kind: 'tampered', detail: `${LOST_FILE}: ${e.message}` });
+      }
+    });
+  }
   r.records = fragmentRecords.length;
   const expected = options.expected ?? (() => true);
   r.excluded = fragmentRecords.filter((f) => !expected(f.seq)).length;
