@@ -15,6 +15,7 @@ import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupKeyCommands } from './commands/groupkey.js';
 import { registerKmsCommands } from './commands/kms.js';
 import { registerMediaCommands } from './commands/media.js';
+import { registerNvrCommands } from './commands/nvr.js';
 import { registerRecordingCommands } from './commands/recording.js';
 import { registerSigningCommands } from './commands/signing.js';
 
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRecordingCommands(program, ctx);
   registerGroupKeyCommands(program, ctx);
   registerKmsCommands(program, ctx);
+  registerNvrCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {

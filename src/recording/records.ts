@@ -27,7 +27,10 @@ export interface FragmentRecord {
   readonly end: number;
   /** SHA-256 of the fragment bytes (moof + mdat), hex. */
   readonly sha256: string;
-  /** The content key ID the fragment is encrypted under, hex (absent in clear recordings and older records). */
+  /**
+   * Content key ID of the fragment, hex (signed; optional: recordings made before issue 12 do not carry it, and a
+   * clear fragment has none). A camera that follows its group's epochs names each fragment's key here.
+   */
   readonly kid?: string;
   /** SHA-256 of the previous record's canonical JSON, hex (64 zeros for the first). */
   readonly prev: string;
@@ -225,6 +228,23 @@ export interface ChainOptions {
   readonly links?: readonly string[];
 }
 
+/** How a record links to the one before it in its chain (the checks the NVR and the offline verifier share). */
+export interface RecordLink {
+  /** Its `prev` is the hash of the record before it. */
+  readonly chained: boolean;
+  /** Its counter is above the one before it. */
+  readonly counterIncreases: boolean;
+}
+
+/**
+ * The link checks of one record against its predecessor (`prevHash`: the predecessor's record hash, or the genesis;
+ * `prevCounter`: the predecessor's counter, −1 before the first). Pure; used record by record by
+ * src/recording/chain.ts (the NVR's incremental verifier) and by verifyRecordChain below.
+ */
+export function recordLink(record: { readonly prev: string; readonly counter: number }, prevHash: string, prevCounter: number): RecordLink {
+  return { chained: record.prev === prevHash, counterIncreases: record.counter > prevCounter };
+}
+
 export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHashes: readonly string[], publicKey: KeyObject, options: ChainOptions = {}): RecordChainReport {
   const expected = options.expected ?? (() => true);
   const problems: FragmentProblem[] = [];
@@ -240,8 +260,9 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     const range = { start: r.start, end: r.end };
     if (!recordSignatureValid(r, publicKey)) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
     if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
-    if (r.prev !== (options.links?.[i] ?? prevHash)) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
-    if (r.counter <= prevCounter) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
+    const link = recordLink(r, options.links?.[i] ?? prevHash, prevCounter);
+    if (!link.chained) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (!link.counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
     prevHash = recordHash(r);
     prevCounter = Math.max(prevCounter, r.counter);
   });

@@ -37,6 +37,12 @@ export interface OpenStoreOptions {
   readonly migrations: readonly Migration[];
   /** Before the first migration of an existing store without a 'kind': is it one of ours? (legacy stores) */
   readonly legacy?: (db: Db) => boolean;
+  /**
+   * Hold the file exclusively (`locking_mode = EXCLUSIVE`, default true). A service that lets read-only tools
+   * look at its store while it runs (the NVR's `nvr status`) passes false and guards against a second writer
+   * itself (a lock file).
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface OpenedStore {
@@ -53,6 +59,18 @@ export class StoreError extends KeyframeError {
   constructor(message: string, code: typeof ErrorCodes.INPUT | typeof ErrorCodes.LOCKED = ErrorCodes.INPUT) {
     super(code, message);
     this.name = 'StoreError';
+  }
+}
+
+/** A store written by a newer keyframe: its schema version is above the last migration this one knows. */
+export class SchemaTooNewError extends StoreError {
+  constructor(
+    message: string,
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(message);
+    this.name = 'SchemaTooNewError';
   }
 }
 
@@ -101,7 +119,7 @@ export function openStore(o: OpenStoreOptions): OpenedStore {
   }
   try {
     try {
-      db.pragma('locking_mode = EXCLUSIVE');
+      if (o.exclusive !== false) db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
@@ -123,7 +141,7 @@ export function openStore(o: OpenStoreOptions): OpenedStore {
       if (o.legacy?.(db) !== true) throw new StoreError(`${o.file} is not a ${o.what}`);
     }
     const latest = o.migrations.at(-1)?.version ?? 0;
-    if (from > latest) throw new StoreError(`${o.what} ${o.file} has schema version ${from}, written by a newer keyframe (this one reads up to ${latest})`);
+    if (from > latest) throw new SchemaTooNewError(`${o.what} ${o.file} has schema version ${from}, written by a newer keyframe (this one reads up to ${latest})`, from, latest);
     for (const m of o.migrations) {
       if (m.version <= from) continue;
       db.transaction(() => {

@@ -1,0 +1,153 @@
+/**
+ * `keyframe nvr …`: the recorder.
+ *
+ *   nvr init     an NVR identity (operator CA, TLS server), nvr.json, the index and the store, from the CA
+ *   nvr serve    ingest over HTTPS with mutual TLS until SIGINT / SIGTERM (in-flight uploads finish first)
+ *   nvr status   cameras, sessions, segments, quarantine, conflicts, last seen (reads the index; the NVR may run)
+ *   nvr check    the index against the files; --repair fixes what is safe (the NVR must be stopped)
+ */
+import type { Command } from 'commander';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../../errors.js';
+import { checkStore } from '../../nvr/check.js';
+import { NVR_DEFAULTS, loadNvrConfig } from '../../nvr/config.js';
+import { NvrIndex } from '../../nvr/db.js';
+import { initNvr } from '../../nvr/init.js';
+import { startNvr } from '../../nvr/server.js';
+import { SegmentStore } from '../../nvr/store.js';
+import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
+import { createLogger } from '../../server/log.js';
+import { onInterrupt } from '../../util/cleanup.js';
+import { withDirLock } from '../../util/fs.js';
+import { println } from '../context.js';
+import type { CliContext } from '../context.js';
+import { collect, parsePositiveInt } from '../options.js';
+import { withCa } from './ca.js';
+
+const iso = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString());
+
+export function registerNvrCommands(program: Command, ctx: CliContext): void {
+  const nvr = program.command('nvr').description('the recorder (NVR): ingest from cameras over mutual TLS, store, index, check');
+
+  nvr
+    .command('init')
+    .description('create an NVR: TLS server identity from the operator CA, DIR/nvr.json, the index and the store')
+    .requiredOption('--dir <DIR>', 'directory for nvr/, nvr.json, nvr.sqlite and store/')
+    .requiredOption('--ca <DIR>', 'CA directory (its operator CA issues the NVR identity)')
+    .option('--factory-root <PEM>', 'the manufacturer root camera certificates chain to (default CADIR/root.pem)')
+    .option('--name <NAME>', 'NVR host name (certificate CN and DNS name)', 'localhost')
+    .option('--ip <ADDR>', 'IP subjectAltName of the NVR (repeatable; default 127.0.0.1)', collect, [])
+    .option('--port <N>', 'port to listen on', String(NVR_DEFAULTS.port))
+    .option('--free-space-floor <BYTES>', 'bytes kept free on the store file system (below: 507)', String(NVR_DEFAULTS.freeSpaceFloor))
+    .option('--keystore <SPEC>', 'key store for the NVR key (default file:DIR/nvr/keys)')
+    .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
+    .option('--crl <FILE>', 'CRL file every camera is checked against (default CADIR/crl.pem, issued now if missing)')
+    .option('--force', 'replace an existing identity and config (an existing index and store are kept)', false)
+    .action(async (o: { dir: string; ca: string; factoryRoot?: string; name: string; ip: string[]; port: string; freeSpaceFloor: string; keystore?: string; caKeystore?: string; crl?: string; force: boolean }) => {
+      const dir = resolve(o.dir);
+      const port = parsePositiveInt(o.port, '--port', 65535);
+      if (!/^\d{1,16}$/.test(o.freeSpaceFloor)) throw new UsageError(`--free-space-floor must be a number of bytes, not ${JSON.stringify(o.freeSpaceFloor)}`);
+      for (const ip of o.ip) if (isIP(ip) === 0) throw new UsageError(`--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address (a host name goes in --name)`);
+      await withCa(resolve(o.ca), o.caKeystore, async (ca, caKeyStore) => {
+        const r = await initNvr({
+          dir,
+          ca,
+          caKeyStore,
+          name: o.name,
+          ips: o.ip.length > 0 ? o.ip : ['127.0.0.1'],
+          port,
+          freeSpaceFloor: Number(o.freeSpaceFloor),
+          force: o.force,
+          ...(o.factoryRoot !== undefined ? { factoryRoot: resolve(o.factoryRoot) } : {}),
+          ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+          ...(o.crl !== undefined ? { crlFile: resolve(o.crl) } : {}),
+        });
+        println(ctx.stdout, `NVR identity ${subjectOf(r.nvr)} (SHA-256 ${fingerprintSha256(r.nvr)}) in ${join(dir, 'nvr')}`);
+        println(ctx.stdout, `CRLs ${r.crlFile}${r.crlIssued ? ` (issued now, valid 7 days: renew with keyframe ca crl --ca ${resolve(o.ca)} --out ${r.crlFile}; the NVR reloads it)` : ''}`);
+        println(ctx.stdout, `index ${r.database}${r.keptIndex ? ' (kept: it exists)' : ''}, store ${r.store}`);
+        println(ctx.stdout, `config ${r.configPath}: keyframe nvr serve --config ${r.configPath}`);
+      });
+    });
+
+  nvr
+    .command('serve')
+    .description('run the NVR until SIGINT or SIGTERM (HTTPS with mutual TLS; JSON log lines on stdout)')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .action(async (o: { config: string }) => {
+      const config = loadNvrConfig(resolve(o.config));
+      const logger = createLogger('nvr');
+      let stop!: () => void;
+      const stopped = new Promise<void>((r) => (stop = r));
+      const release = onInterrupt(() => stop());
+      try {
+        const running = await startNvr(config, { logger });
+        logger.info({ event: 'listening', url: running.url, store: config.store, limits: config.limits, objectLimits: config.objectLimits }, `listening on ${running.url}`);
+        await stopped;
+        logger.info({ event: 'stopping' }, 'stopping: new requests refused, finishing uploads in flight');
+        await running.close();
+        logger.info({ event: 'stopped' }, 'stopped');
+      } finally {
+        release();
+      }
+    });
+
+  nvr
+    .command('status')
+    .description('cameras, sessions, segments, quarantine, conflicts and last seen, from the index (the NVR may be running)')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .option('--json', 'JSON output', false)
+    .action((o: { config: string; json: boolean }) => {
+      const config = loadNvrConfig(resolve(o.config));
+      const index = NvrIndex.openReadOnly(config.database);
+      try {
+        const counts = index.counts();
+        const cameras = index.cameraSummaries();
+        const alarms = index.alarms().slice(-10);
+        const quarantined = index.quarantined().slice(-10);
+        if (o.json) {
+          println(ctx.stdout, JSON.stringify({ counts, cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen) })), lost: index.lost(), recentAlarms: alarms, recentQuarantine: quarantined }, null, 2));
+          return;
+        }
+        const lines = [
+          `NVR index ${config.database}, store ${config.store}`,
+          `  cameras ${counts.cameras}, sessions ${counts.sessions}, segments ${counts.segments} (verified ${counts.verified}, awaiting their record ${counts.pending}), records ${counts.records}`,
+          `  quarantined ${counts.quarantined}, conflicts ${counts.conflicts}, alarms ${counts.alarms}, lost ranges ${counts.lostRanges}`,
+          ...cameras.map((c) => `  ${c.serial}  last seen ${iso(c.last_seen)}  sessions ${c.sessions}  segments ${c.segments}  bytes ${c.bytes}  quarantined ${c.quarantined}  skew ${c.skew_ms === null ? '-' : `${Math.round(c.skew_ms / 1000)} s`}`),
+          ...alarms.map((a) => `  ALARM ${iso(a.at)} ${a.serial}${a.session !== null ? `/${a.session}` : ''} ${a.kind}: ${a.detail}`),
+          ...quarantined.map((q) => `  QUARANTINED ${iso(q.received)} ${q.serial}/${q.session} ${q.kind}${q.idx !== null ? ` ${q.idx}` : ''}: ${q.reason} (${q.path})`),
+        ];
+        println(ctx.stdout, lines.join('\n'));
+      } finally {
+        index.close();
+      }
+    });
+
+  nvr
+    .command('check')
+    .description('compare the index with the files (the NVR must be stopped); exit 1 when problems are left')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .option('--repair', 'remove temporaries of interrupted uploads; re-index complete files a held record verifies', false)
+    .option('--json', 'JSON output', false)
+    .action(async (o: { config: string; repair: boolean; json: boolean }) => {
+      const config = loadNvrConfig(resolve(o.config));
+      const store = new SegmentStore(config.store);
+      const report = await withDirLock(
+        config.store,
+        async () => {
+        const index = NvrIndex.open(config.database);
+        try {
+          return await checkStore(index, store, { repair: o.repair });
+        } finally {
+          index.close();
+        }
+      }, { waitMs: 1_000 }); // a lock left by a killed NVR is taken over on the second attempt
+      if (o.json) println(ctx.stdout, JSON.stringify(report, null, 2));
+      else {
+        println(ctx.stdout, `checked ${report.checked.sessions} sessions, ${report.checked.segments} segments, ${report.checked.files} files in ${config.store}`);
+        for (const p of report.problems) println(ctx.stdout, `  ${p.repaired ? 'repaired' : 'PROBLEM'} ${p.kind} ${p.path}: ${p.detail}`);
+        println(ctx.stdout, report.unrepaired === 0 ? (report.problems.length === 0 ? 'index and files agree' : 'index and files agree after repair') : `${report.unrepaired} problem(s) left${o.repair ? '' : ' (--repair fixes what is safe)'}`);
+      }
+      if (report.unrepaired > 0) ctx.setExitCode(1);
+    });
+}

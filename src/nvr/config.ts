@@ -1,0 +1,121 @@
+/**
+ * The NVR's configuration file (JSON), `keyframe nvr serve --config nvr.json`. Relative paths are resolved
+ * against the file's directory.
+ *
+ *   {
+ *     "listen": { "host": "127.0.0.1", "port": 8444 },
+ *     "identity": "nvr",                     site directory (operator CA, TLS server): site.json, chain.pem, keys
+ *     "keystore": "file:…",                  optional: overrides the identity's key store spec
+ *     "trust": { "root": "ca/root.pem",      the manufacturer root device chains must lead to
+ *                "factory": "ca/factory.pem", optional: further CRL issuers (the factory CA; the
+ *                "operator": "ca/operator.pem"  operator CA, whose CRL `keyframe ca crl` writes in the same file)
+ *                "crls": ["ca/crl.pem"] },  CRL files, reloaded when they change (a revoked camera is refused
+ *                                          within crlCheck, without a restart)
+ *     "store": "store",                      the segment store directory
+ *     "database": "nvr.sqlite",              the index
+ *     "freeSpaceFloor": 1073741824,          bytes kept free on the store's file system: below, ingest answers 507
+ *     "objectLimits": { "chain": 65536, "init": 1048576, "seg": 67108864, "rec": 65536 },
+ *     "limits": { "maxConnections": 2048, "requestTimeout": "60s", … }   src/server/limits.ts
+ *     "crlCheck": "5s"
+ *   }
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { InputError, NotFoundError, errnoCode, ioError } from '../errors.js';
+import { DEFAULT_LIMITS, parseLimits } from '../server/limits.js';
+import type { ServerLimits } from '../server/limits.js';
+import { parseDuration } from '../util/duration.js';
+import { DEFAULT_OBJECT_LIMITS } from './ingest.js';
+import type { ObjectLimits } from './ingest.js';
+
+export interface NvrConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly identity: string;
+  readonly keystore?: string;
+  readonly trust: { readonly root: string; readonly factory?: string; readonly operator?: string; readonly crls?: readonly string[] };
+  readonly store: string;
+  readonly database: string;
+  readonly freeSpaceFloor: number;
+  readonly objectLimits: ObjectLimits;
+  readonly limits: ServerLimits;
+  readonly crlCheckMs: number;
+}
+
+export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
+
+/** A segment may take a GOP to arrive when streamed as it is produced: a minute per request. */
+export const NVR_LIMITS: ServerLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 60_000, maxBodyBytes: DEFAULT_OBJECT_LIMITS.seg };
+
+function str(o: Record<string, unknown>, key: string, where: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') throw new InputError(`${where}: "${key}" must be a non-empty string`);
+  return v;
+}
+
+export function parseNvrConfig(text: string, baseDir: string, source = 'NVR config'): NvrConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new InputError(`${source} is not valid JSON`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
+  const o = raw as Record<string, unknown>;
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
+  const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const listenRaw = o['listen'] ?? {};
+  if (typeof listenRaw !== 'object' || listenRaw === null || Array.isArray(listenRaw)) throw new InputError(`${source}: "listen" must be an object`);
+  const l = listenRaw as Record<string, unknown>;
+  const host = l['host'] ?? NVR_DEFAULTS.host;
+  const port = l['port'] ?? NVR_DEFAULTS.port;
+  if (typeof host !== 'string' || host === '') throw new InputError(`${source}: listen.host must be a host name or address`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`${source}: listen.port must be 0–65535`);
+  const trustRaw = o['trust'];
+  if (typeof trustRaw !== 'object' || trustRaw === null || Array.isArray(trustRaw)) throw new InputError(`${source}: "trust" must name the manufacturer root certificate file`);
+  const t = trustRaw as Record<string, unknown>;
+  const crlsRaw = t['crls'];
+  const crls = typeof crlsRaw === 'string' ? [crlsRaw] : crlsRaw;
+  if (crls !== undefined && (!Array.isArray(crls) || crls.length === 0 || crls.some((c) => typeof c !== 'string' || c === ''))) throw new InputError(`${source}: trust.crls must be a list of CRL file names`);
+  const factory = t['factory'];
+  if (factory !== undefined && (typeof factory !== 'string' || factory === '')) throw new InputError(`${source}: trust.factory must be a certificate file name`);
+  const operator = t['operator'];
+  if (operator !== undefined && (typeof operator !== 'string' || operator === '')) throw new InputError(`${source}: trust.operator must be a certificate file name`);
+  const keystore = o['keystore'];
+  if (keystore !== undefined && (typeof keystore !== 'string' || keystore === '')) throw new InputError(`${source}: "keystore" must be a key store spec`);
+  const floor = o['freeSpaceFloor'] ?? NVR_DEFAULTS.freeSpaceFloor;
+  if (typeof floor !== 'number' || !Number.isSafeInteger(floor) || floor < 0) throw new InputError(`${source}: freeSpaceFloor must be a number of bytes ≥ 0`);
+  const olRaw = o['objectLimits'] ?? {};
+  if (typeof olRaw !== 'object' || olRaw === null || Array.isArray(olRaw)) throw new InputError(`${source}: "objectLimits" must be an object`);
+  const objectLimits: Record<string, number> = { ...DEFAULT_OBJECT_LIMITS };
+  for (const [k, v] of Object.entries(olRaw as Record<string, unknown>)) {
+    if (!(k in DEFAULT_OBJECT_LIMITS)) throw new InputError(`${source}: unknown object limit "${k}" (known: chain, init, seg, rec)`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InputError(`${source}: objectLimits.${k} must be a number of bytes ≥ 1`);
+    objectLimits[k] = v;
+  }
+  const ol = objectLimits as unknown as ObjectLimits;
+  const limits = parseLimits(o['limits'], source, { ...NVR_LIMITS, maxBodyBytes: Math.max(ol.chain, ol.init, ol.seg, ol.rec) });
+  return {
+    listen: { host, port },
+    identity: path(str(o, 'identity', source)),
+    ...(keystore !== undefined ? { keystore: keystore } : {}),
+    trust: { root: path(str(t, 'root', `${source}: trust`)), ...(factory !== undefined ? { factory: path(factory) } : {}), ...(operator !== undefined ? { operator: path(operator) } : {}), ...(crls !== undefined ? { crls: (crls as string[]).map(path) } : {}) },
+    store: path(o['store'] === undefined ? 'store' : str(o, 'store', source)),
+    database: path(o['database'] === undefined ? 'nvr.sqlite' : str(o, 'database', source)),
+    freeSpaceFloor: floor,
+    objectLimits: ol,
+    limits,
+    crlCheckMs: o['crlCheck'] === undefined ? NVR_DEFAULTS.crlCheckMs : parseDuration(o['crlCheck'], `${source}: crlCheck`),
+  };
+}
+
+export function loadNvrConfig(file: string): NvrConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`NVR config not found: ${file}`);
+    throw ioError(e, file, 'read') ?? e;
+  }
+  return parseNvrConfig(text, dirname(resolve(file)), file);
+}

@@ -1,0 +1,341 @@
+/**
+ * The NVR's index (SQLite through src/util/sqlite.ts: WAL, synchronous=FULL — a row is on disk when its commit
+ * returns, which is what lets a 2xx mean "durable"; ordered migrations, a newer schema refused). The segment files
+ * themselves are in the store directory (store.ts); records live here only, as the canonical JSON lines the camera
+ * signed.
+ *
+ *   cameras     serial, first and last seen
+ *   sessions    (serial, session): chain and init objects, the session record's start, scheme, KID, the chain's
+ *               fingerprint, whether the session record verified, whether the end record is held, receipt skew
+ *   segments    (serial, session, seq): size, SHA-256, state (pending-record | verified | quarantined), media and
+ *               wall times (wall = session start + media time), KID, receipt time and skew
+ *   records     (serial, session, idx): kind, canonical JSON, hash, signature verified, chained to idx − 1
+ *               (null while unknown), state (ok | quarantined)
+ *   lost        ranges a camera's lost records declare overwritten before upload
+ *   quarantine  every object kept aside, where, and why
+ *   alarms      conflicts (different bytes under a used name) and other conditions an operator must see
+ */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { NotFoundError } from '../errors.js';
+import { SchemaTooNewError, StoreError, openStore } from '../util/sqlite.js';
+import type { Migration } from '../util/sqlite.js';
+
+export const NVR_STORE_KIND = 'keyframe-nvr';
+
+export const NVR_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'cameras, sessions, segments, records',
+    up: (db) =>
+      db.exec(`
+CREATE TABLE cameras (serial TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE TABLE sessions (
+  serial TEXT NOT NULL, session TEXT NOT NULL, received INTEGER NOT NULL,
+  chain_sha256 TEXT, chain_fingerprint TEXT, init_sha256 TEXT, init_size INTEGER,
+  start TEXT, start_ms INTEGER, scheme TEXT, kid TEXT,
+  verified INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (serial, session));
+CREATE TABLE segments (
+  serial TEXT NOT NULL, session TEXT NOT NULL, seq INTEGER NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending-record', 'verified', 'quarantined')),
+  media_start REAL, media_end REAL, wall_start INTEGER, wall_end INTEGER, kid TEXT, received INTEGER NOT NULL,
+  PRIMARY KEY (serial, session, seq));
+CREATE TABLE records (
+  serial TEXT NOT NULL, session TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL,
+  hash TEXT NOT NULL, verified INTEGER NOT NULL, chain_linked INTEGER, received INTEGER NOT NULL,
+  PRIMARY KEY (serial, session, idx));
+`),
+  },
+  {
+    version: 2,
+    description: 'lost ranges, quarantine, alarms, receipt skew, record state',
+    up: (db) =>
+      db.exec(`
+ALTER TABLE sessions ADD COLUMN skew_ms INTEGER;
+ALTER TABLE segments ADD COLUMN skew_ms INTEGER;
+ALTER TABLE records ADD COLUMN state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'quarantined'));
+CREATE TABLE lost (
+  serial TEXT NOT NULL, session TEXT NOT NULL, record_idx INTEGER NOT NULL, of_session TEXT NOT NULL,
+  from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, media_start REAL NOT NULL, media_end REAL NOT NULL,
+  PRIMARY KEY (serial, session, record_idx));
+CREATE TABLE quarantine (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, serial TEXT NOT NULL, session TEXT NOT NULL, kind TEXT NOT NULL, idx INTEGER,
+  sha256 TEXT NOT NULL, size INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL, received INTEGER NOT NULL);
+CREATE TABLE alarms (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, serial TEXT NOT NULL, session TEXT, kind TEXT NOT NULL,
+  detail TEXT NOT NULL);
+`),
+  },
+];
+
+export type SegmentState = 'pending-record' | 'verified' | 'quarantined';
+
+export interface SessionRow {
+  readonly serial: string;
+  readonly session: string;
+  readonly received: number;
+  readonly chain_sha256: string | null;
+  readonly chain_fingerprint: string | null;
+  readonly init_sha256: string | null;
+  readonly init_size: number | null;
+  readonly start: string | null;
+  readonly start_ms: number | null;
+  readonly scheme: string | null;
+  readonly kid: string | null;
+  readonly verified: number;
+  readonly ended: number;
+  readonly skew_ms: number | null;
+}
+
+export interface SegmentRow {
+  readonly serial: string;
+  readonly session: string;
+  readonly seq: number;
+  readonly size: number;
+  readonly sha256: string;
+  readonly state: SegmentState;
+  readonly media_start: number | null;
+  readonly media_end: number | null;
+  readonly wall_start: number | null;
+  readonly wall_end: number | null;
+  readonly kid: string | null;
+  readonly received: number;
+  readonly skew_ms: number | null;
+}
+
+export interface RecordRow {
+  readonly serial: string;
+  readonly session: string;
+  readonly idx: number;
+  readonly kind: string;
+  readonly json: string;
+  readonly hash: string;
+  readonly verified: number;
+  readonly chain_linked: number | null;
+  readonly received: number;
+  readonly state: 'ok' | 'quarantined';
+}
+
+export interface QuarantineRow {
+  readonly id: number;
+  readonly serial: string;
+  readonly session: string;
+  readonly kind: string;
+  readonly idx: number | null;
+  readonly sha256: string;
+  readonly size: number;
+  readonly path: string;
+  readonly reason: string;
+  readonly received: number;
+}
+
+export interface AlarmRow {
+  readonly id: number;
+  readonly at: number;
+  readonly serial: string;
+  readonly session: string | null;
+  readonly kind: string;
+  readonly detail: string;
+}
+
+export interface LostRow {
+  readonly serial: string;
+  readonly session: string;
+  readonly record_idx: number;
+  readonly of_session: string;
+  readonly from_seq: number;
+  readonly to_seq: number;
+  readonly media_start: number;
+  readonly media_end: number;
+}
+
+export class NvrIndex {
+  private constructor(
+    private readonly db: Db,
+    readonly created: boolean,
+    readonly migratedFrom: number,
+    readonly version: number,
+  ) {}
+
+  /**
+   * Opens the index. `create`: make it when missing (nvr init, or serve on a new store). The file is not held
+   * exclusively, so that `nvr status` can read it while the NVR runs; `nvr serve` and `nvr check --repair` take
+   * the store's lock file instead.
+   */
+  static open(file: string, options: { readonly create?: boolean; readonly migrations?: readonly Migration[] } = {}): NvrIndex {
+    const o = openStore({ file, kind: NVR_STORE_KIND, what: 'NVR index', migrations: options.migrations ?? NVR_MIGRATIONS, exclusive: false, ...(options.create === true ? { create: true } : {}) });
+    return new NvrIndex(o.db, o.created, o.migratedFrom, o.version);
+  }
+
+  /** Opens the index read-only (`nvr status`, while the NVR may be running): nothing is written, no migration runs. */
+  static openReadOnly(file: string): NvrIndex {
+    if (!existsSync(file)) throw new NotFoundError(`NVR index not found: ${file}`);
+    let db: Db;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    } catch (e) {
+      throw new StoreError(`NVR index ${file}: ${(e as Error).message}`);
+    }
+    try {
+      const meta = (key: string): string | undefined => db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value;
+      let kind: string | undefined;
+      try {
+        kind = meta('kind');
+      } catch {
+        kind = undefined;
+      }
+      if (kind !== NVR_STORE_KIND) throw new StoreError(`${file} is not an NVR index`);
+      const version = Number(meta('schema') ?? 0);
+      const latest = NVR_MIGRATIONS.at(-1)?.version ?? 0;
+      if (version > latest) throw new SchemaTooNewError(`NVR index ${file} has schema version ${version}, written by a newer keyframe (this one reads up to ${latest})`, version, latest);
+      if (version < latest) throw new StoreError(`NVR index ${file} has schema version ${version}: start the NVR once (nvr serve) to upgrade it to ${latest}`);
+      return new NvrIndex(db, false, version, version);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // cameras
+  seen(serial: string, at: number): void {
+    this.db.prepare('INSERT INTO cameras (serial, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT(serial) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)').run(serial, at, at);
+  }
+  cameras(): { serial: string; first_seen: number; last_seen: number }[] {
+    return this.db.prepare<[], { serial: string; first_seen: number; last_seen: number }>('SELECT * FROM cameras ORDER BY serial').all();
+  }
+
+  // sessions
+  session(serial: string, session: string): SessionRow | undefined {
+    return this.db.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND session = ?').get(serial, session);
+  }
+  ensureSession(serial: string, session: string, at: number): void {
+    this.db.prepare('INSERT INTO sessions (serial, session, received) VALUES (?, ?, ?) ON CONFLICT(serial, session) DO NOTHING').run(serial, session, at);
+  }
+  setChain(serial: string, session: string, sha256: string, fingerprint: string): void {
+    this.db.prepare('UPDATE sessions SET chain_sha256 = ?, chain_fingerprint = ? WHERE serial = ? AND session = ?').run(sha256, fingerprint, serial, session);
+  }
+  setInit(serial: string, session: string, sha256: string | null, size: number | null): void {
+    this.db.prepare('UPDATE sessions SET init_sha256 = ?, init_size = ? WHERE serial = ? AND session = ?').run(sha256, size, serial, session);
+  }
+  setSessionRecord(serial: string, session: string, s: { start: string; startMs: number; scheme: string; kid: string; skewMs: number }): void {
+    this.db.prepare('UPDATE sessions SET start = ?, start_ms = ?, scheme = ?, kid = ?, skew_ms = ?, verified = 1 WHERE serial = ? AND session = ?').run(s.start, s.startMs, s.scheme, s.kid, s.skewMs, serial, session);
+  }
+  setEnded(serial: string, session: string): void {
+    this.db.prepare('UPDATE sessions SET ended = 1 WHERE serial = ? AND session = ?').run(serial, session);
+  }
+  /** Verified sessions of a camera, newest first; `before`: only sessions that started before this ISO time. */
+  sessions(serial: string, before: string | undefined, limit: number): SessionRow[] {
+    if (before === undefined) return this.db.prepare<[string, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, limit);
+    return this.db.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 AND start_ms < ? ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, Date.parse(before), limit);
+  }
+  allSessions(): SessionRow[] {
+    return this.db.prepare<[], SessionRow>('SELECT * FROM sessions ORDER BY serial, received').all();
+  }
+
+  // segments
+  segment(serial: string, session: string, seq: number): SegmentRow | undefined {
+    return this.db.prepare<[string, string, number], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? AND seq = ?').get(serial, session, seq);
+  }
+  segments(serial: string, session: string): SegmentRow[] {
+    return this.db.prepare<[string, string], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? ORDER BY seq').all(serial, session);
+  }
+  allSegments(): SegmentRow[] {
+    return this.db.prepare<[], SegmentRow>('SELECT * FROM segments ORDER BY serial, session, seq').all();
+  }
+  putSegment(r: SegmentRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO segments (serial, session, seq, size, sha256, state, media_start, media_end, wall_start, wall_end, kid, received, skew_ms)
+         VALUES (@serial, @session, @seq, @size, @sha256, @state, @media_start, @media_end, @wall_start, @wall_end, @kid, @received, @skew_ms)
+         ON CONFLICT(serial, session, seq) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, state = excluded.state,
+           media_start = excluded.media_start, media_end = excluded.media_end, wall_start = excluded.wall_start, wall_end = excluded.wall_end,
+           kid = excluded.kid, received = excluded.received, skew_ms = excluded.skew_ms`,
+      )
+      .run(r);
+  }
+  setSegmentState(serial: string, session: string, seq: number, state: SegmentState, times?: { media_start: number; media_end: number; wall_start: number; wall_end: number; kid: string | null; skew_ms: number }): void {
+    if (times === undefined) this.db.prepare('UPDATE segments SET state = ? WHERE serial = ? AND session = ? AND seq = ?').run(state, serial, session, seq);
+    else
+      this.db
+        .prepare('UPDATE segments SET state = ?, media_start = ?, media_end = ?, wall_start = ?, wall_end = ?, kid = ?, skew_ms = ? WHERE serial = ? AND session = ? AND seq = ?')
+        .run(state, times.media_start, times.media_end, times.wall_start, times.wall_end, times.kid, times.skew_ms, serial, session, seq);
+  }
+
+  // records
+  record(serial: string, session: string, idx: number): RecordRow | undefined {
+    return this.db.prepare<[string, string, number], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? AND idx = ?').get(serial, session, idx);
+  }
+  records(serial: string, session: string): RecordRow[] {
+    return this.db.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? ORDER BY idx').all(serial, session);
+  }
+  putRecord(r: Omit<RecordRow, 'state'> & { state?: RecordRow['state'] }): void {
+    this.db
+      .prepare('INSERT INTO records (serial, session, idx, kind, json, hash, verified, chain_linked, received, state) VALUES (@serial, @session, @idx, @kind, @json, @hash, @verified, @chain_linked, @received, @state)')
+      .run({ ...r, state: r.state ?? 'ok' });
+  }
+  setRecordLink(serial: string, session: string, idx: number, linked: boolean | undefined): void {
+    this.db.prepare('UPDATE records SET chain_linked = ? WHERE serial = ? AND session = ? AND idx = ?').run(linked === undefined ? null : linked ? 1 : 0, serial, session, idx);
+  }
+
+  // lost ranges, quarantine, alarms
+  putLost(r: LostRow): void {
+    this.db.prepare('INSERT OR REPLACE INTO lost (serial, session, record_idx, of_session, from_seq, to_seq, media_start, media_end) VALUES (@serial, @session, @record_idx, @of_session, @from_seq, @to_seq, @media_start, @media_end)').run(r);
+  }
+  lost(serial?: string): LostRow[] {
+    return serial === undefined ? this.db.prepare<[], LostRow>('SELECT * FROM lost ORDER BY serial, session, record_idx').all() : this.db.prepare<[string], LostRow>('SELECT * FROM lost WHERE serial = ? ORDER BY session, record_idx').all(serial);
+  }
+  putQuarantine(r: Omit<QuarantineRow, 'id'>): void {
+    this.db.prepare('INSERT INTO quarantine (serial, session, kind, idx, sha256, size, path, reason, received) VALUES (@serial, @session, @kind, @idx, @sha256, @size, @path, @reason, @received)').run(r);
+  }
+  quarantined(): QuarantineRow[] {
+    return this.db.prepare<[], QuarantineRow>('SELECT * FROM quarantine ORDER BY id').all();
+  }
+  alarm(a: Omit<AlarmRow, 'id'>): void {
+    this.db.prepare('INSERT INTO alarms (at, serial, session, kind, detail) VALUES (@at, @serial, @session, @kind, @detail)').run(a);
+  }
+  alarms(): AlarmRow[] {
+    return this.db.prepare<[], AlarmRow>('SELECT * FROM alarms ORDER BY id').all();
+  }
+
+  /** What `nvr status` shows. */
+  counts(): { cameras: number; sessions: number; segments: number; verified: number; pending: number; quarantined: number; records: number; conflicts: number; alarms: number; lostRanges: number } {
+    const one = (sql: string): number => (this.db.prepare<[], { n: number }>(sql).get() as { n: number }).n;
+    return {
+      cameras: one('SELECT count(*) AS n FROM cameras'),
+      sessions: one('SELECT count(*) AS n FROM sessions WHERE verified = 1'),
+      segments: one('SELECT count(*) AS n FROM segments'),
+      verified: one("SELECT count(*) AS n FROM segments WHERE state = 'verified'"),
+      pending: one("SELECT count(*) AS n FROM segments WHERE state = 'pending-record'"),
+      quarantined: one('SELECT count(*) AS n FROM quarantine'),
+      records: one('SELECT count(*) AS n FROM records'),
+      conflicts: one("SELECT count(*) AS n FROM alarms WHERE kind = 'conflict'"),
+      alarms: one('SELECT count(*) AS n FROM alarms'),
+      lostRanges: one('SELECT count(*) AS n FROM lost'),
+    };
+  }
+
+  /** Per camera: sessions, segments, bytes, quarantined, last seen, the largest receipt skew of its last session. */
+  cameraSummaries(): { serial: string; last_seen: number; sessions: number; segments: number; bytes: number; quarantined: number; skew_ms: number | null }[] {
+    return this.db
+      .prepare<[], { serial: string; last_seen: number; sessions: number; segments: number; bytes: number; quarantined: number; skew_ms: number | null }>(
+        `SELECT c.serial, c.last_seen,
+           (SELECT count(*) FROM sessions s WHERE s.serial = c.serial AND s.verified = 1) AS sessions,
+           (SELECT count(*) FROM segments g WHERE g.serial = c.serial) AS segments,
+           (SELECT coalesce(sum(size), 0) FROM segments g WHERE g.serial = c.serial) AS bytes,
+           (SELECT count(*) FROM quarantine q WHERE q.serial = c.serial) AS quarantined,
+           (SELECT s.skew_ms FROM sessions s WHERE s.serial = c.serial AND s.verified = 1 ORDER BY s.start_ms DESC LIMIT 1) AS skew_ms
+         FROM cameras c ORDER BY c.serial`,
+      )
+      .all();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A new NVR in one directory (`keyframe nvr init`), as `kms init` makes a KMS: its TLS server identity from the
+ * operator CA, the CA's CRLs wired in (issued when the CA has published none yet), nvr.json, the index and the
+ * store — so that `nvr serve` only ever opens existing state.
+ *
+ *   DIR/            mode 0700
+ *     nvr/          the NVR's TLS identity (site directory; its key store inside unless another is named)
+ *     nvr.json      mode 0600
+ *     nvr.sqlite    mode 0600 (the index; -wal beside it while running)
+ *     store/        mode 0700 (segment files)
+ *
+ * With `force`, an existing identity and config are replaced; an existing index and store are kept as they are
+ * (they hold recordings).
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { ErrorCodes, KeyframeError } from '../errors.js';
+import type { KeyStore } from '../keystore/types.js';
+import { issueAllCrls } from '../pki/ca.js';
+import type { CaStore } from '../pki/ca-store.js';
+import { createSite } from '../pki/site.js';
+import type { X509Certificate } from '../pki/x509.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { NVR_DEFAULTS } from './config.js';
+import { NvrIndex } from './db.js';
+import { SegmentStore } from './store.js';
+
+export interface InitNvrOptions {
+  readonly dir: string;
+  readonly ca: CaStore;
+  readonly caKeyStore: KeyStore;
+  readonly name: string;
+  readonly ips: readonly string[];
+  readonly port: number;
+  /** The manufacturer root cameras chain to (default CADIR/root.pem). */
+  readonly factoryRoot?: string;
+  readonly keystore?: string;
+  readonly crlFile?: string;
+  readonly crlDays?: number;
+  readonly freeSpaceFloor?: number;
+  readonly force?: boolean;
+}
+
+export interface InitNvrResult {
+  readonly nvr: X509Certificate;
+  readonly configPath: string;
+  readonly database: string;
+  readonly store: string;
+  readonly crlFile: string;
+  readonly crlIssued: boolean;
+  /** Whether an existing index was kept (--force over an NVR that holds recordings). */
+  readonly keptIndex: boolean;
+}
+
+export async function initNvr(o: InitNvrOptions): Promise<InitNvrResult> {
+  const configPath = join(o.dir, 'nvr.json');
+  const idDir = join(o.dir, 'nvr');
+  const database = join(o.dir, 'nvr.sqlite');
+  const storeDir = join(o.dir, 'store');
+  if (o.force !== true) {
+    for (const p of [idDir, configPath]) {
+      if (existsSync(p)) throw new KeyframeError(ErrorCodes.EXISTS, `${p} exists already: nvr init makes a new NVR (serve the existing one, or --force to replace its identity and config)`);
+    }
+  }
+  await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  await chmod(o.dir, 0o700);
+  if (o.force === true && existsSync(idDir) && !existsSync(join(idDir, 'site.json'))) {
+    throw new KeyframeError(ErrorCodes.EXISTS, `${idDir} exists and is not a site identity: not replaced`);
+  }
+  const site = await createSite({ out: idDir, ca: o.ca, caKeyStore: o.caKeyStore, name: o.name, altNames: [o.name, ...o.ips], replace: o.force === true && existsSync(idDir), ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
+  const crlFile = o.crlFile ?? join(o.ca.dir, 'crl.pem');
+  const crlIssued = !existsSync(crlFile);
+  if (crlIssued) await writeFileAtomic(crlFile, await issueAllCrls(o.ca, o.caKeyStore, { days: o.crlDays ?? 7 }));
+  const rel = (p: string): string => relative(o.dir, p) || '.';
+  const config = {
+    listen: { host: o.ips[0] ?? NVR_DEFAULTS.host, port: o.port },
+    identity: 'nvr',
+    trust: { root: rel(o.factoryRoot ?? join(o.ca.dir, 'root.pem')), factory: rel(join(o.ca.dir, 'factory.pem')), operator: rel(join(o.ca.dir, 'operator.pem')), crls: [rel(crlFile)] },
+    store: 'store',
+    database: 'nvr.sqlite',
+    freeSpaceFloor: o.freeSpaceFloor ?? NVR_DEFAULTS.freeSpaceFloor,
+    crlCheck: `${NVR_DEFAULTS.crlCheckMs / 1000}s`,
+  };
+  const keptIndex = existsSync(database);
+  NvrIndex.open(database, { create: true }).close();
+  await new SegmentStore(storeDir).prepare();
+  if (o.force === true) await rm(configPath, { force: true });
+  await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600, exclusive: true });
+  return { nvr: site.certificate, configPath, database, store: storeDir, crlFile, crlIssued, keptIndex };
+}

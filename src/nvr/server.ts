@@ -1,0 +1,181 @@
+/**
+ * The NVR service: ingest over HTTPS with mutual TLS on the shared server kit (src/server/kit.ts), the camera
+ * protocol of protocol.ts. `keyframe nvr serve` calls startNvr; tests start it in-process or spawn the command.
+ *
+ * - Only device certificates chaining to the manufacturer root are accepted in the handshake; the path's serial
+ *   must be the client certificate's (403, no reason given, otherwise).
+ * - CRL files are watched (src/server/crl-watch.ts, as the KMS does): a new set applies to new handshakes and,
+ *   through a check on every request, to cameras already connected — a revoked camera is refused within the
+ *   watch interval, without a restart.
+ * - Bodies are streamed to the store and hashed as they arrive, bounded per object kind (413); the kit's request
+ *   timeout cuts off a trickled body.
+ * - SIGTERM (close()): new requests get 503, requests in flight finish, then the server and the index close.
+ */
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import { ErrorCodes, KeyframeError, NotFoundError, errnoCode, ioError } from '../errors.js';
+import { isRevokedIn } from '../pki/crl-set.js';
+import { parseCertificates } from '../pki/pem.js';
+import { loadTlsIdentity, peerDeviceSerial, tlsServerOptions } from '../pki/tls.js';
+import { X509Certificate } from '../pki/x509.js';
+import type { X509Crl } from '../pki/x509.js';
+import { CrlWatcher } from '../server/crl-watch.js';
+import { FORBIDDEN, createSecureServer } from '../server/kit.js';
+import { silentLogger } from '../server/log.js';
+import type { Logger } from '../server/log.js';
+import { withDirLock } from '../util/fs.js';
+import { removeTemporaries } from './check.js';
+import type { NvrConfig } from './config.js';
+import { NvrIndex } from './db.js';
+import { IngestService } from './ingest.js';
+import type { PutObject } from './ingest.js';
+import { INGEST_PREFIX, parseIngestPath } from './protocol.js';
+import { SegmentStore } from './store.js';
+
+export interface RunningNvr {
+  readonly url: string;
+  readonly port: number;
+  readonly ingest: IngestService;
+  readonly index: NvrIndex;
+  readonly store: SegmentStore;
+  /** Stops accepting, lets requests in flight finish (at most `graceMs`, default 10 s), closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartNvrOptions {
+  readonly logger?: Logger;
+  /** Create the index when it does not exist (default: refuse; nvr init makes it). */
+  readonly createDatabase?: boolean;
+}
+
+function certsIn(path: string, what: string): X509Certificate[] {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`);
+    throw ioError(e, path, 'read') ?? e;
+  }
+  const certs = parseCertificates(pem, path);
+  if (certs.length === 0) throw new KeyframeError(ErrorCodes.INPUT, `${path}: no ${what} in it`);
+  return certs;
+}
+
+/** Holds the store's lock file until `release` is called (a second NVR on the same store is refused at once). */
+async function holdLock(dir: string): Promise<() => Promise<void>> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let ended!: Promise<void>;
+  await new Promise<void>((locked, failed) => {
+    // a lock left by a killed NVR is taken over on the second attempt: wait that long, not for a live owner
+    ended = withDirLock(dir, async () => {
+      locked();
+      await held;
+    }, { waitMs: 1_000 }).catch((e: unknown) => failed(e instanceof Error ? e : new Error(String(e))));
+  });
+  return async () => {
+    release();
+    await ended;
+  };
+}
+
+export async function startNvr(config: NvrConfig, options: StartNvrOptions = {}): Promise<RunningNvr> {
+  const log = options.logger ?? silentLogger();
+  const identity = loadTlsIdentity(config.identity, config.keystore);
+  const roots = certsIn(config.trust.root, 'manufacturer root certificate');
+  // CRL issuers: the root, the factory CA, and the operator CA (`ca crl` writes all three CRLs in one file)
+  const issuers = [
+    ...roots,
+    ...(config.trust.factory !== undefined ? certsIn(config.trust.factory, 'factory CA certificate') : []),
+    ...(config.trust.operator !== undefined ? certsIn(config.trust.operator, 'operator CA certificate') : []),
+  ];
+  const store = new SegmentStore(config.store);
+  await store.prepare();
+  const unlock = await holdLock(config.store);
+  let watcher: CrlWatcher | undefined;
+  let index: NvrIndex | undefined;
+  try {
+    // a CRL change finds the server once it exists
+    const later: { apply?: (crls: readonly X509Crl[]) => Promise<void> } = {};
+    if (config.trust.crls !== undefined) {
+      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers, log, intervalMs: config.crlCheckMs, onChange: (set) => later.apply?.(set.crls) });
+    }
+    const w = watcher;
+    index = NvrIndex.open(config.database, { ...(options.createDatabase === true ? { create: true } : {}) });
+    // uploads a crash interrupted were never acknowledged: their temporaries go (the lock is held: nothing else writes)
+    const stale = await removeTemporaries(store);
+    if (stale > 0) log.info({ event: 'temporaries-removed', count: stale }, `removed ${stale} temporaries of interrupted uploads`);
+    const ix = index;
+    const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
+    const crls = w?.current.crls;
+    const server = createSecureServer({ name: 'nvr', tls: await tlsServerOptions(identity, { roots, ...(crls !== undefined ? { crls } : {}) }), limits: config.limits, log });
+    later.apply = async (set) => server.setSecureContext(await tlsServerOptions(identity, { roots, crls: set }));
+    let closing = false;
+    const peerCerts = new WeakMap<TLSSocket, X509Certificate>();
+    const peerOf = (socket: TLSSocket): X509Certificate => {
+      let c = peerCerts.get(socket);
+      if (c === undefined) {
+        c = new X509Certificate(new Uint8Array(socket.getPeerCertificate().raw));
+        peerCerts.set(socket, c);
+      }
+      return c;
+    };
+    const { app } = server;
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    app.route({
+      method: ['GET', 'PUT', 'POST'],
+      url: `${INGEST_PREFIX}/*`,
+      handler: async (req, reply) => {
+        if (closing) return reply.code(503).header('connection', 'close').send({ error: 'shutting down' });
+        const obj = parseIngestPath(req.url.split('?')[0] ?? '');
+        const isGet = req.method === 'GET';
+        const early = (status: number, body: unknown): unknown => (isGet ? reply.code(status).send(body) : reply.code(status).header('connection', 'close').send(body));
+        if (obj === undefined) return early(400, { error: 'not an ingest path' });
+        const socket = req.raw.socket as TLSSocket;
+        const serial = peerDeviceSerial(socket);
+        if (serial === undefined || serial !== obj.serial) return early(403, FORBIDDEN);
+        const peer = peerOf(socket);
+        if (w !== undefined && isRevokedIn(w.current, peer)) return early(403, FORBIDDEN);
+        if (isGet !== (obj.kind === 'have' || obj.kind === 'sessions')) return early(405, { error: 'method not allowed' });
+        if (obj.kind === 'sessions') {
+          const q = req.query as Record<string, string | undefined>;
+          const limit = q['limit'] !== undefined && /^[1-9]\d{0,3}$/.test(q['limit']) ? Math.min(1000, Number(q['limit'])) : 100;
+          const before = q['before'];
+          if (before !== undefined && !Number.isFinite(Date.parse(before))) return early(400, { error: 'before must be an ISO time' });
+          return reply.send(ingest.sessions(obj.serial, before, limit));
+        }
+        if (obj.kind === 'have') return reply.send(ingest.have(obj.serial, obj.session) ?? { session: obj.session, chain: false, init: false, segments: [], records: [], ended: false });
+        const cl = req.headers['content-length'];
+        const r = await ingest.put(obj as PutObject, peer, (req.body as AsyncIterable<Uint8Array> | undefined) ?? req.raw, cl !== undefined ? Number(cl) : undefined);
+        if (r.status >= 400) reply.header('connection', 'close');
+        return reply.code(r.status).send(r.body);
+      },
+    });
+    const { url, port } = await server.listen(config.listen.host, config.listen.port);
+    log.info({ event: 'store', store: config.store, database: config.database, freeSpaceFloor: config.freeSpaceFloor }, 'store open');
+    let closed = false;
+    return {
+      url,
+      port,
+      ingest,
+      index: ix,
+      store,
+      close: async (graceMs = 10_000) => {
+        if (closed) return;
+        closed = true;
+        closing = true;
+        await Promise.race([ingest.drained(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+        w?.close();
+        await app.close();
+        ix.close();
+        await unlock();
+      },
+    };
+  } catch (e) {
+    watcher?.close();
+    index?.close();
+    await unlock();
+    throw e;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The NVR's ingest over real mutual TLS, in process: a genuine recording uploaded object by object is stored,
+ * indexed, and — with its records materialised — verifies AUTHENTIC offline; retries, conflicts, tampering,
+ * replays, order and identity are answered as src/nvr/protocol.ts says.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revoke } from '../../src/pki/ca.js';
+import { loadNvrConfig } from '../../src/nvr/config.js';
+import { exportSession } from '../../src/nvr/ingest.js';
+import { startNvr, type RunningNvr } from '../../src/nvr/server.js';
+import { verifyEvidence } from '../../src/recording/evidence.js';
+import { parseCertificates } from '../../src/pki/pem.js';
+import { CameraClient, makeNvrSite, readRecording, recordFor, type NvrSite, type Recording } from './_setup.js';
+
+let site: NvrSite;
+let nvr: RunningNvr;
+let a: Recording;
+let a2: Recording;
+let b: Recording;
+let camA: CameraClient;
+let camB: CameraClient;
+
+beforeAll(async () => {
+  site = await makeNvrSite(['CAM-A', 'CAM-B', 'CAM-R']);
+  a = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a')));
+  a2 = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a2')));
+  b = readRecording(await recordFor(site.cameraDirs.get('CAM-B') as string, join(site.work, 'rec-b')));
+  nvr = await startNvr(loadNvrConfig(site.configPath), { createDatabase: true });
+  const op = join(site.caDir, 'operator.pem');
+  camA = await CameraClient.open(nvr.url, site.cameraDirs.get('CAM-A') as string, op);
+  camB = await CameraClient.open(nvr.url, site.cameraDirs.get('CAM-B') as string, op);
+});
+
+afterAll(async () => {
+  await nvr?.close();
+});
+
+describe('NVR ingest', () => {
+  it('stores a genuine recording uploaded object by object; materialised, it verifies AUTHENTIC offline', async () => {
+    expect(a.segments.length).toBeGreaterThanOrEqual(3);
+    const statuses = await camA.upload(a);
+    expect(statuses.every((s) => s === 201), statuses.join(',')).toBe(true);
+    const have = (await camA.have('CAM-A', a.session)).json<{ chain: boolean; init: boolean; segments: number[][]; records: number[][]; ended: boolean }>();
+    expect(have).toEqual({ session: a.session, chain: true, init: true, segments: [[0, a.segments.length]], records: [[0, a.records.length]], ended: true });
+    const segs = nvr.index.segments('CAM-A', a.session);
+    expect(segs.map((s) => s.state)).toEqual(a.segments.map(() => 'verified'));
+    const s0 = nvr.index.session('CAM-A', a.session);
+    expect(s0?.verified).toBe(1);
+    // wall times computed from the session start, and the receipt skew kept
+    expect(segs[1]?.wall_start).toBe((s0?.start_ms ?? 0) + (segs[1]?.media_start ?? 0) * 1000);
+    expect(segs[1]?.skew_ms).toBeGreaterThan(0);
+    expect(s0?.skew_ms).toBeGreaterThanOrEqual(60_000);
+    // the stored files are the camera's bytes
+    expect(readFileSync(nvr.store.path('CAM-A', a.session, 'seg', 1)).equals(a.segments[1] as Buffer)).toBe(true);
+    const out = join(site.work, 'export-a');
+    await exportSession(nvr.index, nvr.store, 'CAM-A', a.session, out);
+    const root = parseCertificates(readFileSync(join(site.caDir, 'root.pem')), 'root');
+    const report = await verifyEvidence(out, { roots: root });
+    expect(report.verdict, JSON.stringify(report, null, 1).slice(0, 2000)).toBe('AUTHENTIC');
+  });
+
+  it('answers an identical retry 200 and different bytes under a used name 409, with an alarm', async () => {
+    const before = nvr.index.counts().conflicts;
+    expect((await camA.put('CAM-A', a.session, 'seg', a.segments[0] as Buffer, 0)).status).toBe(200);
+    expect((await camA.put('CAM-A', a.session, 'rec', a.records[1] as string, 1)).status).toBe(200);
+    expect((await camA.put('CAM-A', a.session, 'chain', a.chain)).status).toBe(200);
+    expect((await camA.put('CAM-A', a.session, 'seg', a.segments[1] as Buffer, 0)).status).toBe(409);
+    expect((await camA.put('CAM-A', a.session, 'rec', a.records[2] as string, 1)).status).toBe(409);
+    expect(nvr.index.counts().conflicts).toBe(before + 2);
+    expect(nvr.ingest.conflicts).toBeGreaterThanOrEqual(2);
+    expect(readFileSync(nvr.store.path('CAM-A', a.session, 'seg', 0)).equals(a.segments[0] as Buffer)).toBe(true);
+  });
+
+  it('quarantines a segment with a flipped bit (422) and flags it, whichever of segment and record comes first', async () => {
+    await camB.put('CAM-B', b.session, 'chain', b.chain);
+    await camB.put('CAM-B', b.session, 'init', b.init);
+    expect((await camB.put('CAM-B', b.session, 'rec', b.records[0] as string, 0)).status).toBe(201);
+    // record first, then the flipped segment: 422 at once
+    expect((await camB.put('CAM-B', b.session, 'rec', b.records[1] as string, 1)).status).toBe(201);
+    const bad = Buffer.from(b.segments[0] as Buffer);
+    bad[bad.length - 10] = (bad[bad.length - 10] as number) ^ 0x01;
+    const r = await camB.put('CAM-B', b.session, 'seg', bad, 0);
+    expect(r.status).toBe(422);
+    expect(nvr.index.segment('CAM-B', b.session, 0)?.state).toBe('quarantined');
+    // segment first (pending-record), then its record: moved to quarantine then
+    const bad1 = Buffer.from(b.segments[1] as Buffer);
+    bad1[200] = (bad1[200] as number) ^ 0x80;
+    expect((await camB.put('CAM-B', b.session, 'seg', bad1, 1)).status).toBe(201);
+    expect(nvr.index.segment('CAM-B', b.session, 1)?.state).toBe('pending-record');
+    expect((await camB.put('CAM-B', b.session, 'rec', b.records[2] as string, 2)).status).toBe(201);
+    expect(nvr.index.segment('CAM-B', b.session, 1)?.state).toBe('quarantined');
+    expect(existsSync(nvr.store.path('CAM-B', b.session, 'seg', 1))).toBe(false);
+    const q = nvr.index.quarantined().filter((x) => x.serial === 'CAM-B' && x.kind === 'seg');
+    expect(q.map((x) => x.idx).sort()).toEqual([0, 1]);
+    for (const x of q) expect(existsSync(join(nvr.store.root, x.path))).toBe(true);
+    // the genuine bytes may still replace a quarantined segment
+    expect((await camB.put('CAM-B', b.session, 'seg', b.segments[0] as Buffer, 0)).status).toBe(201);
+    expect(nvr.index.segment('CAM-B', b.session, 0)?.state).toBe('verified');
+  });
+
+  it('refuses or quarantines a segment replayed from another session, and a record from another session', async () => {
+    for (const [k, body, i] of [['chain', a2.chain], ['init', a2.init], ['rec', a2.records[0], 0], ['rec', a2.records[1], 1]] as const) {
+      expect((await camA.put('CAM-A', a2.session, k, body as string | Buffer, i)).status).toBe(201);
+    }
+    // segment 0 of session a under session a2's name: its record there signs other bytes
+    expect((await camA.put('CAM-A', a2.session, 'seg', a.segments[0] as Buffer, 0)).status).toBe(422);
+    // a's record 2 (signed, but for session a) as a2's record 2
+    expect((await camA.put('CAM-A', a2.session, 'rec', a.records[2] as string, 2)).status).toBe(422);
+    expect(nvr.index.record('CAM-A', a2.session, 2)?.state).toBe('quarantined');
+  });
+
+  it("refuses another camera's name (403), and segments and records before the session record (412)", async () => {
+    expect((await camB.put('CAM-A', a.session, 'seg', a.segments[0] as Buffer, 0)).status).toBe(403);
+    expect((await camB.put('CAM-A', '0123456789abcdef0123456789abcdef', 'chain', b.chain)).status).toBe(403);
+    expect((await camB.have('CAM-A', a.session)).status).toBe(403);
+    const fresh = '00112233445566778899aabbccddeeff';
+    expect((await camB.put('CAM-B', fresh, 'seg', b.segments[0] as Buffer, 0)).status).toBe(412);
+    expect((await camB.put('CAM-B', fresh, 'rec', b.records[1] as string, 1)).status).toBe(412);
+    expect((await camB.put('CAM-B', fresh, 'rec', b.records[0] as string, 0)).status).toBe(412);
+    // the chain of another camera under one's own serial: quarantined
+    expect((await camB.put('CAM-B', fresh, 'chain', a.chain)).status).toBe(422);
+    expect((await camB.send('PUT', '/ingest/v1/CAM-B/nothex/chain', b.chain)).status).toBe(400);
+    expect((await camB.send('PUT', `/ingest/v1/CAM-B/${fresh}/seg/01`, b.chain)).status).toBe(400);
+  });
+
+  it('answers 413 above the object limit without storing anything', async () => {
+    const big = Buffer.alloc(70 * 1024, 1);
+    expect((await camB.put('CAM-B', b.session, 'rec', big.toString('latin1'), 5)).status).toBe(413);
+    expect(nvr.index.record('CAM-B', b.session, 5)).toBeUndefined();
+  });
+
+  it('refuses a camera revoked after start within the CRL check interval, without a restart', async () => {
+    const op = join(site.caDir, 'operator.pem');
+    const camR = await CameraClient.open(nvr.url, site.cameraDirs.get('CAM-R') as string, op);
+    const fresh = 'ffeeddccbbaa99887766554433221100';
+    expect((await camR.have('CAM-R', fresh)).status).toBe(200);
+    await revoke(site.ca, { deviceSerial: 'CAM-R', reason: 'keyCompromise' });
+    await site.publishCrls();
+    const t0 = Date.now();
+    let status = 200;
+    while (Date.now() - t0 < 30_000) {
+      try {
+        status = (await camR.have('CAM-R', fresh)).status;
+      } catch {
+        status = -1; // refused in the handshake
+      }
+      if (status !== 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect([403, -1]).toContain(status);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    // the others still get in
+    expect((await camA.have('CAM-A', a.session)).status).toBe(200);
+  });
+
+  it('answers 507 when free space falls below the floor, and stores nothing', async () => {
+    mkdirSync(join(site.work, 'full'), { recursive: true });
+    const cfg = loadNvrConfig(site.writeConfig({ store: 'full/store', database: 'full/nvr.sqlite', freeSpaceFloor: Number.MAX_SAFE_INTEGER }));
+    const full = await startNvr(cfg, { createDatabase: true });
+    try {
+      const cam = await CameraClient.open(full.url, site.cameraDirs.get('CAM-A') as string, join(site.caDir, 'operator.pem'));
+      expect((await cam.put('CAM-A', a.session, 'chain', a.chain)).status).toBe(507);
+      expect(full.index.session('CAM-A', a.session)).toBeUndefined();
+    } finally {
+      await full.close();
+      site.writeConfig();
+    }
+  });
+});
