@@ -9,6 +9,7 @@ import { errnoCode, knownError } from '../errors.js';
 import { dieBySignal, installSignalCleanup, removeTemporariesSync } from '../util/cleanup.js';
 import type { CliContext } from './context.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerCameraCommands } from './commands/camera.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDeviceCommands } from './commands/device.js';
@@ -42,6 +43,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerGroupKeyCommands(program, ctx);
   registerKmsCommands(program, ctx);
   registerNvrCommands(program, ctx);
+  registerCameraCommands(program, ctx);
   registerDemoCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {
