@@ -14,8 +14,10 @@ import { FileSource } from '../../src/camera/file-source.js';
 import type { EpochKey, KeyProvider } from '../../src/camera/keys.js';
 import { runPipeline, END_SOURCE_LOST, type SessionSummary } from '../../src/camera/pipeline.js';
 import { Ring } from '../../src/camera/ring.js';
-import type { SourceEvent } from '../../src/camera/source.js';
+import { SOURCE_TIMESCALE, type SourceEvent } from '../../src/camera/source.js';
 import { openDevice, type Device } from '../../src/pki/device.js';
+import { AccessUnitAssembler, splitLengthPrefixed, type AccessUnit } from '../../src/media/h264/index.js';
+import { openInput } from '../../src/packager/input.js';
 import { verifyEvidence } from '../../src/recording/evidence.js';
 import { INIT_FILE, RECORDS_FILE } from '../../src/recording/layout.js';
 import type { EvidenceReport } from '../../src/recording/report.js';
@@ -67,8 +69,8 @@ const records = (dir: string): Record<string, unknown>[] =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 /** ffmpeg's MD5 of each decoded frame of init + fragments, decrypted with `key`, frames passed through as timed. */
-async function decodedWith(key: string, data: Buffer, garbled = false): Promise<string[]> {
-  const out = await ffmpeg(['-decryption_key', key, '-f', 'mp4', '-i', '-', '-map', '0:v', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], data, garbled);
+async function decodedWith(key: string | undefined, data: Buffer, garbled = false): Promise<string[]> {
+  const out = await ffmpeg([...(key !== undefined ? ['-decryption_key', key] : []), '-f', 'mp4', '-i', '-', '-map', '0:v', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], data, garbled);
   return out
     .toString()
     .split('\n')
@@ -146,6 +148,51 @@ describe('camera pipeline → ring buffer', () => {
     const both = await verifyEvidence(dir, { roots: [pki.root], keys: { byKid: new Map([a, b].map((k) => [hex(k.kid), k.key])) } });
     expect(both.verdict).toBe('AUTHENTIC');
     expect(both.videoLayer).toBe('checked');
+  });
+
+  it('B-frames: the source\'s composition offsets go into the samples, and the session decodes to the source frames in presentation order', async () => {
+    // an MP4 with B-frames (composition times), as an RTSP source delivers them: access units in decode order with dts/cto
+    const mp4 = await clip({ width: 320, height: 240, fps: 25, seconds: 4, gop: 25, zerolatency: false, preset: 'veryfast', format: 'mp4' });
+    const input = await openInput(mp4);
+    const scale = SOURCE_TIMESCALE / input.track.timescale;
+    const ps = [...input.track.avcC.sps, ...input.track.avcC.pps];
+    const events = async function* (): AsyncGenerator<SourceEvent> {
+      let n = 0;
+      const asm = new AccessUnitAssembler();
+      const times: { dts: number; cto: number }[] = [];
+      const out = (au: AccessUnit): SourceEvent => {
+        const t = times.shift() as { dts: number; cto: number };
+        return { type: 'frame', frame: { au, dts: Math.round(t.dts * scale), cto: Math.round(t.cto * scale), captured: START.getTime() + (n++ * 1000) / 25 } };
+      };
+      for await (const gop of input.gops()) {
+        let dts = gop.baseDecodeTime;
+        for (const smp of gop.samples) {
+          times.push({ dts, cto: smp.compositionOffset });
+          dts += smp.duration;
+          // parameter sets in band at each IDR picture, as a camera's stream carries them
+          for (const nal of [...(smp.isSync ? ps : []), ...splitLengthPrefixed(smp.data, input.track.avcC.lengthSize)]) for (const au of asm.push(nal)) yield out(au);
+        }
+      }
+      for (const au of asm.flush()) yield out(au);
+      expect(times).toEqual([]);
+    };
+    const ringDir = join(pki.work, 'ring-b');
+    const ring = await Ring.open(ringDir, 64 << 20);
+    const [s] = await runPipeline(events(), ring, devicePipelineOptions(device, {}));
+    await ring.close();
+    await input.close();
+    expect(s).toMatchObject({ fragments: 4, frames: 100 });
+    const dir = sessionDir(ringDir, (s as SessionSummary).session);
+    const ctos: number[] = [];
+    const whole = join(pki.work, 'ring-b.mp4');
+    writeFileSync(whole, joined(dir, [0, 1, 2, 3]));
+    const src = await openInput(whole);
+    for await (const g of src.gops()) for (const smp of g.samples) ctos.push(smp.compositionOffset);
+    await src.close();
+    expect(ctos.some((c) => c > 0)).toBe(true);
+    const decoded = await decodedWith(undefined, joined(dir, [0, 1, 2, 3]));
+    expect(decoded).toEqual(await frameMd5s(mp4));
+    expect((await verify(dir)).verdict).toBe('AUTHENTIC');
   });
 
   it("a source 'lost' event ends the session (end record) and the next frames start a new one", async () => {
