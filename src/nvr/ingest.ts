@@ -23,7 +23,7 @@ import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import { IncrementalChainVerifier, chainRecordKind, parseChainRecord, verdictFails } from '../recording/chain.js';
 import type { ChainRecord } from '../recording/chain.js';
 import { canonicalJson, recordHash, recordSignatureValid, sha256Hex } from '../recording/records.js';
-import type { AnyRecord, EndRecord, FragmentRecord, SessionRecord } from '../recording/records.js';
+import type { EndRecord, FragmentRecord, SessionRecord } from '../recording/records.js';
 import type { Logger } from '../server/log.js';
 import { certSerial, establishSigner } from '../signing/trust.js';
 import type { NvrIndex, SegmentRow } from './db.js';
@@ -279,7 +279,7 @@ export class IngestService {
     const parsed = this.parseBody(text);
     if ('status' in parsed) return parsed;
     const rec = parsed;
-    const hash = recordHash(rec as AnyRecord);
+    const hash = recordHash(rec);
     const quarantineRecord = async (reason: string, verified: boolean): Promise<IngestResult> => {
       const r = await this.quarantine(obj, tmp, sha256, size, received, reason);
       index.putRecord({ serial: obj.serial, session: obj.session, idx: obj.index, kind: chainRecordKind(rec), json: text, hash, verified: verified ? 1 : 0, chain_linked: null, received, state: 'quarantined' });

@@ -7,11 +7,14 @@
  *   000000.m4s …     one CMAF fragment (moof + mdat) per GOP, as encrypted by the camera
  *   records.jsonl    the signed records: a session record, one record per fragment, an end record
  *   recording.json   a summary for people and indexes (unsigned: never trusted by the verifier)
+ *   lost.jsonl       on a camera's ring buffer: signed lost records, written into a later session's chain, naming
+ *                    fragments of this session the ring overwrote before they were uploaded (src/camera/ring.ts)
  */
 export const CHAIN_FILE = 'chain.pem';
 export const INIT_FILE = 'init.mp4';
 export const RECORDS_FILE = 'records.jsonl';
 export const INFO_FILE = 'recording.json';
+export const LOST_FILE = 'lost.jsonl';
 const SEGMENT = /^(\d{6,})\.m4s$/;
 
 export function segmentName(seq: number): string {
