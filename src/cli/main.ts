@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { errnoCode, knownError } from '../errors.js';
 import { dieBySignal, installSignalCleanup, removeTemporariesSync } from '../util/cleanup.js';
+import { endWithSupervisor } from '../supervisor/supervisor.js';
 import type { CliContext } from './context.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerCertCommands } from './commands/cert.js';
@@ -99,6 +100,7 @@ export async function main(argv: string[], io: Partial<Pick<CliContext, 'stdout'
  */
 export async function run(argv: string[]): Promise<void> {
   installSignalCleanup();
+  endWithSupervisor();
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: unknown) => {
       if (errnoCode(e) === 'EPIPE') dieBySignal('SIGPIPE');
