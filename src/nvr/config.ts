@@ -16,7 +16,8 @@
  *     "freeSpaceFloor": 1073741824,          bytes kept free on the store's file system: below, ingest answers 507
  *     "objectLimits": { "chain": 65536, "init": 1048576, "seg": 67108864, "rec": 65536 },
  *     "limits": { "maxConnections": 2048, "requestTimeout": "60s", … }   src/server/limits.ts
- *     "crlCheck": "5s"
+ *     "crlCheck": "5s",
+ *     "freeSpaceTarget": …, "retention": { … }, "admins": [ … ]   src/nvr/ops-config.ts
  *   }
  */
 import { readFileSync } from 'node:fs';
@@ -27,6 +28,8 @@ import type { ServerLimits } from '../server/limits.js';
 import { parseDuration } from '../util/duration.js';
 import { DEFAULT_OBJECT_LIMITS } from './ingest.js';
 import type { ObjectLimits } from './ingest.js';
+import { parseAdmins, parseFreeSpaceTarget, parseRetentionConfig } from './ops-config.js';
+import type { RetentionConfig } from './ops-config.js';
 
 export interface NvrConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -39,6 +42,10 @@ export interface NvrConfig {
   readonly objectLimits: ObjectLimits;
   readonly limits: ServerLimits;
   readonly crlCheckMs: number;
+  /** Retention and administration (ops-config.ts). */
+  readonly freeSpaceTarget: number;
+  readonly retention: RetentionConfig;
+  readonly admins: readonly string[];
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -61,7 +68,7 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck']);
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'freeSpaceTarget', 'retention', 'admins']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenRaw = o['listen'] ?? {};
@@ -106,6 +113,9 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     objectLimits: ol,
     limits,
     crlCheckMs: o['crlCheck'] === undefined ? NVR_DEFAULTS.crlCheckMs : parseDuration(o['crlCheck'], `${source}: crlCheck`),
+    freeSpaceTarget: parseFreeSpaceTarget(o['freeSpaceTarget'], floor, source),
+    retention: parseRetentionConfig(o['retention'], source),
+    admins: parseAdmins(o['admins'], source),
   };
 }
 

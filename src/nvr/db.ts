@@ -21,6 +21,7 @@ import type { Database as Db } from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
 import { SchemaTooNewError, StoreError, openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
+import { NVR_OPS_MIGRATION } from './ops-schema.js';
 
 export const NVR_STORE_KIND = 'keyframe-nvr';
 
@@ -68,6 +69,8 @@ CREATE TABLE alarms (
   detail TEXT NOT NULL);
 `),
   },
+  // 3: retention, evidence lock, admin timeline (src/nvr/ops-schema.ts)
+  NVR_OPS_MIGRATION,
 ];
 
 export type SegmentState = 'pending-record' | 'verified' | 'quarantined';
@@ -200,6 +203,11 @@ export class NvrIndex {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The connection, for the NVR's other tables (locks, retention, spans), whose SQL lives in their own modules. */
+  get sqlite(): Db {
+    return this.db;
   }
 
   tx<T>(fn: () => T): T {
