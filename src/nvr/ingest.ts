@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { MediaError } from '../errors.js';
+import { MediaError, errnoCode } from '../errors.js';
 import { parseCertificates } from '../pki/pem.js';
 import { fingerprintSha256, publicKeyObject } from '../pki/verify.js';
 import type { X509Certificate, X509Crl } from '../pki/x509.js';
@@ -38,6 +38,9 @@ export interface ObjectLimits {
   readonly seg: number;
   readonly rec: number;
 }
+
+/** Sessions whose verifier is kept in memory (one or two per camera are open at a time). */
+const MAX_OPEN_VERIFIERS = 512;
 
 export const DEFAULT_OBJECT_LIMITS: ObjectLimits = { chain: 64 * 1024, init: 1024 * 1024, seg: 64 * 1024 * 1024, rec: 64 * 1024 };
 
@@ -70,6 +73,12 @@ export interface PutObject {
 
 const ok201 = (what: string): IngestResult => ({ status: 201, body: { stored: what } });
 const ok200 = (what: string): IngestResult => ({ status: 200, body: { held: what } });
+
+/** ENOSPC or EDQUOT, raw or as ioError made it (its cause). */
+function diskFull(e: unknown): boolean {
+  const codes = [errnoCode(e), errnoCode((e as { cause?: unknown } | undefined)?.cause)];
+  return codes.includes('ENOSPC') || codes.includes('EDQUOT');
+}
 
 /** Half-open ranges of the sorted numbers `ns`. */
 export function toRanges(ns: readonly number[]): SeqRanges {
@@ -133,6 +142,10 @@ export class IngestService {
       got = await this.o.store.receive(body, limit);
     } catch (e) {
       if (e instanceof BodyTooLarge) return { status: 413, body: { error: `a ${obj.kind} object is at most ${limit} bytes` } };
+      if (diskFull(e)) {
+        this.o.log.warn({ event: 'storage-full', serial: obj.serial, error: (e as Error).message }, 'storage full while receiving: ingest answers 507');
+        return { status: 507, body: { error: 'insufficient storage' } };
+      }
       throw e;
     }
     const received = this.now();
@@ -322,7 +335,7 @@ export class IngestService {
       index.putRecord({ serial: obj.serial, session: obj.session, idx: 0, kind: 'session', json: text, hash, verified: 1, chain_linked: 1, received });
       index.setSessionRecord(obj.serial, obj.session, { start: s.start, startMs, scheme: s.scheme, kid: s.kid, skewMs });
     });
-    this.verifiers.set(`${obj.serial}/${obj.session}`, new IncrementalChainVerifier(id.key, s));
+    this.keep(`${obj.serial}/${obj.session}`, new IncrementalChainVerifier(id.key, s));
     if (Math.abs(skewMs) > 5 * 60_000) this.o.log.warn({ event: 'skew', serial: obj.serial, session: obj.session, skewMs }, `${obj.serial}: session start claimed ${s.start}, received ${new Date(received).toISOString()} (skew ${Math.round(skewMs / 1000)} s)`);
     return ok201('rec/0');
   }
@@ -383,6 +396,13 @@ export class IngestService {
     return ok201(name);
   }
 
+  /** Keeps a session's verifier; memory stays bounded: the least recently opened ones go (the index rebuilds them). */
+  private keep(key: string, v: IncrementalChainVerifier): void {
+    this.verifiers.delete(key);
+    this.verifiers.set(key, v);
+    while (this.verifiers.size > MAX_OPEN_VERIFIERS) this.verifiers.delete(this.verifiers.keys().next().value as string);
+  }
+
   /** The session's verifier, rebuilt from the index after a restart. */
   private async verifier(serial: string, session: string): Promise<IncrementalChainVerifier> {
     const key = `${serial}/${session}`;
@@ -395,8 +415,8 @@ export class IngestService {
       v = new IncrementalChainVerifier(publicKeyObject(leaf), s);
       for (const r of rows) if (r.idx > 0 && r.state === 'ok') v.addRecord(r.idx, parseChainRecord(r.json), r.verified === 1);
       for (const g of index.segments(serial, session)) if (g.state !== 'quarantined') v.addSegment(g.seq, g.sha256);
-      this.verifiers.set(key, v);
     }
+    this.keep(key, v);
     return v;
   }
 

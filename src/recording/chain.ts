@@ -85,18 +85,33 @@ export class IncrementalChainVerifier {
   private readonly bySeq = new Map<number, number>();
   private readonly segments = new Map<number, string>();
 
-  /** `session`: the session record (index 0), already checked against the signer's chain; `key`: the signer's key. */
+  /** What record 1 must follow: the session record's hash and counter (or a genesis: 64 zeros, −1). */
+  private readonly anchor: { readonly hash: string; readonly counter: number };
+  /** The session id every record must carry (undefined: not checked — verifyRecordChain checks it elsewhere). */
+  private readonly sessionId: string | undefined;
+
+  /**
+   * `start`: the session record (index 0), already checked against the signer's chain; or, for a chain judged
+   * without its session record (records.ts verifyRecordChain), the hash and counter record 1 must follow.
+   * `key`: the signer's key.
+   */
   constructor(
     readonly key: KeyObject,
-    readonly session: SessionRecord,
+    start: SessionRecord | { readonly hash: string; readonly counter: number },
   ) {
-    this.records.set(0, { record: session, hash: recordHash(session), signature: recordSignatureValid(session, key) });
+    if ('sig' in start) {
+      this.session = start;
+      this.sessionId = start.session;
+      this.anchor = { hash: recordHash(start), counter: start.counter };
+      this.records.set(0, { record: start, hash: this.anchor.hash, signature: recordSignatureValid(start, key) });
+    } else {
+      this.sessionId = undefined;
+      this.anchor = start;
+    }
   }
 
-  /** The session's id. */
-  get id(): string {
-    return this.session.session;
-  }
+  /** The session record, when the chain was started from it. */
+  readonly session: SessionRecord | undefined;
 
   has(index: number): boolean {
     return this.records.has(index);
@@ -119,7 +134,7 @@ export class IncrementalChainVerifier {
    */
   addRecord(index: number, record: ChainRecord, signature?: boolean): RecordVerdict[] {
     if (index <= 0 || !Number.isSafeInteger(index)) throw new MediaError(`record index ${index}: only records after the session record are fed`);
-    const sig = (signature ?? recordSignatureValid(record, this.key)) && record.session === this.session.session;
+    const sig = (signature ?? recordSignatureValid(record, this.key)) && (this.sessionId === undefined || record.session === this.sessionId);
     this.records.set(index, { record, hash: recordHash(record as AnyRecord), signature: sig });
     if (chainRecordKind(record) === 'fragment' && sig) this.bySeq.set((record as FragmentRecord).seq, index);
     const out = [this.verdict(index)];
@@ -157,7 +172,7 @@ export class IncrementalChainVerifier {
     const held = this.records.get(index);
     if (held === undefined) throw new MediaError(`record ${index} is not held`);
     const kind = chainRecordKind(held.record);
-    const prev = index === 0 ? { hash: GENESIS, counter: -1 } : this.records.get(index - 1);
+    const prev = index === 0 ? { hash: GENESIS, counter: -1 } : index === 1 ? this.anchor : this.records.get(index - 1);
     const before = prev === undefined ? undefined : 'record' in prev ? { hash: prev.hash, counter: prev.record.counter } : prev;
     const link = before === undefined ? undefined : recordLink(held.record, before.hash, before.counter);
     const seg = kind === 'fragment' ? this.segmentMatches((held.record as FragmentRecord).seq) : undefined;

@@ -12,6 +12,8 @@
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { MediaError } from '../errors.js';
+import { IncrementalChainVerifier } from './chain.js';
+import type { RecordVerdict } from './chain.js';
 
 export interface FragmentRecord {
   readonly v: 1;
@@ -230,17 +232,18 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     problems.push(p);
     bad.add(i);
   };
-  // 1. the records themselves: signatures, sequence, chain, counters
-  let prevHash = options.genesis ?? GENESIS;
+  // 1. the records themselves: signatures, sequence, chain, counters — through the incremental verifier the NVR
+  // uses (chain.ts), fed in order; the counter is held to the highest one before it (a stricter reading than the
+  // verifier's "above its predecessor": one record cannot excuse the next)
+  const chain = new IncrementalChainVerifier(publicKey, { hash: options.genesis ?? GENESIS, counter: -1 });
   let prevCounter = -1;
   records.forEach((r, i) => {
     const range = { start: r.start, end: r.end };
-    if (!recordSignatureValid(r, publicKey)) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
+    const v = chain.addRecord(i + 1, r)[0] as RecordVerdict;
+    if (!v.signature) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
     if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
-    const link = recordLink(r, prevHash, prevCounter);
-    if (!link.chained) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
-    if (!link.counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
-    prevHash = recordHash(r);
+    if (v.chained === false) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (!recordLink(r, '', prevCounter).counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
     prevCounter = Math.max(prevCounter, r.counter);
   });
   // 2. the stored fragments, matched by hash

@@ -156,6 +156,31 @@ export class CameraClient {
     });
   }
 
+  /** A PUT streamed as a camera streams a segment while producing it: chunked, no Content-Length or Content-Type. */
+  putChunked(path: string, body: Uint8Array, pieces = 3): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = request({ ...this.tls, host: this.url.hostname, port: this.url.port, method: 'PUT', path, agent: this.agent ?? false }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, json: <T>() => JSON.parse(text) as T }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      const step = Math.ceil(body.length / pieces);
+      let at = 0;
+      const next = (): void => {
+        if (at >= body.length) {
+          req.end();
+          return;
+        }
+        req.write(body.subarray(at, at + step));
+        at += step;
+        setTimeout(next, 50);
+      };
+      next();
+    });
+  }
+
   put(serial: string, session: string, kind: 'chain' | 'init' | 'seg' | 'rec', body: Uint8Array | string, index?: number): Promise<Answer> {
     const path = kind === 'seg' || kind === 'rec' ? ingestPath({ kind, serial, session, index: index ?? 0 }) : ingestPath({ kind, serial, session });
     return this.send('PUT', path, body);

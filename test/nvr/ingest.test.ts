@@ -9,9 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revoke } from '../../src/pki/ca.js';
 import { loadNvrConfig } from '../../src/nvr/config.js';
 import { exportSession } from '../../src/nvr/ingest.js';
+import { ingestPath } from '../../src/nvr/protocol.js';
 import { startNvr, type RunningNvr } from '../../src/nvr/server.js';
 import { verifyEvidence } from '../../src/recording/evidence.js';
 import { parseCertificates } from '../../src/pki/pem.js';
+import { openDevice } from '../../src/pki/device.js';
+import { canonicalJson, recordHash, signRecord, type AnyRecord } from '../../src/recording/records.js';
 import { CameraClient, makeNvrSite, readRecording, recordFor, type NvrSite, type Recording } from './_setup.js';
 
 let site: NvrSite;
@@ -125,10 +128,40 @@ describe('NVR ingest', () => {
     expect((await camB.send('PUT', `/ingest/v1/CAM-B/${fresh}/seg/01`, b.chain)).status).toBe(400);
   });
 
+  it('takes a segment streamed chunked without Content-Length or Content-Type, hashing it as it arrives', async () => {
+    const r = await camB.putChunked(ingestPath({ kind: 'seg', serial: 'CAM-B', session: b.session, index: 2 }), b.segments[2] as Buffer);
+    expect(r.status, r.body).toBe(201);
+    expect((await camB.put('CAM-B', b.session, 'rec', b.records[3] as string, 3)).status).toBe(201);
+    expect(nvr.index.segment('CAM-B', b.session, 2)?.state).toBe('verified');
+    expect(readFileSync(nvr.store.path('CAM-B', b.session, 'seg', 2)).equals(b.segments[2] as Buffer)).toBe(true);
+  });
+
+  it('indexes the range a signed lost record declares, and quarantines one signed by another camera', async () => {
+    const prev = b.records[3] as string;
+    const lostFor = async (serial: string, prevText: string): Promise<string> => {
+      const device = await openDevice(site.cameraDirs.get(serial) as string);
+      try {
+        const p = JSON.parse(prevText) as { counter: number };
+        const rec = await signRecord({ v: 1, kind: 'lost', session: b.session, of: b.session, from: 7, to: 9, start: 7, end: 9, reason: 'buffer-full', counter: p.counter + 1, prev: recordHash(JSON.parse(prevText) as AnyRecord) }, (d) => device.store.sign(device.config.keyLabel, d));
+        return canonicalJson(rec);
+      } finally {
+        await device.close();
+      }
+    };
+    const lost = await lostFor('CAM-B', prev);
+    expect((await camB.put('CAM-B', b.session, 'rec', lost, 4)).status).toBe(201);
+    expect(nvr.index.lost('CAM-B')).toEqual([{ serial: 'CAM-B', session: b.session, record_idx: 4, of_session: b.session, from_seq: 7, to_seq: 9, media_start: 7, media_end: 9 }]);
+    expect(nvr.index.record('CAM-B', b.session, 4)?.chain_linked).toBe(1);
+    // the same record signed by CAM-A's key, as record 5 of CAM-B's session: its signature fails
+    const forged = await lostFor('CAM-A', lost);
+    expect((await camB.put('CAM-B', b.session, 'rec', forged, 5)).status).toBe(422);
+    expect(nvr.index.record('CAM-B', b.session, 5)?.state).toBe('quarantined');
+  });
+
   it('answers 413 above the object limit without storing anything', async () => {
     const big = Buffer.alloc(70 * 1024, 1);
-    expect((await camB.put('CAM-B', b.session, 'rec', big.toString('latin1'), 5)).status).toBe(413);
-    expect(nvr.index.record('CAM-B', b.session, 5)).toBeUndefined();
+    expect((await camB.put('CAM-B', b.session, 'rec', big.toString('latin1'), 9)).status).toBe(413);
+    expect(nvr.index.record('CAM-B', b.session, 9)).toBeUndefined();
   });
 
   it('refuses a camera revoked after start within the CRL check interval, without a restart', async () => {
