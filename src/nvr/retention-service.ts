@@ -196,6 +196,8 @@ export class RetentionService {
     let freed = 0;
     let free = await this.free();
     let nothingLeft = false;
+    // once under the floor, passes go on until the target is free (each pass sees at most `batch` candidates)
+    let diskMode = false;
     const at = this.now();
     for (let pass = 0; pass < 1000 && !this.stopped; pass++) {
       const usage = new Map(db.prepare<[], { serial: string; bytes: number }>('SELECT serial, bytes FROM camera_usage').all().map((u) => [u.serial, u.bytes]));
@@ -206,7 +208,8 @@ export class RetentionService {
         if (p.maxAgeMs === undefined && p.maxBytes === undefined) continue;
         for (const c of this.candidates(serial, config.batch)) chosen.set(c.id, c);
       }
-      const below = floorBytes > 0 && free < floorBytes;
+      if (floorBytes > 0 && free < floorBytes) diskMode = true;
+      const below = diskMode && free < targetBytes;
       let diskBatch = 0;
       if (below) {
         const cs = this.candidates(undefined, config.batch);
@@ -220,10 +223,10 @@ export class RetentionService {
         cameraBytes: usage,
         oldest,
         locks: this.activeLocks(),
-        ...(floorBytes > 0 ? { disk: { freeBytes: free, floorBytes, targetBytes } } : {}),
+        ...(floorBytes > 0 ? { disk: { freeBytes: free, floorBytes: diskMode ? targetBytes : floorBytes, targetBytes } } : {}),
       });
       if (plan.delete.length === 0) {
-        nothingLeft = below && diskBatch === 0;
+        nothingLeft = below && free < floorBytes && diskBatch === 0;
         break;
       }
       const done = this.apply(plan.delete.map((d) => ({ ...(chosen.get(d.id) as Candidate), reason: d.reason })), now);
