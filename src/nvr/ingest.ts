@@ -39,6 +39,9 @@ export interface ObjectLimits {
   readonly rec: number;
 }
 
+/** A session start claimed this far ahead of its receipt raises a skew alarm (the verifier's default skew). */
+const SKEW_ALARM_MS = 5 * 60_000;
+
 /** Sessions whose verifier is kept in memory (one or two per camera are open at a time). */
 const MAX_OPEN_VERIFIERS = 512;
 
@@ -336,7 +339,13 @@ export class IngestService {
       index.setSessionRecord(obj.serial, obj.session, { start: s.start, startMs, scheme: s.scheme, kid: s.kid, skewMs });
     });
     this.keep(`${obj.serial}/${obj.session}`, new IncrementalChainVerifier(id.key, s));
-    if (Math.abs(skewMs) > 5 * 60_000) this.o.log.warn({ event: 'skew', serial: obj.serial, session: obj.session, skewMs }, `${obj.serial}: session start claimed ${s.start}, received ${new Date(received).toISOString()} (skew ${Math.round(skewMs / 1000)} s)`);
+    // a start claimed in the future, or long before the session record arrived: the camera's clock is off
+    // (a backfilled session legitimately arrives late: only a claim ahead of the receipt time is flagged)
+    if (skewMs < -SKEW_ALARM_MS) {
+      const detail = `session start claimed ${s.start}, ${Math.round(-skewMs / 1000)} s after it was received (${new Date(received).toISOString()}): the camera's clock is ahead`;
+      index.alarm({ at: received, serial: obj.serial, session: obj.session, kind: 'skew', detail });
+      this.o.log.warn({ event: 'alarm', alarm: 'skew', serial: obj.serial, session: obj.session, skewMs }, `ALARM: ${obj.serial}: ${detail}`);
+    }
     return ok201('rec/0');
   }
 

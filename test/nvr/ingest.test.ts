@@ -26,9 +26,11 @@ let camA: CameraClient;
 let camB: CameraClient;
 
 beforeAll(async () => {
-  site = await makeNvrSite(['CAM-A', 'CAM-B', 'CAM-R']);
-  a = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a')));
-  a2 = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a2')));
+  site = await makeNvrSite(['CAM-A', 'CAM-B', 'CAM-R', 'CAM-K']);
+  a = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a'), 3, new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000)));
+  // a later session of the same camera (starts 10 s after the first)
+  const a2Start = new Date(Math.floor(Date.now() / 1000) * 1000 - 50_000);
+  a2 = readRecording(await recordFor(site.cameraDirs.get('CAM-A') as string, join(site.work, 'rec-a2'), 3, a2Start));
   b = readRecording(await recordFor(site.cameraDirs.get('CAM-B') as string, join(site.work, 'rec-b')));
   nvr = await startNvr(loadNvrConfig(site.configPath), { createDatabase: true });
   const op = join(site.caDir, 'operator.pem');
@@ -114,6 +116,18 @@ describe('NVR ingest', () => {
     expect(nvr.index.record('CAM-A', a2.session, 2)?.state).toBe('quarantined');
   });
 
+  it('lists a camera\'s sessions newest first, paged', async () => {
+    const all = (await camA.send('GET', '/ingest/v1/CAM-A/sessions')).json<{ sessions: { session: string; start: string; ended: boolean }[]; more: boolean }>();
+    expect(all.sessions.map((s) => s.session)).toEqual([a2.session, a.session]);
+    expect(all.more).toBe(false);
+    expect(all.sessions[1]?.ended).toBe(true);
+    const page = (await camA.send('GET', '/ingest/v1/CAM-A/sessions?limit=1')).json<{ sessions: { session: string; start: string }[]; more: boolean }>();
+    expect(page).toMatchObject({ more: true, sessions: [{ session: a2.session }] });
+    const next = (await camA.send('GET', `/ingest/v1/CAM-A/sessions?limit=1&before=${encodeURIComponent(page.sessions[0]?.start ?? '')}`)).json<{ sessions: { session: string }[]; more: boolean }>();
+    expect(next).toMatchObject({ more: false, sessions: [{ session: a.session }] });
+    expect((await camB.send('GET', '/ingest/v1/CAM-A/sessions')).status).toBe(403);
+  });
+
   it("refuses another camera's name (403), and segments and records before the session record (412)", async () => {
     expect((await camB.put('CAM-A', a.session, 'seg', a.segments[0] as Buffer, 0)).status).toBe(403);
     expect((await camB.put('CAM-A', '0123456789abcdef0123456789abcdef', 'chain', b.chain)).status).toBe(403);
@@ -186,6 +200,37 @@ describe('NVR ingest', () => {
     expect(Date.now() - t0).toBeLessThan(30_000);
     // the others still get in
     expect((await camA.have('CAM-A', a.session)).status).toBe(200);
+  });
+
+  it('refuses a revoked camera on a connection it already holds (keep-alive), without a restart', async () => {
+    const { Agent } = await import('node:https');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const camK = await CameraClient.open(nvr.url, site.cameraDirs.get('CAM-K') as string, join(site.caDir, 'operator.pem'), agent);
+    const fresh = '0f0e0d0c0b0a09080706050403020100';
+    expect((await camK.have('CAM-K', fresh)).status).toBe(200);
+    // one connection, kept open: the handshake that admitted CAM-K is not repeated
+    expect(Object.values(agent.freeSockets).flat().length).toBe(1);
+    await revoke(site.ca, { deviceSerial: 'CAM-K', reason: 'keyCompromise' });
+    await site.publishCrls();
+    const t0 = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - t0 < 30_000) {
+      status = (await camK.have('CAM-K', fresh)).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    // refused on that same connection (a refusal in a new handshake would have thrown)
+    expect(status).toBe(403);
+    agent.destroy();
+  });
+
+  it("flags a camera clock 10 minutes ahead: the session is stored, the skew kept and alarmed", async () => {
+    const ahead = readRecording(await recordFor(site.cameraDirs.get('CAM-B') as string, join(site.work, 'rec-ahead'), 2, new Date(Math.floor(Date.now() / 1000) * 1000 + 600_000)));
+    const statuses = await camB.upload(ahead);
+    expect(statuses.every((s) => s === 201), statuses.join(',')).toBe(true);
+    const s = nvr.index.session('CAM-B', ahead.session);
+    expect(s?.skew_ms).toBeLessThan(-590_000);
+    expect(nvr.index.alarms().filter((x) => x.kind === 'skew').map((x) => x.session)).toEqual([ahead.session]);
+    expect(nvr.index.segment('CAM-B', ahead.session, 0)?.skew_ms).toBeLessThan(-590_000);
   });
 
   it('answers 507 when free space falls below the floor, and stores nothing', async () => {
