@@ -22,6 +22,7 @@
 import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import type { ExpiredInfo } from '../recording/layout.js';
 import type { Logger } from '../server/log.js';
 import type { NvrIndex } from './db.js';
 import type { LockRow } from './locks.js';
@@ -85,6 +86,12 @@ export async function finishRetentionJournal(index: NvrIndex, store: SegmentStor
     for (const r of rows) del.run(r.id);
   })();
   return rows.length;
+}
+
+/** expired.json for an export of a session (recording/layout.ts): what retention deleted of it; undefined: nothing. */
+export function expiredInfo(index: NvrIndex, serial: string, session: string): ExpiredInfo | undefined {
+  const rows = index.sqlite.prepare<[string, string], { from_seq: number; to_seq: number; at: number; reason: string }>('SELECT from_seq, to_seq, at, reason FROM expired WHERE serial = ? AND session = ? ORDER BY from_seq').all(serial, session);
+  return rows.length === 0 ? undefined : { v: 1, ranges: rows.map((r) => ({ from: r.from_seq, to: r.to_seq, at: new Date(r.at).toISOString(), reason: r.reason })) };
 }
 
 /** The journal's paths (relative to the store): files retention expired whose unlink did not finish. */

@@ -7,7 +7,7 @@
  * finished by the next run and reported by `nvr check`, never re-indexed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,10 @@ import { checkStore } from '../../src/nvr/check.js';
 import { loadNvrConfig } from '../../src/nvr/config.js';
 import { NvrIndex } from '../../src/nvr/db.js';
 import type { SegmentRow } from '../../src/nvr/db.js';
+import { exportSession } from '../../src/nvr/ingest.js';
 import { NvrOps } from '../../src/nvr/ops.js';
+import { parseCertificates } from '../../src/pki/pem.js';
+import { verifyEvidence } from '../../src/recording/evidence.js';
 import { RETENTION_DEFAULTS } from '../../src/nvr/ops-config.js';
 import { RetentionService } from '../../src/nvr/retention-service.js';
 import { startNvr } from '../../src/nvr/server.js';
@@ -222,5 +225,23 @@ describe('retention service', () => {
     const t = nvr.ops.timeline('CAM-A', first.wall_start as number, last.wall_end as number);
     expect(t.ranges[0]?.state).toBe('expired');
     rmSync(join(disk, 'ballast'));
+
+    // an export of the session: the verifier reports the deleted fragments as expired by retention, not missing
+    const gone = segs.filter((g) => nvr.index.segment('CAM-A', a.session, g.seq) === undefined).map((g) => g.seq);
+    expect(gone.length).toBeGreaterThan(0);
+    const out = join(site.work, 'export-a');
+    await exportSession(nvr.index, nvr.store, 'CAM-A', a.session, out);
+    const roots = parseCertificates(readFileSync(join(site.caDir, 'root.pem')), 'root');
+    const report = await verifyEvidence(out, { roots });
+    const layer = report.fragmentLayer;
+    expect(layer?.problems.filter((p) => p.kind === 'expired').map((p) => p.seq)).toEqual(gone);
+    expect(layer?.problems.filter((p) => p.kind === 'missing')).toEqual([]);
+    expect(layer?.problems[0]?.detail).toMatch(/expired by retention on the recorder at .* \(retention:disk; the recorder's claim, unsigned\)/);
+    expect(layer?.verdict).toBe('AUTHENTIC_WITH_GAPS');
+    expect(layer?.authentic).toBe(segs.length - gone.length);
+    // without the recorder's list the same fragments are plainly missing
+    rmSync(join(out, 'expired.json'));
+    const bare = await verifyEvidence(out, { roots });
+    expect(bare.fragmentLayer?.problems.filter((p) => p.kind === 'missing').map((p) => p.seq)).toEqual(gone);
   });
 });
