@@ -171,8 +171,13 @@ async function relabelExpired(files: RecordingFiles, problems: readonly Recordin
   if (!files.has(EXPIRED_FILE)) return [...problems];
   let info: ExpiredInfo | undefined;
   try {
-    const v = JSON.parse(Buffer.from(await files.read(EXPIRED_FILE)).toString('utf8')) as ExpiredInfo;
-    if (v.v === 1 && Array.isArray(v.ranges) && v.ranges.every((x) => Number.isSafeInteger(x.from) && Number.isSafeInteger(x.to) && typeof x.at === 'string' && typeof x.reason === 'string')) info = v;
+    const v = JSON.parse(Buffer.from(await files.read(EXPIRED_FILE)).toString('utf8')) as { v?: unknown; ranges?: unknown };
+    const ranges: unknown[] = Array.isArray(v.ranges) ? (v.ranges as unknown[]) : [];
+    const ok = (x: unknown): boolean => {
+      const e = x as Record<string, unknown> | null;
+      return typeof e === 'object' && e !== null && Number.isSafeInteger(e['from']) && Number.isSafeInteger(e['to']) && typeof e['at'] === 'string' && typeof e['reason'] === 'string';
+    };
+    if (v.v === 1 && Array.isArray(v.ranges) && ranges.every(ok)) info = v as ExpiredInfo;
   } catch {
     info = undefined;
   }
