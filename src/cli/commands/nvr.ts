@@ -108,12 +108,16 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
         const cameras = index.cameraSummaries();
         const alarms = index.alarms().slice(-10);
         const quarantined = index.quarantined().slice(-10);
+        // the storage alarm raised by retention (full of locked evidence: ingest answers 507) and not yet cleared
+        const storage = index.alarms().filter((a) => a.kind === 'storage-full' || a.kind === 'storage-full-cleared').at(-1);
+        const storageFull = storage?.kind === 'storage-full' ? storage : undefined;
         if (o.json) {
-          println(ctx.stdout, JSON.stringify({ counts, cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen) })), lost: index.lost(), recentAlarms: alarms, recentQuarantine: quarantined }, null, 2));
+          println(ctx.stdout, JSON.stringify({ storageFull: storageFull === undefined ? null : { since: iso(storageFull.at), detail: storageFull.detail }, counts, cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen) })), lost: index.lost(), recentAlarms: alarms, recentQuarantine: quarantined }, null, 2));
           return;
         }
         const lines = [
           `NVR index ${config.database}, store ${config.store}`,
+          ...(storageFull !== undefined ? [`  STORAGE FULL since ${iso(storageFull.at)}: ${storageFull.detail}`] : []),
           `  cameras ${counts.cameras}, sessions ${counts.sessions}, segments ${counts.segments} (verified ${counts.verified}, awaiting their record ${counts.pending}), records ${counts.records}`,
           `  quarantined ${counts.quarantined}, conflicts ${counts.conflicts}, alarms ${counts.alarms}, lost ranges ${counts.lostRanges}`,
           ...cameras.map((c) => `  ${c.serial}  last seen ${iso(c.last_seen)}  sessions ${c.sessions}  segments ${c.segments}  bytes ${c.bytes}  quarantined ${c.quarantined}  skew ${c.skew_ms === null ? '-' : `${Math.round(c.skew_ms / 1000)} s`}`),
