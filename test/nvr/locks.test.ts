@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { NvrIndex } from '../../src/nvr/db.js';
+import { NVR_MIGRATIONS, NvrIndex } from '../../src/nvr/db.js';
 import type { SegmentRow } from '../../src/nvr/db.js';
 import { LockStore, verifyAuditChain } from '../../src/nvr/locks.js';
 import { ISLANDS_SQL } from '../../src/nvr/ops-schema.js';
@@ -95,6 +95,23 @@ describe('evidence locks', () => {
     // bytes per camera kept by trigger
     expect(db.prepare('SELECT bytes, segments FROM camera_usage WHERE serial = ?').get('CAM-1')).toEqual({ bytes: 100 * 46, segments: 46 });
     index.close();
+  });
+
+  it('an index of schema 2 with segments gets its spans and byte counts at the upgrade', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kf-nvr-locks-'));
+    const file = join(dir, 'nvr.sqlite');
+    const v2 = NvrIndex.open(file, { create: true, migrations: NVR_MIGRATIONS.slice(0, 2) });
+    for (const s of [0, 1, 2, 5, 6]) v2.putSegment(seg(s));
+    v2.putSegment(seg(7, 'pending-record'));
+    v2.close();
+    const v3 = NvrIndex.open(file);
+    expect(v3.migratedFrom).toBe(2);
+    expect(v3.sqlite.prepare('SELECT state, start_seq, end_seq, wall_start, wall_end FROM spans ORDER BY start_seq').all()).toEqual([
+      { state: 'verified', start_seq: 0, end_seq: 3, wall_start: T0, wall_end: T0 + 3000 },
+      { state: 'verified', start_seq: 5, end_seq: 7, wall_start: T0 + 5000, wall_end: T0 + 7000 },
+    ]);
+    expect(v3.sqlite.prepare('SELECT serial, bytes, segments FROM camera_usage').all()).toEqual([{ serial: 'CAM-1', bytes: 600, segments: 6 }]);
+    v3.close();
   });
 
   it('keyframe nvr lock | locks | unlock: the OS user as actor, the chain checked, errors in one line', async () => {

@@ -26,6 +26,7 @@ import type { RunningNvr } from '../../src/nvr/server.js';
 import { SegmentStore } from '../../src/nvr/store.js';
 import { sha256Hex } from '../../src/recording/records.js';
 import { silentLogger } from '../../src/server/log.js';
+import { runCli } from '../helpers/cli.js';
 import { CameraClient, makeNvrSite, readRecording, recordFor } from './_setup.js';
 
 const mounts: string[] = [];
@@ -207,6 +208,9 @@ describe('retention service', () => {
     expect(nvr.ops.retention?.state.full).toBe(true);
     expect((await camB.put('CAM-B', b.session, 'chain', b.chain)).status).toBe(507);
     expect(nvr.index.alarms().filter((x) => x.kind === 'storage-full')).toHaveLength(1);
+    const status = await runCli(['nvr', 'status', '--config', site.configPath]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/STORAGE FULL since .*: storage full of locked evidence: \d+ bytes free, floor 2097152; \d+ bytes under evidence locks/);
 
     // space freed by someone else: ingest resumes at once, the alarm is cleared
     rmSync(join(disk, 'ballast'));
