@@ -7,7 +7,8 @@
  *                    [wall_start, wall_end)): a segment that continues a run extends it, one that closes the gap
  *                    between two runs merges them — 30 days of a camera are a few rows per session, so a
  *                    timeline query reads a few rows, not a million segments. Only segments with wall times (their
- *                    fragment record held) are placed; retention shrinks or rebuilds the spans it cuts.
+ *                    fragment record held) are placed; a segment that changes state leaves its old span (split in
+ *                    two) for one of its new state; retention shrinks or rebuilds the spans it cuts.
  *   camera_usage     bytes and segments per camera (retention by bytes, the admin camera list) without a scan.
  *
  * And the tables:
@@ -42,6 +43,18 @@ const ADD_TO_SPANS = `
   INSERT INTO spans (serial, session, state, start_seq, end_seq, wall_start, wall_end)
     SELECT NEW.serial, NEW.session, NEW.state, NEW.seq, NEW.seq + 1, NEW.wall_start, NEW.wall_end
     WHERE NOT EXISTS (SELECT 1 FROM spans a WHERE a.serial = NEW.serial AND a.session = NEW.session AND a.state = NEW.state AND a.start_seq <= NEW.seq AND a.end_seq > NEW.seq);`;
+
+/** The trigger body that takes segment OLD out of the span of its old state (split in two, or shortened). */
+const REMOVE_FROM_SPANS = `
+  INSERT INTO spans (serial, session, state, start_seq, end_seq, wall_start, wall_end)
+    SELECT serial, session, state, start_seq, OLD.seq, wall_start,
+           coalesce((SELECT g.wall_end FROM segments g WHERE g.serial = OLD.serial AND g.session = OLD.session AND g.seq = OLD.seq - 1), OLD.wall_start)
+    FROM spans WHERE serial = OLD.serial AND session = OLD.session AND state = OLD.state AND start_seq < OLD.seq AND end_seq > OLD.seq;
+  INSERT INTO spans (serial, session, state, start_seq, end_seq, wall_start, wall_end)
+    SELECT serial, session, state, OLD.seq + 1, end_seq,
+           coalesce((SELECT g.wall_start FROM segments g WHERE g.serial = OLD.serial AND g.session = OLD.session AND g.seq = OLD.seq + 1), OLD.wall_end), wall_end
+    FROM spans WHERE serial = OLD.serial AND session = OLD.session AND state = OLD.state AND start_seq <= OLD.seq AND end_seq > OLD.seq + 1;
+  DELETE FROM spans WHERE serial = OLD.serial AND session = OLD.session AND state = OLD.state AND start_seq <= OLD.seq AND end_seq > OLD.seq;`;
 
 /**
  * Spans of the segments of (serial, session) with seq in [fromSeq, toSeq), computed from the rows ("gaps and
@@ -88,6 +101,10 @@ CREATE INDEX segments_by_state ON segments (state, serial);
 
 CREATE TRIGGER segments_span_insert AFTER INSERT ON segments WHEN NEW.wall_start IS NOT NULL AND NEW.wall_end IS NOT NULL
 BEGIN ${ADD_TO_SPANS}
+END;
+CREATE TRIGGER segments_span_leave AFTER UPDATE OF state ON segments
+  WHEN OLD.wall_start IS NOT NULL AND OLD.state IS NOT NEW.state
+BEGIN ${REMOVE_FROM_SPANS}
 END;
 CREATE TRIGGER segments_span_update AFTER UPDATE OF state, wall_start, wall_end ON segments
   WHEN NEW.wall_start IS NOT NULL AND NEW.wall_end IS NOT NULL AND (OLD.wall_start IS NULL OR OLD.state IS NOT NEW.state)

@@ -92,6 +92,15 @@ describe('evidence locks', () => {
     // an identical retry changes nothing
     index.putSegment(seg(5));
     expect(spans()).toEqual(islands());
+    // a segment of a span changing state splits it (the order of two triggers on one UPDATE is SQLite's to choose)
+    index.setSegmentState('CAM-1', SESSION, 40, 'quarantined');
+    expect(spans().map((s) => [s.state, s.start_seq, s.end_seq])).toEqual([['verified', 0, 31], ['verified', 35, 40], ['quarantined', 40, 41], ['verified', 41, 50]]);
+    expect(spans().find((s) => s.start_seq === 35)?.wall_end).toBe(T0 + 40_000);
+    expect(spans().find((s) => s.start_seq === 41)?.wall_start).toBe(T0 + 41_000);
+    expect([...spans()].sort((a, b) => a.start_seq - b.start_seq || a.state.localeCompare(b.state))).toEqual(islands());
+    index.setSegmentState('CAM-1', SESSION, 35, 'quarantined');
+    index.setSegmentState('CAM-1', SESSION, 49, 'quarantined');
+    expect(spans().map((s) => [s.state, s.start_seq, s.end_seq])).toEqual([['verified', 0, 31], ['quarantined', 35, 36], ['verified', 36, 40], ['quarantined', 40, 41], ['verified', 41, 49], ['quarantined', 49, 50]]);
     // bytes per camera kept by trigger
     expect(db.prepare('SELECT bytes, segments FROM camera_usage WHERE serial = ?').get('CAM-1')).toEqual({ bytes: 100 * 46, segments: 46 });
     index.close();
