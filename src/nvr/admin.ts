@@ -35,7 +35,7 @@ export async function readBody(body: unknown, limit: number): Promise<string> {
   let size = 0;
   for await (const c of body as AsyncIterable<Uint8Array>) {
     size += c.length;
-    if (size > limit) throw Object.assign(new InputError(`body larger than ${limit} bytes`), { statusCode: 413 });
+    if (size > limit) throw new InputError(`body larger than ${limit} bytes`);
     chunks.push(Buffer.from(c));
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -15,7 +15,7 @@
  *   PUT /ingest/v1/{serial}/ring                 the camera's ring report (RingReport, JSON): which fragments its
  *                                                ring buffer holds that the NVR may lack — unsigned, informational,
  *                                                the latest replaces the one before; the NVR's timeline shows those
- *                                                ranges as "on the camera, not yet uploaded" (204; 400 malformed)
+ *                                                ranges as "on the camera, not yet uploaded" (204; 400 malformed or over 256 KiB)
  *
  * Rules, both sides:
  * - `serial` must be the serial of the TLS client certificate (403 otherwise: a camera writes only under its own
