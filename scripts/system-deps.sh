@@ -15,11 +15,16 @@ declare -A NEED=(
   # lives in plugins-bad's video parsers
   [gstreamer1.0-tools]=/usr/bin/gst-launch-1.0
   [gstreamer1.0-plugins-bad]=/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so
+  # the RTSP server of the camera-source tests (test/fixtures/rtsp-server.py): gst-rtsp-server through Python GI,
+  # run with Debian's /usr/bin/python3
+  [gir1.2-gst-rtsp-server-1.0]=/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib
+  [python3-gi]=/usr/lib/python3/dist-packages/gi/__init__.py
 )
 if [[ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" != amd64 ]]; then
   multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
   NEED[libengine-pkcs11-openssl]=/usr/lib/$multiarch/engines-3/pkcs11.so
   NEED[gstreamer1.0-plugins-bad]=/usr/lib/$multiarch/gstreamer-1.0/libgstvideoparsersbad.so
+  NEED[gir1.2-gst-rtsp-server-1.0]=/usr/lib/$multiarch/girepository-1.0/GstRtspServer-1.0.typelib
 fi
 
 missing=()

@@ -68,7 +68,7 @@ export const ISLANDS_SQL = `
   GROUP BY serial, session, state, grp`;
 
 export const NVR_OPS_MIGRATION: Migration = {
-  version: 3,
+  version: 4,
   description: 'retention (expired ranges, journal, usage), evidence locks and their audit chain, timeline spans, ring reports',
   up: (db) => {
     db.exec(`

@@ -30,7 +30,9 @@ import { NvrIndex } from './db.js';
 import { IngestService } from './ingest.js';
 import type { PutObject } from './ingest.js';
 import { INGEST_PREFIX, parseIngestPath } from './protocol.js';
+import { StampingService } from './stamping.js';
 import { SegmentStore } from './store.js';
+import { openNvrStamper } from './tsa.js';
 import { PeerClassifier } from '../kms/peers.js';
 import { readBody, registerAdmin } from './admin.js';
 import { NvrOps, parseRingReport } from './ops.js';
@@ -43,6 +45,8 @@ export interface RunningNvr {
   readonly ingest: IngestService;
   readonly index: NvrIndex;
   readonly store: SegmentStore;
+  /** The NVR's time-stamping of record-chain heads (stamping.ts), when a TSA is configured. */
+  readonly stamping?: StampingService;
   /** Retention, locks, timeline (retention-service.ts, locks.ts, ops.ts). */
   readonly ops: NvrOps;
   /** Stops accepting, lets requests in flight finish (at most `graceMs`, default 10 s), closes everything. */
@@ -109,6 +113,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
   let watcher: CrlWatcher | undefined;
   let peers: PeerClassifier | undefined;
   let index: NvrIndex | undefined;
+  let stamping: StampingService | undefined;
   let retention: RetentionService | undefined;
   try {
     // a CRL change finds the server once it exists
@@ -125,6 +130,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     const stale = await removeTemporaries(store);
     if (stale > 0) log.info({ event: 'temporaries-removed', count: stale }, `removed ${stale} temporaries of interrupted uploads`);
     const ix = index;
+    // the TSA is opened (and checked: its certificate, purpose and key) before anything listens
+    if (config.tsa !== undefined) stamping = new StampingService({ index: ix, stamper: await openNvrStamper(config.tsa.dir, config.tsa.keystore), log, intervalMs: config.tsa.intervalMs });
     const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
     const crls = w?.current.crls;
     if (adminOn) peers = new PeerClassifier({ root: roots[0] as X509Certificate, factory: factoryCerts[0] as X509Certificate, operator: operatorCerts[0] as X509Certificate, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });
@@ -190,6 +197,11 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     });
     await retention.start();
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
+    if (stamping !== undefined && config.tsa !== undefined) {
+      stamping.start();
+      log.info({ event: 'stamping', tsa: stamping.stamper.description, intervalMs: config.tsa.intervalMs }, `time-stamping record-chain heads every ${config.tsa.intervalMs} ms as ${stamping.stamper.description}`);
+    }
+    const st = stamping;
     log.info({ event: 'store', store: config.store, database: config.database, freeSpaceFloor: config.freeSpaceFloor }, 'store open');
     let closed = false;
     return {
@@ -198,12 +210,15 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       ingest,
       index: ix,
       store,
+      ...(st !== undefined ? { stamping: st } : {}),
       ops,
       close: async (graceMs = 10_000) => {
         if (closed) return;
         closed = true;
         closing = true;
         await Promise.race([ingest.drained(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+        await st?.stop();
+        await st?.stamper.close();
         await rs.stop();
         w?.close();
         await app.close();
@@ -212,6 +227,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     };
   } catch (e) {
+    await stamping?.stop();
+    await stamping?.stamper.close();
     await retention?.stop();
     watcher?.close();
     index?.close();
