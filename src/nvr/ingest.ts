@@ -466,6 +466,9 @@ export async function exportSession(index: NvrIndex, store: SegmentStore, serial
   await mkdir(out, { recursive: true });
   await cp(store.sessionDir(serial, session), out, { recursive: true });
   await writeFile(join(out, 'records.jsonl'), materialiseRecords(index, serial, session));
+  // what retention deleted is reported "expired by retention", not "missing" (recording/layout.ts, expired.json)
+  const expired = (await import('./retention-service.js')).expiredInfo(index, serial, session);
+  if (expired !== undefined) await writeFile(join(out, 'expired.json'), `${JSON.stringify(expired)}\n`);
 }
 
 export type { EndRecord };

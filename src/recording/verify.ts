@@ -17,7 +17,8 @@ import { establishSigner, type SignerIdentity, type TrustOptions } from '../sign
 import type { X509Certificate } from '../pki/x509.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
-import { CHAIN_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { CHAIN_FILE, EXPIRED_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import type { ExpiredInfo } from './layout.js';
 import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
 import type { AnyRecord, EndRecord, FragmentRecord, LostRecord, SessionRecord } from './records.js';
@@ -63,7 +64,7 @@ function verdictOf(r: Omit<FragmentLayerReport, 'verdict'>): FragmentLayerReport
   if (r.trust === 'none') return 'UNSIGNED';
   if (r.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (r.trust === 'invalid') return 'NOT_AUTHENTIC';
-  if (r.problems.some((p) => p.kind !== 'missing' && p.kind !== 'lost' && p.kind !== 'unproven')) return 'NOT_AUTHENTIC';
+  if (r.problems.some((p) => p.kind !== 'missing' && p.kind !== 'lost' && p.kind !== 'expired' && p.kind !== 'unproven')) return 'NOT_AUTHENTIC';
   if (r.problems.some((p) => p.kind === 'unproven')) return 'UNPROVEN_TIME';
   if (r.problems.length > 0 || !r.endRecord) return 'AUTHENTIC_WITH_GAPS';
   return r.authentic > 0 ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
@@ -161,8 +162,9 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   const chain = verifyRecordChain(fragmentRecords, hashes, id.key, { genesis: recordHash(s), links, expected });
   // fragments the camera itself reported overwritten before upload: lost on the camera, not missing
   const lostOn = (seq: number): LostRecord | undefined => lost.find((l) => l.of === s.session && seq >= l.from && seq < l.to);
+  const relabelled = await relabelExpired(files, chain.problems);
   problems.push(
-    ...chain.problems.map((p) => {
+    ...relabelled.map((p) => {
       const l = p.kind === 'missing' && p.seq !== undefined ? lostOn(p.seq) : undefined;
       return l === undefined ? p : { ...p, kind: 'lost', detail: `fragment ${p.seq} (${p.start ?? '?'}–${p.end ?? '?'} s) was lost on the camera (buffer full): overwritten before it was uploaded, as the camera's signed lost record says` };
     }),
@@ -203,6 +205,34 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   }
   r.time = await fragmentTime(files, records, fragmentRecords, end, id, options, { startMs, expected, counted, demote, problems });
   return done(r);
+}
+
+/**
+ * A recorder's export says which fragments its retention deleted (expired.json, unsigned): those reported missing
+ * are reported as expired by retention instead — still absent, never authentic; the claim is the recorder's.
+ */
+async function relabelExpired(files: RecordingFiles, problems: readonly RecordingProblem[]): Promise<RecordingProblem[]> {
+  if (!files.has(EXPIRED_FILE)) return [...problems];
+  let info: ExpiredInfo | undefined;
+  try {
+    const v = JSON.parse(Buffer.from(await files.read(EXPIRED_FILE)).toString('utf8')) as { v?: unknown; ranges?: unknown };
+    const ranges: unknown[] = Array.isArray(v.ranges) ? (v.ranges as unknown[]) : [];
+    const ok = (x: unknown): boolean => {
+      const e = x as Record<string, unknown> | null;
+      return typeof e === 'object' && e !== null && Number.isSafeInteger(e['from']) && Number.isSafeInteger(e['to']) && typeof e['at'] === 'string' && typeof e['reason'] === 'string';
+    };
+    if (v.v === 1 && Array.isArray(v.ranges) && ranges.every(ok)) info = v as ExpiredInfo;
+  } catch {
+    info = undefined;
+  }
+  if (info === undefined) return [...problems, { kind: 'missing', detail: `${EXPIRED_FILE} is not a list of expired ranges: ignored` }];
+  const ranges = info.ranges;
+  return problems.map((p) => {
+    if (p.kind !== 'missing' || p.seq === undefined) return p;
+    const seq = p.seq;
+    const x = ranges.find((e) => e.from <= seq && seq < e.to);
+    return x === undefined ? p : { ...p, kind: 'expired', detail: `fragment ${seq}${p.start !== undefined ? ` (${p.start}–${p.end ?? p.start} s)` : ''} expired by retention on the recorder at ${x.at} (${x.reason}; the recorder's claim, unsigned)` };
+  });
 }
 
 /** Consecutive runs (by sequence number) of fragment records, as [first, last]. */
