@@ -19,7 +19,7 @@ import { copyFile, link, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, ioError } from '../errors.js';
 import { exportBundle, type Exporter } from '../recording/bundle.js';
-import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
+import { CHAIN_FILE, EXPIRED_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
 import { exportOnvif, type OnvifExportResult, type OnvifExporter } from '../recording/onvif-export.js';
 import { exportSessionsBundle, type SessionsManifest } from '../recording/sessions-bundle.js';
 import { TIMESTAMPS_FILE, formatTokenEntry } from '../recording/timestamps.js';
@@ -29,6 +29,7 @@ import type { TimeStampInfo } from '../tsp/token.js';
 import { trackTemporary } from '../util/cleanup.js';
 import type { NvrConfig } from './config.js';
 import { NvrIndex } from './db.js';
+import { expiredInfo } from './retention-service.js';
 import { sessionTokens } from './stamping.js';
 import { SegmentStore } from './store.js';
 
@@ -86,6 +87,9 @@ async function materialise(index: NvrIndex, store: SegmentStore, serial: string,
     return record === undefined ? [] : [formatTokenEntry({ v: 1, record, sha256: t.sha256, token: Buffer.from(t.token).toString('base64') })];
   });
   if (lines.length > 0) await writeFile(join(dir, TIMESTAMPS_FILE), lines.join(''));
+  // what retention deleted of the session: verify says "expired by retention", not "missing"
+  const expired = expiredInfo(index, serial, session);
+  if (expired !== undefined) await writeFile(join(dir, EXPIRED_FILE), `${JSON.stringify(expired)}\n`);
   return lines.length;
 }
 

@@ -29,7 +29,7 @@ import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type Verdict, type VerificationReport } from '../signing/report.js';
 import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
 import { sha256Of, TarFiles } from './files.js';
-import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
+import { CHAIN_FILE, EXPIRED_FILE, INFO_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
 import { planExport } from './range.js';
 import type { BundleReport, FragmentLayerReport } from './report.js';
@@ -88,7 +88,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
   const { files, session } = plan;
   const extra = new Map<string, Uint8Array>();
   if (plan.certificateSei !== undefined) extra.set(SESSION_SEI_FILE, plan.certificateSei);
-  const optional = [TIMESTAMPS_FILE, INFO_FILE].filter((n) => files.has(n));
+  const optional = [TIMESTAMPS_FILE, INFO_FILE, LOST_FILE, EXPIRED_FILE].filter((n) => files.has(n));
   const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments];
   const created = options.now ?? new Date();
   return writeWithAtomic(options.out, async (fh) => {
