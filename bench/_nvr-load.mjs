@@ -35,8 +35,11 @@ const PIN_ENV = 'KF_BENCH_NVR_PIN';
 process.env[PIN_ENV] ??= 'bench passphrase';
 const spec = (dir) => `file:${dir};pin-env=${PIN_ENV}`;
 const SITE = join(ROOT, 'site');
+export const siteDir = SITE;
 export const serialOf = (i) => `CAM-${String(i + 1).padStart(4, '0')}`;
 const camDir = (serial) => join(SITE, 'cams', serial);
+export const camDirOf = camDir;
+export const clipPath = join(ROOT, '1080p25-4M-10s.h264');
 const BIN = new URL('../bin/keyframe.js', import.meta.url).pathname;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -77,7 +80,6 @@ export async function site(n) {
 export async function template() {
   const dir = join(ROOT, 'template-1080p25-4M');
   if (!existsSync(join(dir, RECORDS_FILE)) || !existsSync(join(dir, 'done'))) {
-    const clipPath = join(ROOT, '1080p25-4M-10s.h264');
     if (!existsSync(clipPath)) {
       execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=25', '-t', '10',
         '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-bf', '0', '-b:v', '4M', '-maxrate', '4M', '-bufsize', '8M',

@@ -20,7 +20,7 @@ import { machine, median } from './_machine.mjs';
 import { ROOT, cameraClient, checkNvr, cpuMs, load, nice, percentile, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
 const STEPS = (process.env.STEPS ?? '25,50,100,150,200').split(',').map(Number);
-const SECONDS = Number(process.env.SECONDS ?? 20);
+const SECONDS = Number(process.env.SECONDS ?? 10);
 const RUNS = Number(process.env.RUNS ?? 3);
 const LATE_S = Number(process.env.LATE_S ?? 3);
 const OUT = process.env.OUT ?? new URL('results/nvr-ingest.json', import.meta.url).pathname;
@@ -89,16 +89,19 @@ async function runOnce(n) {
   const all2xx = [...statuses.keys()].every((st) => st >= 200 && st < 300);
   const verified = check.segmentStates.verified ?? 0;
   const maxLate = Math.max(...lateness);
-  const keptUp = all2xx && check.problems === 0 && verified === n * SECONDS && check.quarantined === 0 && maxLate <= LATE_S;
+  const noLoss = all2xx && check.problems === 0 && verified === n * SECONDS && check.quarantined === 0;
+  const keptUp = noLoss && maxLate <= LATE_S;
   rmSync(join(ROOT, 'run-ingest'), { recursive: true, force: true });
   return {
     cameras: n,
+    noLoss,
     keptUp,
     statuses: Object.fromEntries(statuses),
     check,
     wallSeconds: +wall.toFixed(2),
     bytes,
     MBps: +(bytes / 1e6 / SECONDS).toFixed(2),
+    MBpsAchieved: +(bytes / 1e6 / wall).toFixed(2),
     lateSeconds: { p50: +percentile(lateness, 50).toFixed(3), p99: +percentile(lateness, 99).toFixed(3), max: +maxLate.toFixed(3) },
     nvrCpuMs: +nvrCpu.toFixed(0),
     nvrCoreShare: +(nvrCpu / 1000 / wall).toFixed(3),
@@ -107,6 +110,8 @@ async function runOnce(n) {
     loadGenCoreShare: +(lgCpu / 1000 / wall).toFixed(3),
     sha256CpuMs: +shaCpu.toFixed(1),
     nvrCpuVsSha256: +(nvrCpu / shaCpu).toFixed(1),
+    nvrCpuMsPerCameraSecond: +(nvrCpu / (n * SECONDS)).toFixed(2),
+    loadGenCpuMsPerCameraSecond: +(lgCpu / (n * SECONDS)).toFixed(2),
     nvrPeakRssMB: nvrHwmKb !== undefined ? Math.round(nvrHwmKb / 1024) : undefined,
     loadavg: load(),
   };
@@ -114,22 +119,27 @@ async function runOnce(n) {
 
 const steps = [];
 let best;
+let bestRealTime;
 for (const n of STEPS) {
   const runs = [];
   for (let r = 0; r < RUNS; r++) {
     const x = await runOnce(n);
-    console.log(`${n} cameras, run ${r + 1}: kept up ${x.keptUp}, ${x.MBps} MB/s, late max ${x.lateSeconds.max} s, NVR ${(x.nvrCoreShare * 100).toFixed(1)} % of a core (${x.nvrCpuVsSha256}× SHA-256), load generator ${(x.loadGenCoreShare * 100).toFixed(1)} %, check problems ${x.check.problems}, verified ${x.check.segmentStates.verified ?? 0}/${n * SECONDS}, statuses ${JSON.stringify(x.statuses)}, load ${x.loadavg.join(' ')}`);
+    console.log(`${n} cameras, run ${r + 1}: no loss ${x.noLoss}, kept up ${x.keptUp}, wall ${x.wallSeconds} s, ${x.MBps} MB/s, late max ${x.lateSeconds.max} s, NVR ${(x.nvrCoreShare * 100).toFixed(1)} % of a core (${x.nvrCpuVsSha256}× SHA-256), load generator ${(x.loadGenCoreShare * 100).toFixed(1)} %, check problems ${x.check.problems}, verified ${x.check.segmentStates.verified ?? 0}/${n * SECONDS}, statuses ${JSON.stringify(x.statuses)}, load ${x.loadavg.join(' ')}`);
     runs.push(x);
-    if (!x.keptUp) break;
+    if (!x.noLoss) break;
   }
   const keptUp = runs.every((x) => x.keptUp);
+  const noLoss = runs.every((x) => x.noLoss);
   const m = (f) => median(runs.map(f));
   const range = (f) => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
   const step = {
     cameras: n,
     runs: runs.length,
+    noLossAllRuns: noLoss,
     keptUpAllRuns: keptUp,
+    wallSecondsMedian: m((x) => x.wallSeconds),
     MBpsMedian: m((x) => x.MBps),
+    MBpsAchievedMedian: m((x) => x.MBpsAchieved),
     lateMaxSecondsMedian: m((x) => x.lateSeconds.max),
     lateMaxSecondsRange: range((x) => x.lateSeconds.max),
     nvrCoreShareMedian: m((x) => x.nvrCoreShare),
@@ -138,11 +148,19 @@ for (const n of STEPS) {
     nvrCpuVsSha256Median: m((x) => x.nvrCpuVsSha256),
     nvrCpuVsSha256Range: range((x) => x.nvrCpuVsSha256),
     loadGenCoreShareMedian: m((x) => x.loadGenCoreShare),
+    nvrCpuMsPerCameraSecondMedian: m((x) => x.nvrCpuMsPerCameraSecond),
+    loadGenCpuMsPerCameraSecondMedian: m((x) => x.loadGenCpuMsPerCameraSecond),
+    // cameras two whole cores would take at this step's CPU cost: NVR alone, and NVR + load generator
+    projectedCamerasOn2CoresNvrOnly: Math.floor(2000 / m((x) => x.nvrCpuMsPerCameraSecond)),
+    projectedCamerasOn2CoresWithLoadGen: Math.floor(2000 / (m((x) => x.nvrCpuMsPerCameraSecond) + m((x) => x.loadGenCpuMsPerCameraSecond))),
     detail: runs,
   };
   steps.push(step);
-  if (!keptUp) break;
+  if (!noLoss) break;
   best = step;
+  if (keptUp) bestRealTime = step;
+  // hopelessly behind: the machine's share for this niced run is used up; larger steps say nothing more
+  if (step.wallSecondsMedian > 6 * SECONDS) break;
 }
 
 const { closeDevices } = await import('./_nvr-load.mjs');
@@ -157,10 +175,15 @@ const result = {
   machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: 'shared 2-core VM: a long background test run and other engineers ran at the same time; the load generator shares the 2 cores with the NVR' },
   segmentBytesMean: Math.round(segBytes),
   seconds: SECONDS,
-  result: best === undefined ? { cameras: 0 } : { largestCamerasKeptUp: best.cameras, MBpsSustained: best.MBpsMedian, nvrCoreShare: best.nvrCoreShareMedian, nvrCpuVsSha256: best.nvrCpuVsSha256Median, loadGenCoreShare: best.loadGenCoreShareMedian },
-  goalsMet: best === undefined ? { cameras: false, MBps: false } : { cameras: best.cameras >= 100, MBps: best.MBpsMedian >= 50 },
+  result: {
+    largestCamerasNoLoss: best?.cameras ?? 0,
+    largestCamerasNoLossInRealTime: bestRealTime?.cameras ?? 0,
+    MBpsInRealTime: bestRealTime?.MBpsMedian ?? 0,
+    atLargestNoLoss: best === undefined ? undefined : { MBpsOffered: best.MBpsMedian, MBpsAchieved: best.MBpsAchievedMedian, wallSecondsFor: SECONDS, wallSecondsMedian: best.wallSecondsMedian, nvrCoreShare: best.nvrCoreShareMedian, nvrCpuMsPerCameraSecond: best.nvrCpuMsPerCameraSecondMedian, nvrCpuVsSha256: best.nvrCpuVsSha256Median, loadGenCoreShare: best.loadGenCoreShareMedian, projectedCamerasOn2CoresNvrOnly: best.projectedCamerasOn2CoresNvrOnly, projectedCamerasOn2CoresWithLoadGen: best.projectedCamerasOn2CoresWithLoadGen },
+  },
+  goalsMet: { camerasInRealTimeHere: (bestRealTime?.cameras ?? 0) >= 100, MBpsInRealTimeHere: (bestRealTime?.MBpsMedian ?? 0) >= 50, camerasByCpuCostOn2Cores: (best?.projectedCamerasOn2CoresWithLoadGen ?? 0) >= 100 },
   steps,
   elapsedSeconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
-console.log(`${OUT}: largest kept up ${best?.cameras ?? 0} cameras, ${best?.MBpsMedian ?? 0} MB/s`);
+console.log(`${OUT}: largest no loss ${best?.cameras ?? 0}, in real time ${bestRealTime?.cameras ?? 0} cameras (${bestRealTime?.MBpsMedian ?? 0} MB/s), projected on 2 cores ${best?.projectedCamerasOn2CoresWithLoadGen}`);
