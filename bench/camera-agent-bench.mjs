@@ -13,7 +13,7 @@ import { machine, median } from './_machine.mjs';
 import { ROOT, checkNvr, clipPath, load, nice, procCpuMs, procHwmKb, site, startNvrProcess, template, siteDir, camDirOf, serialOf } from './_nvr-load.mjs';
 
 const SECONDS = Number(process.env.SECONDS ?? 60);
-const WARMUP = Number(process.env.WARMUP ?? 5);
+const WARMUP = Number(process.env.WARMUP ?? 15);
 const RUNS = Number(process.env.RUNS ?? 3);
 const BIN = process.env.KF_AGENT_BIN ?? new URL('../bin/keyframe.js', import.meta.url).pathname;
 const OUT = process.env.OUT ?? new URL('results/camera-agent.json', import.meta.url).pathname;
