@@ -148,6 +148,9 @@ export async function closeDevices() {
   devices.clear();
 }
 
+/** PUTs sent again after a connection reset (counted for the results). */
+export const retried = { count: 0 };
+
 /** A simulated camera's mutual-TLS client (its own certificate and key), keep-alive connections. */
 export async function cameraClient(serial, url, sockets = 2) {
   const roots = parseCertificates(readFileSync(join(SITE, 'ca', 'operator.pem')), 'operator.pem');
@@ -167,8 +170,20 @@ export async function cameraClient(serial, url, sockets = 2) {
       req.on('error', reject);
       req.end(body);
     });
+  // a keep-alive connection the NVR closed while idle (its keep-alive timeout, 5 s) is reset when reused: the
+  // object was not acknowledged, so it is sent again (PUTs are idempotent), as the agent's uploader retries
+  const sendRetrying = async (path, body) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await send(path, body);
+      } catch (e) {
+        if (attempt >= 3 || !['ECONNRESET', 'EPIPE'].includes(e?.code)) throw e;
+        retried.count++;
+      }
+    }
+  };
   return {
-    put: (s, kind, body, index) => send(kind === 'seg' || kind === 'rec' ? ingestPath({ kind, serial, session: s, index }) : ingestPath({ kind, serial, session: s }), typeof body === 'string' ? Buffer.from(body) : body),
+    put: (s, kind, body, index) => sendRetrying(kind === 'seg' || kind === 'rec' ? ingestPath({ kind, serial, session: s, index }) : ingestPath({ kind, serial, session: s }), typeof body === 'string' ? Buffer.from(body) : body),
     close: () => agent.destroy(),
   };
 }

@@ -15,7 +15,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, median } from './_machine.mjs';
-import { ROOT, cameraClient, checkNvr, closeDevices, cpuMs, load, nice, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
+import { ROOT, retried, cameraClient, checkNvr, closeDevices, cpuMs, load, nice, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
 const CAMERAS = Number(process.env.CAMERAS ?? 10);
 const OUTAGE = Number(process.env.OUTAGE ?? 300);
@@ -30,6 +30,7 @@ const tpl = await template();
 
 async function runOnce() {
   const nvr = await startNvrProcess(join(ROOT, 'run-backfill'));
+  const retried0 = retried.count;
   const t0 = Date.now();
   const sessions = [];
   for (let i = 0; i < CAMERAS; i++) sessions.push(await presign(serialOf(i), tpl, OUTAGE + LIVE_MAX, t0 - OUTAGE * 1000));
@@ -89,6 +90,7 @@ async function runOnce() {
     perCameraSeconds: perCamera.map((x) => +x.toFixed(1)).sort((a, b) => a - b),
     noLoss: all2xx && check.problems === 0 && verified === CAMERAS * OUTAGE + liveSent && check.quarantined === 0,
     statuses: Object.fromEntries(statuses),
+    resentAfterConnectionReset: retried.count - retried0,
     check,
     liveSegmentsSent: liveSent,
     bytes,

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, median } from './_machine.mjs';
-import { ROOT, cameraClient, checkNvr, cpuMs, load, nice, percentile, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
+import { ROOT, retried, cameraClient, checkNvr, cpuMs, load, nice, percentile, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
 const STEPS = (process.env.STEPS ?? '25,50,100,150,200').split(',').map(Number);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -35,6 +35,7 @@ console.log(`template: ${tpl.segs.length} fragments, mean ${(segBytes / 1000).to
 
 async function runOnce(n) {
   const nvr = await startNvrProcess(join(ROOT, 'run-ingest'));
+  const retried0 = retried.count;
   const t0 = Date.now() + 2_000 + n * 40; // start time of every camera's session (clock of the video)
   const sessions = [];
   for (let i = 0; i < n; i++) sessions.push(await presign(serialOf(i), tpl, SECONDS, t0));
@@ -97,6 +98,7 @@ async function runOnce(n) {
     noLoss,
     keptUp,
     statuses: Object.fromEntries(statuses),
+    resentAfterConnectionReset: retried.count - retried0,
     check,
     wallSeconds: +wall.toFixed(2),
     bytes,
