@@ -12,6 +12,7 @@ import type { CliContext } from './context.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerUpCommand } from './commands/up.js';
 import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupKeyCommands } from './commands/groupkey.js';
 import { registerKmsCommands } from './commands/kms.js';
@@ -44,6 +45,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerKmsCommands(program, ctx);
   registerNvrCommands(program, ctx);
   registerDemoCommand(program, ctx);
+  registerUpCommand(program, ctx);
   // every subcommand inherits output and exit handling
   const inherit = (cmd: Command): void => {
     for (const sub of cmd.commands) {

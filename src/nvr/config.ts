@@ -16,7 +16,10 @@
  *     "freeSpaceFloor": 1073741824,          bytes kept free on the store's file system: below, ingest answers 507
  *     "objectLimits": { "chain": 65536, "init": 1048576, "seg": 67108864, "rec": 65536 },
  *     "limits": { "maxConnections": 2048, "requestTimeout": "60s", … }   src/server/limits.ts
- *     "crlCheck": "5s"
+ *     "crlCheck": "5s",
+ *     "tsa": "tsa",                          optional: the NVR's TSA identity (operator CA, EKU timeStamping): with it
+ *     "tsaKeystore": "file:…",               the NVR time-stamps each camera's record-chain head (stamping.ts);
+ *     "stampInterval": "5s"                  overrides its key store; how often it stamps
  *   }
  */
 import { readFileSync } from 'node:fs';
@@ -27,6 +30,7 @@ import type { ServerLimits } from '../server/limits.js';
 import { parseDuration } from '../util/duration.js';
 import { DEFAULT_OBJECT_LIMITS } from './ingest.js';
 import type { ObjectLimits } from './ingest.js';
+import { DEFAULT_STAMP_INTERVAL_MS } from './stamping.js';
 
 export interface NvrConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -39,6 +43,8 @@ export interface NvrConfig {
   readonly objectLimits: ObjectLimits;
   readonly limits: ServerLimits;
   readonly crlCheckMs: number;
+  /** The NVR's time-stamping authority (stamping.ts), when configured. */
+  readonly tsa?: { readonly dir: string; readonly keystore?: string; readonly intervalMs: number };
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -61,7 +67,7 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck']);
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenRaw = o['listen'] ?? {};
@@ -94,6 +100,10 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     objectLimits[k] = v;
   }
   const ol = objectLimits as unknown as ObjectLimits;
+  const tsaDir = o['tsa'] === undefined ? undefined : str(o, 'tsa', source);
+  const tsaKeystore = o['tsaKeystore'] === undefined ? undefined : str(o, 'tsaKeystore', source);
+  if (tsaDir === undefined && (tsaKeystore !== undefined || o['stampInterval'] !== undefined)) throw new InputError(`${source}: "tsaKeystore" and "stampInterval" need "tsa"`);
+  const stampMs = o['stampInterval'] === undefined ? DEFAULT_STAMP_INTERVAL_MS : parseDuration(o['stampInterval'], `${source}: stampInterval`);
   const limits = parseLimits(o['limits'], source, { ...NVR_LIMITS, maxBodyBytes: Math.max(ol.chain, ol.init, ol.seg, ol.rec) });
   return {
     listen: { host, port },
@@ -106,6 +116,7 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     objectLimits: ol,
     limits,
     crlCheckMs: o['crlCheck'] === undefined ? NVR_DEFAULTS.crlCheckMs : parseDuration(o['crlCheck'], `${source}: crlCheck`),
+    ...(tsaDir !== undefined ? { tsa: { dir: path(tsaDir), ...(tsaKeystore !== undefined ? { keystore: tsaKeystore } : {}), intervalMs: stampMs } } : {}),
   };
 }
 

@@ -14,6 +14,8 @@
  *   lost        ranges a camera's lost records declare overwritten before upload
  *   quarantine  every object kept aside, where, and why
  *   alarms      conflicts (different bytes under a used name) and other conditions an operator must see
+ *   tokens      RFC 3161 tokens the NVR's TSA issued over record-chain heads (stamping.ts)
+ *   stamping    per session: the last record stamped, failures and the last error (stamping.ts)
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -66,6 +68,21 @@ CREATE TABLE quarantine (
 CREATE TABLE alarms (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, serial TEXT NOT NULL, session TEXT, kind TEXT NOT NULL,
   detail TEXT NOT NULL);
+`),
+  },
+  {
+    version: 3,
+    description: 'RFC 3161 tokens over record-chain heads (the NVR as TSA), stamping state per session',
+    up: (db) =>
+      db.exec(`
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, serial TEXT NOT NULL, session TEXT NOT NULL, record_idx INTEGER NOT NULL,
+  sha256 TEXT NOT NULL, token BLOB NOT NULL, gen_time INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX tokens_session ON tokens (serial, session, record_idx);
+CREATE TABLE stamping (
+  serial TEXT NOT NULL, session TEXT NOT NULL, stamped_idx INTEGER NOT NULL DEFAULT -1,
+  failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, last_error_at INTEGER,
+  PRIMARY KEY (serial, session));
 `),
   },
 ];
@@ -167,6 +184,11 @@ export class NvrIndex {
   static open(file: string, options: { readonly create?: boolean; readonly migrations?: readonly Migration[] } = {}): NvrIndex {
     const o = openStore({ file, kind: NVR_STORE_KIND, what: 'NVR index', migrations: options.migrations ?? NVR_MIGRATIONS, exclusive: false, ...(options.create === true ? { create: true } : {}) });
     return new NvrIndex(o.db, o.created, o.migratedFrom, o.version);
+  }
+
+  /** The database, for modules that own tables of their own (stamping.ts: tokens, stamping). */
+  get sql(): Db {
+    return this.db;
   }
 
   /** Opens the index read-only (`nvr status`, while the NVR may be running): nothing is written, no migration runs. */

@@ -30,7 +30,9 @@ import { NvrIndex } from './db.js';
 import { IngestService } from './ingest.js';
 import type { PutObject } from './ingest.js';
 import { INGEST_PREFIX, parseIngestPath } from './protocol.js';
+import { StampingService } from './stamping.js';
 import { SegmentStore } from './store.js';
+import { openNvrStamper } from './tsa.js';
 
 export interface RunningNvr {
   readonly url: string;
@@ -38,6 +40,8 @@ export interface RunningNvr {
   readonly ingest: IngestService;
   readonly index: NvrIndex;
   readonly store: SegmentStore;
+  /** The NVR's time-stamping of record-chain heads (stamping.ts), when a TSA is configured. */
+  readonly stamping?: StampingService;
   /** Stops accepting, lets requests in flight finish (at most `graceMs`, default 10 s), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -94,6 +98,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
   const unlock = await holdLock(config.store);
   let watcher: CrlWatcher | undefined;
   let index: NvrIndex | undefined;
+  let stamping: StampingService | undefined;
   try {
     // a CRL change finds the server once it exists
     const later: { apply?: (crls: readonly X509Crl[]) => Promise<void> } = {};
@@ -106,6 +111,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     const stale = await removeTemporaries(store);
     if (stale > 0) log.info({ event: 'temporaries-removed', count: stale }, `removed ${stale} temporaries of interrupted uploads`);
     const ix = index;
+    // the TSA is opened (and checked: its certificate, purpose and key) before anything listens
+    if (config.tsa !== undefined) stamping = new StampingService({ index: ix, stamper: await openNvrStamper(config.tsa.dir, config.tsa.keystore), log, intervalMs: config.tsa.intervalMs });
     const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
     const crls = w?.current.crls;
     const server = createSecureServer({ name: 'nvr', tls: await tlsServerOptions(identity, { roots, ...(crls !== undefined ? { crls } : {}) }), limits: config.limits, log });
@@ -153,6 +160,11 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     });
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
+    if (stamping !== undefined && config.tsa !== undefined) {
+      stamping.start();
+      log.info({ event: 'stamping', tsa: stamping.stamper.description, intervalMs: config.tsa.intervalMs }, `time-stamping record-chain heads every ${config.tsa.intervalMs} ms as ${stamping.stamper.description}`);
+    }
+    const st = stamping;
     log.info({ event: 'store', store: config.store, database: config.database, freeSpaceFloor: config.freeSpaceFloor }, 'store open');
     let closed = false;
     return {
@@ -161,11 +173,14 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       ingest,
       index: ix,
       store,
+      ...(st !== undefined ? { stamping: st } : {}),
       close: async (graceMs = 10_000) => {
         if (closed) return;
         closed = true;
         closing = true;
         await Promise.race([ingest.drained(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+        await st?.stop();
+        await st?.stamper.close();
         w?.close();
         await app.close();
         ix.close();
@@ -173,6 +188,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     };
   } catch (e) {
+    await stamping?.stop();
+    await stamping?.stamper.close();
     watcher?.close();
     index?.close();
     await unlock();

@@ -26,7 +26,7 @@ import type { Stamper } from '../tsp/stamper.js';
 import { verifyTimeStampToken, type TimeStampInfo } from '../tsp/token.js';
 import { bounds, futureClaim, provenBefore, revocationKnowledge, timePolicy, unprovenReason } from '../signing/time.js';
 import type { KeySet } from '../packager/decrypt.js';
-import { overallVerdict, sessionVerdict, type SessionReport, type VerificationReport } from '../signing/report.js';
+import { overallVerdict, sessionVerdict, type SessionReport, type Verdict, type VerificationReport } from '../signing/report.js';
 import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
 import { sha256Of, TarFiles } from './files.js';
 import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
@@ -37,6 +37,7 @@ import { TarWriter } from './tar.js';
 import { writeWithAtomic } from '../util/fs.js';
 import { TIMESTAMPS_FILE } from './timestamps.js';
 import { provenByFromReport, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
+import { isSessionsManifest, verifySessionParts, type SessionBreak, type SessionPart, type SessionsManifest } from './sessions-bundle.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'manifest.sig';
@@ -128,13 +129,15 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
   });
 }
 
-function parseManifest(bytes: Uint8Array): BundleManifest {
+function parseManifest(bytes: Uint8Array): BundleManifest | SessionsManifest {
   let m: unknown;
   try {
     m = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
     throw new MediaError(`${MANIFEST_FILE} is not valid JSON`);
   }
+  // v 2: several sessions of one camera (sessions-bundle.ts)
+  if (isSessionsManifest(m)) return m;
   const o = m as Partial<BundleManifest>;
   const ok =
     typeof m === 'object' &&
@@ -175,6 +178,11 @@ export interface BundleVerification {
   readonly fragmentLayer?: FragmentLayerReport;
   readonly video?: VerificationReport;
   readonly videoLayer: string;
+  /** A bundle of several sessions (manifest v 2): each session as verified, and the breaks between them. */
+  readonly parts?: readonly SessionPart[];
+  readonly breaks?: readonly SessionBreak[];
+  /** The worst verdict of the parts' layers. */
+  readonly partsVerdict?: Verdict;
 }
 
 export const NO_EXPORTER_ROOT = 'no exporter root given (--exporter-root): an exporter is trusted only under the operator CA that certified it';
@@ -205,7 +213,7 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     if (incomplete) return { bundle, videoLayer: 'not checked: the bundle is incomplete' };
     const manifestBytes = await tar.read(MANIFEST_FILE);
     const signature = await tar.read(SIGNATURE_FILE);
-    let manifest: BundleManifest | undefined;
+    let manifest: BundleManifest | SessionsManifest | undefined;
     try {
       manifest = parseManifest(manifestBytes);
     } catch (e) {
@@ -236,7 +244,7 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     bundle.created = manifest.created;
     bundle.reason = manifest.reason;
     bundle.requested = manifest.requested;
-    bundle.exported = manifest.exported;
+    if (manifest.v === 1) bundle.exported = manifest.exported;
     const future = futureClaim(createdMs, policy, 'the manifest (export time)');
     if (future !== undefined) problems.push(future);
     const listed = new Set<string>();
@@ -250,7 +258,19 @@ export async function verifyBundle(path: string, options: BundleVerifyOptions): 
     }
     const unsigned = new Set([MANIFEST_FILE, SIGNATURE_FILE, TIMESTAMP_FILE]);
     for (const n of tar.names()) if (!unsigned.has(n) && !listed.has(n)) problems.push(`${n} is in the bundle but not in the manifest`);
-    for (const n of tar.sub(FOLDER).names()) if (!listed.has(`${FOLDER}/${n}`)) problems.push(`${FOLDER}/${n} is in the bundle but not in the manifest`);
+    const folders = manifest.v === 2 ? manifest.sessions.map((x) => x.folder) : [FOLDER];
+    for (const d of folders) for (const n of tar.sub(d).names()) if (!listed.has(`${d}/${n}`)) problems.push(`${d}/${n} is in the bundle but not in the manifest`);
+    if (manifest.v === 2) {
+      const tsaRoots2 = options.tsaRoots ?? options.exporterRoots;
+      const { parts, breaks, verdict } = await verifySessionParts(tar, manifest, options, problems);
+      const allTokens = parts.flatMap((p) => p.fragmentLayer.time?.tokens ?? []);
+      const firstTime = parts[0]?.fragmentLayer.time;
+      bundle.time = await exportTime(tar.has(TIMESTAMP_FILE) ? await tar.read(TIMESTAMP_FILE) : undefined, signature, createdMs, id, firstTime !== undefined ? { time: { ...firstTime, tokens: allTokens } } : {}, { ...options, ...(tsaRoots2 !== undefined ? { tsaRoots: tsaRoots2 } : {}) }, problems);
+      bundle.verdict =
+        problems.length > 0 ? 'NOT_AUTHENTIC' : id.trust === 'untrusted' ? 'UNTRUSTED_SIGNER' : id.trust !== 'trusted' ? 'NOT_AUTHENTIC' : bundle.time.unproven !== undefined ? 'UNPROVEN_TIME' : 'AUTHENTIC';
+      const unread = parts.find((p) => p.videoLayer !== 'checked');
+      return { bundle, parts, breaks, partsVerdict: verdict, videoLayer: unread !== undefined ? unread.videoLayer : 'checked' };
+    }
 
     const { firstSeq, lastSeq } = manifest.exported;
     const files = tar.sub(FOLDER);

@@ -145,6 +145,19 @@ async function verifyAny(path: string, options: EvidenceOptions): Promise<Eviden
     return { input, verdict: worst(fragmentLayer.verdict, video.verdict), videoLayer: 'checked', fragmentLayer, ...videoReport(video) };
   }
   const b = await verifyBundle(path, options);
+  if (b.parts !== undefined) {
+    // several sessions (manifest v 2): each reported on its own, the breaks between them named
+    return {
+      input,
+      verdict: worst(b.bundle.verdict, b.partsVerdict ?? 'AUTHENTIC'),
+      videoLayer: b.videoLayer,
+      bundle: b.bundle,
+      frames: b.parts.reduce((n, p) => n + (p.video?.frames ?? 0), 0),
+      sessions: [],
+      parts: [...b.parts],
+      breaks: [...(b.breaks ?? [])],
+    };
+  }
   const verdicts = [b.bundle.verdict, ...(b.fragmentLayer !== undefined ? [b.fragmentLayer.verdict] : []), ...(b.video !== undefined ? [b.video.verdict] : [])];
   return {
     input,

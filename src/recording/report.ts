@@ -6,6 +6,7 @@
  */
 import { formatBounds, formatReport, VERDICT_RANK, type Trust, type Verdict, type VerificationReport } from '../signing/report.js';
 import type { RevocationKnowledge } from '../signing/time.js';
+import type { SessionBreak, SessionPart } from './sessions-bundle.js';
 import type { TimeProof } from './timestamps.js';
 
 export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle' | 'onvif-export';
@@ -109,6 +110,9 @@ export interface EvidenceReport extends VerificationReport {
   bundle?: BundleReport;
   /** An ONVIF export file: every signing instance (the exporter's first), the stated start, the exporting unit. */
   onvif?: OnvifReport;
+  /** A bundle of several sessions of one camera (manifest v 2): each session's layers, and the breaks between them. */
+  parts?: SessionPart[];
+  breaks?: SessionBreak[];
 }
 
 /** One signing instance (`sinf`) of an ONVIF export file, as checked. */
@@ -141,6 +145,42 @@ export function worst(...verdicts: readonly Verdict[]): Verdict {
 
 function sec(x: number): string {
   return `${x.toFixed(3)} s`;
+}
+
+function formatFragmentLayer(f: FragmentLayerReport, lines: string[]): void {
+    lines.push('', `fragment records (checked without any key): ${f.verdict}`);
+    if (f.session !== undefined) lines.push(`  session: ${f.session}`);
+    if (f.serial !== undefined) lines.push(`  camera serial: ${f.serial}`);
+    if (f.start !== undefined) lines.push(`  recording start: ${f.start}`);
+    if (f.scheme !== undefined) lines.push(`  encryption: ${f.scheme}${f.kid !== undefined && f.kid !== '' ? `, KID ${f.kid}` : ''}`);
+    lines.push(`  signer: ${f.trust}${f.trustReason !== undefined ? ` (${f.trustReason})` : ''}`);
+    f.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
+    lines.push(`  ${f.fragments} fragments stored, ${f.records} records, ${f.authentic} authentic (${sec(f.coveredSeconds)})${f.excluded > 0 ? `, ${f.excluded} not exported` : ''}${f.endRecord ? ', signed end record' : ''}`);
+    if (f.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(f.endMissingAfter)}`);
+    const t = f.time;
+    if (t !== undefined) {
+      lines.push(`  claimed time: ${t.claimed.from} – ${t.claimed.to} (verified at ${t.verifiedAt}, skew allowed ${t.maxSkewSeconds} s)`);
+      lines.push(`  revocation for the claimed time: ${t.revocation.note}`);
+      if (t.compromise !== undefined) lines.push(`  signer revoked as compromised: "${t.compromise.subject}" at ${t.compromise.time} (${t.compromise.reason}): only what a time-stamp proves older counts`);
+      for (const p of t.tokens) {
+        const what = p.record < 0 ? 'no record of this recording' : (p.covers ?? `record ${p.record}`);
+        lines.push(`  time-stamp ${p.line}: ${p.valid ? 'valid' : 'NOT VALID'}, over ${what}${p.genTime !== undefined ? `, genTime ${p.genTime}` : ''}${p.tsa !== undefined ? `, TSA ${p.tsa}` : ''}${p.reason !== undefined ? `: ${p.reason}` : ''}`);
+      }
+      for (const g of t.ranges) {
+        lines.push(`  time ${sec(g.start)} – ${sec(g.end)} (fragments ${g.firstSeq}–${g.lastSeq}, claimed ${g.claimedFrom} – ${g.claimedTo}): ${formatBounds(g)}${g.notAfter !== null ? ` (${g.proof})` : ''}`);
+      }
+    }
+    for (const p of f.problems) lines.push(`  ${p.kind.padEnd(12)} ${p.start !== undefined ? `${sec(p.start)} – ${sec(p.end ?? p.start)}  ` : ''}${p.detail}`);
+  }
+
+function formatVideo(videoLayer: string, verdict: Verdict, report: VerificationReport, lines: string[]): void {
+  if (videoLayer === 'checked') {
+    // the SEI layer's own verdict on the heading line, then its report without its first line (the verdict)
+    lines.push('', `video (signed SEIs): ${verdict}`);
+    lines.push(...formatReport(report).trimEnd().split('\n').slice(1).map((l) => (l === '' ? '' : `  ${l}`)));
+  } else {
+    lines.push('', `video (signed SEIs): ${videoLayer}`);
+  }
 }
 
 export function formatEvidence(r: EvidenceReport): string {
@@ -178,37 +218,19 @@ export function formatEvidence(r: EvidenceReport): string {
     for (const p of b.problems) lines.push(`  problem: ${p}`);
   }
   const f = r.fragmentLayer;
-  if (f !== undefined) {
-    lines.push('', `fragment records (checked without any key): ${f.verdict}`);
-    if (f.session !== undefined) lines.push(`  session: ${f.session}`);
-    if (f.serial !== undefined) lines.push(`  camera serial: ${f.serial}`);
-    if (f.start !== undefined) lines.push(`  recording start: ${f.start}`);
-    if (f.scheme !== undefined) lines.push(`  encryption: ${f.scheme}${f.kid !== undefined && f.kid !== '' ? `, KID ${f.kid}` : ''}`);
-    lines.push(`  signer: ${f.trust}${f.trustReason !== undefined ? ` (${f.trustReason})` : ''}`);
-    f.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
-    lines.push(`  ${f.fragments} fragments stored, ${f.records} records, ${f.authentic} authentic (${sec(f.coveredSeconds)})${f.excluded > 0 ? `, ${f.excluded} not exported` : ''}${f.endRecord ? ', signed end record' : ''}`);
-    if (f.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(f.endMissingAfter)}`);
-    const t = f.time;
-    if (t !== undefined) {
-      lines.push(`  claimed time: ${t.claimed.from} – ${t.claimed.to} (verified at ${t.verifiedAt}, skew allowed ${t.maxSkewSeconds} s)`);
-      lines.push(`  revocation for the claimed time: ${t.revocation.note}`);
-      if (t.compromise !== undefined) lines.push(`  signer revoked as compromised: "${t.compromise.subject}" at ${t.compromise.time} (${t.compromise.reason}): only what a time-stamp proves older counts`);
-      for (const p of t.tokens) {
-        const what = p.record < 0 ? 'no record of this recording' : (p.covers ?? `record ${p.record}`);
-        lines.push(`  time-stamp ${p.line}: ${p.valid ? 'valid' : 'NOT VALID'}, over ${what}${p.genTime !== undefined ? `, genTime ${p.genTime}` : ''}${p.tsa !== undefined ? `, TSA ${p.tsa}` : ''}${p.reason !== undefined ? `: ${p.reason}` : ''}`);
-      }
-      for (const g of t.ranges) {
-        lines.push(`  time ${sec(g.start)} – ${sec(g.end)} (fragments ${g.firstSeq}–${g.lastSeq}, claimed ${g.claimedFrom} – ${g.claimedTo}): ${formatBounds(g)}${g.notAfter !== null ? ` (${g.proof})` : ''}`);
-      }
+  if (f !== undefined) formatFragmentLayer(f, lines);
+  if (r.parts !== undefined) {
+    lines.push('', `${r.parts.length} sessions of camera ${r.parts[0]?.fragmentLayer.serial ?? '?'}:`);
+    const breaks = r.breaks ?? [];
+    for (const [k, p] of r.parts.entries()) {
+      lines.push('', `session ${k + 1} of ${r.parts.length} (${p.folder}): ${p.session}, exported ${p.exported.from} – ${p.exported.to} (fragments ${p.exported.firstSeq}–${p.exported.lastSeq})`);
+      lines.push(`  ${p.existedBy !== undefined ? `existed by ${p.existedBy}: every exported fragment, proven by RFC 3161 time-stamps` : 'existed by: not proven for every exported fragment (only the claimed time where no time-stamp covers it)'}`);
+      if (p.exported.note !== undefined) lines.push(`  note: ${p.exported.note}`);
+      formatFragmentLayer(p.fragmentLayer, lines);
+      formatVideo(p.videoLayer, p.video?.verdict ?? p.fragmentLayer.verdict, p.video ?? { verdict: p.fragmentLayer.verdict, frames: 0, sessions: [] }, lines);
+      const br = breaks[k];
+      if (br !== undefined) lines.push('', br.text);
     }
-    for (const p of f.problems) lines.push(`  ${p.kind.padEnd(12)} ${p.start !== undefined ? `${sec(p.start)} – ${sec(p.end ?? p.start)}  ` : ''}${p.detail}`);
-  }
-  if (r.videoLayer === 'checked') {
-    // the SEI layer's own verdict on the heading line, then its report without its first line (the verdict)
-    lines.push('', `video (signed SEIs): ${r.videoVerdict ?? r.verdict}`);
-    lines.push(...formatReport(r).trimEnd().split('\n').slice(1).map((l) => (l === '' ? '' : `  ${l}`)));
-  } else {
-    lines.push('', `video (signed SEIs): ${r.videoLayer}`);
-  }
+  } else formatVideo(r.videoLayer, r.videoVerdict ?? r.verdict, r, lines);
   return `${lines.join('\n')}\n`;
 }

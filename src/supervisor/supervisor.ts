@@ -34,6 +34,8 @@ export interface ChildSpec {
   readonly ready?: RegExp;
   /** Names of the children that must be ready first. */
   readonly after?: readonly string[];
+  /** Runs once, after those it waits for are ready and before the first spawn (e.g. enrolment at a KMS just started). */
+  readonly prepare?: () => Promise<void>;
 }
 
 export type ChildState = 'waiting' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
@@ -134,6 +136,8 @@ export class Supervisor extends EventEmitter {
     try {
       for (const name of this.order()) {
         const c = this.children.get(name) as Child;
+        if (this.stopping) throw new KeyframeError(ErrorCodes.UNAVAILABLE, 'stopped while starting');
+        await c.spec.prepare?.();
         this.spawnChild(c);
         await this.whenReady(c);
       }

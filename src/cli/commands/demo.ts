@@ -12,11 +12,10 @@
  */
 import type { Command } from 'commander';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEFAULT_PIN_ENV } from '../../keystore/spec.js';
+import { localPinSpec } from '../../supervisor/local-site.js';
 import { initCa, issueAllCrls } from '../../pki/ca.js';
 import { requireCaDir } from '../../pki/ca-store.js';
 import { recordSession } from '../../camera/record.js';
@@ -39,16 +38,6 @@ import type { CaStore } from '../../pki/ca-store.js';
 import type { KeyStore } from '../../keystore/types.js';
 import type { CliContext } from '../context.js';
 import { subjectOf } from '../../pki/verify.js';
-
-async function demoPinSpec(data: string): Promise<string> {
-  if (process.env[DEFAULT_PIN_ENV] !== undefined && process.env[DEFAULT_PIN_ENV] !== '') return `pin-env=${DEFAULT_PIN_ENV}`;
-  const pinFile = join(data, 'secrets', 'keystore.pin');
-  if (!existsSync(pinFile)) {
-    await mkdir(join(data, 'secrets'), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(pinFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, exclusive: true });
-  }
-  return `pin-file=${pinFile}`;
-}
 
 function hasFfmpeg(): boolean {
   try {
@@ -172,7 +161,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       const data = resolve(o.data);
       const say = (line: string): void => println(ctx.stdout, line);
       await mkdir(data, { recursive: true });
-      const pin = await demoPinSpec(data);
+      const pin = await localPinSpec(data);
       say(`keyframe demo — data in ${data}`);
       say(`key stores: software (scrypt + AES-256-GCM), passphrase from ${pin.replace('pin-', '').replace('=', ' ')}`);
 

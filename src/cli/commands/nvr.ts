@@ -5,6 +5,7 @@
  *   nvr serve    ingest over HTTPS with mutual TLS until SIGINT / SIGTERM (in-flight uploads finish first)
  *   nvr status   cameras, sessions, segments, quarantine, conflicts, last seen (reads the index; the NVR may run)
  *   nvr check    the index against the files; --repair fixes what is safe (the NVR must be stopped)
+ *   nvr export   a camera and a time range, across sessions, as a bundle or ONVIF export file (nvr-export.ts)
  */
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
@@ -14,6 +15,7 @@ import { checkStore } from '../../nvr/check.js';
 import { NVR_DEFAULTS, loadNvrConfig } from '../../nvr/config.js';
 import { NvrIndex } from '../../nvr/db.js';
 import { initNvr } from '../../nvr/init.js';
+import { stampingSummary } from '../../nvr/stamping.js';
 import { startNvr } from '../../nvr/server.js';
 import { SegmentStore } from '../../nvr/store.js';
 import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
@@ -24,6 +26,13 @@ import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { withCa } from './ca.js';
+import { registerNvrExport } from './nvr-export.js';
+
+/** A session start claimed this far ahead of its receipt is flagged, as ingest's skew alarm (a late upload is not). */
+const SKEW_FLAG_MS = 5 * 60_000;
+
+/** A claimed start in the future is the camera's clock; one far in the past may be its clock or a late upload. */
+const skewNote = (ms: number | null): string => (ms !== null && ms < -SKEW_FLAG_MS ? " CLOCK AHEAD (the camera's clock: it claims a start after it was received)" : '');
 
 const iso = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString());
 
@@ -41,10 +50,11 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
     .option('--port <N>', 'port to listen on', String(NVR_DEFAULTS.port))
     .option('--free-space-floor <BYTES>', 'bytes kept free on the store file system (below: 507)', String(NVR_DEFAULTS.freeSpaceFloor))
     .option('--keystore <SPEC>', 'key store for the NVR key (default file:DIR/nvr/keys)')
+    .option('--tsa-keystore <SPEC>', "key store for the NVR's time-stamping key (default file:DIR/tsa/keys)")
     .option('--ca-keystore <SPEC>', 'CA key store, overriding the one recorded at init')
     .option('--crl <FILE>', 'CRL file every camera is checked against (default CADIR/crl.pem, issued now if missing)')
     .option('--force', 'replace an existing identity and config (an existing index and store are kept)', false)
-    .action(async (o: { dir: string; ca: string; factoryRoot?: string; name: string; ip: string[]; port: string; freeSpaceFloor: string; keystore?: string; caKeystore?: string; crl?: string; force: boolean }) => {
+    .action(async (o: { dir: string; ca: string; factoryRoot?: string; name: string; ip: string[]; port: string; freeSpaceFloor: string; keystore?: string; tsaKeystore?: string; caKeystore?: string; crl?: string; force: boolean }) => {
       const dir = resolve(o.dir);
       const port = parsePositiveInt(o.port, '--port', 65535);
       if (!/^\d{1,16}$/.test(o.freeSpaceFloor)) throw new UsageError(`--free-space-floor must be a number of bytes, not ${JSON.stringify(o.freeSpaceFloor)}`);
@@ -61,9 +71,11 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
           force: o.force,
           ...(o.factoryRoot !== undefined ? { factoryRoot: resolve(o.factoryRoot) } : {}),
           ...(o.keystore !== undefined ? { keystore: o.keystore } : {}),
+          ...(o.tsaKeystore !== undefined ? { tsaKeystore: o.tsaKeystore } : {}),
           ...(o.crl !== undefined ? { crlFile: resolve(o.crl) } : {}),
         });
         println(ctx.stdout, `NVR identity ${subjectOf(r.nvr)} (SHA-256 ${fingerprintSha256(r.nvr)}) in ${join(dir, 'nvr')}`);
+        println(ctx.stdout, `TSA ${subjectOf(r.tsa)} (EKU timeStamping, SHA-256 ${fingerprintSha256(r.tsa)}) in ${r.tsaDir}: time-stamps each camera's record chain`);
         println(ctx.stdout, `CRLs ${r.crlFile}${r.crlIssued ? ` (issued now, valid 7 days: renew with keyframe ca crl --ca ${resolve(o.ca)} --out ${r.crlFile}; the NVR reloads it)` : ''}`);
         println(ctx.stdout, `index ${r.database}${r.keptIndex ? ' (kept: it exists)' : ''}, store ${r.store}`);
         println(ctx.stdout, `config ${r.configPath}: keyframe nvr serve --config ${r.configPath}`);
@@ -105,15 +117,38 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
         const cameras = index.cameraSummaries();
         const alarms = index.alarms().slice(-10);
         const quarantined = index.quarantined().slice(-10);
+        const stamping = stampingSummary(index);
+        const stamps = new Map((stamping?.cameras ?? []).map((c) => [c.serial, c]));
+        const skewed = (ms: number | null): boolean => ms !== null && ms < -SKEW_FLAG_MS;
         if (o.json) {
-          println(ctx.stdout, JSON.stringify({ counts, cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen) })), lost: index.lost(), recentAlarms: alarms, recentQuarantine: quarantined }, null, 2));
+          println(
+            ctx.stdout,
+            JSON.stringify(
+              {
+                counts,
+                cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen), clockSkewFlagged: skewed(c.skew_ms), tokens: stamps.get(c.serial)?.tokens ?? 0, lastTokenGenTime: iso(stamps.get(c.serial)?.lastGenTime) })),
+                lost: index.lost(),
+                recentAlarms: alarms,
+                recentQuarantine: quarantined,
+                ...(stamping !== undefined ? { stamping: { tokens: stamping.tokens, failing: stamping.failing, failures: stamping.failures, ...(stamping.lastError !== undefined ? { lastError: { ...stamping.lastError, at: iso(stamping.lastError.at) } } : {}) } } : {}),
+              },
+              null,
+              2,
+            ),
+          );
           return;
         }
         const lines = [
           `NVR index ${config.database}, store ${config.store}`,
           `  cameras ${counts.cameras}, sessions ${counts.sessions}, segments ${counts.segments} (verified ${counts.verified}, awaiting their record ${counts.pending}), records ${counts.records}`,
           `  quarantined ${counts.quarantined}, conflicts ${counts.conflicts}, alarms ${counts.alarms}, lost ranges ${counts.lostRanges}`,
-          ...cameras.map((c) => `  ${c.serial}  last seen ${iso(c.last_seen)}  sessions ${c.sessions}  segments ${c.segments}  bytes ${c.bytes}  quarantined ${c.quarantined}  skew ${c.skew_ms === null ? '-' : `${Math.round(c.skew_ms / 1000)} s`}`),
+          ...(stamping !== undefined
+            ? [`  time-stamps ${stamping.tokens}, failed attempts ${stamping.failures}, sessions failing ${stamping.failing}${stamping.lastError !== undefined ? ` (last: ${iso(stamping.lastError.at)} ${stamping.lastError.serial}/${stamping.lastError.session}: ${stamping.lastError.error})` : ''}`]
+            : []),
+          ...cameras.map(
+            (c) =>
+              `  ${c.serial}  last seen ${iso(c.last_seen)}  sessions ${c.sessions}  segments ${c.segments}  bytes ${c.bytes}  quarantined ${c.quarantined}  skew ${c.skew_ms === null ? '-' : `${Math.round(c.skew_ms / 1000)} s`}${skewNote(c.skew_ms)}  tokens ${stamps.get(c.serial)?.tokens ?? 0} (last ${iso(stamps.get(c.serial)?.lastGenTime)})`,
+          ),
           ...alarms.map((a) => `  ALARM ${iso(a.at)} ${a.serial}${a.session !== null ? `/${a.session}` : ''} ${a.kind}: ${a.detail}`),
           ...quarantined.map((q) => `  QUARANTINED ${iso(q.received)} ${q.serial}/${q.session} ${q.kind}${q.idx !== null ? ` ${q.idx}` : ''}: ${q.reason} (${q.path})`),
         ];
@@ -150,4 +185,6 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
       }
       if (report.unrepaired > 0) ctx.setExitCode(1);
     });
+
+  registerNvrExport(nvr, ctx);
 }

@@ -1,0 +1,94 @@
+/**
+ * `keyframe up` (what `npm start` runs): the whole system on one machine on embedded defaults — KMS, NVR and camera
+ * agents recording a test pattern, signed and encrypted under their group's key — as children of one supervisor
+ * (src/supervisor/). Data in DATA (default ./data); a rerun resumes; Ctrl-C stops every process cleanly.
+ */
+import type { Command } from 'commander';
+import { join, relative, resolve } from 'node:path';
+import { ErrorCodes, KeyframeError } from '../../errors.js';
+import { openAdminClient, openCameraAgent, readRoots } from '../../kms/open.js';
+import { localSiteChildren, provisionLocalSite, DEFAULT_PATTERN } from '../../supervisor/local-site.js';
+import type { LocalSite } from '../../supervisor/local-site.js';
+import { Supervisor } from '../../supervisor/supervisor.js';
+import type { ChildStatus } from '../../supervisor/supervisor.js';
+import { onInterrupt } from '../../util/cleanup.js';
+import type { GroupView } from '../../kms/service.js';
+import type { CliContext } from '../context.js';
+import { println } from '../context.js';
+import { parsePositiveInt } from '../options.js';
+
+/** Enrols every camera with the KMS (a no-op for one already enrolled) and makes sure the group holds them all. */
+async function enrolCameras(site: LocalSite, say: (line: string) => void): Promise<void> {
+  const roots = readRoots(join(site.ca, 'operator.pem'));
+  for (const cam of site.cameras) {
+    const agent = await openCameraAgent({ url: site.kmsUrl, deviceDir: join(cam.dir, 'device'), stateDir: cam.kmsState, kmsRoots: roots });
+    try {
+      await agent.camera.enrol();
+    } finally {
+      await agent.close();
+    }
+  }
+  const admin = await openAdminClient(site.kmsUrl, site.kmsAdmin);
+  try {
+    const groups = (await admin.json<{ groups: { id: string }[] }>('GET', '/v1/admin/groups')).groups;
+    const serials = site.cameras.map((c) => c.serial);
+    if (!groups.some((g) => g.id === site.group)) {
+      await admin.json('POST', '/v1/admin/groups', { id: site.group, members: serials, leader: serials[0] });
+      say(`group ${site.group}: created with ${serials.join(', ')}`);
+      return;
+    }
+    const members = new Set((await admin.json<GroupView>('GET', `/v1/admin/groups/${site.group}`)).members);
+    for (const serial of serials) {
+      if (members.has(serial)) continue;
+      await admin.json('POST', `/v1/admin/groups/${site.group}/members`, { serial });
+      say(`group ${site.group}: ${serial} joined`);
+    }
+  } finally {
+    admin.close();
+  }
+}
+
+export function registerUpCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('up')
+    .description('run the whole system locally: KMS, NVR and camera agents under one supervisor (what `npm start` runs)')
+    .option('--data <DIR>', 'data directory', './data')
+    .option('--cameras <N>', 'number of simulated cameras', '2')
+    .option('--kms-port <PORT>', 'KMS port', '8443')
+    .option('--nvr-port <PORT>', 'NVR port', '8444')
+    .option('--pattern <SPEC>', 'the cameras’ test pattern (a source spec)', DEFAULT_PATTERN)
+    .action(async (o: { data: string; cameras: string; kmsPort: string; nvrPort: string; pattern: string }) => {
+      const say = (line: string): void => println(ctx.stdout, line);
+      const data = resolve(o.data);
+      const cameras = parsePositiveInt(o.cameras, '--cameras');
+      if (cameras > 64) throw new KeyframeError(ErrorCodes.USAGE, '--cameras: at most 64 on one machine');
+      say(`keyframe — the whole system on this machine; data in ${data}`);
+      const site = await provisionLocalSite({ data, cameras, kmsPort: parsePositiveInt(o.kmsPort, '--kms-port'), nvrPort: parsePositiveInt(o.nvrPort, '--nvr-port'), pattern: o.pattern, say: (l) => say(`  ${l}`) });
+      const sup = new Supervisor(localSiteChildren(site, () => enrolCameras(site, (l) => say(`  ${l}`))), { logDir: site.logs });
+      let stopping = false;
+      sup.on('state', (s: ChildStatus) => {
+        if (stopping) return;
+        if (s.state === 'ready') say(`  ${s.name} running (pid ${s.pid ?? '?'}, log ${s.log})`);
+        if (s.state === 'restarting') say(`  ${s.name} ended unexpectedly: restarting (${s.restarts}); last line: ${s.lastLine}`);
+      });
+      const stopped = new Promise<void>((done) => {
+        const unregister = onInterrupt(() => {
+          stopping = true;
+          unregister();
+          say('stopping: cameras first (they end their sessions), then the NVR, then the KMS …');
+          void sup.stop().then(done);
+        });
+      });
+      await sup.start();
+      const rel = (p: string): string => relative(process.cwd(), p) || '.';
+      say('');
+      say(`running: KMS ${site.kmsUrl}, NVR ${site.nvrUrl}, cameras ${site.cameras.map((c) => c.serial).join(', ')} (group ${site.group}); Ctrl-C stops everything`);
+      say('look inside:');
+      say(`  keyframe nvr status --config ${rel(site.nvrConfig)}`);
+      for (const cam of site.cameras) say(`  keyframe camera status --config ${rel(cam.config)}`);
+      say(`  keyframe kms group show ${site.group} --url ${site.kmsUrl} --identity ${rel(site.kmsAdmin)}`);
+      say(`  logs: ${site.logs}/*.log`);
+      await stopped;
+      say('stopped');
+    });
+}

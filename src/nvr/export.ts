@@ -1,0 +1,142 @@
+/**
+ * Export from the NVR's store (issue 12 §2): a camera and a time range, across sessions, as an evidence bundle or
+ * an ONVIF export file — `keyframe nvr export`.
+ *
+ * For each verified session of the camera with verified segments overlapping [from, to), in start order, the
+ * session is materialised as a recording directory (src/recording/layout.ts) in a temporary directory beside the
+ * output: chain.pem, init.mp4, the segment files of the range (hard links into the store where the file system
+ * allows, copies otherwise; segment 0 too, whose certificate SEI a range not starting with it carries), records.jsonl
+ * — every record in chain order, as the camera signed it (materialiseRecords) — and timestamps.jsonl: the tokens the
+ * NVR's TSA issued over the session's record-chain heads (stamping.ts), each with the position of its record.
+ * Then the existing writers take over: one session → the v 1 bundle (bundle.ts) or the ONVIF export file; several
+ * sessions → a v 2 bundle (sessions-bundle.ts). An ONVIF export file holds one init segment, so one session.
+ * The temporary directory is removed at the end, and on SIGINT/SIGTERM (src/util/cleanup.ts).
+ *
+ * The index is opened read-only: the NVR may be running. Only verified sessions and segments are exported; what is
+ * quarantined or still awaiting its record is not evidence yet.
+ */
+import { copyFile, link, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ErrorCodes, InputError, KeyframeError, ioError } from '../errors.js';
+import { exportBundle, type Exporter } from '../recording/bundle.js';
+import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
+import { exportOnvif, type OnvifExportResult, type OnvifExporter } from '../recording/onvif-export.js';
+import { exportSessionsBundle, type SessionsManifest } from '../recording/sessions-bundle.js';
+import { TIMESTAMPS_FILE, formatTokenEntry } from '../recording/timestamps.js';
+import type { BundleManifest } from '../recording/bundle.js';
+import type { Stamper } from '../tsp/stamper.js';
+import type { TimeStampInfo } from '../tsp/token.js';
+import { trackTemporary } from '../util/cleanup.js';
+import type { NvrConfig } from './config.js';
+import { NvrIndex } from './db.js';
+import { sessionTokens } from './stamping.js';
+import { SegmentStore } from './store.js';
+
+export interface NvrExportOptions {
+  readonly config: NvrConfig;
+  readonly camera: string;
+  readonly from?: Date;
+  readonly to?: Date;
+  readonly out: string;
+  readonly format: 'bundle' | 'onvif';
+  readonly exporter: Exporter & OnvifExporter;
+  readonly reason: string;
+  readonly unitName?: string;
+  /** Time-stamps the exporter's signature of a bundle (manifest.tst). */
+  readonly stamper?: Stamper;
+  readonly now?: Date;
+}
+
+export interface ExportedSession {
+  readonly session: string;
+  readonly start: string;
+  readonly segments: number;
+  readonly tokens: number;
+}
+
+export type NvrExportResult =
+  | { readonly format: 'bundle'; readonly sessions: readonly ExportedSession[]; readonly manifest: BundleManifest | SessionsManifest; readonly timestamp?: TimeStampInfo }
+  | { readonly format: 'onvif'; readonly sessions: readonly ExportedSession[]; readonly onvif: OnvifExportResult };
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    try {
+      await copyFile(from, to);
+    } catch (e) {
+      throw ioError(e, from, 'read') ?? e;
+    }
+  }
+}
+
+/** Writes one session of the store as a recording directory in `dir`; the segments `seqs` (and 0) only. */
+async function materialise(index: NvrIndex, store: SegmentStore, serial: string, session: string, seqs: readonly number[], dir: string): Promise<number> {
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { mode: 0o700 });
+  await linkOrCopy(store.path(serial, session, 'chain'), join(dir, CHAIN_FILE));
+  await linkOrCopy(store.path(serial, session, 'init'), join(dir, INIT_FILE));
+  for (const seq of new Set([...(index.segment(serial, session, 0)?.state === 'verified' ? [0] : []), ...seqs])) await linkOrCopy(store.path(serial, session, 'seg', seq), join(dir, segmentName(seq)));
+  const rows = index.records(serial, session).filter((r) => r.state === 'ok');
+  await writeFile(join(dir, RECORDS_FILE), rows.map((r) => `${r.json}\n`).join(''));
+  const position = new Map(rows.map((r, i) => [r.idx, i]));
+  const tokens = sessionTokens(index, serial, session);
+  const lines = tokens.flatMap((t) => {
+    const record = position.get(t.record_idx);
+    return record === undefined ? [] : [formatTokenEntry({ v: 1, record, sha256: t.sha256, token: Buffer.from(t.token).toString('base64') })];
+  });
+  if (lines.length > 0) await writeFile(join(dir, TIMESTAMPS_FILE), lines.join(''));
+  return lines.length;
+}
+
+export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResult> {
+  if (o.reason.trim() === '') throw new InputError('an export needs a reason (--reason)');
+  if (o.from !== undefined && o.to !== undefined && o.to.getTime() <= o.from.getTime()) throw new InputError('--to must be after --from');
+  const from = o.from?.getTime() ?? -Infinity;
+  const to = o.to?.getTime() ?? Infinity;
+  const index = NvrIndex.openReadOnly(o.config.database);
+  const store = new SegmentStore(o.config.store);
+  let tmp: string | undefined;
+  let untrack: (() => void) | undefined;
+  try {
+    const sessions = index.sql
+      .prepare<[string], { session: string; start: string; start_ms: number }>('SELECT session, start, start_ms FROM sessions WHERE serial = ? AND verified = 1 AND init_sha256 IS NOT NULL ORDER BY start_ms, session')
+      .all(o.camera);
+    const chosen = sessions
+      .map((s) => ({ ...s, seqs: index.segments(o.camera, s.session).filter((g) => g.state === 'verified' && g.wall_start !== null && g.wall_end !== null && g.wall_end > from && g.wall_start < to).map((g) => g.seq) }))
+      .filter((s) => s.seqs.length > 0);
+    if (chosen.length === 0) {
+      const known = index.cameras().some((c) => c.serial === o.camera);
+      throw new KeyframeError(ErrorCodes.NOT_FOUND, known ? `no verified video of ${o.camera} between ${o.from?.toISOString() ?? 'the start'} and ${o.to?.toISOString() ?? 'the end'} in ${o.config.store}` : `the NVR holds no camera ${o.camera}`);
+    }
+    if (o.format === 'onvif' && chosen.length > 1) {
+      throw new InputError(`the range spans ${chosen.length} sessions of ${o.camera} (${chosen.map((s) => s.start).join(', ')}): an ONVIF export file holds one session (one init segment); export each session's range, or use --format bundle`);
+    }
+    try {
+      tmp = await mkdtemp(join(dirname(o.out), `.${basename(o.out)}.nvr-export-`));
+    } catch (e) {
+      throw ioError(e, dirname(o.out), 'create directory') ?? e;
+    }
+    untrack = trackTemporary(tmp, 'dir');
+    const dirs: string[] = [];
+    const exported: ExportedSession[] = [];
+    for (const [i, s] of chosen.entries()) {
+      const dir = join(tmp, String(i));
+      const tokens = await materialise(index, store, o.camera, s.session, s.seqs, dir);
+      dirs.push(dir);
+      exported.push({ session: s.session, start: s.start, segments: s.seqs.length, tokens });
+    }
+    const range = { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), ...(o.now !== undefined ? { now: o.now } : {}) };
+    if (o.format === 'onvif') {
+      const onvif = await exportOnvif({ recording: dirs[0] as string, out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...(o.unitName !== undefined ? { unitName: o.unitName } : {}) });
+      return { format: 'onvif', sessions: exported, onvif };
+    }
+    const common = { out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...(o.stamper !== undefined ? { stamper: o.stamper } : {}) };
+    const r = dirs.length === 1 ? await exportBundle({ recording: dirs[0] as string, ...common }) : await exportSessionsBundle({ recordings: dirs, ...common });
+    return { format: 'bundle', sessions: exported, manifest: r.manifest, ...(r.timestamp !== undefined ? { timestamp: r.timestamp } : {}) };
+  } finally {
+    index.close();
+    if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+    untrack?.();
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The whole system on one machine, on embedded defaults (issue 12 §3, `npm start`): a CA, a KMS, an NVR and N
+ * camera agents recording a test pattern, the cameras enrolled in one group. `provisionLocalSite` makes whatever
+ * is missing under DATA and leaves what exists alone, so a rerun resumes; `localSiteChildren` describes the
+ * processes for the supervisor.
+ *
+ *   DATA/secrets/keystore.pin    the software key stores' passphrase (0600; $KEYFRAME_KEYSTORE_PIN wins)
+ *   DATA/ca/                     manufacturer root, factory CA, operator CA, CRLs
+ *   DATA/kms/kms.json            the KMS (identity, administrator identity, database)
+ *   DATA/nvr/nvr.json            the NVR (identity, TSA, index, store)
+ *   DATA/cameras/CAM-000N/       each camera: device identity (key in its key store), camera.json, ring buffer
+ *   DATA/logs/NAME.log           each process's log (pino JSON)
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_PIN_ENV } from '../keystore/spec.js';
+import { initCa, issueAllCrls } from '../pki/ca.js';
+import { requireCaDir } from '../pki/ca-store.js';
+import { provisionDevice } from '../pki/device.js';
+import { initKms } from '../kms/init.js';
+import { initNvr } from '../nvr/init.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { ChildSpec } from './supervisor.js';
+
+export interface LocalSiteOptions {
+  readonly data: string;
+  /** Number of cameras (default 2). */
+  readonly cameras?: number;
+  readonly kmsPort?: number;
+  readonly nvrPort?: number;
+  /** The cameras' test pattern (a source spec: src/camera/sources/spec.ts). */
+  readonly pattern?: string;
+  /** Ring buffer bytes per camera (default 1 GiB). */
+  readonly ringBytes?: number;
+  /** Called with one line per step taken. */
+  readonly say?: (line: string) => void;
+}
+
+export interface LocalSite {
+  readonly data: string;
+  readonly pin: string;
+  readonly ca: string;
+  readonly kmsConfig: string;
+  readonly kmsAdmin: string;
+  readonly kmsUrl: string;
+  readonly nvrConfig: string;
+  readonly nvrUrl: string;
+  readonly group: string;
+  readonly cameras: readonly { readonly serial: string; readonly dir: string; readonly config: string; readonly kmsState: string }[];
+  readonly logs: string;
+}
+
+export const LOCAL_GROUP = 'site';
+export const DEFAULT_PATTERN = 'pattern:width=640,height=360,fps=25,gop=25,bitrate=800000,clock=true';
+
+/** The key stores' passphrase source: $KEYFRAME_KEYSTORE_PIN, or DATA/secrets/keystore.pin (made 0600 on first run). */
+export async function localPinSpec(data: string): Promise<string> {
+  if (process.env[DEFAULT_PIN_ENV] !== undefined && process.env[DEFAULT_PIN_ENV] !== '') return `pin-env=${DEFAULT_PIN_ENV}`;
+  const pinFile = join(data, 'secrets', 'keystore.pin');
+  if (!existsSync(pinFile)) {
+    await mkdir(join(data, 'secrets'), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(pinFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, exclusive: true });
+  }
+  return `pin-file=${pinFile}`;
+}
+
+export function cameraSerial(i: number): string {
+  return `CAM-${String(i + 1).padStart(4, '0')}`;
+}
+
+/** Makes what is missing of the local site; what exists is kept (a rerun resumes with the same CA, KMS and NVR). */
+export async function provisionLocalSite(o: LocalSiteOptions): Promise<LocalSite> {
+  const data = o.data;
+  const say = o.say ?? ((): void => undefined);
+  const count = o.cameras ?? 2;
+  const kmsPort = o.kmsPort ?? 8443;
+  const nvrPort = o.nvrPort ?? 8444;
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  const pin = await localPinSpec(data);
+  const caDir = join(data, 'ca');
+  if (!existsSync(caDir)) {
+    await initCa({ dir: caDir, keystore: `file:${join(caDir, 'keys')};${pin}` });
+    say(`created the CA (manufacturer root, factory CA, operator CA) in ${caDir}`);
+  }
+  const ca = await requireCaDir(caDir);
+  const caStore = await ca.openKeyStore();
+  const cameras: LocalSite['cameras'][number][] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const serial = cameraSerial(i);
+      const dir = join(data, 'cameras', serial);
+      const device = join(dir, 'device');
+      if (!existsSync(device)) {
+        await provisionDevice({ ca, caKeyStore: caStore, dir: device, serial, keystore: `file:${join(device, 'keys')};${pin}` });
+        say(`provisioned camera ${serial} (key made in its key store, certified by the factory CA)`);
+      }
+      cameras.push({ serial, dir, config: join(dir, 'camera.json'), kmsState: join(dir, 'kms') });
+    }
+    // fresh CRLs at every start (they are valid 7 days; the KMS and the NVR reload them)
+    await writeFileAtomic(join(caDir, 'crl.pem'), await issueAllCrls(ca, caStore));
+    const kmsDir = join(data, 'kms');
+    if (!existsSync(join(kmsDir, 'kms.json'))) {
+      await initKms({ dir: kmsDir, ca, caKeyStore: caStore, name: 'localhost', ips: ['127.0.0.1'], port: kmsPort, admin: 'admin', keystore: `file:${join(kmsDir, 'kms', 'keys')};${pin}`, adminKeystore: `file:${join(kmsDir, 'admin', 'keys')};${pin}` });
+      say(`created the KMS in ${kmsDir} (port ${kmsPort})`);
+    }
+    const nvrDir = join(data, 'nvr');
+    if (!existsSync(join(nvrDir, 'nvr.json'))) {
+      await initNvr({ dir: nvrDir, ca, caKeyStore: caStore, name: 'localhost', ips: ['127.0.0.1'], port: nvrPort, keystore: `file:${join(nvrDir, 'nvr', 'keys')};${pin}` });
+      say(`created the NVR in ${nvrDir} (port ${nvrPort})`);
+    }
+  } finally {
+    await caStore.close();
+  }
+  const kmsUrl = `https://127.0.0.1:${kmsPort}`;
+  const nvrUrl = `https://127.0.0.1:${nvrPort}`;
+  for (const cam of cameras) {
+    if (existsSync(cam.config)) continue;
+    const config = {
+      device: 'device',
+      source: o.pattern ?? DEFAULT_PATTERN,
+      kms: { url: kmsUrl, root: join('..', '..', 'ca', 'operator.pem'), group: LOCAL_GROUP, state: 'kms', alarmAfter: '60s' },
+      nvr: { url: nvrUrl, root: join('..', '..', 'ca', 'operator.pem') },
+      ring: { dir: 'ring', cap: o.ringBytes ?? 1 << 30 },
+      scheme: 'cbcs',
+      backfillRate: 4_000_000,
+      logLevel: 'info',
+    };
+    await writeFileAtomic(cam.config, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, exclusive: true });
+    say(`wrote ${cam.config}`);
+  }
+  return { data, pin, ca: caDir, kmsConfig: join(data, 'kms', 'kms.json'), kmsAdmin: join(data, 'kms', 'admin'), kmsUrl, nvrConfig: join(data, 'nvr', 'nvr.json'), nvrUrl, group: LOCAL_GROUP, cameras, logs: join(data, 'logs') };
+}
+
+const BIN = fileURLToPath(new URL('../../bin/keyframe.js', import.meta.url));
+
+/** The site's processes, in the order they depend on each other; `enrol` runs before the first camera starts. */
+export function localSiteChildren(site: LocalSite, enrol: () => Promise<void>): ChildSpec[] {
+  const keyframe = (...args: string[]): Pick<ChildSpec, 'command' | 'args'> => ({ command: process.execPath, args: [BIN, ...args] });
+  const listening = /"event":"listening"/;
+  return [
+    { name: 'kms', ...keyframe('kms', 'serve', '--config', site.kmsConfig), ready: listening },
+    { name: 'nvr', ...keyframe('nvr', 'serve', '--config', site.nvrConfig), ready: listening },
+    ...site.cameras.map((cam, i) => ({
+      name: cam.serial,
+      ...keyframe('camera', 'run', '--config', cam.config),
+      ready: /"event":"recording"/,
+      after: ['kms', 'nvr'],
+      ...(i === 0 ? { prepare: enrol } : {}),
+    })),
+  ];
+}
