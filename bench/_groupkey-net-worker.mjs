@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
 const { SoftwareKeyStore } = await imp('keystore/software.js');
-const { GroupKeyCamera } = await imp('kms/camera.js');
+const { GroupKeyCamera } = await imp('camera/group-key.js');
 const { parseCertificates } = await imp('pki/pem.js');
 
 const { url, fleetDir, pin, operatorPem, cams, stateRoot } = workerData;

@@ -1,37 +1,33 @@
 /**
- * The camera's own recording pipeline (issue 4, docs/signed-video.md §4): capture → signer (Media Signing SEIs,
- * key in the device's key store) → CENC encryptor → one CMAF fragment per GOP on the "SD card", each with a
- * signed, hash-chained record over the bytes as stored (ciphertext when encrypted). The session opens with a
- * signed session record (identity, start, scheme, KID, the init segment's hash) and a clean shutdown closes it
- * with a signed end record, so a cut end is detectable without any key.
+ * `keyframe record`: the camera pipeline (src/camera/pipeline.ts) over a looped file, into one recording directory
+ * — the camera's own recording of issue 4 (docs/signed-video.md §4): capture → signer (Media Signing SEIs, key in
+ * the device's key store) → CENC encryptor → one CMAF fragment per GOP, each with a signed, hash-chained record over
+ * the bytes as stored (ciphertext when encrypted). The session opens with a signed session record (identity,
+ * start, scheme, KID, the init segment's hash) and a clean shutdown closes it with a signed end record, so a cut
+ * end is detectable without any key.
  *
  * Crash safety: each fragment is written to a temporary name and renamed before its record is appended and
  * flushed, so after a crash the recording holds every recorded fragment; at most the last one lacks its record
  * (reported by the verifier as unrecorded, with the end missing).
  */
-import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, MediaError, errnoCode, withIoErrors } from '../errors.js';
-import { AccessUnitAssembler, GopAssembler, isVcl, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
-import type { AccessUnit } from '../media/h264/index.js';
+import { NalType, nalType, parseSps } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
-import { certsToPem } from '../pki/pem.js';
-import { writeChunksAtomic } from '../packager/files.js';
-import { ANNEXB_TIMESCALE, annexBEnd, avcConfigFrom, statInput } from '../packager/input.js';
-import type { InputGop, MediaInput } from '../packager/input.js';
-import { emptyStats, packageParts } from '../packager/package.js';
+import { annexBEnd, statInput } from '../packager/input.js';
 import type { ContentKey } from '../packager/package.js';
-import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentName, type RecordingInfo } from '../recording/layout.js';
-import { GENESIS, canonicalJson, recordHash, signRecord } from '../recording/records.js';
+import { INFO_FILE, type RecordingInfo } from '../recording/layout.js';
+import { recordHash, type AnyRecord } from '../recording/records.js';
 import { appendToken } from '../recording/token-log.js';
 import type { Stamper } from '../tsp/stamper.js';
-import type { AnyRecord } from '../recording/records.js';
-import { deviceSigner } from '../signing/device.js';
-import { isUnitSigningSei } from '../signing/sei.js';
-import { UnitCounter } from '../signing/counter.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { hasPicture, loopedCapture } from './capture.js';
+import { loopedCapture } from './capture.js';
+import { FileSource, hasBFrames } from './file-source.js';
+import { devicePipelineOptions } from './device.js';
+import { StaticKeyProvider } from './keys.js';
+import { runPipeline, type FragmentMeta, type LostRange, type ObjectSink, type SessionStart, type SessionSummary } from './pipeline.js';
+import { SessionDirWriter } from './session-dir.js';
 
 export interface RecordOptions {
   readonly device: Device;
@@ -74,61 +70,6 @@ export interface RecordSummary extends RecordingInfo {
 
 const DEFAULT_FPS = 25;
 
-/** Appends records to records.jsonl, each flushed to disk before the next fragment. */
-class RecordLog {
-  private prev = GENESIS;
-  private count = 0;
-  private constructor(private readonly fh: Awaited<ReturnType<typeof open>>) {}
-
-  static async create(path: string): Promise<RecordLog> {
-    return new RecordLog(await open(path, 'wx', 0o644));
-  }
-
-  /** Appends a signed record; returns its position in the file and its hash. */
-  async append<const T extends object>(record: T, sign: (d: Uint8Array) => Promise<Uint8Array>): Promise<{ index: number; hash: string }> {
-    const signed = (await signRecord({ ...record, prev: this.prev }, sign)) as unknown as AnyRecord;
-    await this.fh.write(`${canonicalJson(signed)}\n`);
-    await this.fh.datasync();
-    this.prev = recordHash(signed);
-    return { index: this.count++, hash: this.prev };
-  }
-
-  close(): Promise<void> {
-    return this.fh.close();
-  }
-}
-
-/**
- * Each fragment carries the signature of its own pictures: the signing SEIs (ONVIF's and keyframe's) the signer puts
- * before the first slice of a GOP's first access unit (they sign the GOP before) move to the end of that previous GOP's last access
- * unit, and picture-less access units (the signer's closing SEI) join the picture before them. A deleted fragment
- * then takes its pictures and their signature with it, and is reported missing rather than leaving the GOP before
- * it unsigned; a range export needs no SEI from outside the range but the certificate SEI.
- */
-function* withOwnSignatures(aus: Iterable<AccessUnit>, held: { au?: AccessUnit }): Generator<AccessUnit> {
-  for (const au of aus) {
-    if (held.au !== undefined && !hasPicture(au)) {
-      held.au.nals.push(...au.nals);
-      continue;
-    }
-    if (held.au !== undefined && au.isIdr) {
-      // the signer puts them right before the first slice (after AUD, parameter sets and other SEIs)
-      const moved: Uint8Array[] = [];
-      for (let i = 0; i < au.nals.length && !isVcl(nalType(au.nals[i] as Uint8Array)); ) {
-        if (isUnitSigningSei(au.nals[i] as Uint8Array)) moved.push(...au.nals.splice(i, 1));
-        else i++;
-      }
-      held.au.nals.push(...moved);
-    }
-    if (held.au !== undefined) yield held.au;
-    held.au = au;
-  }
-}
-
-function hasBFrames(au: AccessUnit): boolean {
-  return au.slices.some((s) => s.header.sliceKind === 'B');
-}
-
 async function assertEmptyDir(dir: string): Promise<void> {
   try {
     const entries = await readdir(dir);
@@ -140,11 +81,51 @@ async function assertEmptyDir(dir: string): Promise<void> {
   }
 }
 
+/** One session into one recording directory, each record time-stamped when a stamper is given. */
+class RecordingDirSink implements ObjectSink {
+  private session: string | undefined;
+  readonly writer: SessionDirWriter;
+  timestamped = 0;
+  readonly timestampFailures: string[] = [];
+  constructor(
+    private readonly dir: string,
+    private readonly stamper: Stamper | undefined,
+  ) {
+    this.writer = new SessionDirWriter(dir);
+  }
+  async beginSession(s: SessionStart): Promise<void> {
+    if (this.session !== undefined) throw new MediaError('the source was lost: a recording directory holds one session');
+    this.session = s.session;
+    await this.writer.chain(s.chainPem);
+  }
+  init(_session: string, data: Uint8Array): Promise<void> {
+    return this.writer.init(data);
+  }
+  async segment(_session: string, seq: number, chunks: readonly Uint8Array[], _meta: FragmentMeta): Promise<readonly LostRange[]> {
+    await this.writer.segment(seq, chunks);
+    return [];
+  }
+  async record(_session: string, n: number, line: string, record: AnyRecord): Promise<void> {
+    await this.writer.record(line);
+    if (this.stamper === undefined) return;
+    const hash = recordHash(record);
+    try {
+      const { token } = await this.stamper.stamp(Buffer.from(hash, 'hex'));
+      await appendToken(this.dir, n, hash, token);
+      this.timestamped++;
+    } catch (e) {
+      this.timestampFailures.push(`record ${n}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  endSession(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 export async function recordSession(options: RecordOptions): Promise<RecordSummary> {
   const { device } = options;
   if (options.seconds !== undefined && !(options.seconds > 0 && Number.isFinite(options.seconds))) throw new MediaError('the duration must be a positive number of seconds');
   if (device.chain.length === 0) throw new KeyframeError(ErrorCodes.NOT_FOUND, `device ${device.config.serial} has no certificate (DEV/chain.pem): provision it first`);
-  const scheme = options.key === undefined ? 'none' : (options.scheme ?? 'cbcs');
   const start = options.start ?? new Date();
   if (options.replace !== true) await assertEmptyDir(options.out);
   const st = await statInput(options.source, 'source');
@@ -169,128 +150,42 @@ export async function recordSession(options: RecordOptions): Promise<RecordSumma
     }
   }
   const frames = options.seconds !== undefined ? Math.max(1, Math.round(options.seconds * fps)) : undefined;
-  const signer = await deviceSigner(device, { start, fps });
-  const label = device.config.keyLabel;
-  const sign = (d: Uint8Array): Promise<Uint8Array> => device.store.sign(label, d);
-  const counter = UnitCounter.open(device.dir);
 
   if (options.replace === true) await withIoErrors(options.out, 'replace', () => rm(options.out, { recursive: true, force: true }));
   await withIoErrors(options.out, 'create directory', () => mkdir(options.out, { recursive: true }));
-  await writeFileAtomic(join(options.out, CHAIN_FILE), certsToPem(device.chain));
 
-  // capture → signer → access units with their signing SEIs → GOPs
-  const capture = loopedCapture(options.source, { ...(frames !== undefined ? { frames } : {}), fps, realTime: options.realTime !== false, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
-  const signedAus = async function* (): AsyncGenerator<AccessUnit> {
-    const assembler = new AccessUnitAssembler();
-    const held: { au?: AccessUnit } = {};
-    for await (const au of capture) {
-      for (const nal of au.nals) for (const out of await signer.push(nal)) yield* withOwnSignatures(assembler.push(out), held);
-    }
-    for (const out of await signer.finish()) yield* withOwnSignatures(assembler.push(out), held);
-    yield* withOwnSignatures(assembler.flush(), held);
-    if (held.au !== undefined) yield held.au;
-  };
-  const aus = signedAus();
-  const first = await aus.next();
-  if (first.done === true) throw new MediaError(`${options.source} holds no picture`);
-  const firstAu = first.value;
-  const sps = firstAu.nals.filter((n) => nalType(n) === NalType.SPS);
-  const pps = firstAu.nals.filter((n) => nalType(n) === NalType.PPS);
-  const spsInfo = sps[0] !== undefined ? parseSps(sps[0]) : undefined;
-  if (spsInfo === undefined) throw new MediaError(`${options.source}: the first picture carries no SPS`);
-  const frameTicks = Math.round(ANNEXB_TIMESCALE / fps);
-  const input: MediaInput = {
-    kind: 'annexb',
-    track: { timescale: ANNEXB_TIMESCALE, width: spsInfo.width, height: spsInfo.height, avcC: avcConfigFrom(sps, pps) },
-    close: async () => undefined,
-    gops: async function* (): AsyncGenerator<InputGop> {
-      const gopper = new GopAssembler();
-      let dts = 0;
-      const emit = (g: { accessUnits: AccessUnit[] }): InputGop => {
-        if (g.accessUnits.some(hasBFrames)) throw new MediaError(`${options.source} has B-frames: not supported in a camera recording`);
-        const samples = g.accessUnits.map((au) => ({ data: writeLengthPrefixed(au.nals, 4), duration: frameTicks, isSync: au.isIdr, compositionOffset: 0 }));
-        const gop = { baseDecodeTime: dts, samples };
-        dts += samples.length * frameTicks;
-        return gop;
-      };
-      for (const g of gopper.push(firstAu)) yield emit(g);
-      for await (const au of aus) for (const g of gopper.push(au)) yield emit(g);
-      for (const g of gopper.flush()) yield emit(g);
-    },
-  };
-
-  const key = options.key;
-  const stats = emptyStats();
-  const log = await RecordLog.create(join(options.out, RECORDS_FILE));
-  let timestamped = 0;
-  const timestampFailures: string[] = [];
-  const stamp = async (written: { index: number; hash: string }): Promise<void> => {
-    if (options.stamper === undefined) return;
-    try {
-      const { token } = await options.stamper.stamp(Buffer.from(written.hash, 'hex'));
-      await appendToken(options.out, written.index, written.hash, token);
-      timestamped++;
-    } catch (e) {
-      timestampFailures.push(`record ${written.index}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  };
-  const session = Buffer.from(signer.sessionId).toString('hex');
-  let fragments = 0;
-  let seconds = 0;
+  const source = new FileSource({ path: options.source, fps, start, realTime: options.realTime !== false, ...(frames !== undefined ? { frames } : {}) });
+  const sink = new RecordingDirSink(options.out, options.stamper);
+  const abort = new AbortController();
+  const onAbort = (): void => abort.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted === true) abort.abort();
+  let sessions: SessionSummary[];
   try {
-    const parts = packageParts(input, { scheme, ...(key !== undefined ? { keyFor: () => key } : {}) }, stats);
-    for await (const part of parts) {
-      if (part.kind === 'init') {
-        await writeFileAtomic(join(options.out, INIT_FILE), part.data);
-        const written = await log.append(
-          {
-            v: 1,
-            kind: 'session',
-            session,
-            serial: device.config.serial,
-            start: start.toISOString(),
-            scheme,
-            kid: key !== undefined ? Buffer.from(key.kid).toString('hex') : '',
-            init: createHash('sha256').update(part.data).digest('hex'),
-            counter: Number(await counter.reserve()),
-          },
-          sign,
-        );
-        await stamp(written);
-        continue;
-      }
-      const h = createHash('sha256');
-      for (const c of part.chunks) h.update(c);
-      await writeChunksAtomic(
-        join(options.out, segmentName(part.index)),
-        (async function* () {
-          yield* part.chunks;
-        })(),
-      );
-      const from = part.baseDecodeTime / ANNEXB_TIMESCALE;
-      const to = (part.baseDecodeTime + part.duration) / ANNEXB_TIMESCALE;
-      await stamp(await log.append({ v: 1, session, seq: part.index, counter: Number(await counter.reserve()), start: from, end: to, sha256: h.digest('hex') }, sign));
-      fragments = part.index + 1;
-      seconds = to;
-      options.onFragment?.(part.index, to, stats.outputBytes);
-    }
-    await stamp(await log.append({ v: 1, kind: 'end', session, seq: fragments, counter: Number(await counter.reserve()), end: seconds, reason: 0 }, sign));
+    sessions = await runPipeline(source.events(abort.signal), sink, devicePipelineOptions(device, {
+      ...(options.key !== undefined ? { keys: new StaticKeyProvider(options.key), scheme: options.scheme ?? 'cbcs' } : {}),
+      fps,
+      ...(options.onFragment !== undefined ? { onFragment: (f: { seq: number; seconds: number; bytes: number }) => options.onFragment?.(f.seq, f.seconds, f.bytes) } : {}),
+    }));
   } finally {
-    await log.close();
+    options.signal?.removeEventListener('abort', onAbort);
+    await sink.writer.close();
   }
+  const s = sessions[0];
+  if (s === undefined) throw new MediaError(`${options.source} holds no picture`);
   const info: RecordingInfo = {
     v: 1,
     serial: device.config.serial,
-    session,
-    start: start.toISOString(),
-    scheme,
-    ...(key !== undefined ? { kid: Buffer.from(key.kid).toString('hex') } : {}),
+    session: s.session,
+    start: s.start,
+    scheme: s.scheme,
+    ...(s.kid !== undefined ? { kid: s.kid } : {}),
     fps,
-    frames: signer.stats.frames,
-    fragments,
-    seconds,
+    frames: s.frames,
+    fragments: s.fragments,
+    seconds: s.seconds,
     endedCleanly: true,
   };
   await writeFileAtomic(join(options.out, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
-  return { ...info, bytes: stats.outputBytes, seiBytes: signer.stats.seiBytes, timestamped, timestampFailures };
+  return { ...info, bytes: s.bytes, seiBytes: s.seiBytes, timestamped: sink.timestamped, timestampFailures: sink.timestampFailures };
 }

@@ -10,6 +10,7 @@ import { dieBySignal, installSignalCleanup, removeTemporariesSync } from '../uti
 import { endWithSupervisor } from '../supervisor/supervisor.js';
 import type { CliContext } from './context.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerCameraCommands } from './commands/camera.js';
 import { registerCertCommands } from './commands/cert.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerUpCommand } from './commands/up.js';
@@ -44,6 +45,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerGroupKeyCommands(program, ctx);
   registerKmsCommands(program, ctx);
   registerNvrCommands(program, ctx);
+  registerCameraCommands(program, ctx);
   registerDemoCommand(program, ctx);
   registerUpCommand(program, ctx);
   // every subcommand inherits output and exit handling

@@ -1,15 +1,13 @@
-/** Opening KMS clients from identity directories: an administrator (site directory) or a camera (device directory). */
+/** Opening KMS clients from identity directories: an administrator (site directory); a camera's is src/camera/kms-agent.ts. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
-import { openKeyStore } from '../keystore/open.js';
 import { parseCertificates } from '../pki/pem.js';
 import { loadTlsIdentity, tlsClientOptions } from '../pki/tls.js';
 import type { X509Certificate } from '../pki/x509.js';
-import { GroupKeyCamera } from './camera.js';
 import { KmsClient } from './client.js';
 
-function servername(url: string): string | undefined {
+export function servername(url: string): string | undefined {
   const host = new URL(url).hostname;
   return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
 }
@@ -35,24 +33,4 @@ export function readRoots(path: string): X509Certificate[] {
     throw e;
   }
   return parseCertificates(pem, path);
-}
-
-/** A camera's agent from its device directory; `kmsRoots` are the operator root(s) it pins for the KMS. */
-export async function openCameraAgent(o: { url: string; deviceDir: string; stateDir: string; kmsRoots: readonly X509Certificate[]; keystore?: string; trustName?: string }): Promise<{ camera: GroupKeyCamera; close(): Promise<void> }> {
-  const identity = loadTlsIdentity(o.deviceDir, o.keystore);
-  const store = await openKeyStore(identity.keystore);
-  try {
-    const tls = await tlsClientOptions(identity, { roots: o.kmsRoots }, servername(o.url));
-    const camera = new GroupKeyCamera({ url: o.url, stateDir: o.stateDir, store, deviceKeyLabel: identity.keyLabel, chain: identity.chain, tls, kmsRoots: o.kmsRoots, ...(o.trustName !== undefined ? { trustName: o.trustName } : {}) });
-    return {
-      camera,
-      close: async () => {
-        camera.close();
-        await store.close();
-      },
-    };
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
 }

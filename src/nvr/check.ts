@@ -6,7 +6,10 @@
  * crash. `repair` fixes only what is safe: temporaries are removed (nothing in them was ever acknowledged), and a
  * complete file whose row is missing is indexed again when a record held in the index verifies it (a segment whose
  * fragment record signs its hash; an init segment the session record signs; a chain whose leaf verifies the session
- * record). Everything else is reported, not touched.
+ * record). A segment file retention expired (its row deleted, its range recorded as expired) whose unlink a crash
+ * interrupted is listed in the retention journal: reported as an expired file and removed by repair, never
+ * re-indexed. Everything else is reported, not touched; nothing under an evidence lock is ever removed (retention
+ * journals only what it deleted with the locks checked in the same transaction).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -19,10 +22,11 @@ import { CHAIN_FILE, INIT_FILE, segmentSeq } from '../recording/layout.js';
 import { recordSignatureValid } from '../recording/records.js';
 import type { FragmentRecord, SessionRecord } from '../recording/records.js';
 import type { NvrIndex } from './db.js';
+import { finishRetentionJournal, retentionJournal } from './retention-service.js';
 import { QUARANTINE_DIR, TMP_DIR } from './store.js';
 import type { SegmentStore } from './store.js';
 
-export type CheckProblemKind = 'missing-file' | 'size-mismatch' | 'hash-mismatch' | 'file-without-row' | 'temporary' | 'quarantine-missing';
+export type CheckProblemKind = 'expired-file' | 'missing-file' | 'size-mismatch' | 'hash-mismatch' | 'file-without-row' | 'temporary' | 'quarantine-missing';
 
 export interface CheckProblem {
   readonly kind: CheckProblemKind;
@@ -95,6 +99,8 @@ export async function checkStore(index: NvrIndex, store: SegmentStore, options: 
   // 2. every file against the index
   const bySession = new Map(sessions.map((s) => [`${s.serial}/${s.session}`, s]));
   const segKeys = new Set(segments.map((g) => `${g.serial}/${g.session}/${g.seq}`));
+  // files retention expired (rows gone, recorded as expired) whose unlink a crash interrupted: never re-indexed
+  const journal = retentionJournal(index);
   for (const serial of await dirNames(store.root)) {
     if (serial === TMP_DIR || serial === QUARANTINE_DIR || serial.startsWith('.')) continue;
     for (const session of await dirNames(join(store.root, serial))) {
@@ -128,6 +134,9 @@ export async function checkStore(index: NvrIndex, store: SegmentStore, options: 
             }
           }
           problem('file-without-row', path, fixed ? 're-indexed: the session record signs it' : 'the init segment is not indexed (no session record verifies it)', fixed);
+        } else if (seq !== undefined && journal.has(rel(path))) {
+          if (repair) await rm(path, { force: true });
+          problem('expired-file', path, repair ? 'removed: expired by retention (its unlink was interrupted)' : 'expired by retention, its unlink interrupted (--repair removes it; serve does too)', repair);
         } else if (seq !== undefined) {
           if (segKeys.has(`${serial}/${session}/${seq}`)) continue;
           let fixed = false;
@@ -149,6 +158,8 @@ export async function checkStore(index: NvrIndex, store: SegmentStore, options: 
       }
     }
   }
+
+  if (repair) await finishRetentionJournal(index, store);
 
   // 3. temporaries of interrupted uploads (never acknowledged)
   for (const name of await dirNames(store.tmpDir)) {

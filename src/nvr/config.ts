@@ -19,7 +19,8 @@
  *     "crlCheck": "5s",
  *     "tsa": "tsa",                          optional: the NVR's TSA identity (operator CA, EKU timeStamping): with it
  *     "tsaKeystore": "file:…",               the NVR time-stamps each camera's record-chain head (stamping.ts);
- *     "stampInterval": "5s"                  overrides its key store; how often it stamps
+ *     "stampInterval": "5s",                 overrides its key store; how often it stamps
+ *     "freeSpaceTarget": …, "retention": { … }, "admins": [ … ]   src/nvr/ops-config.ts
  *   }
  */
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,8 @@ import { parseDuration } from '../util/duration.js';
 import { DEFAULT_OBJECT_LIMITS } from './ingest.js';
 import type { ObjectLimits } from './ingest.js';
 import { DEFAULT_STAMP_INTERVAL_MS } from './stamping.js';
+import { parseAdmins, parseFreeSpaceTarget, parseRetentionConfig } from './ops-config.js';
+import type { RetentionConfig } from './ops-config.js';
 
 export interface NvrConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -45,6 +48,10 @@ export interface NvrConfig {
   readonly crlCheckMs: number;
   /** The NVR's time-stamping authority (stamping.ts), when configured. */
   readonly tsa?: { readonly dir: string; readonly keystore?: string; readonly intervalMs: number };
+  /** Retention and administration (ops-config.ts). */
+  readonly freeSpaceTarget: number;
+  readonly retention: RetentionConfig;
+  readonly admins: readonly string[];
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -67,7 +74,7 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval']);
+  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
   const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenRaw = o['listen'] ?? {};
@@ -117,6 +124,9 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     limits,
     crlCheckMs: o['crlCheck'] === undefined ? NVR_DEFAULTS.crlCheckMs : parseDuration(o['crlCheck'], `${source}: crlCheck`),
     ...(tsaDir !== undefined ? { tsa: { dir: path(tsaDir), ...(tsaKeystore !== undefined ? { keystore: tsaKeystore } : {}), intervalMs: stampMs } } : {}),
+    freeSpaceTarget: parseFreeSpaceTarget(o['freeSpaceTarget'], floor, source),
+    retention: parseRetentionConfig(o['retention'], source),
+    admins: parseAdmins(o['admins'], source),
   };
 }
 

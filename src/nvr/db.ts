@@ -23,6 +23,7 @@ import type { Database as Db } from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
 import { SchemaTooNewError, StoreError, openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
+import { NVR_OPS_MIGRATION } from './ops-schema.js';
 
 export const NVR_STORE_KIND = 'keyframe-nvr';
 
@@ -85,6 +86,8 @@ CREATE TABLE stamping (
   PRIMARY KEY (serial, session));
 `),
   },
+  // 4: retention, evidence lock, admin timeline (src/nvr/ops-schema.ts)
+  NVR_OPS_MIGRATION,
 ];
 
 export type SegmentState = 'pending-record' | 'verified' | 'quarantined';
@@ -222,6 +225,11 @@ export class NvrIndex {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The connection, for the NVR's other tables (locks, retention, spans), whose SQL lives in their own modules. */
+  get sqlite(): Db {
+    return this.db;
   }
 
   tx<T>(fn: () => T): T {

@@ -23,7 +23,7 @@ import type { X509Certificate, X509Crl } from '../pki/x509.js';
 import { IncrementalChainVerifier, chainRecordKind, parseChainRecord, verdictFails } from '../recording/chain.js';
 import type { ChainRecord } from '../recording/chain.js';
 import { canonicalJson, recordHash, recordSignatureValid, sha256Hex } from '../recording/records.js';
-import type { AnyRecord, EndRecord, FragmentRecord, SessionRecord } from '../recording/records.js';
+import type { EndRecord, FragmentRecord, SessionRecord } from '../recording/records.js';
 import type { Logger } from '../server/log.js';
 import { certSerial, establishSigner } from '../signing/trust.js';
 import type { NvrIndex, SegmentRow } from './db.js';
@@ -279,7 +279,7 @@ export class IngestService {
     const parsed = this.parseBody(text);
     if ('status' in parsed) return parsed;
     const rec = parsed;
-    const hash = recordHash(rec as AnyRecord);
+    const hash = recordHash(rec);
     const quarantineRecord = async (reason: string, verified: boolean): Promise<IngestResult> => {
       const r = await this.quarantine(obj, tmp, sha256, size, received, reason);
       index.putRecord({ serial: obj.serial, session: obj.session, idx: obj.index, kind: chainRecordKind(rec), json: text, hash, verified: verified ? 1 : 0, chain_linked: null, received, state: 'quarantined' });
@@ -466,6 +466,9 @@ export async function exportSession(index: NvrIndex, store: SegmentStore, serial
   await mkdir(out, { recursive: true });
   await cp(store.sessionDir(serial, session), out, { recursive: true });
   await writeFile(join(out, 'records.jsonl'), materialiseRecords(index, serial, session));
+  // what retention deleted is reported "expired by retention", not "missing" (recording/layout.ts, expired.json)
+  const expired = (await import('./retention-service.js')).expiredInfo(index, serial, session);
+  if (expired !== undefined) await writeFile(join(out, 'expired.json'), `${JSON.stringify(expired)}\n`);
 }
 
 export type { EndRecord };

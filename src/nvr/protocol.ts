@@ -12,6 +12,10 @@
  *                                                lost and end records in the order the camera signed them
  *   GET /ingest/v1/{serial}/sessions             the sessions the NVR holds for this camera (newest first, paged)
  *   GET /ingest/v1/{serial}/{session}/have       what the NVR holds of a session (HaveAnswer)
+ *   PUT /ingest/v1/{serial}/ring                 the camera's ring report (RingReport, JSON): which fragments its
+ *                                                ring buffer holds that the NVR may lack — unsigned, informational,
+ *                                                the latest replaces the one before; the NVR's timeline shows those
+ *                                                ranges as "on the camera, not yet uploaded" (204; 400 malformed or over 256 KiB)
  *
  * Rules, both sides:
  * - `serial` must be the serial of the TLS client certificate (403 otherwise: a camera writes only under its own
@@ -75,6 +79,20 @@ export interface SessionsAnswer {
   readonly more: boolean;
 }
 
+/**
+ * PUT …/{serial}/ring: `{"sessions":{"<session>":[[from,to],…]}}` — per session, half-open ranges [from, to) of
+ * fragment sequence numbers the camera's ring holds and has not had acknowledged (at most 1000 sessions, 10000
+ * ranges, 256 KiB). Send it after an outage (before backfill) and whenever it changes much; an empty map says the
+ * ring holds nothing the NVR lacks. The NVR places the ranges on the wall clock by the session's start and the
+ * fragment records or neighbouring segments it holds; a session it holds no session record of is not shown.
+ */
+export interface RingReport {
+  readonly sessions: Readonly<Record<string, SeqRanges>>;
+}
+
+/** The largest ring report body. */
+export const RING_REPORT_LIMIT = 256 * 1024;
+
 const SERIAL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SESSION = /^[0-9a-f]{32}$/;
 const INDEX = /^(0|[1-9][0-9]{0,9})$/;
@@ -82,14 +100,15 @@ const INDEX = /^(0|[1-9][0-9]{0,9})$/;
 export type IngestObject =
   | { readonly kind: 'chain' | 'init' | 'have'; readonly serial: string; readonly session: string }
   | { readonly kind: 'seg' | 'rec'; readonly serial: string; readonly session: string; readonly index: number }
-  | { readonly kind: 'sessions'; readonly serial: string };
+  | { readonly kind: 'sessions' | 'ring'; readonly serial: string };
 
 /** The path of an ingest object. */
 export function ingestPath(o: IngestObject): string {
   const base = `${INGEST_PREFIX}/${encodeURIComponent(o.serial)}`;
   switch (o.kind) {
     case 'sessions':
-      return `${base}/sessions`;
+    case 'ring':
+      return `${base}/${o.kind}`;
     case 'seg':
     case 'rec':
       return `${base}/${o.session}/${o.kind}/${o.index}`;
@@ -104,7 +123,7 @@ export function parseIngestPath(path: string): IngestObject | undefined {
   const parts = path.slice(INGEST_PREFIX.length + 1).split('/');
   const serial = parts[0] !== undefined ? decodeURIComponentSafe(parts[0]) : undefined;
   if (serial === undefined || !SERIAL.test(serial)) return undefined;
-  if (parts.length === 2 && parts[1] === 'sessions') return { kind: 'sessions', serial };
+  if (parts.length === 2 && (parts[1] === 'sessions' || parts[1] === 'ring')) return { kind: parts[1], serial };
   const session = parts[1];
   if (session === undefined || !SESSION.test(session)) return undefined;
   if (parts.length === 3 && (parts[2] === 'chain' || parts[2] === 'init' || parts[2] === 'have')) return { kind: parts[2], serial, session };

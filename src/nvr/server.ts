@@ -33,6 +33,11 @@ import { INGEST_PREFIX, parseIngestPath } from './protocol.js';
 import { StampingService } from './stamping.js';
 import { SegmentStore } from './store.js';
 import { openNvrStamper } from './tsa.js';
+import { PeerClassifier } from '../kms/peers.js';
+import { readBody, registerAdmin } from './admin.js';
+import { NvrOps, parseRingReport } from './ops.js';
+import { RING_REPORT_LIMIT } from './protocol.js';
+import { RetentionService } from './retention-service.js';
 
 export interface RunningNvr {
   readonly url: string;
@@ -42,6 +47,8 @@ export interface RunningNvr {
   readonly store: SegmentStore;
   /** The NVR's time-stamping of record-chain heads (stamping.ts), when a TSA is configured. */
   readonly stamping?: StampingService;
+  /** Retention, locks, timeline (retention-service.ts, locks.ts, ops.ts). */
+  readonly ops: NvrOps;
   /** Stops accepting, lets requests in flight finish (at most `graceMs`, default 10 s), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -93,17 +100,29 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     ...(config.trust.factory !== undefined ? certsIn(config.trust.factory, 'factory CA certificate') : []),
     ...(config.trust.operator !== undefined ? certsIn(config.trust.operator, 'operator CA certificate') : []),
   ];
+  // the admin API (admin.ts): operator-CA client certificates named in "admins"; the operator CA joins the
+  // handshake's roots only then, and every route is guarded by peer kind
+  const factoryCerts = config.trust.factory !== undefined ? certsIn(config.trust.factory, 'factory CA certificate') : [];
+  const operatorCerts = config.trust.operator !== undefined ? certsIn(config.trust.operator, 'operator CA certificate') : [];
+  const adminOn = config.admins.length > 0;
+  if (adminOn && (factoryCerts[0] === undefined || operatorCerts[0] === undefined)) throw new KeyframeError(ErrorCodes.INPUT, 'NVR config: "admins" needs trust.factory and trust.operator (administrators are operator-CA certificates)');
+  const tlsRoots = adminOn ? [...roots, ...operatorCerts] : roots;
   const store = new SegmentStore(config.store);
   await store.prepare();
   const unlock = await holdLock(config.store);
   let watcher: CrlWatcher | undefined;
+  let peers: PeerClassifier | undefined;
   let index: NvrIndex | undefined;
   let stamping: StampingService | undefined;
+  let retention: RetentionService | undefined;
   try {
     // a CRL change finds the server once it exists
     const later: { apply?: (crls: readonly X509Crl[]) => Promise<void> } = {};
     if (config.trust.crls !== undefined) {
-      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers, log, intervalMs: config.crlCheckMs, onChange: (set) => later.apply?.(set.crls) });
+      watcher = await CrlWatcher.start({ files: config.trust.crls, issuers, log, intervalMs: config.crlCheckMs, onChange: async (set) => {
+        peers?.setCrls(set.crls);
+        await later.apply?.(set.crls);
+      } });
     }
     const w = watcher;
     index = NvrIndex.open(config.database, { ...(options.createDatabase === true ? { create: true } : {}) });
@@ -115,8 +134,11 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     if (config.tsa !== undefined) stamping = new StampingService({ index: ix, stamper: await openNvrStamper(config.tsa.dir, config.tsa.keystore), log, intervalMs: config.tsa.intervalMs });
     const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
     const crls = w?.current.crls;
-    const server = createSecureServer({ name: 'nvr', tls: await tlsServerOptions(identity, { roots, ...(crls !== undefined ? { crls } : {}) }), limits: config.limits, log });
-    later.apply = async (set) => server.setSecureContext(await tlsServerOptions(identity, { roots, crls: set }));
+    if (adminOn) peers = new PeerClassifier({ root: roots[0] as X509Certificate, factory: factoryCerts[0] as X509Certificate, operator: operatorCerts[0] as X509Certificate, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });
+    retention = new RetentionService({ index: ix, store, floorBytes: config.freeSpaceFloor, targetBytes: config.freeSpaceTarget, config: config.retention, log });
+    const ops = new NvrOps(ix, retention);
+    const server = createSecureServer({ name: 'nvr', tls: await tlsServerOptions(identity, { roots: tlsRoots, ...(crls !== undefined ? { crls } : {}) }), limits: config.limits, log });
+    later.apply = async (set) => server.setSecureContext(await tlsServerOptions(identity, { roots: tlsRoots, crls: set }));
     let closing = false;
     const peerCerts = new WeakMap<TLSSocket, X509Certificate>();
     const peerOf = (socket: TLSSocket): X509Certificate => {
@@ -130,6 +152,15 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     const { app } = server;
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    if (peers !== undefined) registerAdmin(app, { ops, peers, log });
+    // an upload that would leave the disk under its floor runs retention first (ingest's own check answers 507)
+    const rs = retention;
+    app.addHook('preHandler', async (req) => {
+      if (req.method === 'PUT' && req.url.startsWith(`${INGEST_PREFIX}/`)) {
+        const cl = Number(req.headers['content-length'] ?? 0);
+        await rs.beforeIngest(Number.isFinite(cl) ? cl : 0);
+      }
+    });
     app.route({
       method: ['GET', 'PUT', 'POST'],
       url: `${INGEST_PREFIX}/*`,
@@ -144,6 +175,11 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         if (serial === undefined || serial !== obj.serial) return early(403, FORBIDDEN);
         const peer = peerOf(socket);
         if (w !== undefined && isRevokedIn(w.current, peer)) return early(403, FORBIDDEN);
+        if (obj.kind === 'ring') {
+          if (req.method !== 'PUT') return early(405, { error: 'method not allowed' });
+          ops.putRing(obj.serial, parseRingReport(await readBody(req.body ?? req.raw, RING_REPORT_LIMIT)));
+          return reply.code(204).send();
+        }
         if (isGet !== (obj.kind === 'have' || obj.kind === 'sessions')) return early(405, { error: 'method not allowed' });
         if (obj.kind === 'sessions') {
           const q = req.query as Record<string, string | undefined>;
@@ -159,6 +195,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         return reply.code(r.status).send(r.body);
       },
     });
+    await retention.start();
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     if (stamping !== undefined && config.tsa !== undefined) {
       stamping.start();
@@ -174,6 +211,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       index: ix,
       store,
       ...(st !== undefined ? { stamping: st } : {}),
+      ops,
       close: async (graceMs = 10_000) => {
         if (closed) return;
         closed = true;
@@ -181,6 +219,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         await Promise.race([ingest.drained(), new Promise((r) => setTimeout(r, graceMs).unref())]);
         await st?.stop();
         await st?.stamper.close();
+        await rs.stop();
         w?.close();
         await app.close();
         ix.close();
@@ -190,6 +229,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
   } catch (e) {
     await stamping?.stop();
     await stamping?.stamper.close();
+    await retention?.stop();
     watcher?.close();
     index?.close();
     await unlock();

@@ -135,7 +135,7 @@ export class IncrementalChainVerifier {
   addRecord(index: number, record: ChainRecord, signature?: boolean): RecordVerdict[] {
     if (index <= 0 || !Number.isSafeInteger(index)) throw new MediaError(`record index ${index}: only records after the session record are fed`);
     const sig = (signature ?? recordSignatureValid(record, this.key)) && (this.sessionId === undefined || record.session === this.sessionId);
-    this.records.set(index, { record, hash: recordHash(record as AnyRecord), signature: sig });
+    this.records.set(index, { record, hash: recordHash(record), signature: sig });
     if (chainRecordKind(record) === 'fragment' && sig) this.bySeq.set((record as FragmentRecord).seq, index);
     const out = [this.verdict(index)];
     if (this.records.has(index + 1)) out.push(this.verdict(index + 1));

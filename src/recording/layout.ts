@@ -7,11 +7,23 @@
  *   000000.m4s …     one CMAF fragment (moof + mdat) per GOP, as encrypted by the camera
  *   records.jsonl    the signed records: a session record, one record per fragment, an end record
  *   recording.json   a summary for people and indexes (unsigned: never trusted by the verifier)
+ *   lost.jsonl       on a camera's ring buffer: signed lost records, written into a later session's chain, naming
+ *                    fragments of this session the ring overwrote before they were uploaded (src/camera/ring.ts)
+ *   expired.json     in a recorder's export: the fragments its retention deleted (ExpiredInfo; unsigned — it turns
+ *                    a fragment reported missing into "expired by retention", never into anything authentic)
  */
 export const CHAIN_FILE = 'chain.pem';
 export const INIT_FILE = 'init.mp4';
 export const RECORDS_FILE = 'records.jsonl';
 export const INFO_FILE = 'recording.json';
+export const LOST_FILE = 'lost.jsonl';
+export const EXPIRED_FILE = 'expired.json';
+
+/** expired.json: half-open ranges [from, to) of fragment numbers a recorder's retention deleted, when and why. */
+export interface ExpiredInfo {
+  readonly v: 1;
+  readonly ranges: readonly { readonly from: number; readonly to: number; readonly at: string; readonly reason: string }[];
+}
 const SEGMENT = /^(\d{6,})\.m4s$/;
 
 export function segmentName(seq: number): string {

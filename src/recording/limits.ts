@@ -4,7 +4,7 @@
  * parsed whole are small. Each bound is far above what a camera or an export writes and far below what would exhaust a
  * verifier: a forged size is refused with one line naming the file, never a crash.
  */
-import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { CHAIN_FILE, INFO_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -49,7 +49,7 @@ export const MAX_TAR_PADDING_BYTES = 1 * MiB;
 /** How far past a tar archive's end the reader looks for the members `tar -i` would read there, to name them. */
 export const TAR_TRAILER_SCAN_BYTES = 64 * MiB;
 
-const SMALL = new Set([CHAIN_FILE, INIT_FILE, INFO_FILE, 'exporter.pem', 'manifest.sig', 'session.sei']);
+const SMALL = new Set([CHAIN_FILE, INIT_FILE, INFO_FILE, LOST_FILE, 'exporter.pem', 'manifest.sig', 'session.sei']);
 
 export interface EntryLimit {
   readonly bytes: number;

@@ -14,6 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { MediaError } from '../errors.js';
 import { IncrementalChainVerifier } from './chain.js';
 import type { RecordVerdict } from './chain.js';
+import type { LostRecord } from '../nvr/protocol.js';
 
 export interface FragmentRecord {
   readonly v: 1;
@@ -75,7 +76,9 @@ export interface EndRecord {
   readonly sig: string;
 }
 
-export type AnyRecord = SessionRecord | FragmentRecord | EndRecord;
+export type { LostRecord };
+
+export type AnyRecord = SessionRecord | FragmentRecord | EndRecord | LostRecord;
 
 export const GENESIS = '0'.repeat(64);
 
@@ -144,7 +147,7 @@ export function parseRecord(line: string, lineNo: number): FragmentRecord {
 const HEX64 = /^[0-9a-f]{64}$/;
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
-/** Parses one line of records.jsonl as any record kind (session, fragment, end); MediaError otherwise. */
+/** Parses one line of records.jsonl as any record kind (session, fragment, lost, end); MediaError otherwise. */
 export function parseAnyRecord(line: string, lineNo: number): AnyRecord {
   let r: unknown;
   try {
@@ -167,6 +170,21 @@ export function parseAnyRecord(line: string, lineNo: number): AnyRecord {
       typeof o['init'] === 'string' &&
       HEX64.test(o['init']);
     if (ok) return r as SessionRecord;
+  }
+  if (common && o['kind'] === 'lost') {
+    const from = o['from'];
+    const to = o['to'];
+    const ok =
+      typeof o['of'] === 'string' &&
+      SESSION_ID.test(o['of']) &&
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(to) &&
+      (from as number) >= 0 &&
+      (to as number) > (from as number) &&
+      typeof o['start'] === 'number' &&
+      typeof o['end'] === 'number' &&
+      o['reason'] === 'buffer-full';
+    if (ok) return r as LostRecord;
   }
   if (common && o['kind'] === 'end') {
     if (Number.isSafeInteger(o['seq']) && typeof o['end'] === 'number' && Number.isInteger(o['reason'])) return r as EndRecord;
@@ -205,6 +223,11 @@ export interface ChainOptions {
   readonly genesis?: string;
   /** Whether a record's fragment is expected among the stored ones (default all: an export holds a range). */
   readonly expected?: (seq: number) => boolean;
+  /**
+   * What each record's `prev` must be, by position (default: the hash of the record before it, the first `genesis`):
+   * a recording's chain may hold other records (lost records) between two fragment records.
+   */
+  readonly links?: readonly string[];
 }
 
 /** How a record links to the one before it in its chain (the checks the NVR and the offline verifier share). */
@@ -232,18 +255,22 @@ export function verifyRecordChain(records: readonly FragmentRecord[], fragmentHa
     problems.push(p);
     bad.add(i);
   };
-  // 1. the records themselves: signatures, sequence, chain, counters — through the incremental verifier the NVR
-  // uses (chain.ts), fed in order; the counter is held to the highest one before it (a stricter reading than the
-  // verifier's "above its predecessor": one record cannot excuse the next)
+  // 1. the records themselves: signatures through the incremental verifier the NVR uses (chain.ts); sequence; the
+  // chain link by the shared recordLink against what precedes each record in the recording's chain (`links`: a lost
+  // record may sit between two fragment records); the counter held to the highest one before it (a stricter reading
+  // than the verifier's "above its predecessor": one record cannot excuse the next)
   const chain = new IncrementalChainVerifier(publicKey, { hash: options.genesis ?? GENESIS, counter: -1 });
+  let prevHash = options.genesis ?? GENESIS;
   let prevCounter = -1;
   records.forEach((r, i) => {
     const range = { start: r.start, end: r.end };
     const v = chain.addRecord(i + 1, r)[0] as RecordVerdict;
     if (!v.signature) flag(i, { kind: 'bad-signature', seq: r.seq, ...range, detail: `record ${r.seq}: signature does not verify` });
     if (r.seq !== i) flag(i, { kind: r.seq > i ? 'missing' : 'out-of-order', seq: r.seq, ...range, detail: `record at position ${i} has sequence number ${r.seq}: records ${i}…${r.seq - 1} are missing or out of order` });
-    if (v.chained === false) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
-    if (!recordLink(r, '', prevCounter).counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
+    const link = recordLink(r, options.links?.[i] ?? prevHash, prevCounter);
+    if (!link.chained) flag(i, { kind: 'chain-broken', seq: r.seq, ...range, detail: `record ${r.seq} does not chain to the record before it` });
+    if (!link.counterIncreases) flag(i, { kind: 'counter', seq: r.seq, ...range, detail: `record ${r.seq}: counter ${r.counter} does not increase (previous ${prevCounter})` });
+    prevHash = recordHash(r);
     prevCounter = Math.max(prevCounter, r.counter);
   });
   // 2. the stored fragments, matched by hash

@@ -71,6 +71,8 @@ export interface FragmentLayerReport {
   coveredSeconds: number;
   endRecord: boolean;
   endMissingAfter?: number;
+  /** The camera's signed lost records: fragments its ring buffer overwrote before the NVR had them. */
+  lost?: { of: string; from: number; to: number; start: number; end: number; reason: string }[];
   problems: RecordingProblem[];
   time?: FragmentTime;
 }
@@ -157,6 +159,9 @@ function formatFragmentLayer(f: FragmentLayerReport, lines: string[]): void {
     f.chain.forEach((c, k) => lines.push(`  ${k === 0 ? 'chain:' : '      '} ${c}`));
     lines.push(`  ${f.fragments} fragments stored, ${f.records} records, ${f.authentic} authentic (${sec(f.coveredSeconds)})${f.excluded > 0 ? `, ${f.excluded} not exported` : ''}${f.endRecord ? ', signed end record' : ''}`);
     if (f.endMissingAfter !== undefined) lines.push(`  end missing after ${sec(f.endMissingAfter)}`);
+    for (const l of f.lost ?? []) {
+      lines.push(`  lost on the camera (buffer full): fragments ${l.from}–${l.to - 1} (${sec(l.start)} – ${sec(l.end)})${l.of !== f.session ? ` of session ${l.of}` : ''}, signed by the camera`);
+    }
     const t = f.time;
     if (t !== undefined) {
       lines.push(`  claimed time: ${t.claimed.from} – ${t.claimed.to} (verified at ${t.verifiedAt}, skew allowed ${t.maxSkewSeconds} s)`);

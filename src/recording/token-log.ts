@@ -27,14 +27,14 @@ export async function appendToken(dir: string, record: number, sha256: string, t
 export interface StampedHead {
   /** Position of the covered record in records.jsonl (0 = session record). */
   readonly record: number;
-  readonly kind: 'session' | 'fragment' | 'end';
+  readonly kind: 'session' | 'fragment' | 'lost' | 'end';
   /** The fragment sequence number, for a fragment record. */
   readonly seq?: number;
   readonly sha256: string;
   readonly info: TimeStampInfo;
 }
 
-function kindOf(r: AnyRecord): 'session' | 'fragment' | 'end' {
+function kindOf(r: AnyRecord): 'session' | 'fragment' | 'lost' | 'end' {
   return 'kind' in r ? r.kind : 'fragment';
 }
 

@@ -17,10 +17,12 @@ import { establishSigner, type SignerIdentity, type TrustOptions } from '../sign
 import type { X509Certificate } from '../pki/x509.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
-import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import { CHAIN_FILE, EXPIRED_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import type { ExpiredInfo } from './layout.js';
 import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
-import type { AnyRecord, EndRecord, FragmentRecord, SessionRecord } from './records.js';
+import type { AnyRecord, EndRecord, FragmentRecord, LostRecord, SessionRecord } from './records.js';
+import type { KeyObject } from 'node:crypto';
 import type { FragmentLayerReport, FragmentTime, RecordingProblem, TimeRange } from './report.js';
 import { judgeTokens, parseTokenEntries, provenByPosition, TIMESTAMPS_FILE, type TimeProof } from './timestamps.js';
 
@@ -62,7 +64,7 @@ function verdictOf(r: Omit<FragmentLayerReport, 'verdict'>): FragmentLayerReport
   if (r.trust === 'none') return 'UNSIGNED';
   if (r.trust === 'untrusted') return 'UNTRUSTED_SIGNER';
   if (r.trust === 'invalid') return 'NOT_AUTHENTIC';
-  if (r.problems.some((p) => p.kind !== 'missing' && p.kind !== 'unproven')) return 'NOT_AUTHENTIC';
+  if (r.problems.some((p) => p.kind !== 'missing' && p.kind !== 'lost' && p.kind !== 'expired' && p.kind !== 'unproven')) return 'NOT_AUTHENTIC';
   if (r.problems.some((p) => p.kind === 'unproven')) return 'UNPROVEN_TIME';
   if (r.problems.length > 0 || !r.endRecord) return 'AUTHENTIC_WITH_GAPS';
   return r.authentic > 0 ? 'AUTHENTIC' : 'NOT_AUTHENTIC';
@@ -103,28 +105,71 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   else if ((await sha256Of(files, INIT_FILE)) !== s.init) problems.push({ kind: 'tampered', detail: `${INIT_FILE} differs from the init segment the camera signed` });
 
   const fragmentRecords: FragmentRecord[] = [];
+  /** What each fragment record must chain to: the record right before it in records.jsonl (a lost record may sit between two fragments). */
+  const links: string[] = [];
+  const lost: LostRecord[] = [];
   let end: EndRecord | undefined;
-  for (const rec of records.slice(1)) {
+  let endPrev: string | undefined;
+  let prevCounter = s.counter;
+  records.forEach((rec, i) => {
+    if (i === 0) return;
+    const before = recordHash(records[i - 1] as AnyRecord);
     if ('kind' in rec && rec.kind === 'session') {
       problems.push({ kind: 'tampered', detail: `a second session record (${rec.session}) inside the recording` });
     } else if ('kind' in rec && rec.kind === 'end') {
       if (end !== undefined) problems.push({ kind: 'tampered', detail: 'a second end record' });
       end = rec;
+      endPrev = before;
+    } else if ('kind' in rec && rec.kind === 'lost') {
+      // a signed record of fragments the camera's ring buffer overwrote before they were uploaded
+      const what = `the lost record of fragments ${rec.from}–${rec.to - 1}${rec.of !== s.session ? ` of session ${rec.of}` : ''}`;
+      if (end !== undefined) problems.push({ kind: 'tampered', detail: `${what} comes after the end record` });
+      else if (!recordSignatureValid(rec, id.key as KeyObject) || rec.session !== s.session) problems.push({ kind: 'tampered', detail: `${what} does not verify` });
+      else if (rec.prev !== before) problems.push({ kind: 'chain-broken', detail: `${what} does not chain to the record before it` });
+      else if (rec.counter <= prevCounter) problems.push({ kind: 'counter', detail: `${what}: counter ${rec.counter} does not increase` });
+      else lost.push(rec);
+      prevCounter = Math.max(prevCounter, rec.counter);
     } else if (end !== undefined) {
-      problems.push({ kind: 'tampered', seq: (rec).seq, detail: `fragment record ${(rec).seq} after the end record` });
+      problems.push({ kind: 'tampered', seq: rec.seq, detail: `fragment record ${rec.seq} after the end record` });
     } else {
-      const f = rec;
-      if (f.session !== s.session) problems.push({ kind: 'tampered', seq: f.seq, start: f.start, end: f.end, detail: `fragment record ${f.seq} belongs to another session (${f.session})` });
-      fragmentRecords.push(f);
+      if (rec.session !== s.session) problems.push({ kind: 'tampered', seq: rec.seq, start: rec.start, end: rec.end, detail: `fragment record ${rec.seq} belongs to another session (${rec.session})` });
+      fragmentRecords.push(rec);
+      links.push(before);
+      prevCounter = Math.max(prevCounter, rec.counter);
     }
+  });
+  if (files.has(LOST_FILE)) {
+    // lost records about this session from a later session's chain (the ring buffer copies them here): signed by
+    // the same device key, though their chain is in that other session
+    const text = Buffer.from(await files.read(LOST_FILE)).toString('utf8');
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        const rec = parseAnyRecord(line, i + 1);
+        if ('kind' in rec && rec.kind === 'lost' && rec.of === s.session && recordSignatureValid(rec, id.key as KeyObject)) lost.push(rec);
+        else problems.push({ kind: 'tampered', detail: `${LOST_FILE} line ${i + 1} is not a signed lost record of this session` });
+      } catch (e) {
+        if (!(e instanceof MediaError)) throw e;
+        problems.push({ kind: 'tampered', detail: `${LOST_FILE}: ${e.message}` });
+      }
+    });
   }
   r.records = fragmentRecords.length;
   const expected = options.expected ?? (() => true);
   r.excluded = fragmentRecords.filter((f) => !expected(f.seq)).length;
   const hashes: string[] = [];
   for (const name of segments) hashes.push(await sha256Of(files, name));
-  const chain = verifyRecordChain(fragmentRecords, hashes, id.key, { genesis: recordHash(s), expected });
-  problems.push(...chain.problems);
+  const chain = verifyRecordChain(fragmentRecords, hashes, id.key, { genesis: recordHash(s), links, expected });
+  // fragments the camera itself reported overwritten before upload: lost on the camera, not missing
+  const lostOn = (seq: number): LostRecord | undefined => lost.find((l) => l.of === s.session && seq >= l.from && seq < l.to);
+  const relabelled = await relabelExpired(files, chain.problems);
+  problems.push(
+    ...relabelled.map((p) => {
+      const l = p.kind === 'missing' && p.seq !== undefined ? lostOn(p.seq) : undefined;
+      return l === undefined ? p : { ...p, kind: 'lost', detail: `fragment ${p.seq} (${p.start ?? '?'}–${p.end ?? '?'} s) was lost on the camera (buffer full): overwritten before it was uploaded, as the camera's signed lost record says` };
+    }),
+  );
+  r.lost = lost.map((l) => ({ of: l.of, from: l.from, to: l.to, start: l.start, end: l.end, reason: l.reason }));
   r.authentic = chain.authentic;
   r.coveredSeconds = chain.coveredSeconds;
   // fragments that verify in the chain but fail a rule below stop counting as authentic, each once
@@ -152,7 +197,7 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
     r.endMissingAfter = last?.end ?? 0;
   } else if (!recordSignatureValid(end, id.key) || end.session !== s.session) {
     problems.push({ kind: 'tampered', detail: 'the end record does not verify' });
-  } else if (end.prev !== (last !== undefined ? recordHash(last) : recordHash(s)) || end.seq !== fragmentRecords.length) {
+  } else if (end.prev !== endPrev || end.seq !== fragmentRecords.length) {
     problems.push({ kind: 'missing', seq: end.seq, detail: `the end record closes ${end.seq} fragments: fragments before it are missing` });
     r.endRecord = true;
   } else {
@@ -160,6 +205,34 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   }
   r.time = await fragmentTime(files, records, fragmentRecords, end, id, options, { startMs, expected, counted, demote, problems });
   return done(r);
+}
+
+/**
+ * A recorder's export says which fragments its retention deleted (expired.json, unsigned): those reported missing
+ * are reported as expired by retention instead — still absent, never authentic; the claim is the recorder's.
+ */
+async function relabelExpired(files: RecordingFiles, problems: readonly RecordingProblem[]): Promise<RecordingProblem[]> {
+  if (!files.has(EXPIRED_FILE)) return [...problems];
+  let info: ExpiredInfo | undefined;
+  try {
+    const v = JSON.parse(Buffer.from(await files.read(EXPIRED_FILE)).toString('utf8')) as { v?: unknown; ranges?: unknown };
+    const ranges: unknown[] = Array.isArray(v.ranges) ? (v.ranges as unknown[]) : [];
+    const ok = (x: unknown): boolean => {
+      const e = x as Record<string, unknown> | null;
+      return typeof e === 'object' && e !== null && Number.isSafeInteger(e['from']) && Number.isSafeInteger(e['to']) && typeof e['at'] === 'string' && typeof e['reason'] === 'string';
+    };
+    if (v.v === 1 && Array.isArray(v.ranges) && ranges.every(ok)) info = v as ExpiredInfo;
+  } catch {
+    info = undefined;
+  }
+  if (info === undefined) return [...problems, { kind: 'missing', detail: `${EXPIRED_FILE} is not a list of expired ranges: ignored` }];
+  const ranges = info.ranges;
+  return problems.map((p) => {
+    if (p.kind !== 'missing' || p.seq === undefined) return p;
+    const seq = p.seq;
+    const x = ranges.find((e) => e.from <= seq && seq < e.to);
+    return x === undefined ? p : { ...p, kind: 'expired', detail: `fragment ${seq}${p.start !== undefined ? ` (${p.start}–${p.end ?? p.start} s)` : ''} expired by retention on the recorder at ${x.at} (${x.reason}; the recorder's claim, unsigned)` };
+  });
 }
 
 /** Consecutive runs (by sequence number) of fragment records, as [first, last]. */

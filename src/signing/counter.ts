@@ -1,72 +1,61 @@
 /**
- * The per-camera monotonic unit counter (docs/signed-video.md §3), persisted in DEV/counter.json. Write-ahead:
- * values are handed out only after a block of them has been reserved on disk (the file holds the first value not
- * yet reserved), so a crash or restart skips values but never repeats one. Reservation runs under the device
- * directory lock.
+ * The per-camera monotonic unit counter (docs/signed-video.md §3). Write-ahead: values are handed out only after
+ * a block of them has been reserved in a CounterStore (which persists the first value not yet reserved), so a crash
+ * or restart skips values but never repeats one. The counter itself does no I/O: the store does (the camera's is
+ * DEV/counter.json, src/signing/counter-file.ts; tests may use MemoryCounterStore).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ErrorCodes, InputError, KeyframeError, errnoCode } from '../errors.js';
-import { withDirLock, writeFileAtomic } from '../util/fs.js';
+import { ErrorCodes, InputError, KeyframeError } from '../errors.js';
 
-export const COUNTER_FILE = 'counter.json';
-const MAX = (1n << 64n) - 1n;
+export const COUNTER_MAX = (1n << 64n) - 1n;
 
-interface CounterFile {
-  readonly v: 1;
-  /** First value not yet reserved, decimal. */
-  readonly next: string;
+/** Where reserved blocks are recorded. */
+export interface CounterStore {
+  /**
+   * Reserves `size` values: persists "first value not yet reserved = base + size" before returning `base` (the first
+   * value not reserved before). Must be atomic against other reservations of the same store.
+   */
+  reserveBlock(size: bigint): Promise<bigint>;
 }
 
-async function readNext(path: string): Promise<bigint> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return 0n;
-    throw e;
+/** A store in memory (values repeat after a restart: for tests and one-shot tools only). */
+export class MemoryCounterStore implements CounterStore {
+  constructor(private next = 0n) {}
+  reserveBlock(size: bigint): Promise<bigint> {
+    const base = this.next;
+    if (base + size > COUNTER_MAX) return Promise.reject(new KeyframeError(ErrorCodes.INTERNAL, 'unit counter exhausted'));
+    this.next = base + size;
+    return Promise.resolve(base);
   }
-  let parsed: CounterFile;
-  try {
-    parsed = JSON.parse(text) as CounterFile;
-  } catch {
-    throw new InputError(`${path} is not valid JSON`);
-  }
-  if (parsed.v !== 1 || typeof parsed.next !== 'string' || !/^\d{1,20}$/.test(parsed.next) || BigInt(parsed.next) > MAX) {
-    throw new InputError(`${path} is not a keyframe counter file`);
-  }
-  return BigInt(parsed.next);
 }
 
 export class UnitCounter {
   private next = 0n;
   private limit = 0n;
+  private pending: Promise<unknown> = Promise.resolve();
+  private readonly block: bigint;
 
-  private constructor(
-    private readonly dir: string,
-    private readonly block: bigint,
-  ) {}
-
-  /** A counter for DEV; `block` values are reserved per disk write (default 32). */
-  static open(dir: string, options: { block?: number } = {}): UnitCounter {
+  /** A counter over `store`; `block` values are reserved per store write (default 32). */
+  constructor(
+    private readonly store: CounterStore,
+    options: { block?: number } = {},
+  ) {
     const block = options.block ?? 32;
     if (!Number.isInteger(block) || block < 1) throw new InputError('counter block must be a positive integer');
-    return new UnitCounter(dir, BigInt(block));
+    this.block = BigInt(block);
   }
 
-  /** The next value, reserved on disk before it is returned. */
-  async reserve(): Promise<bigint> {
-    if (this.next >= this.limit) {
-      const path = join(this.dir, COUNTER_FILE);
-      await withDirLock(this.dir, async () => {
-        const base = await readNext(path);
-        const limit = base + this.block;
-        if (limit > MAX) throw new KeyframeError(ErrorCodes.INTERNAL, 'unit counter exhausted');
-        await writeFileAtomic(path, `${JSON.stringify({ v: 1, next: limit.toString() })}\n`);
+  /** The next value, reserved in the store before it is returned. */
+  reserve(): Promise<bigint> {
+    // serialised: two callers never share a block refill
+    const p = this.pending.then(async () => {
+      if (this.next >= this.limit) {
+        const base = await this.store.reserveBlock(this.block);
         this.next = base;
-        this.limit = limit;
-      });
-    }
-    return this.next++;
+        this.limit = base + this.block;
+      }
+      return this.next++;
+    });
+    this.pending = p.catch(() => undefined);
+    return p;
   }
 }

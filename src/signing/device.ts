@@ -4,7 +4,8 @@ import { ErrorCodes, KeyframeError } from '../errors.js';
 import { splitAnnexB, writeAnnexB } from '../media/h264/index.js';
 import type { Device } from '../pki/device.js';
 import { certsToPem } from '../pki/pem.js';
-import { UnitCounter } from './counter.js';
+import type { UnitCounter } from './counter.js';
+import { openUnitCounter } from './counter-file.js';
 import { OID_ECDSA_SHA256, OID_RSA_SHA256 } from './sei.js';
 import { StreamSigner, type SignerStats } from './signer.js';
 
@@ -15,6 +16,8 @@ export interface DeviceSignOptions {
   readonly maxUnitSeconds?: number;
   /** ONVIF mode (default 'hash-list'; see SignerOptions). */
   readonly onvifMode?: 'hash-list' | 'low-bitrate';
+  /** The camera's unit counter (default DEV/counter.json). */
+  readonly counter?: UnitCounter;
 }
 
 /** A StreamSigner for an opened device: its key store signs, DEV/chain.pem goes into the certificate SEI. */
@@ -24,7 +27,7 @@ export async function deviceSigner(device: Device, options: DeviceSignOptions = 
   const label = device.config.keyLabel;
   const spki = (await device.store.getPublicKey(label)).export({ format: 'der', type: 'spki' });
   if (!Buffer.from(leaf.publicKey.rawData).equals(spki)) throw new KeyframeError(ErrorCodes.CERT_MISMATCH, 'the device certificate does not match the device key');
-  const counter = UnitCounter.open(device.dir);
+  const { counter = openUnitCounter(device.dir), ...rest } = options;
   return new StreamSigner({
     // ECDSA straight from the store as r‖s (a PKCS#11 token returns it so natively); ONVIF's SEIs get it as DER
     sign: (data) => device.store.sign(label, data, { dsaEncoding: 'ieee-p1363' }),
@@ -34,7 +37,7 @@ export async function deviceSigner(device: Device, options: DeviceSignOptions = 
     serial: device.config.serial,
     kid: createHash('sha256').update(spki).digest('hex'),
     reserveCounter: () => counter.reserve(),
-    ...options,
+    ...rest,
   });
 }
 

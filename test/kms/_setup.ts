@@ -10,8 +10,9 @@ import { initCa } from '../../src/pki/ca.js';
 import { CaStore } from '../../src/pki/ca-store.js';
 import { provisionDevice } from '../../src/pki/device.js';
 import { createSite } from '../../src/pki/site.js';
-import { openAdminClient, openCameraAgent } from '../../src/kms/open.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import { openCameraAgent } from '../../src/camera/kms-agent.js';
+import { openAdminClient } from '../../src/kms/open.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 
 export const PIN_ENV = 'KF_TEST_KMS_PIN';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKmsConfig } from '../../src/kms/config.js';
 import { startKms } from '../../src/kms/server.js';
 import type { RunningKms } from '../../src/kms/server.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { createTestToken, SOFTHSM_MODULE } from '../helpers/softhsm.js';
 import type { TestToken } from '../helpers/softhsm.js';

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { loadTlsIdentity, tlsClientOptions } from '../../src/pki/tls.js';
 import { REPO } from '../helpers/cli.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, GroupKeyRefusal } from '../../src/errors.js';
-import type { GroupKeyCamera, SyncResult } from '../../src/kms/camera.js';
+import type { GroupKeyCamera, SyncResult } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { unframeBundles } from '../../src/kms/http.js';
 import { contentKey } from '../../src/groupkey/hardened/content.js';

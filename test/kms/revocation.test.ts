@@ -8,7 +8,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { issueAllCrls, parseRevocationReason, revoke } from '../../src/pki/ca.js';
 import { startService } from '../helpers/service.js';

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, GroupKeyRefusal } from '../../src/errors.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { loadKmsConfig } from '../../src/kms/config.js';
 import { startKms } from '../../src/kms/server.js';

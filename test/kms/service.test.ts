@@ -7,7 +7,7 @@ import { Sealer } from '../../src/kms/seal.js';
 import { loadKmsConfig } from '../../src/kms/config.js';
 import { startKms } from '../../src/kms/server.js';
 import type { RunningKms } from '../../src/kms/server.js';
-import type { GroupKeyCamera } from '../../src/kms/camera.js';
+import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
 import { join } from 'node:path';
 import { ErrorCodes } from '../../src/errors.js';

@@ -6,6 +6,8 @@
  *   nvr status   cameras, sessions, segments, quarantine, conflicts, last seen (reads the index; the NVR may run)
  *   nvr check    the index against the files; --repair fixes what is safe (the NVR must be stopped)
  *   nvr export   a camera and a time range, across sessions, as a bundle or ONVIF export file (nvr-export.ts)
+ *   nvr lock     an evidence lock on a camera's range for a case (never deleted while locked), audited
+ *   nvr unlock   releases a case's locks (of one camera or all), audited; nvr locks lists them
  */
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
@@ -16,6 +18,7 @@ import { NVR_DEFAULTS, loadNvrConfig } from '../../nvr/config.js';
 import { NvrIndex } from '../../nvr/db.js';
 import { initNvr } from '../../nvr/init.js';
 import { stampingSummary } from '../../nvr/stamping.js';
+import { LockStore, osActor, parseIsoTime, verifyAuditChain } from '../../nvr/locks.js';
 import { startNvr } from '../../nvr/server.js';
 import { SegmentStore } from '../../nvr/store.js';
 import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
@@ -117,6 +120,9 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
         const cameras = index.cameraSummaries();
         const alarms = index.alarms().slice(-10);
         const quarantined = index.quarantined().slice(-10);
+        // the storage alarm raised by retention (full of locked evidence: ingest answers 507) and not yet cleared
+        const storage = index.alarms().filter((a) => a.kind === 'storage-full' || a.kind === 'storage-full-cleared').at(-1);
+        const storageFull = storage?.kind === 'storage-full' ? storage : undefined;
         const stamping = stampingSummary(index);
         const stamps = new Map((stamping?.cameras ?? []).map((c) => [c.serial, c]));
         const skewed = (ms: number | null): boolean => ms !== null && ms < -SKEW_FLAG_MS;
@@ -125,6 +131,7 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
             ctx.stdout,
             JSON.stringify(
               {
+                storageFull: storageFull === undefined ? null : { since: iso(storageFull.at), detail: storageFull.detail },
                 counts,
                 cameras: cameras.map((c) => ({ ...c, last_seen: iso(c.last_seen), clockSkewFlagged: skewed(c.skew_ms), tokens: stamps.get(c.serial)?.tokens ?? 0, lastTokenGenTime: iso(stamps.get(c.serial)?.lastGenTime) })),
                 lost: index.lost(),
@@ -140,6 +147,7 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
         }
         const lines = [
           `NVR index ${config.database}, store ${config.store}`,
+          ...(storageFull !== undefined ? [`  STORAGE FULL since ${iso(storageFull.at)}: ${storageFull.detail}`] : []),
           `  cameras ${counts.cameras}, sessions ${counts.sessions}, segments ${counts.segments} (verified ${counts.verified}, awaiting their record ${counts.pending}), records ${counts.records}`,
           `  quarantined ${counts.quarantined}, conflicts ${counts.conflicts}, alarms ${counts.alarms}, lost ranges ${counts.lostRanges}`,
           ...(stamping !== undefined
@@ -153,6 +161,73 @@ export function registerNvrCommands(program: Command, ctx: CliContext): void {
           ...quarantined.map((q) => `  QUARANTINED ${iso(q.received)} ${q.serial}/${q.session} ${q.kind}${q.idx !== null ? ` ${q.idx}` : ''}: ${q.reason} (${q.path})`),
         ];
         println(ctx.stdout, lines.join('\n'));
+      } finally {
+        index.close();
+      }
+    });
+
+  nvr
+    .command('lock')
+    .description('lock a camera\'s recorded range as evidence for a case: nothing in it is deleted (retention, disk watermark, check) until unlocked')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .requiredOption('--camera <SERIAL>', 'camera serial')
+    .requiredOption('--from <ISO>', 'start, ISO 8601 with zone (e.g. 2026-12-07T03:00:00Z)')
+    .requiredOption('--to <ISO>', 'end, ISO 8601 with zone')
+    .requiredOption('--case <ID>', 'case id')
+    .requiredOption('--reason <TEXT>', 'why (audited)')
+    .action((o: { config: string; camera: string; from: string; to: string; case: string; reason: string }) => {
+      const from = parseIsoTime(o.from, '--from');
+      const to = parseIsoTime(o.to, '--to');
+      if (!(to > from)) throw new UsageError('--to must be after --from');
+      const config = loadNvrConfig(resolve(o.config));
+      const index = NvrIndex.open(config.database);
+      try {
+        const r = new LockStore(index).lock({ serial: o.camera, from, to, caseId: o.case, reason: o.reason, actor: osActor() });
+        println(ctx.stdout, `locked ${o.camera} ${iso(from)} … ${iso(to)} for case ${o.case} (lock ${r.lock.id}, by ${r.lock.created_by}; audit entry ${r.audit.seq}, chain head ${r.audit.hash})`);
+        if (r.alreadyExpired > 0) println(ctx.stdout, `note: ${r.alreadyExpired} range(s) of it had already expired by retention before the lock`);
+      } finally {
+        index.close();
+      }
+    });
+
+  nvr
+    .command('unlock')
+    .description('release the evidence locks of a case (of one camera with --camera), audited')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .requiredOption('--case <ID>', 'case id')
+    .option('--camera <SERIAL>', 'only this camera\'s locks of the case')
+    .requiredOption('--reason <TEXT>', 'why (audited)')
+    .action((o: { config: string; case: string; camera?: string; reason: string }) => {
+      const config = loadNvrConfig(resolve(o.config));
+      const index = NvrIndex.open(config.database);
+      try {
+        const r = new LockStore(index).unlock({ caseId: o.case, ...(o.camera !== undefined ? { serial: o.camera } : {}), reason: o.reason, actor: osActor() });
+        for (const l of r.released) println(ctx.stdout, `unlocked lock ${l.id}: ${l.serial} ${iso(l.start_ms)} … ${iso(l.end_ms)} of case ${l.case_id} (by ${l.released_by ?? '-'}; audit entry ${r.audit.seq})`);
+      } finally {
+        index.close();
+      }
+    });
+
+  nvr
+    .command('locks')
+    .description('list evidence locks (--all: released ones too) and check the lock audit chain')
+    .requiredOption('--config <FILE>', 'NVR config (JSON)')
+    .option('--all', 'released locks too', false)
+    .option('--json', 'JSON output', false)
+    .action((o: { config: string; all: boolean; json: boolean }) => {
+      const config = loadNvrConfig(resolve(o.config));
+      const index = NvrIndex.openReadOnly(config.database);
+      try {
+        const store = new LockStore(index);
+        const locks = o.all ? store.all() : store.active();
+        const chain = verifyAuditChain(store.auditLog());
+        if (o.json) {
+          println(ctx.stdout, JSON.stringify({ locks, audit: chain }, null, 2));
+        } else {
+          for (const l of locks) println(ctx.stdout, `${l.id}  case ${l.case_id}  ${l.serial}  ${iso(l.start_ms)} … ${iso(l.end_ms)}  by ${l.created_by} at ${iso(l.created_at)}: ${l.reason}${l.released_at !== null ? `  RELEASED ${iso(l.released_at)} by ${l.released_by ?? '-'}: ${l.release_reason ?? ''}` : ''}`);
+          println(ctx.stdout, chain.ok ? `audit chain: ${chain.entries} entries, head ${chain.head}` : `AUDIT CHAIN BROKEN at entry ${chain.seq}: ${chain.problem}`);
+        }
+        if (!chain.ok) ctx.setExitCode(1);
       } finally {
         index.close();
       }

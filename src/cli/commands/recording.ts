@@ -116,7 +116,7 @@ export function registerRecordingCommands(program: Command, ctx: CliContext): vo
       const stamper = (await openStamper({ ...o, ...(crls !== undefined ? { crls } : {}) }, { tsa: '--tsa', url: '--url' })) as Stamper;
       try {
         const h = await timestampRecording(resolve(dir), stamper);
-        const what = h.kind === 'fragment' ? `fragment record ${h.seq ?? '?'}` : h.kind === 'end' ? 'the end record (the whole recording)' : 'the session record';
+        const what = h.kind === 'fragment' ? `fragment record ${h.seq ?? '?'}` : h.kind === 'end' ? 'the end record (the whole recording)' : h.kind === 'lost' ? 'a lost record' : 'the session record';
         println(ctx.stdout, `time-stamped ${what} (line ${h.record + 1}, SHA-256 ${h.sha256}) of ${resolve(dir)}`);
         println(ctx.stdout, `  genTime ${h.info.genTime} by ${h.info.tsa?.subject ?? stamper.description}, serial ${h.info.serialNumber} → ${join(resolve(dir), TIMESTAMPS_FILE)}`);
       } finally {

@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { join, relative, resolve } from 'node:path';
 import { ErrorCodes, KeyframeError } from '../../errors.js';
-import { openAdminClient, openCameraAgent, readRoots } from '../../kms/open.js';
+import { openAdminClient, readRoots } from '../../kms/open.js';
+import { openCameraAgent } from '../../camera/kms-agent.js';
 import { localSiteChildren, provisionLocalSite, DEFAULT_PATTERN } from '../../supervisor/local-site.js';
 import type { LocalSite } from '../../supervisor/local-site.js';
 import { Supervisor } from '../../supervisor/supervisor.js';

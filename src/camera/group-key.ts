@@ -29,9 +29,9 @@ import type { KeyStore } from '../keystore/types.js';
 import { certsToPem, parseCertificates } from '../pki/pem.js';
 import type { X509Certificate } from '../pki/x509.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { KmsClient } from './client.js';
-import { unframeBundles } from './http.js';
-import { kmsVerifier, paperKey } from './keys.js';
+import { KmsClient } from '../kms/client.js';
+import { unframeBundles } from '../kms/http.js';
+import { kmsVerifier, paperKey } from '../kms/keys.js';
 
 export interface CameraAgentOptions {
   /** https://host:port of the KMS. */

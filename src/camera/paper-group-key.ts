@@ -27,7 +27,7 @@ import { PaperMember } from '../groupkey/paper/member.js';
 import { decodeMessage, encodeMessage } from '../groupkey/paper/messages.js';
 import type { Outgoing, PaperMessage, PaperMessageType } from '../groupkey/paper/messages.js';
 import type { Random } from '../groupkey/paper/primitives.js';
-import type { KmsClient } from './client.js';
+import type { KmsClient } from '../kms/client.js';
 
 /** The KMS's address on the relay (KMS_ADDRESS in service.ts; the paper's ID_ICM). */
 export const PAPER_KMS_ID = 'kms';
