@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers';
 import { machine, median } from './_machine.mjs';
 import { ROOT, checkNvr, clipPath, load, nice, procCpuMs, procHwmKb, site, startNvrProcess, template, siteDir, camDirOf, serialOf } from './_nvr-load.mjs';
 

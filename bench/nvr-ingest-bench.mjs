@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers';
 import { machine, median } from './_machine.mjs';
 import { ROOT, retried, cameraClient, checkNvr, cpuMs, load, nice, percentile, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
