@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import type { CameraConfig } from './config.js';
 import { devicePipelineOptions } from './device.js';
 import { FileSource } from './file-source.js';
+import { createSource } from './sources/spec.js';
 import { GroupKeyCamera } from './group-key.js';
 import { GroupKeyProvider, type KeyStatus } from './keys.js';
 import { runPipeline } from './pipeline.js';
@@ -68,7 +69,7 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
   let keys: GroupKeyProvider | undefined;
   let closeKms: (() => Promise<void>) | undefined;
   let uploader: Uploader | undefined;
-  const source = new FileSource({ path: config.source.path, fps: config.source.fps ?? 25 });
+  const source = config.source.kind === 'file' ? new FileSource({ path: config.source.path, fps: config.source.fps ?? 25 }) : createSource(config.source.spec);
   const writeStatus = async (): Promise<void> => {
     const status: CameraStatus = {
       v: 1,
@@ -142,7 +143,7 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
         ring,
         devicePipelineOptions(device, {
           ...(keys !== undefined ? { keys, scheme: config.scheme } : {}),
-          ...(config.source.fps !== undefined ? { fps: config.source.fps } : {}),
+          ...fpsOption(config),
           onSession: (s) => {
             session = s.session;
             log.info({ event: 'session', session: s.session, start: s.start.toISOString() }, `session ${s.session}`);
@@ -199,4 +200,10 @@ export function formatCameraStatus(s: CameraStatus, now = Date.now()): string {
   ];
   for (const a of s.alarms) lines.push(`alarm: ${a}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The frame rate the configuration names, if it names one (the pipeline otherwise takes the stream's). */
+function fpsOption(config: CameraConfig): { fps?: number } {
+  const fps = config.source.kind === 'file' ? config.source.fps : 'fps' in config.source.spec ? config.source.spec.fps : undefined;
+  return typeof fps === 'number' ? { fps } : {};
 }

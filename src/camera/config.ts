@@ -15,13 +15,17 @@
  *     "logLevel": "info"
  *   }
  *
- * Without "kms" the camera records clear (signed, not encrypted) video and says so in its log and status; without
- * "nvr" it only records to its ring.
+ * Without "kms" the camera refuses to start unless the file says "clear": true — then it records signed but
+ * unencrypted video and says so in its log and status; without "nvr" it only records to its ring.
+ * "source" is a source spec (src/camera/sources/spec.ts: "pattern:…", "rtsp://…", "file:…", "v4l2:…", or an object
+ * with a "type"), or { "kind": "file", "path", "fps" } for a looped Annex-B file read without ffmpeg.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputError, NotFoundError, errnoCode } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
+import { parseSourceSpec } from './sources/spec.js';
+import type { SourceSpec } from './sources/spec.js';
 
 export interface FileSourceSpec {
   readonly kind: 'file';
@@ -33,7 +37,7 @@ export interface CameraConfig {
   readonly path: string;
   readonly device: string;
   readonly keystore?: string;
-  readonly source: FileSourceSpec;
+  readonly source: FileSourceSpec | { readonly kind: 'spec'; readonly spec: SourceSpec };
   readonly kms?: { readonly url: string; readonly root: string; readonly group: string; readonly state: string; readonly alarmAfterMs: number };
   readonly nvr?: { readonly url: string; readonly root: string };
   readonly ring: { readonly dir: string; readonly cap: number };
@@ -87,12 +91,26 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
   };
   const positive = (v: unknown, field: string): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(field, 'must be a positive number'));
   const c = obj(raw, '(top level)');
-  const known = new Set(['device', 'keystore', 'source', 'kms', 'nvr', 'ring', 'scheme', 'backfillRate', 'status', 'logLevel']);
+  const known = new Set(['device', 'keystore', 'source', 'kms', 'clear', 'nvr', 'ring', 'scheme', 'backfillRate', 'status', 'logLevel']);
   for (const k of Object.keys(c)) if (!known.has(k)) fail(k, `is not a camera.json field (known: ${[...known].join(', ')})`);
 
-  const src = obj(c['source'], 'source');
-  if (src['kind'] !== 'file') fail('source.kind', `must be "file" (a looped Annex-B H.264 file)${typeof src['kind'] === 'string' ? `, not "${src['kind']}"` : ''}`);
-  const source: FileSourceSpec = { kind: 'file', path: file(src['path'], 'source.path'), ...(src['fps'] !== undefined ? { fps: positive(src['fps'], 'source.fps') } : {}) };
+  let source: CameraConfig['source'];
+  const rawSource = c['source'];
+  if (typeof rawSource === 'object' && rawSource !== null && (rawSource as Record<string, unknown>)['kind'] === 'file') {
+    // a looped Annex-B file read without ffmpeg (what `keyframe record` uses)
+    const src = rawSource as Record<string, unknown>;
+    source = { kind: 'file', path: file(src['path'], 'source.path'), ...(src['fps'] !== undefined ? { fps: positive(src['fps'], 'source.fps') } : {}) };
+  } else {
+    // a test pattern, an RTSP(S) camera, a looped file through ffmpeg, a V4L2 device (src/camera/sources/spec.ts)
+    let spec: SourceSpec;
+    try {
+      spec = parseSourceSpec(rawSource);
+    } catch (e) {
+      return fail('source', e instanceof Error ? `is not a source: ${e.message}` : 'is not a source');
+    }
+    if (spec.type === 'file') spec = { ...spec, path: isAbsolute(spec.path) ? spec.path : join(base, spec.path) };
+    source = { kind: 'spec', spec };
+  }
 
   let kms: CameraConfig['kms'];
   if (c['kms'] !== undefined) {
@@ -104,6 +122,10 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
       state: k['state'] !== undefined ? file(k['state'], 'kms.state') : join(file(c['device'], 'device'), 'kms'),
       alarmAfterMs: k['alarmAfter'] !== undefined ? parseDuration(k['alarmAfter'], `${name}: "kms.alarmAfter"`) : 60_000,
     };
+    if (c['clear'] !== undefined) fail('clear', 'cannot go with "kms": a camera with a group key encrypts');
+  } else if (c['clear'] !== true) {
+    // fail closed: unencrypted video only when asked for in so many words
+    fail('kms', 'is required: the camera encrypts its video under its group\'s key (for signed but unencrypted video, say "clear": true)');
   }
   let nvr: CameraConfig['nvr'];
   if (c['nvr'] !== undefined) {

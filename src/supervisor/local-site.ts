@@ -22,6 +22,8 @@ import { requireCaDir } from '../pki/ca-store.js';
 import { provisionDevice } from '../pki/device.js';
 import { initKms } from '../kms/init.js';
 import { initNvr } from '../nvr/init.js';
+import { loadKmsConfig } from '../kms/config.js';
+import { loadNvrConfig } from '../nvr/config.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { ChildSpec } from './supervisor.js';
 
@@ -108,14 +110,19 @@ export async function provisionLocalSite(o: LocalSiteOptions): Promise<LocalSite
     }
     const nvrDir = join(data, 'nvr');
     if (!existsSync(join(nvrDir, 'nvr.json'))) {
-      await initNvr({ dir: nvrDir, ca, caKeyStore: caStore, name: 'localhost', ips: ['127.0.0.1'], port: nvrPort, keystore: `file:${join(nvrDir, 'nvr', 'keys')};${pin}` });
+      // an init cut short (no nvr.json yet) is redone over what it left
+      await initNvr({ dir: nvrDir, ca, caKeyStore: caStore, name: 'localhost', ips: ['127.0.0.1'], port: nvrPort, keystore: `file:${join(nvrDir, 'nvr', 'keys')};${pin}`, tsaKeystore: `file:${join(nvrDir, 'tsa', 'keys')};${pin}`, force: existsSync(nvrDir) });
       say(`created the NVR in ${nvrDir} (port ${nvrPort})`);
     }
   } finally {
     await caStore.close();
   }
-  const kmsUrl = `https://127.0.0.1:${kmsPort}`;
-  const nvrUrl = `https://127.0.0.1:${nvrPort}`;
+  // a rerun keeps the ports the site was made with (the cameras' configurations name them)
+  const kmsListen = loadKmsConfig(join(data, 'kms', 'kms.json')).listen;
+  const nvrListen = loadNvrConfig(join(data, 'nvr', 'nvr.json')).listen;
+  if (kmsListen.port !== kmsPort || nvrListen.port !== nvrPort) say(`the site was made with the KMS on port ${kmsListen.port} and the NVR on ${nvrListen.port}: those are used`);
+  const kmsUrl = `https://${kmsListen.host}:${kmsListen.port}`;
+  const nvrUrl = `https://${nvrListen.host}:${nvrListen.port}`;
   for (const cam of cameras) {
     if (existsSync(cam.config)) continue;
     const config = {
@@ -146,7 +153,7 @@ export function localSiteChildren(site: LocalSite, enrol: () => Promise<void>): 
     ...site.cameras.map((cam, i) => ({
       name: cam.serial,
       ...keyframe('camera', 'run', '--config', cam.config),
-      ready: /"event":"recording"/,
+      ready: /"event":"started"/,
       after: ['kms', 'nvr'],
       ...(i === 0 ? { prepare: enrol } : {}),
     })),

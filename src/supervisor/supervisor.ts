@@ -187,8 +187,17 @@ export class Supervisor extends EventEmitter {
     c.log.write(chunk);
     c.logBytes += chunk.length;
     if (c.logBytes > (this.o.maxLogBytes ?? 16 << 20)) {
+      // rename first: what the old stream still has to flush goes to the same file, now NAME.log.1
+      const path = this.logPath(c);
       c.log.end();
-      this.openLog(c);
+      try {
+        renameSync(path, `${path}.1`);
+      } catch {
+        // the log directory went away: keep writing where we can
+      }
+      c.log = createWriteStream(path, { flags: 'a', mode: 0o600 });
+      c.log.on('error', () => undefined);
+      c.logBytes = 0;
     }
   }
 

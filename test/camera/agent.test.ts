@@ -40,7 +40,7 @@ afterAll(async () => {
 
 function writeCamera(name: string, extra: Record<string, unknown> = {}): string {
   const path = join(site.work, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ device: camDir, source: { kind: 'file', path: source, fps: 25 }, ring: { dir: join(site.work, `${name}-ring`), cap: 64 << 20 }, logLevel: 'debug', ...extra }, null, 2));
+  writeFileSync(path, JSON.stringify({ device: camDir, source: { kind: 'file', path: source, fps: 25 }, ring: { dir: join(site.work, `${name}-ring`), cap: 64 << 20 }, logLevel: 'debug', ...('kms' in extra ? {} : { clear: true }), ...extra }, null, 2));
   return path;
 }
 
