@@ -37,6 +37,7 @@ async function runOnce() {
     JSON.stringify({
       device: camDirOf(serialOf(0)),
       source: { kind: 'file', path: clipPath, fps: 25 },
+      clear: true, // no KMS in this benchmark: signed, not encrypted (camera.json refuses that unless said)
       nvr: { url: nvr.url, root: join(siteDir, 'ca', 'operator.pem') },
       ring: { dir: join(camDir, 'ring'), cap: RING_CAP },
       logLevel: 'warn',
