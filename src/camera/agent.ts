@@ -129,7 +129,7 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
         ring,
         backfillBytesPerSecond: config.backfillBytesPerSecond,
         onAlarm: alarm,
-        onEvent: (event, fields) => (event === 'uploaded' ? log.debug({ event, ...fields }) : log.info({ event, ...fields }, event)),
+        onEvent: (event, fields) => (event === 'uploaded' || event === 'ring-report' ? log.debug({ event, ...fields }) : log.info({ event, ...fields }, event)),
       });
       uploader = up;
       background.push(up.run(stopAll.signal));

@@ -6,11 +6,13 @@
  * and are never resent; 507, 5xx and an unreachable NVR mean back-off while the ring keeps buffering. After an
  * outage (and at start) it asks the NVR what it holds of each session with something pending (`have`) and sends
  * the difference: the live session's new objects first, the backlog (backfill) when nothing live waits, throttled
- * to a configured byte rate.
+ * to a configured byte rate. While connected it also sends its ring report (`PUT …/{serial}/ring`: the fragment
+ * ranges its ring holds that the NVR has not acknowledged) right after each `have` round — so the NVR's timeline shows
+ * an outage as "on the camera" before backfill starts — and every `ringReportMs` after that.
  */
 import { Agent, request } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
-import { ingestPath, type HaveAnswer, type SeqRanges } from '../nvr/protocol.js';
+import { ingestPath, type HaveAnswer, type RingReport, type SeqRanges } from '../nvr/protocol.js';
 import type { Ring, RingObject } from './ring.js';
 
 export interface UploaderOptions {
@@ -25,6 +27,8 @@ export interface UploaderOptions {
   /** Back-off after a failure: from `minMs` doubling to `maxMs` (defaults 500 ms, 30 s). */
   readonly backoff?: { readonly minMs?: number; readonly maxMs?: number };
   readonly timeoutMs?: number;
+  /** How often the ring report is sent while connected (default 3 s); it is always sent after a `have` round. */
+  readonly ringReportMs?: number;
   readonly onAlarm?: (detail: string) => void;
   readonly onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -61,6 +65,7 @@ export class Uploader {
   private lastAlarm: string | undefined;
   private backlog = 0;
   private wake: (() => void) | undefined;
+  private lastReport = 0;
 
   constructor(private readonly o: UploaderOptions) {
     this.url = new URL(o.url);
@@ -120,6 +125,9 @@ export class Uploader {
         await this.sync();
         this.needSync = false;
         this.liveFrom = Date.now();
+        await this.sendRingReport();
+      } else if (Date.now() - this.lastReport >= (this.o.ringReportMs ?? 3_000)) {
+        await this.sendRingReport();
       }
       const next = this.pick();
       if (next === undefined) return 'idle';
@@ -220,6 +228,38 @@ export class Uploader {
       return 0;
     }
     return Math.ceil(((bytes - this.tokens) / rate) * 1000);
+  }
+
+  /**
+   * The ring report: per session, the ranges [from, to) of fragment sequence numbers held and not acknowledged
+   * (within the protocol's limits: the oldest 1000 sessions, 10000 ranges).
+   */
+  ringReport(): RingReport {
+    const sessions: Record<string, [number, number][]> = {};
+    let ranges = 0;
+    for (const id of this.o.ring.sessionIds().slice(0, 1000)) {
+      const out: [number, number][] = [];
+      for (const o of this.o.ring.pending(id)) {
+        if (o.kind !== 'seg') continue;
+        const last = out[out.length - 1];
+        if (last !== undefined && last[1] === o.index) last[1] = o.index + 1;
+        else if (ranges < 10_000) {
+          out.push([o.index, o.index + 1]);
+          ranges++;
+        }
+      }
+      if (out.length > 0) sessions[id] = out;
+    }
+    return { sessions };
+  }
+
+  /** Sends the ring report; a refusal is an event (the report is informational), a transport failure throws. */
+  private async sendRingReport(): Promise<void> {
+    this.lastReport = Date.now();
+    const report = this.ringReport();
+    const a = await this.send('PUT', ingestPath({ kind: 'ring', serial: this.o.serial }), Buffer.from(JSON.stringify(report)));
+    const ranges = Object.values(report.sessions).reduce((n, r) => n + r.length, 0);
+    this.o.onEvent?.(a.status === 204 ? 'ring-report' : 'ring-report-refused', { status: a.status, sessions: Object.keys(report.sessions).length, ranges });
   }
 
   /** Asks the NVR what it holds of every session with something pending, and marks that uploaded. */
