@@ -268,7 +268,10 @@ export class IngestService {
     const text = (await readFile(tmp)).toString('utf8');
     if (held !== undefined) {
       const got = sha256Hex(text);
-      return held.hash === got ? ok200(`rec/${obj.index}`) : this.conflict(obj, `rec/${obj.index}`, held.hash, got);
+      if (held.hash !== got) return this.conflict(obj, `rec/${obj.index}`, held.hash, got);
+      // a retry after a crash between the record's commit and its segment's settling: settle now
+      if (held.kind === 'fragment' && held.state === 'ok' && held.verified === 1) await this.settleIfPending(obj.serial, obj.session, JSON.parse(text) as FragmentRecord);
+      return ok200(`rec/${obj.index}`);
     }
     const session = index.session(obj.serial, obj.session);
     if (obj.index === 0) {
@@ -354,6 +357,14 @@ export class IngestService {
     return { media_start: f.start, media_end: f.end, wall_start: Math.round(startMs + f.start * 1000), wall_end: wallEnd, kid: f.kid ?? sessionKid, skew_ms: received - wallEnd };
   }
 
+  /** Settles a held segment still waiting for its record when the record is held and verified (crash recovery). */
+  private async settleIfPending(serial: string, session: string, f: FragmentRecord): Promise<void> {
+    if (this.o.index.segment(serial, session, f.seq)?.state !== 'pending-record') return;
+    const s = this.o.index.session(serial, session);
+    if (s?.verified !== 1) return;
+    await this.settleSegment(serial, session, f, s.start_ms ?? 0, await this.verifier(serial, session));
+  }
+
   /** A fragment record arrived: its held segment (if any) becomes verified, or goes to quarantine. */
   private async settleSegment(serial: string, session: string, f: FragmentRecord, startMs: number, verifier: IncrementalChainVerifier): Promise<void> {
     const { index, store } = this.o;
@@ -378,7 +389,13 @@ export class IngestService {
     const name = `seg/${obj.index}`;
     const session = index.session(obj.serial, obj.session);
     const held = index.segment(obj.serial, obj.session, obj.index);
-    if (held !== undefined && held.sha256 === sha256) return ok200(name);
+    if (held !== undefined && held.sha256 === sha256) {
+      if (held.state === 'pending-record') {
+        const record = session?.verified === 1 ? (await this.verifier(obj.serial, obj.session)).fragmentRecord(obj.index) : undefined;
+        if (record !== undefined) await this.settleIfPending(obj.serial, obj.session, record);
+      }
+      return ok200(name);
+    }
     if (session?.verified !== 1) {
       if (held !== undefined) return this.conflict(obj, name, held.sha256, sha256);
       return { status: 412, body: { error: 'no verified session record for this session yet' } };
