@@ -91,7 +91,8 @@ describe('uploader', () => {
     const up2 = new Uploader({ url: nvr?.url as string, tls, serial: 'CAM-UP-1', ring: again, backfillBytesPerSecond: 10_000_000, onEvent: (event) => events2.push(event) });
     expect(await up2.drain(Date.now() + 30_000)).toBe(true);
     up2.close();
-    expect(events2).toEqual(['have']);
+    // after the have round only the ring report (informational) goes out: nothing is resent
+    expect(events2.filter((e) => e !== 'ring-report')).toEqual(['have']);
     expect(again.pending(session)).toEqual([]);
     const have = (await cam.have('CAM-UP-1', session)).json<HaveAnswer>();
     expect(have).toMatchObject({ chain: true, init: true, ended: true, segments: [[0, 4]] });
