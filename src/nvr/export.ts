@@ -15,7 +15,7 @@
  * The index is opened read-only: the NVR may be running. Only verified sessions and segments are exported; what is
  * quarantined or still awaiting its record is not evidence yet.
  */
-import { copyFile, link, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, ioError } from '../errors.js';
 import { exportBundle, type Exporter } from '../recording/bundle.js';
@@ -26,7 +26,7 @@ import { TIMESTAMPS_FILE, formatTokenEntry } from '../recording/timestamps.js';
 import type { BundleManifest } from '../recording/bundle.js';
 import type { Stamper } from '../tsp/stamper.js';
 import type { TimeStampInfo } from '../tsp/token.js';
-import { trackTemporary } from '../util/cleanup.js';
+import { makeTrackedTempDir } from '../util/fs.js';
 import type { NvrConfig } from './config.js';
 import { NvrIndex } from './db.js';
 import { expiredInfo } from './retention-service.js';
@@ -117,11 +117,10 @@ export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResul
       throw new InputError(`the range spans ${chosen.length} sessions of ${o.camera} (${chosen.map((s) => s.start).join(', ')}): an ONVIF export file holds one session (one init segment); export each session's range, or use --format bundle`);
     }
     try {
-      tmp = await mkdtemp(join(dirname(o.out), `.${basename(o.out)}.nvr-export-`));
+      ({ path: tmp, untrack } = await makeTrackedTempDir(join(dirname(o.out), `.${basename(o.out)}.nvr-export-`)));
     } catch (e) {
       throw ioError(e, dirname(o.out), 'create directory') ?? e;
     }
-    untrack = trackTemporary(tmp, 'dir');
     const dirs: string[] = [];
     const exported: ExportedSession[] = [];
     for (const [i, s] of chosen.entries()) {

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, readFileSync } from 'node:fs';
-import { link, mkdir, mkdtemp, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -50,11 +50,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   let handle: FileHandle;
   try {
     await mkdir(dir, { recursive: true });
-    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   } catch (e) {
     throw ioError(e, path, 'write') ?? e;
   }
+  // registered before it exists: a signal that arrives while open() runs must still find it
   const untrack = trackTemporary(tmp);
+  try {
+    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  } catch (e) {
+    untrack();
+    throw ioError(e, path, 'write') ?? e;
+  }
   try {
     try {
       await handle.writeFile(data);
@@ -79,12 +85,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 export async function writeWithAtomic<T>(path: string, fill: (fh: FileHandle) => Promise<T>, mode = 0o644): Promise<T> {
   const tmp = tmpNameFor(path);
   let fh: FileHandle;
+  // registered before it exists: a signal that arrives while open() runs must still find it
+  const untrack = trackTemporary(tmp);
   try {
     fh = await open(tmp, 'wx', mode);
   } catch (e) {
+    untrack();
     throw ioError(e, path, 'write') ?? e;
   }
-  const untrack = trackTemporary(tmp);
   try {
     let result: T;
     try {
@@ -109,6 +117,28 @@ export async function writeWithAtomic<T>(path: string, fill: (fh: FileHandle) =>
   }
 }
 
+export interface TrackedTempDir {
+  readonly path: string;
+  /** Unregisters it from the clean-up at exit (call once it is renamed into place or removed). */
+  readonly untrack: () => void;
+}
+
+/**
+ * Creates a private directory named `prefix` + random hex (as mkdtemp does), registered for removal at exit or on
+ * SIGINT/SIGTERM *before* it is created, so that a signal arriving while mkdir runs still finds it.
+ */
+export async function makeTrackedTempDir(prefix: string): Promise<TrackedTempDir> {
+  const path = `${prefix}${randomBytes(6).toString('hex')}`;
+  const untrack = trackTemporary(path, 'dir');
+  try {
+    await mkdir(path, { mode: 0o700 });
+  } catch (e) {
+    untrack();
+    throw e;
+  }
+  return { path, untrack };
+}
+
 export interface BuildDirOptions {
   /** Replace an existing `target` (the caller has checked that it may: see checkOutput). */
   readonly replace?: boolean;
@@ -124,14 +154,18 @@ export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) 
     throw new KeyframeError(ErrorCodes.EXISTS, `refusing to overwrite ${target}: it exists already`);
   }
   const parent = dirname(target);
-  let tmp: string;
   try {
     await mkdir(parent, { recursive: true });
-    tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
   } catch (e) {
     throw ioError(e, target, 'create') ?? e;
   }
-  const untrack = trackTemporary(tmp, 'dir');
+  let made: TrackedTempDir;
+  try {
+    made = await makeTrackedTempDir(join(parent, `.${basename(target)}.tmp-`));
+  } catch (e) {
+    throw ioError(e, target, 'create') ?? e;
+  }
+  const { path: tmp, untrack } = made;
   try {
     const result = await build(tmp);
     try {

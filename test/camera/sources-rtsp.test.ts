@@ -139,7 +139,7 @@ describe('RTSP source', () => {
       expect(got.error).toBeInstanceOf(SourceError);
       const e = got.error as SourceError;
       expect(e.permanent).toBe(true);
-      expect(e.message).toBe(`rtsp://***@127.0.0.1:${server.port}/cam: the stream is hevc, not H.264`);
+      expect(e.message).toBe(`rtsp://***@127.0.0.1:${server.port}/cam: the video stream is H.265/HEVC, not H.264`);
       expect(source.status().state).toBe('failed');
     } finally {
       await server.stop();

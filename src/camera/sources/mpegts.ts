@@ -39,14 +39,38 @@ export interface TsPes {
   readonly payload: Uint8Array;
 }
 
+/** ffmpeg's codec names of the same formats, so that a source names a wrong codec the same way whoever noticed it first. */
+const FFMPEG_CODEC_NAMES: Readonly<Record<string, string>> = {
+  mpeg1video: 'MPEG-1 video',
+  mpeg2video: 'MPEG-2 video',
+  mpeg4: 'MPEG-4 part 2 video',
+  hevc: 'H.265/HEVC',
+  cavs: 'AVS video',
+  dirac: 'Dirac',
+  vc1: 'VC-1',
+};
+
+/** The display name of a video codec that ffmpeg reported by its codec name (e.g. `hevc` → `H.265/HEVC`). */
+export function videoCodecName(ffmpegCodec: string): string {
+  return FFMPEG_CODEC_NAMES[ffmpegCodec] ?? ffmpegCodec;
+}
+
+/** The sentence naming a video stream that is not H.264, the same from the demuxer and from ffmpeg's stream report. */
+export function notH264Message(codec: string): string {
+  return `the video stream is ${codec}, not H.264`;
+}
+
 /** The PMT names a video stream, but it is not H.264: a permanent condition, not a glitch. */
 export class NotH264Error extends MediaError {
   readonly streamType: number;
+  /** The format's name, e.g. "H.265/HEVC" (the stream type's hex value when it is not a known video format). */
+  readonly codec: string;
 
   constructor(streamType: number, what: string) {
-    super(`the video stream is ${what} (MPEG-TS stream type 0x${streamType.toString(16).padStart(2, '0')}), not H.264`);
+    super(`${notH264Message(what)} (MPEG-TS stream type 0x${streamType.toString(16).padStart(2, '0')})`);
     this.name = 'NotH264Error';
     this.streamType = streamType;
+    this.codec = what;
   }
 }
 

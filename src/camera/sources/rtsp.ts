@@ -17,7 +17,7 @@
 import { KeyframeError } from '../../errors.js';
 import { FfmpegSource, SourceError, type FfmpegSourceOptions, type RunPlan } from './base.js';
 import { FfmpegExitError, TS_OUTPUT_ARGS, type FfmpegProcess } from './ffmpeg.js';
-import { NotH264Error } from './mpegts.js';
+import { NotH264Error, notH264Message, videoCodecName } from './mpegts.js';
 
 export interface RtspOptions {
   /** ffmpeg's socket I/O time-out: a server silent this long is gone, ms (default 5000). */
@@ -109,8 +109,9 @@ export class RtspSource extends FfmpegSource {
   }
 
   protected override permanentError(error: unknown): SourceError | undefined {
-    if (this.wrongCodec !== undefined) return new SourceError(this.description, `the stream is ${this.wrongCodec}, not H.264`, { permanent: true });
-    if (error instanceof NotH264Error) return new SourceError(this.description, error.message, { permanent: true });
+    // ffmpeg's stream report and the demuxer's PMT race to notice a wrong codec: both say the same sentence
+    if (this.wrongCodec !== undefined) return new SourceError(this.description, notH264Message(videoCodecName(this.wrongCodec)), { permanent: true });
+    if (error instanceof NotH264Error) return new SourceError(this.description, notH264Message(error.codec), { permanent: true });
     if (this.noVideo) return new SourceError(this.description, 'the stream has no video', { permanent: true });
     if (error instanceof FfmpegExitError && /cannot run ffmpeg/.test(error.message)) return new SourceError(this.description, error.message, { permanent: true, code: 'KF_ERR_UNAVAILABLE' });
     if (error instanceof SourceError && error.permanent) return error;
