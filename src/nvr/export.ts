@@ -13,13 +13,16 @@
  * The temporary directory is removed at the end, and on SIGINT/SIGTERM (src/util/cleanup.ts).
  *
  * The index is opened read-only: the NVR may be running. Only verified sessions and segments are exported; what is
- * quarantined or still awaiting its record is not evidence yet.
+ * quarantined or still awaiting its record is not evidence yet. Such a fragment inside the range is a gap in the
+ * export, named in absent.json with the NVR's reason (quarantined, never received), so that verify reports it
+ * missing with that explanation instead of the export being refused.
  */
 import { copyFile, link, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, InputError, KeyframeError, ioError } from '../errors.js';
 import { exportBundle, type Exporter } from '../recording/bundle.js';
-import { CHAIN_FILE, EXPIRED_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
+import { ABSENT_FILE, CHAIN_FILE, EXPIRED_FILE, INIT_FILE, RECORDS_FILE, segmentName, type AbsentInfo } from '../recording/layout.js';
+import type { FragmentRecord } from '../recording/records.js';
 import { exportOnvif, type OnvifExportResult, type OnvifExporter } from '../recording/onvif-export.js';
 import { exportSessionsBundle, type SessionsManifest } from '../recording/sessions-bundle.js';
 import { TIMESTAMPS_FILE, formatTokenEntry } from '../recording/timestamps.js';
@@ -90,7 +93,28 @@ async function materialise(index: NvrIndex, store: SegmentStore, serial: string,
   // what retention deleted of the session: verify says "expired by retention", not "missing"
   const expired = expiredInfo(index, serial, session);
   if (expired !== undefined) await writeFile(join(dir, EXPIRED_FILE), `${JSON.stringify(expired)}\n`);
+  // what else of the session's signed fragments the NVR holds no verified copy of, and why: verify says it
+  const isExpired = (seq: number): boolean => expired?.ranges.some((x) => x.from <= seq && seq < x.to) ?? false;
+  const absent = rows
+    .filter((r) => r.kind === 'fragment')
+    .map((r) => (JSON.parse(r.json) as FragmentRecord).seq)
+    .filter((seq) => !isExpired(seq) && index.segment(serial, session, seq)?.state !== 'verified')
+    .map((seq) => ({ seq, why: absentWhy(index, serial, session, seq) }));
+  if (absent.length > 0) await writeFile(join(dir, ABSENT_FILE), `${JSON.stringify({ v: 1, fragments: absent } satisfies AbsentInfo)}\n`);
   return lines.length;
+}
+
+/** Why the NVR holds no verified copy of a fragment it has the signed record of. */
+function absentWhy(index: NvrIndex, serial: string, session: string, seq: number): string {
+  const row = index.segment(serial, session, seq);
+  if (row?.state === 'quarantined') {
+    const q = index.sql
+      .prepare<[string, string, number], { reason: string; received: number }>("SELECT reason, received FROM quarantine WHERE serial = ? AND session = ? AND kind = 'seg' AND idx = ? ORDER BY id DESC LIMIT 1")
+      .get(serial, session, seq);
+    return `quarantined by the recorder${q !== undefined ? ` at ${new Date(q.received).toISOString()} (${q.reason})` : ''}: the bytes it received failed verification; the camera may still hold the genuine fragment`;
+  }
+  if (row?.state === 'pending-record') return 'received by the recorder but not yet verified';
+  return 'never received by the recorder';
 }
 
 export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResult> {
@@ -129,7 +153,8 @@ export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResul
       dirs.push(dir);
       exported.push({ session: s.session, start: s.start, segments: s.seqs.length, tokens });
     }
-    const range = { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), ...(o.now !== undefined ? { now: o.now } : {}) };
+    // a fragment of the range the NVR holds no verified copy of is a gap in the export, named there (absent.json)
+    const range = { gaps: true, ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), ...(o.now !== undefined ? { now: o.now } : {}) };
     if (o.format === 'onvif') {
       const onvif = await exportOnvif({ recording: dirs[0] as string, out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...(o.unitName !== undefined ? { unitName: o.unitName } : {}) });
       return { format: 'onvif', sessions: exported, onvif };

@@ -29,9 +29,9 @@ import type { KeySet } from '../packager/decrypt.js';
 import { overallVerdict, sessionVerdict, type SessionReport, type Verdict, type VerificationReport } from '../signing/report.js';
 import { establishSigner, type SignerIdentity, type TrustOptions } from '../signing/trust.js';
 import { sha256Of, TarFiles } from './files.js';
-import { CHAIN_FILE, EXPIRED_FILE, INFO_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE } from './layout.js';
+import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
-import { planExport } from './range.js';
+import { planExport, type RangeOptions } from './range.js';
 import type { BundleReport, FragmentLayerReport } from './report.js';
 import { TarWriter } from './tar.js';
 import { writeWithAtomic } from '../util/fs.js';
@@ -61,13 +61,9 @@ export interface BundleManifest {
 /** Who exports: an operator-CA exporter identity (`keyframe ca exporter-cert`), opened and checked. */
 export type Exporter = Pick<OperatorIdentity, 'chain' | 'sign'> & { readonly config: { readonly name: string } };
 
-export interface ExportOptions {
-  readonly recording: string;
+export interface ExportOptions extends RangeOptions {
   readonly out: string;
   readonly exporter: Exporter;
-  readonly reason: string;
-  readonly from?: Date;
-  readonly to?: Date;
   /** Export time (default now). */
   readonly now?: Date;
   /** Time-stamps the exporter's signature (manifest.tst): the proof that the export existed by then. */
@@ -88,7 +84,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
   const { files, session } = plan;
   const extra = new Map<string, Uint8Array>();
   if (plan.certificateSei !== undefined) extra.set(SESSION_SEI_FILE, plan.certificateSei);
-  const optional = [TIMESTAMPS_FILE, INFO_FILE, LOST_FILE, EXPIRED_FILE].filter((n) => files.has(n));
+  const optional = [TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES].filter((n) => files.has(n));
   const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments];
   const created = options.now ?? new Date();
   return writeWithAtomic(options.out, async (fh) => {

@@ -11,6 +11,8 @@
  *                    fragments of this session the ring overwrote before they were uploaded (src/camera/ring.ts)
  *   expired.json     in a recorder's export: the fragments its retention deleted (ExpiredInfo; unsigned — it turns
  *                    a fragment reported missing into "expired by retention", never into anything authentic)
+ *   absent.json      in a recorder's export: fragments of the range it holds no verified copy of, and why (AbsentInfo;
+ *                    unsigned — a fragment reported missing stays missing, with the recorder's explanation)
  */
 export const CHAIN_FILE = 'chain.pem';
 export const INIT_FILE = 'init.mp4';
@@ -18,11 +20,19 @@ export const RECORDS_FILE = 'records.jsonl';
 export const INFO_FILE = 'recording.json';
 export const LOST_FILE = 'lost.jsonl';
 export const EXPIRED_FILE = 'expired.json';
+export const ABSENT_FILE = 'absent.json';
+/** The recorder's and the camera's notes on what a recording lacks, carried by every export format. */
+export const GAP_NOTE_FILES: readonly string[] = [LOST_FILE, EXPIRED_FILE, ABSENT_FILE];
 
 /** expired.json: half-open ranges [from, to) of fragment numbers a recorder's retention deleted, when and why. */
 export interface ExpiredInfo {
   readonly v: 1;
   readonly ranges: readonly { readonly from: number; readonly to: number; readonly at: string; readonly reason: string }[];
+}
+/** absent.json: fragments a recorder exported around, because it holds no verified copy of them: which, and why. */
+export interface AbsentInfo {
+  readonly v: 1;
+  readonly fragments: readonly { readonly seq: number; readonly why: string }[];
 }
 const SEGMENT = /^(\d{6,})\.m4s$/;
 

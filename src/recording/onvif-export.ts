@@ -32,8 +32,8 @@ import { ErrorCodes, KeyframeError, MediaError } from '../errors.js';
 import { writeWithAtomic } from '../util/fs.js';
 import { sealScheme, writeSealed, type Sealer } from './onvif-seal.js';
 import { EXPORTER_CHAIN_FILE, EXPORT_INFO_FILE, SESSION_SEI_FILE, evidenceBox } from './onvif-layout.js';
-import { CHAIN_FILE, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
-import { planExport, type ExportedRange } from './range.js';
+import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
+import { planExport, type ExportedRange, type RangeOptions } from './range.js';
 import { canonicalJson } from './records.js';
 import { TIMESTAMPS_FILE } from './timestamps.js';
 
@@ -45,6 +45,8 @@ export interface OnvifExportInfo {
   readonly exported: ExportedRange;
   /** Bytes of each exported fragment file, in order: where one ends and the next begins in the export. */
   readonly segments: readonly number[];
+  /** The fragment number of each, when they are not exported.firstSeq, firstSeq + 1, … (a recorder's export with gaps). */
+  readonly seqs?: readonly number[];
   /** 'set': the export wrote the times of mvhd, tkhd and mdhd, which the recorded init segment had zero. */
   readonly movieTimes: 'set' | 'kept';
 }
@@ -52,13 +54,9 @@ export interface OnvifExportInfo {
 /** Who seals: an operator-CA exporter identity (`keyframe ca exporter-cert`), opened and checked. */
 export type OnvifExporter = Sealer;
 
-export interface OnvifExportOptions {
-  readonly recording: string;
+export interface OnvifExportOptions extends RangeOptions {
   readonly out: string;
   readonly exporter: OnvifExporter;
-  readonly reason: string;
-  readonly from?: Date;
-  readonly to?: Date;
   /** Export time (default now); the file holds it in whole seconds. */
   readonly now?: Date;
   /** The exporting unit (suep ExportUnitName; default "keyframe"). */
@@ -101,10 +99,11 @@ export async function exportOnvif(options: OnvifExportOptions): Promise<OnvifExp
     requested: plan.requested,
     exported: plan.exported,
     segments: plan.segments.map((n) => files.size(n)),
+    ...(plan.absent.length > 0 ? { seqs: plan.seqs } : {}),
     movieTimes: zeroTimes ? 'set' : 'kept',
   };
   const evidence: [string, Uint8Array][] = [];
-  for (const n of [CHAIN_FILE, RECORDS_FILE, TIMESTAMPS_FILE, INFO_FILE]) if (files.has(n)) evidence.push([n, await files.read(n)]);
+  for (const n of [CHAIN_FILE, RECORDS_FILE, TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES]) if (files.has(n)) evidence.push([n, await files.read(n)]);
   if (plan.certificateSei !== undefined) evidence.push([SESSION_SEI_FILE, plan.certificateSei]);
   evidence.push([EXPORTER_CHAIN_FILE, Buffer.from(certsToPem(options.exporter.chain))]);
   evidence.push([EXPORT_INFO_FILE, Buffer.from(`${canonicalJson(info)}\n`)]);

@@ -181,7 +181,9 @@ function parseInfo(bytes: Uint8Array): OnvifExportInfo {
     typeof o.source.start === 'string' &&
     Array.isArray(o.segments) &&
     o.segments.every((n) => Number.isSafeInteger(n) && n > 0) &&
-    o.segments.length === o.exported.lastSeq - o.exported.firstSeq + 1 &&
+    (o.seqs === undefined
+      ? o.segments.length === o.exported.lastSeq - o.exported.firstSeq + 1
+      : Array.isArray(o.seqs) && o.seqs.length === o.segments.length && o.seqs.every((q, i, all) => Number.isSafeInteger(q) && q >= (o.exported?.firstSeq ?? 0) && q <= (o.exported?.lastSeq ?? -1) && (i === 0 || q > (all[i - 1] as number)))) &&
     (o.movieTimes === 'set' || o.movieTimes === 'kept');
   if (!ok) throw new MediaError(`${EXPORT_INFO_FILE} is not a keyframe ONVIF export description`);
   return m as OnvifExportInfo;
@@ -197,7 +199,7 @@ async function recordingView(source: Mp4Source, layout: ExportLayout, info: Onvi
   let at = layout.media.start;
   for (const [k, size] of info.segments.entries()) {
     if (at + size > layout.media.end) break;
-    entries.set(segmentName(info.exported.firstSeq + k), { offset: at, size });
+    entries.set(segmentName(info.seqs?.[k] ?? info.exported.firstSeq + k), { offset: at, size });
     at += size;
   }
   const listed = info.segments.reduce((a, b) => a + b, 0);

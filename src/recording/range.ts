@@ -28,8 +28,12 @@ export interface ExportPlan {
   readonly session: SessionRecord;
   /** The fragment records of the range, in order (at least one). */
   readonly chosen: readonly FragmentRecord[];
-  /** Their segment files, in the same order. */
+  /** The segment files of the chosen fragments that the recording holds, in order. */
   readonly segments: readonly string[];
+  /** Their fragment numbers, in the same order (a gap in them is a fragment the recording does not hold). */
+  readonly seqs: readonly number[];
+  /** Fragments of the range the recording does not hold (only with `gaps`). */
+  readonly absent: readonly number[];
   readonly requested: { readonly from?: string; readonly to?: string };
   readonly exported: ExportedRange;
   /** The certificate SEI (Annex-B) of the session, when the range does not start with fragment 0. */
@@ -41,6 +45,12 @@ export interface RangeOptions {
   readonly reason: string;
   readonly from?: Date;
   readonly to?: Date;
+  /**
+   * A recorder's export: fragments of the range the recording does not hold (quarantined, never received) are left
+   * out, named in the plan and in a note, and verify reports them missing. Without it such a range is refused: a
+   * camera's recording directory lacking a fragment needs verifying first.
+   */
+  readonly gaps?: boolean;
 }
 
 function iso(ms: number): string {
@@ -80,18 +90,22 @@ export async function planExport(options: RangeOptions): Promise<ExportPlan> {
   if (first === undefined || last === undefined) {
     throw new InputError(`no recorded video between ${options.from?.toISOString() ?? 'the start'} and ${options.to?.toISOString() ?? 'the end'} (recording ${session.start} + ${fragments[fragments.length - 1]?.end ?? 0} s)`);
   }
-  for (const f of chosen) if (!stored.has(f.seq)) throw new MediaError(`fragment ${f.seq} of the range is not in ${options.recording}: verify the recording`);
+  const absent = chosen.filter((f) => !stored.has(f.seq)).map((f) => f.seq);
+  if (absent.length > 0 && options.gaps !== true) throw new MediaError(`fragment ${absent[0]} of the range is not in ${options.recording}: verify the recording`);
+  const held = chosen.filter((f) => stored.has(f.seq));
+  if (held.length === 0) throw new MediaError(`no fragment of the range is in ${options.recording} (fragments ${first.seq}–${last.seq} are absent)`);
   const notes: string[] = [];
+  if (absent.length > 0) notes.push(`${absent.length === 1 ? `fragment ${absent[0]} is` : `fragments ${absent.join(', ')} are`} not in the recording and not exported`);
   if (options.from !== undefined && wall(first)[0] < from) {
     notes.push(`the requested start is ${((from - wall(first)[0]) / 1000).toFixed(3)} s into a GOP: the export starts at the IDR picture before it (${iso(wall(first)[0])}), since earlier pictures of the GOP cannot be decoded or verified without it`);
   }
   if (options.to !== undefined && wall(last)[1] > to) notes.push(`the requested end is inside a GOP: the export ends with that GOP (${iso(wall(last)[1])})`);
   if (options.from !== undefined && from < startMs) notes.push(`the recording starts at ${session.start}, after the requested start`);
 
-  // the certificate SEI, from the session's first fragment, for a range that does not start with it
+  // the certificate SEI, from the session's first fragment, for an export that does not start with it
   let certificateSei: Uint8Array | undefined;
   const firstName = stored.get(0);
-  if (first.seq > 0 && firstName !== undefined) {
+  if ((held[0] as FragmentRecord).seq > 0 && firstName !== undefined) {
     const { data, lengthSize } = await firstSample(files, firstName);
     const certSeis = leadingSigningSeis(data, lengthSize, isOpeningSigningSei);
     if (certSeis.length > 0) certificateSei = writeAnnexB(certSeis);
@@ -101,7 +115,9 @@ export async function planExport(options: RangeOptions): Promise<ExportPlan> {
     records,
     session,
     chosen,
-    segments: chosen.map((f) => stored.get(f.seq) as string),
+    segments: held.map((f) => stored.get(f.seq) as string),
+    seqs: held.map((f) => f.seq),
+    absent,
     requested: { ...(options.from !== undefined ? { from: options.from.toISOString() } : {}), ...(options.to !== undefined ? { to: options.to.toISOString() } : {}) },
     exported: { from: iso(wall(first)[0]), to: iso(wall(last)[1]), firstSeq: first.seq, lastSeq: last.seq, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) },
     ...(certificateSei !== undefined ? { certificateSei } : {}),

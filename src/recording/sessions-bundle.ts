@@ -27,7 +27,7 @@ import type { TimeStampInfo } from '../tsp/token.js';
 import { writeWithAtomic } from '../util/fs.js';
 import { EXPORTER_FILE, MANIFEST_FILE, SESSION_SEI_FILE, SIGNATURE_FILE, TIMESTAMP_FILE, excludeOutside, type BundleVerifyOptions, type ExportOptions } from './bundle.js';
 import type { RecordingFiles } from './files.js';
-import { CHAIN_FILE, EXPIRED_FILE, INFO_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE } from './layout.js';
+import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
 import { planExport, type ExportPlan, type ExportedRange } from './range.js';
 import { worst, type FragmentLayerReport } from './report.js';
@@ -88,7 +88,7 @@ export async function exportSessionsBundle(options: SessionsExportOptions): Prom
       };
       await add(EXPORTER_FILE, Buffer.from(certsToPem(options.exporter.chain)));
       for (const [i, plan] of plans.entries()) {
-        const optional = [TIMESTAMPS_FILE, INFO_FILE, LOST_FILE, EXPIRED_FILE].filter((n) => plan.files.has(n));
+        const optional = [TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES].filter((n) => plan.files.has(n));
         for (const n of [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments]) await add(`${sessionFolder(i)}/${n}`, await plan.files.read(n));
         if (plan.certificateSei !== undefined) await add(`${sessionFolder(i)}/${SESSION_SEI_FILE}`, plan.certificateSei);
       }

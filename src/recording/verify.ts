@@ -17,8 +17,8 @@ import { establishSigner, type SignerIdentity, type TrustOptions } from '../sign
 import type { X509Certificate } from '../pki/x509.js';
 import { StreamVerifier, type VerifierOptions } from '../signing/verifier.js';
 import { concatSource, linesOf, sha256Of, type RecordingFiles } from './files.js';
-import { CHAIN_FILE, EXPIRED_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
-import type { ExpiredInfo } from './layout.js';
+import { ABSENT_FILE, CHAIN_FILE, EXPIRED_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentSeq } from './layout.js';
+import type { AbsentInfo, ExpiredInfo } from './layout.js';
 import { MAX_RECORD_LINE_BYTES, formatBytes } from './limits.js';
 import { parseAnyRecord, recordHash, recordSignatureValid, verifyRecordChain } from './records.js';
 import type { AnyRecord, EndRecord, FragmentRecord, LostRecord, SessionRecord } from './records.js';
@@ -162,7 +162,7 @@ export async function verifyFragmentLayer(files: RecordingFiles, options: Fragme
   const chain = verifyRecordChain(fragmentRecords, hashes, id.key, { genesis: recordHash(s), links, expected });
   // fragments the camera itself reported overwritten before upload: lost on the camera, not missing
   const lostOn = (seq: number): LostRecord | undefined => lost.find((l) => l.of === s.session && seq >= l.from && seq < l.to);
-  const relabelled = await relabelExpired(files, chain.problems);
+  const relabelled = await explainAbsent(files, await relabelExpired(files, chain.problems));
   problems.push(
     ...relabelled.map((p) => {
       const l = p.kind === 'missing' && p.seq !== undefined ? lostOn(p.seq) : undefined;
@@ -232,6 +232,31 @@ async function relabelExpired(files: RecordingFiles, problems: readonly Recordin
     const seq = p.seq;
     const x = ranges.find((e) => e.from <= seq && seq < e.to);
     return x === undefined ? p : { ...p, kind: 'expired', detail: `fragment ${seq}${p.start !== undefined ? ` (${p.start}–${p.end ?? p.start} s)` : ''} expired by retention on the recorder at ${x.at} (${x.reason}; the recorder's claim, unsigned)` };
+  });
+}
+
+/**
+ * A recorder's export says why it holds no verified copy of some fragments (absent.json, unsigned): a fragment
+ * reported missing stays missing — the explanation is the recorder's claim — but the report says it.
+ */
+async function explainAbsent(files: RecordingFiles, problems: readonly RecordingProblem[]): Promise<RecordingProblem[]> {
+  if (!files.has(ABSENT_FILE)) return [...problems];
+  let info: AbsentInfo | undefined;
+  try {
+    const v = JSON.parse(Buffer.from(await files.read(ABSENT_FILE)).toString('utf8')) as { v?: unknown; fragments?: unknown };
+    const ok = (x: unknown): boolean => {
+      const e = x as Record<string, unknown> | null;
+      return typeof e === 'object' && e !== null && Number.isSafeInteger(e['seq']) && typeof e['why'] === 'string';
+    };
+    if (v.v === 1 && Array.isArray(v.fragments) && (v.fragments as unknown[]).every(ok)) info = v as AbsentInfo;
+  } catch {
+    info = undefined;
+  }
+  if (info === undefined) return [...problems, { kind: 'missing', detail: `${ABSENT_FILE} is not a list of absent fragments: ignored` }];
+  const why = new Map(info.fragments.map((f) => [f.seq, f.why]));
+  return problems.map((p) => {
+    const w = p.kind === 'missing' && p.seq !== undefined ? why.get(p.seq) : undefined;
+    return w === undefined ? p : { ...p, detail: `${p.detail}: ${w} (the recorder's claim, unsigned)` };
   });
 }
 

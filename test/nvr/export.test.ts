@@ -34,7 +34,7 @@ const env = (): NodeJS.ProcessEnv => ({ [PIN_ENV]: process.env[PIN_ENV] ?? '' })
 const stamped = (r: Recording): boolean => sessionTokens(nvr.index, r.serial, r.session).some((t) => t.record_idx === r.records.length - 1);
 
 beforeAll(async () => {
-  site = await makeNvrSite(['CAM-E']);
+  site = await makeNvrSite(['CAM-E', 'CAM-F']);
   const spec = (d: string): string => `file:${join(d, 'keys')};pin-env=${PIN_ENV}`;
   await createNvrTsa({ out: join(site.work, 'tsa'), ca: site.ca, caKeyStore: site.caStore, name: 'NVR-E TSA', keystore: spec(join(site.work, 'tsa')) });
   await createOperatorIdentity({ kind: 'exporter', out: join(site.work, 'smith'), ca: site.ca, caKeyStore: site.caStore, name: 'J. Smith', keystore: spec(join(site.work, 'smith')) });
@@ -129,6 +129,45 @@ describe('export from the NVR store', () => {
     } finally {
       db.prepare('UPDATE tokens SET token = ?, sha256 = ?, record_idx = ? WHERE id = ?').run(saved.token, saved.sha256, saved.idx, end.id);
     }
+  });
+
+  it('a range with a quarantined fragment and one never uploaded: exported with those gaps, each named, the rest AUTHENTIC', async () => {
+    const cam = site.cameraDirs.get('CAM-F') as string;
+    const r = readRecording(await recordFor(cam, join(site.work, 'rec-f'), 5, new Date(t0)));
+    expect(r.segments.length).toBeGreaterThanOrEqual(5);
+    const client = await CameraClient.open(nvr.url, cam, join(site.caDir, 'operator.pem'));
+    await client.put(r.serial, r.session, 'chain', r.chain);
+    await client.put(r.serial, r.session, 'init', r.init);
+    for (const [i, rec] of r.records.entries()) expect((await client.put(r.serial, r.session, 'rec', rec, i)).status).toBe(201);
+    for (const [seq, seg] of r.segments.entries()) {
+      if (seq === 3) continue; // never uploaded (the camera lost it, or has not sent it yet)
+      const body = Buffer.from(seg);
+      if (seq === 2) body[body.length - 10] = (body[body.length - 10] as number) ^ 0x01;
+      expect((await client.put(r.serial, r.session, 'seg', body, seq)).status).toBe(seq === 2 ? 422 : 201);
+    }
+    await waitFor(() => sessionTokens(nvr.index, r.serial, r.session).some((t) => t.record_idx === r.records.length - 1), 30_000, 'the session stamped to its end record');
+    const out = join(site.work, 'gaps.kfe.tar');
+    const e = await exportFromNvr({ config: loadNvrConfig(site.configPath), camera: 'CAM-F', out, format: 'bundle', exporter, reason: 'case 10' });
+    expect(e.sessions).toHaveLength(1);
+    expect(e.sessions[0]?.segments).toBe(r.segments.length - 2);
+    const report = await verifyEvidence(out, { roots: root, exporterRoots: operator });
+    const text = formatEvidence(report);
+    expect(report.verdict, text).toBe('AUTHENTIC_WITH_GAPS');
+    const problems = report.fragmentLayer?.problems ?? [];
+    expect(problems.filter((p) => p.seq === 2).map((p) => p.detail).join('; '), text).toMatch(/quarantined by the recorder/);
+    expect(problems.filter((p) => p.seq === 3).map((p) => p.kind), text).toEqual(['missing']);
+    expect(problems.every((p) => p.kind === 'missing'), text).toBe(true);
+    expect(report.fragmentLayer?.authentic).toBe(r.segments.length - 2);
+    // the same range as an ONVIF export file: the fragments it holds are named by number, the gaps explained alike
+    const mp4 = join(site.work, 'gaps.mp4');
+    await exportFromNvr({ config: loadNvrConfig(site.configPath), camera: 'CAM-F', out: mp4, format: 'onvif', exporter, reason: 'case 10' });
+    const o = await verifyEvidence(mp4, { roots: root, exporterRoots: operator });
+    const otext = formatEvidence(o);
+    expect(o.verdict, otext).toBe('AUTHENTIC_WITH_GAPS');
+    expect(o.fragmentLayer?.authentic).toBe(r.segments.length - 2);
+    expect(o.fragmentLayer?.problems.map((p) => [p.kind, p.seq]), otext).toEqual([['missing', 2], ['missing', 3]]);
+    expect(otext).toMatch(/fragment 2 .*quarantined by the recorder/);
+    expect(otext).toMatch(/fragment 3 .*never received by the recorder/);
   });
 
   it('keyframe nvr export and keyframe verify as commands: no overwrite without --force, ONVIF for one session only, I/O errors exit 2', async () => {

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordSession } from '../../src/camera/record.js';
@@ -382,6 +382,24 @@ describe('keyframe export: evidence bundles', () => {
     await expect(exportBundle({ recording: encrypted, out: join(pki.work, 'x.tar'), exporter, reason: ' ' })).rejects.toThrow(/reason/);
     await exporter.close();
     expect(readdirSync(pki.work).filter((n) => n.startsWith('none.kfe') || n.startsWith('x.tar') || n.startsWith('.none'))).toEqual([]);
+  });
+
+  it("a camera's recording lacking a fragment of the range is refused (verify it first); a recorder's export (gaps) leaves it out and says so", async () => {
+    const dir = copyOf(encrypted);
+    unlinkSync(join(dir, segmentName(2)));
+    const exporter = await openOperatorIdentity(exporterDir, 'exporter');
+    try {
+      await expect(exportBundle({ recording: dir, out: join(pki.work, 'gap.tar'), exporter, reason: 'r' })).rejects.toThrow(/fragment 2 of the range is not in .*: verify the recording/);
+      expect(existsSync(join(pki.work, 'gap.tar'))).toBe(false);
+      const { manifest } = await exportBundle({ recording: dir, out: join(pki.work, 'gap.tar'), exporter, reason: 'r', gaps: true });
+      expect(manifest.exported.note).toMatch(/fragment 2 is not in the recording and not exported/);
+      expect(manifest.files.map((f) => f.name).filter((n) => n.endsWith('.m4s'))).not.toContain(segmentName(2));
+      const r = await verifyPath(join(pki.work, 'gap.tar'));
+      expect(r.verdict).toBe('AUTHENTIC_WITH_GAPS');
+      expect(r.fragmentLayer?.problems.map((x) => [x.kind, x.seq])).toEqual([['missing', 2]]);
+    } finally {
+      await exporter.close();
+    }
   });
 });
 
