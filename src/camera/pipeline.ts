@@ -14,11 +14,11 @@
  */
 import { createHash } from 'node:crypto';
 import { MediaError } from '../errors.js';
-import { AccessUnitAssembler, GopAssembler, isVcl, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
+import { AccessUnitAssembler, isVcl, NalType, nalType, parseSps, writeLengthPrefixed } from '../media/h264/index.js';
 import type { AccessUnit } from '../media/h264/index.js';
 import { avcConfigFrom } from '../packager/input.js';
-import type { InputGop, InputSample, MediaInput } from '../packager/input.js';
-import { emptyStats, packageParts } from '../packager/package.js';
+import type { InputSample } from '../packager/input.js';
+import { CmafPackager, emptyStats } from '../packager/package.js';
 import type { ContentKey, PackageStats } from '../packager/package.js';
 import { GENESIS, canonicalJson, recordHash, signRecord } from '../recording/records.js';
 import type { AnyRecord } from '../recording/records.js';
@@ -62,7 +62,13 @@ export interface FragmentMeta {
 export interface ObjectSink {
   beginSession(s: SessionStart): Promise<void>;
   init(session: string, data: Uint8Array): Promise<void>;
-  /** A fragment (moof + mdat as chunks); returns fragments not yet uploaded that had to go to make room. */
+  /**
+   * A CMAF chunk of segment `seq` (its `index`-th, from 0) the moment it is produced, before the segment is complete
+   * — for a sink that streams live (the ring hands it to the uploader). Not durable: the whole segment follows in
+   * `segment`. Called only with `chunkMs`.
+   */
+  chunk?(session: string, seq: number, index: number, data: readonly Uint8Array[]): void;
+  /** A segment (its chunks: moof + mdat each, as buffers); returns fragments not yet uploaded that had to go to make room. */
   segment(session: string, seq: number, chunks: readonly Uint8Array[], meta: FragmentMeta): Promise<readonly LostRange[]>;
   /** Record `n` of the session's chain (canonical JSON, no newline). */
   record(session: string, n: number, line: string, record: AnyRecord): Promise<void>;
@@ -84,6 +90,13 @@ export interface PipelineOptions {
   readonly scheme?: 'cbcs' | 'cenc';
   /** Frame rate for a last frame's duration when the source gives no later time (default 25). */
   readonly fps?: number;
+  /**
+   * CMAF chunks: each segment (GOP) is produced as chunks of at least this much media (ms; a chunk per frame when
+   * smaller than a frame), each handed to the sink's `chunk` as soon as it is complete, so live video need not wait
+   * for the GOP to close. The segment's bytes are its chunks in order; the record signs them whole. Without it a
+   * segment is one chunk (moof + mdat).
+   */
+  readonly chunkMs?: number;
   readonly onFragment?: (f: { session: string; seq: number; seconds: number; bytes: number; kid: string }) => void;
   readonly onSession?: (s: SessionStart) => void;
 }
@@ -239,38 +252,7 @@ async function runSession(first: SourceFrame, reader: EventReader, sink: ObjectS
   const spsInfo = sps[0] !== undefined ? parseSps(sps[0]) : undefined;
   if (spsInfo === undefined || pps.length === 0) throw new MediaError('the first picture of the session carries no SPS/PPS');
 
-  let lastDuration = frameTicks;
-  const input: MediaInput = {
-    kind: 'annexb',
-    track: { timescale: SOURCE_TIMESCALE, width: spsInfo.width, height: spsInfo.height, avcC: avcConfigFrom(sps, pps) },
-    close: async () => undefined,
-    gops: async function* (): AsyncGenerator<InputGop> {
-      const gopper = new GopAssembler();
-      let nextBase: number | undefined;
-      const emit = (g: { accessUnits: AccessUnit[] }, after: AccessUnit | undefined): InputGop => {
-        const samples: InputSample[] = [];
-        const dtsOf = (au: AccessUnit | undefined): number | undefined => {
-          const f = au !== undefined ? timing.get(au) : undefined;
-          return f !== undefined ? f.dts - t0 : undefined;
-        };
-        const base = nextBase ?? dtsOf(g.accessUnits[0]) ?? 0;
-        let dts = base;
-        g.accessUnits.forEach((au, i) => {
-          const next = dtsOf(g.accessUnits[i + 1] ?? after);
-          const duration = next !== undefined && next > dts ? next - dts : lastDuration;
-          lastDuration = duration;
-          samples.push({ data: writeLengthPrefixed(au.nals, 4), duration, isSync: au.isIdr, compositionOffset: timing.get(au)?.cto ?? 0 });
-          dts += duration;
-        });
-        nextBase = dts;
-        return { baseDecodeTime: base, samples };
-      };
-      // a GOP is complete when the next IDR picture arrives: that picture's time ends the GOP's last sample
-      for (const g of gopper.push(firstAu)) yield emit(g, firstAu);
-      for await (const au of aus) for (const g of gopper.push(au)) yield emit(g, au);
-      for (const g of gopper.flush()) yield emit(g, undefined);
-    },
-  };
+  const track = { timescale: SOURCE_TIMESCALE, width: spsInfo.width, height: spsInfo.height, avcC: avcConfigFrom(sps, pps) };
 
   // the record chain
   let prev = GENESIS;
@@ -285,35 +267,80 @@ async function runSession(first: SourceFrame, reader: EventReader, sink: ObjectS
   const counter = async (): Promise<number> => Number(await o.counter.reserve());
 
   const kids: string[] = [];
-  const kidOf = new Map<number, string>();
-  const keyFor = (index: number): ContentKey => {
+  const keyFor = (): ContentKey => {
     const k = (o.keys as KeyProvider).current();
     const h = hex(k.kid);
-    kidOf.set(index, h);
     if (!kids.includes(h)) kids.push(h);
     return k;
   };
   const stats: PackageStats = emptyStats();
+  const packager = new CmafPackager(track, { scheme, ...(o.keys !== undefined ? { keyFor } : {}) }, stats);
+  await sink.init(session, packager.init);
+  await append({ v: 1, kind: 'session', session, serial: o.serial, start: start.toISOString(), scheme, kid: kids[0] ?? '', init: createHash('sha256').update(packager.init).digest('hex'), counter: await counter() });
+
+  // segments (one per GOP, begun at each IDR picture) of chunks; a picture's duration is known when the next arrives
+  const chunkTicks = o.chunkMs !== undefined ? Math.max(1, Math.round((o.chunkMs * SOURCE_TIMESCALE) / 1000)) : undefined;
+  const dtsOf = (au: AccessUnit): number | undefined => {
+    const f = timing.get(au);
+    return f !== undefined ? f.dts - t0 : undefined;
+  };
+  let dts = dtsOf(firstAu) ?? 0;
+  let lastDuration = frameTicks;
   let fragments = 0;
   let seconds = 0;
-  for await (const part of packageParts(input, { scheme, ...(o.keys !== undefined ? { keyFor } : {}) }, stats)) {
-    if (part.kind === 'init') {
-      await sink.init(session, part.data);
-      await append({ v: 1, kind: 'session', session, serial: o.serial, start: start.toISOString(), scheme, kid: kidOf.get(0) ?? '', init: createHash('sha256').update(part.data).digest('hex'), counter: await counter() });
-      continue;
-    }
+  let open: { seq: number; base: number; kid: string; parts: Uint8Array[]; chunks: number; samples: InputSample[]; ticks: number } | undefined;
+  const flushChunk = (): void => {
+    if (open === undefined || open.samples.length === 0) return;
+    const data = packager.chunk(open.samples);
+    open.parts.push(...data);
+    if (chunkTicks !== undefined) sink.chunk?.(session, open.seq, open.chunks, data);
+    open.chunks++;
+    open.samples = [];
+    open.ticks = 0;
+  };
+  const endSegment = async (): Promise<void> => {
+    if (open === undefined) return;
+    flushChunk();
+    const seg = open;
+    open = undefined;
+    const { baseDecodeTime, duration } = packager.endSegment();
     const h = createHash('sha256');
-    for (const c of part.chunks) h.update(c);
-    const from = part.baseDecodeTime / SOURCE_TIMESCALE;
-    const to = (part.baseDecodeTime + part.duration) / SOURCE_TIMESCALE;
-    const kid = kidOf.get(part.index) ?? (part.index > 0 ? (kidOf.get(0) ?? '') : '');
-    const lost = await sink.segment(session, part.index, part.chunks, { start: from, end: to, kid });
-    await append({ v: 1, session, seq: part.index, counter: await counter(), start: from, end: to, sha256: h.digest('hex'), ...(kid !== '' ? { kid } : {}) });
+    for (const c of seg.parts) h.update(c);
+    const from = baseDecodeTime / SOURCE_TIMESCALE;
+    const to = (baseDecodeTime + duration) / SOURCE_TIMESCALE;
+    const lost = await sink.segment(session, seg.seq, seg.parts, { start: from, end: to, kid: seg.kid });
+    await append({ v: 1, session, seq: seg.seq, counter: await counter(), start: from, end: to, sha256: h.digest('hex'), ...(seg.kid !== '' ? { kid: seg.kid } : {}) });
     for (const l of lost) await append({ v: 1, kind: 'lost', session, of: l.of, from: l.from, to: l.to, start: l.start, end: l.end, reason: 'buffer-full', counter: await counter() });
-    fragments = part.index + 1;
+    fragments = seg.seq + 1;
     seconds = to;
-    o.onFragment?.({ session, seq: part.index, seconds: to, bytes: stats.outputBytes, kid });
-  }
+    o.onFragment?.({ session, seq: seg.seq, seconds: to, bytes: stats.outputBytes, kid: seg.kid });
+  };
+  /** The access unit before `next` (undefined: the session's last), now that its duration is known. */
+  const place = (au: AccessUnit, next: AccessUnit | undefined): void => {
+    const nextDts = next !== undefined ? dtsOf(next) : undefined;
+    const duration = nextDts !== undefined && nextDts > dts ? nextDts - dts : lastDuration;
+    lastDuration = duration;
+    const seg = open as NonNullable<typeof open>;
+    seg.samples.push({ data: writeLengthPrefixed(au.nals, 4), duration, isSync: au.isIdr, compositionOffset: timing.get(au)?.cto ?? 0 });
+    seg.ticks += duration;
+    dts += duration;
+    if (chunkTicks !== undefined && seg.ticks >= chunkTicks) flushChunk();
+  };
+  let waiting: AccessUnit | undefined;
+  const take = async (au: AccessUnit): Promise<void> => {
+    if (waiting !== undefined) place(waiting, au);
+    if (au.isIdr || open === undefined) {
+      await endSegment();
+      const seq = fragments;
+      const kid = packager.beginSegment(seq, dts);
+      open = { seq, base: dts, kid, parts: [], chunks: 0, samples: [], ticks: 0 };
+    }
+    waiting = au;
+  };
+  await take(firstAu);
+  for await (const au of aus) await take(au);
+  if (waiting !== undefined) place(waiting, undefined);
+  await endSegment();
   await append({ v: 1, kind: 'end', session, seq: fragments, counter: await counter(), end: seconds, reason: endReason });
   const summary: SessionSummary = {
     session,

@@ -15,10 +15,10 @@ import type { Scheme } from '../cenc/sample.js';
 import { subsampleMap } from '../cenc/subsamples.js';
 import type { Subsample } from '../cenc/subsamples.js';
 import { NalType, parsePps, parseSliceHeader, parseSps } from '../media/h264/index.js';
-import type { Pps, Sps } from '../media/h264/index.js';
+import type { NalLengthSize, Pps, Sps } from '../media/h264/index.js';
 import { CLEARKEY_SYSTEM_ID, box, buildFragment, buildInitSegment, buildPssh, fullBox } from '../media/mp4/index.js';
 import type { FragmentSample, TrackProtection } from '../media/mp4/index.js';
-import type { InputGop, MediaInput } from './input.js';
+import type { InputSample, MediaInput } from './input.js';
 
 export interface ContentKey {
   /** 16-byte key ID. */
@@ -144,65 +144,106 @@ export async function* packageChunks(input: MediaInput, options: PackageOptions,
 
 /** Packages `input` as CMAF parts: the init segment, then one part per fragment (a GOP), for per-fragment files and records. */
 export async function* packageParts(input: MediaInput, options: PackageOptions, stats: PackageStats): AsyncGenerator<PackagePart> {
-  const scheme = options.scheme ?? 'cbcs';
-  const trackId = options.trackId ?? TRACK_ID;
-  const lengthSize = input.track.avcC.lengthSize;
-  const params = new ParameterSets();
-  for (const n of input.track.avcC.sps) params.add(n);
-  for (const n of input.track.avcC.pps) params.add(n);
-
-  const keyFor = options.keyFor;
-  if (scheme !== 'none' && keyFor === undefined) throw new MediaError('encryption needs a key');
-  let current: ContentKey | undefined = scheme === 'none' || keyFor === undefined ? undefined : keyFor(0);
-  const defaultKey = current;
-  const ivs = new Map<string, IvSequence | Uint8Array>();
-  const ivFor = (k: ContentKey): IvSequence | Uint8Array => {
-    const hex = Buffer.from(k.kid).toString('hex');
-    let v = ivs.get(hex);
-    if (v === undefined) {
-      if (k.key.length !== 16 || k.kid.length !== 16) throw new MediaError('content keys and KIDs are 16 bytes (AES-128, CENC)');
-      v = scheme === 'cenc' ? new IvSequence() : constantIv();
-      ivs.set(hex, v);
-      stats.kids.push(hex);
-    }
-    return v;
-  };
-
-  let protection: TrackProtection | undefined;
-  if (current !== undefined && scheme !== 'none') {
-    const iv = ivFor(current);
-    protection =
-      scheme === 'cenc'
-        ? { scheme, kid: current.kid, perSampleIvSize: 8, cryptByteBlock: 0, skipByteBlock: 0, originalFormat: 'avc1' }
-        : { scheme, kid: current.kid, perSampleIvSize: 0, constantIv: iv as Uint8Array, cryptByteBlock: 1, skipByteBlock: 9, originalFormat: 'avc1' };
-  }
-  let init = buildInitSegment(
-    { trackId, timescale: input.track.timescale, width: input.track.width, height: input.track.height, avcC: input.track.avcC },
-    protection !== undefined && current !== undefined ? { protection, pssh: [buildPssh(CLEARKEY_SYSTEM_ID, [current.kid])] } : {},
-  );
-  if (current !== undefined) init = appendToTopLevelBox(init, 'moov', [keyCheckBox(current)]);
-  stats.outputBytes += init.length;
-  yield { kind: 'init', data: init };
-
-  const clearBytes = (sample: Uint8Array) => (span: { offset: number; length: number }, type: number): number => {
-    if (scheme === 'cenc') return 1;
-    if (type !== NalType.SLICE && type !== NalType.IDR) return 1;
-    return parseSliceHeader(sample.subarray(span.offset, span.offset + span.length), params.sps, params.pps).headerBytes;
-  };
-
+  const packager = new CmafPackager(input.track, options, stats);
+  yield { kind: 'init', data: packager.init };
   let index = 0;
   for await (const gop of input.gops()) {
-    if (index > 0 && keyFor !== undefined && scheme !== 'none') current = keyFor(index);
-    yield packageGop(gop, index, current);
+    packager.beginSegment(index, gop.baseDecodeTime);
+    const chunks = packager.chunk(gop.samples);
+    const { duration } = packager.endSegment();
+    yield { kind: 'fragment', index, baseDecodeTime: gop.baseDecodeTime, duration, chunks };
     index++;
   }
-  stats.fragments = index;
+}
 
-  function packageGop(gop: InputGop, fragmentIndex: number, key: ContentKey | undefined): PackagePart {
-    const samples: FragmentSample[] = [];
+/**
+ * The packager's core, one segment at a time: a CMAF segment (one per GOP: what a record signs) is written as one
+ * or more CMAF chunks (moof + mdat each), so that a live camera can send the first pictures of a GOP before the GOP
+ * closes. One chunk per segment gives the bytes `packageParts` always gave. Sequence numbers (mfhd) count chunks;
+ * each chunk's tfdt continues the segment's decode time. Keys are chosen per segment (`keyFor(index)`), so every
+ * chunk of a segment is under the same key, and a rotated key's seig group, pssh and key check are in each chunk's
+ * moof (each traf must describe its own samples).
+ */
+export class CmafPackager {
+  /** The init segment (under the key of segment 0, when encrypted). */
+  readonly init: Uint8Array;
+  private readonly scheme: Scheme | 'none';
+  private readonly trackId: number;
+  private readonly lengthSize: NalLengthSize;
+  private readonly params = new ParameterSets();
+  private readonly defaultKey: ContentKey | undefined;
+  private readonly ivs = new Map<string, IvSequence | Uint8Array>();
+  private sequence = 0;
+  private open: { index: number; base: number; duration: number; key: ContentKey | undefined } | undefined;
+
+  constructor(
+    track: MediaInput['track'],
+    private readonly options: PackageOptions,
+    private readonly stats: PackageStats,
+  ) {
+    this.scheme = options.scheme ?? 'cbcs';
+    this.trackId = options.trackId ?? TRACK_ID;
+    this.lengthSize = track.avcC.lengthSize;
+    for (const n of track.avcC.sps) this.params.add(n);
+    for (const n of track.avcC.pps) this.params.add(n);
+    if (this.scheme !== 'none' && options.keyFor === undefined) throw new MediaError('encryption needs a key');
+    const first = this.scheme === 'none' || options.keyFor === undefined ? undefined : options.keyFor(0);
+    this.defaultKey = first;
+    let protection: TrackProtection | undefined;
+    if (first !== undefined && this.scheme !== 'none') {
+      const iv = this.ivFor(first);
+      protection =
+        this.scheme === 'cenc'
+          ? { scheme: this.scheme, kid: first.kid, perSampleIvSize: 8, cryptByteBlock: 0, skipByteBlock: 0, originalFormat: 'avc1' }
+          : { scheme: this.scheme, kid: first.kid, perSampleIvSize: 0, constantIv: iv as Uint8Array, cryptByteBlock: 1, skipByteBlock: 9, originalFormat: 'avc1' };
+    }
+    let init = buildInitSegment(
+      { trackId: this.trackId, timescale: track.timescale, width: track.width, height: track.height, avcC: track.avcC },
+      protection !== undefined && first !== undefined ? { protection, pssh: [buildPssh(CLEARKEY_SYSTEM_ID, [first.kid])] } : {},
+    );
+    if (first !== undefined) init = appendToTopLevelBox(init, 'moov', [keyCheckBox(first)]);
+    stats.outputBytes += init.length;
+    this.init = init;
+  }
+
+  private ivFor(k: ContentKey): IvSequence | Uint8Array {
+    const hex = Buffer.from(k.kid).toString('hex');
+    let v = this.ivs.get(hex);
+    if (v === undefined) {
+      if (k.key.length !== 16 || k.kid.length !== 16) throw new MediaError('content keys and KIDs are 16 bytes (AES-128, CENC)');
+      v = this.scheme === 'cenc' ? new IvSequence() : constantIv();
+      this.ivs.set(hex, v);
+      this.stats.kids.push(hex);
+    }
+    return v;
+  }
+
+  /** Opens segment `index` at `baseDecodeTime`, choosing its key; returns its KID (hex; '' when clear). */
+  beginSegment(index: number, baseDecodeTime: number): string {
+    if (this.open !== undefined) throw new MediaError(`segment ${this.open.index} is still open`);
+    const key = index === 0 ? this.defaultKey : this.scheme !== 'none' && this.options.keyFor !== undefined ? this.options.keyFor(index) : undefined;
+    this.open = { index, base: baseDecodeTime, duration: 0, key };
+    return key !== undefined ? Buffer.from(key.kid).toString('hex') : '';
+  }
+
+  /** One CMAF chunk of the open segment holding `samples` (at least one): the moof + mdat header, then the payloads. */
+  chunk(samples: readonly InputSample[]): Uint8Array[] {
+    const seg = this.open;
+    if (seg === undefined) throw new MediaError('no open segment');
+    if (samples.length === 0) throw new MediaError('a chunk needs at least one sample');
+    const { key } = seg;
+    const scheme = this.scheme;
+    const lengthSize = this.lengthSize;
+    const params = this.params;
+    const out: FragmentSample[] = [];
     const payloads: Uint8Array[] = [];
-    const iv = key !== undefined ? ivFor(key) : undefined;
-    for (const s of gop.samples) {
+    const iv = key !== undefined ? this.ivFor(key) : undefined;
+    const clearBytes = (sample: Uint8Array) => (span: { offset: number; length: number }, type: number): number => {
+      if (scheme === 'cenc') return 1;
+      if (type !== NalType.SLICE && type !== NalType.IDR) return 1;
+      return parseSliceHeader(sample.subarray(span.offset, span.offset + span.length), params.sps, params.pps).headerBytes;
+    };
+    for (const s of samples) {
       // in-band parameter sets update the tables used for slice headers
       for (let pos = 0; pos + lengthSize <= s.data.length; ) {
         let len = 0;
@@ -212,17 +253,17 @@ export async function* packageParts(input: MediaInput, options: PackageOptions, 
         if (t === NalType.SPS || t === NalType.PPS) params.add(nal);
         pos += lengthSize + len;
       }
-      stats.samples++;
-      stats.sampleBytes += s.data.length;
+      this.stats.samples++;
+      this.stats.sampleBytes += s.data.length;
       if (key === undefined || iv === undefined) {
-        samples.push({ size: s.data.length, duration: s.duration, isSync: s.isSync, compositionOffset: s.compositionOffset });
+        out.push({ size: s.data.length, duration: s.duration, isSync: s.isSync, compositionOffset: s.compositionOffset });
         payloads.push(s.data);
         continue;
       }
       const subsamples: Subsample[] = subsampleMap(s.data, lengthSize, clearBytes(s.data));
       const sampleIv = iv instanceof IvSequence ? iv.next() : iv;
       payloads.push(...encryptSampleParts({ scheme: scheme as Scheme, key: key.key }, sampleIv, s.data, subsamples));
-      samples.push({
+      out.push({
         size: s.data.length,
         duration: s.duration,
         isSync: s.isSync,
@@ -230,23 +271,33 @@ export async function* packageParts(input: MediaInput, options: PackageOptions, 
         encryption: { iv: iv instanceof IvSequence ? sampleIv : new Uint8Array(0), subsamples },
       });
     }
-    const rotated = key !== undefined && defaultKey !== undefined && !Buffer.from(key.kid).equals(Buffer.from(defaultKey.kid));
+    const rotated = key !== undefined && this.defaultKey !== undefined && !Buffer.from(key.kid).equals(Buffer.from(this.defaultKey.kid));
+    this.sequence++;
     const fragment = buildFragment({
-      sequenceNumber: fragmentIndex + 1,
-      trackId,
-      baseMediaDecodeTime: gop.baseDecodeTime,
-      samples,
+      sequenceNumber: this.sequence,
+      trackId: this.trackId,
+      baseMediaDecodeTime: seg.base + seg.duration,
+      samples: out,
       ...(key !== undefined ? { perSampleIvSize: scheme === 'cenc' ? 8 : 0 } : {}),
       ...(rotated && key !== undefined
         ? {
             pssh: [buildPssh(CLEARKEY_SYSTEM_ID, [key.kid])],
-            trafExtra: [...seigBoxes(scheme as Scheme, key.kid, iv instanceof IvSequence ? undefined : iv, samples.length), keyCheckBox(key)],
+            trafExtra: [...seigBoxes(scheme as Scheme, key.kid, iv instanceof IvSequence ? undefined : iv, out.length), keyCheckBox(key)],
           }
         : {}),
     });
-    stats.outputBytes += fragment.totalSize;
-    const duration = gop.samples.reduce((n, s) => n + s.duration, 0);
-    return { kind: 'fragment', index: fragmentIndex, baseDecodeTime: gop.baseDecodeTime, duration, chunks: [fragment.header, ...payloads] };
+    this.stats.outputBytes += fragment.totalSize;
+    seg.duration += samples.reduce((n, s) => n + s.duration, 0);
+    return [fragment.header, ...payloads];
+  }
+
+  /** Closes the open segment; returns its index, start and duration (timescale units). */
+  endSegment(): { index: number; baseDecodeTime: number; duration: number } {
+    const seg = this.open;
+    if (seg === undefined) throw new MediaError('no open segment');
+    this.open = undefined;
+    this.stats.fragments = seg.index + 1;
+    return { index: seg.index, baseDecodeTime: seg.base, duration: seg.duration };
   }
 }
 
