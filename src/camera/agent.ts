@@ -128,8 +128,9 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
         serial,
         ring,
         backfillBytesPerSecond: config.backfillBytesPerSecond,
+        live: config.chunkMs > 0,
         onAlarm: alarm,
-        onEvent: (event, fields) => (event === 'uploaded' || event === 'ring-report' ? log.debug({ event, ...fields }) : log.info({ event, ...fields }, event)),
+        onEvent: (event, fields) => (event === 'uploaded' || event === 'ring-report' || event === 'streamed' ? log.debug({ event, ...fields }) : log.info({ event, ...fields }, event)),
       });
       uploader = up;
       background.push(up.run(stopAll.signal));
@@ -144,6 +145,7 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
         devicePipelineOptions(device, {
           ...(keys !== undefined ? { keys, scheme: config.scheme } : {}),
           ...fpsOption(config),
+          ...(config.chunkMs > 0 ? { chunkMs: config.chunkMs } : {}),
           onSession: (s) => {
             session = s.session;
             log.info({ event: 'session', session: s.session, start: s.start.toISOString() }, `session ${s.session}`);
@@ -194,7 +196,7 @@ export function formatCameraStatus(s: CameraStatus, now = Date.now()): string {
       : 'keys: none: signed, NOT encrypted',
     `ring: ${mb(s.ring.bytes)} of ${mb(s.ring.cap)} (${((100 * s.ring.bytes) / s.ring.cap).toFixed(0)} %), ${s.ring.sessions} sessions, ${s.ring.fragments} fragments, ${s.ring.lostFragments} lost before upload`,
     s.upload !== undefined
-      ? `upload: ${s.upload.connected ? 'connected' : 'NOT connected'}, ${s.ring.pending} objects waiting, lag ${(s.ring.lagMs / 1000).toFixed(1)} s (oldest not yet acknowledged), ${s.upload.uploaded} uploaded, ${s.upload.refused} refused`
+      ? `upload: ${s.upload.connected ? 'connected' : 'NOT connected'}, ${s.ring.pending} objects waiting, lag ${(s.ring.lagMs / 1000).toFixed(1)} s (oldest not yet acknowledged), ${s.upload.uploaded} uploaded, ${s.upload.streamed ?? 0} streamed live, ${s.upload.refused} refused`
       : 'upload: no NVR configured',
     `last error: ${s.lastError ?? s.upload?.lastError ?? 'none'}`,
   ];

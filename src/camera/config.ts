@@ -11,6 +11,8 @@
  *     "ring": { "dir": "ring", "cap": 2147483648 },
  *     "scheme": "cbcs",
  *     "backfillRate": 2000000,                   bytes per second
+ *     "chunkMs": 200,                            CMAF chunk duration: the segment being recorded is streamed to the
+ *                                                NVR chunk by chunk (0: whole segments only, once each GOP closes)
  *     "status": "ring/status.json",              default: RING/status.json
  *     "logLevel": "info"
  *   }
@@ -43,6 +45,8 @@ export interface CameraConfig {
   readonly ring: { readonly dir: string; readonly cap: number };
   readonly scheme: 'cbcs' | 'cenc';
   readonly backfillBytesPerSecond: number;
+  /** CMAF chunk duration, ms (0: one chunk per segment, nothing streamed before its GOP closes). */
+  readonly chunkMs: number;
   readonly statusFile: string;
   readonly logLevel: string;
 }
@@ -91,7 +95,7 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
   };
   const positive = (v: unknown, field: string): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(field, 'must be a positive number'));
   const c = obj(raw, '(top level)');
-  const known = new Set(['device', 'keystore', 'source', 'kms', 'clear', 'nvr', 'ring', 'scheme', 'backfillRate', 'status', 'logLevel']);
+  const known = new Set(['device', 'keystore', 'source', 'kms', 'clear', 'nvr', 'ring', 'scheme', 'backfillRate', 'chunkMs', 'status', 'logLevel']);
   for (const k of Object.keys(c)) if (!known.has(k)) fail(k, `is not a camera.json field (known: ${[...known].join(', ')})`);
 
   let source: CameraConfig['source'];
@@ -138,6 +142,8 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
   const ringDir = file(r['dir'], 'ring.dir');
   const scheme = c['scheme'] ?? 'cbcs';
   if (scheme !== 'cbcs' && scheme !== 'cenc') fail('scheme', 'must be "cbcs" or "cenc"');
+  const chunkMs = c['chunkMs'] ?? 200;
+  if (typeof chunkMs !== 'number' || !Number.isSafeInteger(chunkMs) || chunkMs < 0 || chunkMs > 10_000) fail('chunkMs', 'must be a whole number of milliseconds from 0 to 10000');
   const level = c['logLevel'] ?? 'info';
   if (typeof level !== 'string' || !LEVELS.includes(level)) fail('logLevel', `must be one of ${LEVELS.join(', ')}`);
   return {
@@ -150,6 +156,7 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
     ring: { dir: ringDir, cap: cap as number },
     scheme: scheme as 'cbcs' | 'cenc',
     backfillBytesPerSecond: c['backfillRate'] !== undefined ? positive(c['backfillRate'], 'backfillRate') : 2_000_000,
+    chunkMs: chunkMs as number,
     statusFile: c['status'] !== undefined ? file(c['status'], 'status') : join(ringDir, 'status.json'),
     logLevel: level as string,
   };

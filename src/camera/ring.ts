@@ -80,6 +80,14 @@ class RingSession {
   }
 }
 
+/**
+ * A segment as the pipeline produces it (live): each CMAF chunk the moment it exists, then `complete` once the whole
+ * segment is durable in the ring (and pending upload). Not durable before that: the live streamer's business only.
+ */
+export type LiveSegmentEvent =
+  | { readonly kind: 'chunk'; readonly session: string; readonly seq: number; readonly index: number; readonly data: readonly Uint8Array[] }
+  | { readonly kind: 'complete'; readonly session: string; readonly seq: number };
+
 export interface RingUsage {
   readonly bytes: number;
   readonly cap: number;
@@ -98,6 +106,7 @@ export class Ring implements ObjectSink {
   private current: RingSession | undefined;
   private lostFragments = 0;
   private readonly listeners = new Set<() => void>();
+  private readonly liveListeners = new Set<(e: LiveSegmentEvent) => void>();
 
   private constructor(
     readonly dir: string,
@@ -186,6 +195,22 @@ export class Ring implements ObjectSink {
     for (const l of this.listeners) l();
   }
 
+  /** Segments as they are produced (chunks, then completion): the live streamer's feed. */
+  onLive(listener: (e: LiveSegmentEvent) => void): () => void {
+    this.liveListeners.add(listener);
+    return () => this.liveListeners.delete(listener);
+  }
+
+  private live(e: LiveSegmentEvent): void {
+    for (const l of this.liveListeners) l(e);
+  }
+
+  /** Whether the NVR acknowledged a session's start (chain, init segment, session record): it takes segments then. */
+  startAcknowledged(session: string): boolean {
+    const s = this.sessions.get(session);
+    return s !== undefined && s.chainAcked && s.initAcked && s.recordsAcked.has(0);
+  }
+
   // ── ObjectSink ────────────────────────────────────────────────────────────────────────────────────────────
 
   async beginSession(start: SessionStart): Promise<void> {
@@ -203,25 +228,30 @@ export class Ring implements ObjectSink {
   }
 
   async init(session: string, data: Uint8Array): Promise<void> {
-    const s = this.live(session);
+    const s = this.recording(session);
     await s.writer?.init(data);
     s.init = true;
     s.initBytes = data.length;
     this.changed();
   }
 
+  chunk(session: string, seq: number, index: number, data: readonly Uint8Array[]): void {
+    if (this.liveListeners.size > 0) this.live({ kind: 'chunk', session, seq, index, data });
+  }
+
   async segment(session: string, seq: number, chunks: readonly Uint8Array[], meta: FragmentMeta): Promise<readonly LostRange[]> {
-    const s = this.live(session);
+    const s = this.recording(session);
     const need = chunks.reduce((n, c) => n + c.length, 0);
     const lost = await this.makeRoom(need);
     const bytes = (await s.writer?.segment(seq, chunks)) ?? need;
     s.segments.set(seq, { bytes, start: meta.start, end: meta.end, created: Date.now(), acked: false });
+    if (this.liveListeners.size > 0) this.live({ kind: 'complete', session, seq });
     this.changed();
     return lost;
   }
 
   async record(session: string, _n: number, line: string, record: AnyRecord): Promise<void> {
-    const s = this.live(session);
+    const s = this.recording(session);
     await s.writer?.record(line);
     s.recordOffsets.push(s.recordsBytes);
     s.recordLengths.push(Buffer.byteLength(line));
@@ -235,7 +265,7 @@ export class Ring implements ObjectSink {
   }
 
   async endSession(session: string, _summary: SessionSummary): Promise<void> {
-    const s = this.live(session);
+    const s = this.recording(session);
     s.ended = true;
     await s.writer?.close();
     s.writer = undefined;
@@ -243,7 +273,7 @@ export class Ring implements ObjectSink {
     this.changed();
   }
 
-  private live(session: string): RingSession {
+  private recording(session: string): RingSession {
     const s = this.sessions.get(session);
     if (s === undefined || s.writer === undefined) throw new Error(`ring: session ${session} is not being recorded`);
     return s;

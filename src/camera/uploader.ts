@@ -8,11 +8,14 @@
  * the difference: the live session's new objects first, the backlog (backfill) when nothing live waits, throttled
  * to a configured byte rate. While connected it also sends its ring report (`PUT …/{serial}/ring`: the fragment
  * ranges its ring holds that the NVR has not acknowledged) right after each `have` round — so the NVR's timeline shows
- * an outage as "on the camera" before backfill starts — and every `ringReportMs` after that.
+ * an outage as "on the camera" before backfill starts — and every `ringReportMs` after that. The segment being
+ * produced goes out while it is produced, chunk by chunk, on a second connection (src/camera/live-stream.ts); the
+ * uploader leaves such a segment alone unless the stream is given up.
  */
 import { Agent, request } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { ingestPath, type HaveAnswer, type RingReport, type SeqRanges } from '../nvr/protocol.js';
+import { LiveStreamer } from './live-stream.js';
 import type { Ring, RingObject } from './ring.js';
 
 export interface UploaderOptions {
@@ -29,6 +32,11 @@ export interface UploaderOptions {
   readonly timeoutMs?: number;
   /** How often the ring report is sent while connected (default 3 s); it is always sent after a `have` round. */
   readonly ringReportMs?: number;
+  /**
+   * Stream the segment being produced while it is produced (src/camera/live-stream.ts; needs the pipeline's
+   * chunkMs). Default true.
+   */
+  readonly live?: boolean;
   readonly onAlarm?: (detail: string) => void;
   readonly onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -41,6 +49,9 @@ export interface UploaderStatus {
   readonly lastError?: string;
   readonly lastAlarm?: string;
   readonly backlog: number;
+  /** Segments sent while they were produced (live streaming), and streams given up (then sent as files). */
+  readonly streamed: number;
+  readonly streamReleased: number;
 }
 
 interface Answer {
@@ -66,11 +77,16 @@ export class Uploader {
   private backlog = 0;
   private wake: (() => void) | undefined;
   private lastReport = 0;
+  private readonly streamer: LiveStreamer | undefined;
 
   constructor(private readonly o: UploaderOptions) {
     this.url = new URL(o.url);
     this.agent = new Agent({ ...o.tls, keepAlive: true, maxSockets: 1 });
     o.ring.onChange(() => this.wake?.());
+    this.streamer =
+      o.live === false
+        ? undefined
+        : new LiveStreamer({ url: o.url, tls: o.tls, serial: o.serial, ring: o.ring, enabled: () => this.connected && !this.needSync, ...(o.onEvent !== undefined ? { onEvent: o.onEvent } : {}) });
   }
 
   status(): UploaderStatus {
@@ -80,6 +96,8 @@ export class Uploader {
       uploadedBytes: this.uploadedBytes,
       refused: this.refused,
       backlog: this.backlog,
+      streamed: this.streamer?.status().streamed ?? 0,
+      streamReleased: this.streamer?.status().released ?? 0,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(this.lastAlarm !== undefined ? { lastAlarm: this.lastAlarm } : {}),
     };
@@ -115,6 +133,7 @@ export class Uploader {
   }
 
   close(): void {
+    this.streamer?.close();
     this.agent.destroy();
   }
 
@@ -200,8 +219,9 @@ export class Uploader {
     let backlog = 0;
     let first: RingObject | undefined;
     let live: RingObject | undefined;
+    const streaming = (o: RingObject): boolean => o.kind === 'seg' && this.streamer?.holds(o.session, o.index) === true;
     for (const id of ring.sessionIds()) {
-      const pending = ring.pending(id);
+      const pending = ring.pending(id).filter((o) => !streaming(o));
       backlog += pending.length;
       if (id === current) {
         // the session's start (chain, init, session record) is always needed first

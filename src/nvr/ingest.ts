@@ -13,6 +13,7 @@
  *   quarantined. A fragment record settles its segment: verified, or moved to quarantine if the bytes differ.
  * - seg/n: stored as pending-record until its record arrives, verified when it matches, quarantined when not.
  */
+import { LiveFeed } from './live.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -101,6 +102,8 @@ export class IngestService {
   private readonly now: () => number;
   private inFlight = 0;
   private idle: (() => void) | undefined;
+  /** Segments as their bytes arrive, before they are complete or verified: what live view reads (live.ts). */
+  readonly live = new LiveFeed();
   /** Objects refused for different bytes under a used name since start (the index keeps them all as alarms). */
   conflicts = 0;
 
@@ -141,9 +144,11 @@ export class IngestService {
       }
     }
     let got;
+    const live = obj.kind === 'seg' && this.live.wanted(obj.serial) ? { serial: obj.serial, session: obj.session, seq: obj.index ?? 0 } : undefined;
     try {
-      got = await this.o.store.receive(body, limit);
+      got = await this.o.store.receive(body, limit, live !== undefined ? (data, offset) => this.live.emit({ kind: 'data', ...live, offset, data }) : undefined);
     } catch (e) {
+      if (live !== undefined) this.live.emit({ kind: 'end', ...live, size: 0, status: 0 });
       if (e instanceof BodyTooLarge) return { status: 413, body: { error: `a ${obj.kind} object is at most ${limit} bytes` } };
       if (diskFull(e)) {
         this.o.log.warn({ event: 'storage-full', serial: obj.serial, error: (e as Error).message }, 'storage full while receiving: ingest answers 507');
@@ -156,6 +161,7 @@ export class IngestService {
       try {
         const r = await this.decide(obj, peer, got.tmp, got.sha256, got.size, received);
         if (r.status >= 200 && r.status < 300) this.o.index.seen(obj.serial, received);
+        if (live !== undefined) this.live.emit({ kind: 'end', ...live, size: got.size, status: r.status });
         return r;
       } finally {
         await this.o.store.discard(got.tmp);

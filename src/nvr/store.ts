@@ -92,7 +92,7 @@ export class SegmentStore {
    * Streams `body` into a temporary file, hashing it as it arrives; at most `limit` bytes (BodyTooLarge beyond,
    * the temporary removed). The file is fsync'd before this returns.
    */
-  async receive(body: AsyncIterable<Uint8Array> | Readable, limit: number): Promise<Received> {
+  async receive(body: AsyncIterable<Uint8Array> | Readable, limit: number, onData?: (data: Uint8Array, offset: number) => void): Promise<Received> {
     const tmp = join(this.tmpDir, `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.part`);
     let fh: FileHandle;
     try {
@@ -107,6 +107,7 @@ export class SegmentStore {
         size += chunk.length;
         if (size > limit) throw new BodyTooLarge(limit);
         hash.update(chunk);
+        onData?.(chunk, size - chunk.length);
         await fh.write(chunk);
       }
       await fh.sync();

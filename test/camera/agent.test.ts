@@ -164,7 +164,7 @@ describe('keyframe camera run', () => {
     const config = writeCamera('up', { nvr: { url: `https://localhost:${port}`, root: op }, backfillRate: 200_000 });
     const ring = join(site.work, 'up-ring');
     const a = startAgent(config);
-    await a.waitFor((l) => l['event'] === 'uploaded' && typeof l['object'] === 'string' && /\/seg\/1$/.test(l['object']));
+    await a.waitFor((l) => (l['event'] === 'uploaded' || l['event'] === 'streamed') && typeof l['object'] === 'string' && /\/seg\/1$/.test(l['object']));
     // the NVR goes away for a few seconds: the camera keeps recording into its ring
     await nvr.stop('SIGTERM');
     const down = a.lines().length;

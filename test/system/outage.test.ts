@@ -99,7 +99,7 @@ describe('acceptance: NVR stopped for 60 s', () => {
     };
     const session = (await waitLine((l) => l['event'] === 'session', 60_000))['session'] as string;
     // recording and uploading live, the ring report sent
-    await waitLine((l) => l['event'] === 'uploaded' && typeof l['object'] === 'string' && /\/seg\/3$/.test(l['object']), 90_000);
+    await waitLine((l) => (l['event'] === 'uploaded' || l['event'] === 'streamed') && typeof l['object'] === 'string' && /\/seg\/3$/.test(l['object']), 90_000);
     await waitLine((l) => l['event'] === 'ring-report', 30_000);
 
     // the NVR goes away for 60 s
