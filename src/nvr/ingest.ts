@@ -364,6 +364,28 @@ export class IngestService {
   }
 
   /** Settles a held segment still waiting for its record when the record is held and verified (crash recovery). */
+  /**
+   * At start: segments still awaiting a record that the index holds (the NVR was killed between committing the
+   * record and settling its segment) are settled now — verified, or quarantined — instead of waiting for a retry
+   * the camera may never send. Returns how many were settled.
+   */
+  async settlePending(): Promise<number> {
+    const rows = this.o.index.sql
+      .prepare<[], { serial: string; session: string; seq: number }>("SELECT g.serial, g.session, g.seq FROM segments g JOIN sessions s ON s.serial = g.serial AND s.session = g.session WHERE g.state = 'pending-record' AND s.verified = 1 ORDER BY g.serial, g.session, g.seq")
+      .all();
+    let settled = 0;
+    for (const r of rows) {
+      await this.serially(`${r.serial}/${r.session}`, async () => {
+        const record = (await this.verifier(r.serial, r.session)).fragmentRecord(r.seq);
+        if (record === undefined) return;
+        await this.settleIfPending(r.serial, r.session, record);
+        settled++;
+      });
+    }
+    if (settled > 0) this.o.log.info({ event: 'settled-pending', count: settled }, `settled ${settled} segments whose records were committed before a crash`);
+    return settled;
+  }
+
   private async settleIfPending(serial: string, session: string, f: FragmentRecord): Promise<void> {
     if (this.o.index.segment(serial, session, f.seq)?.state !== 'pending-record') return;
     const s = this.o.index.session(serial, session);

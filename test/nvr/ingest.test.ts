@@ -233,6 +233,28 @@ describe('NVR ingest', () => {
     expect(nvr.index.segment('CAM-B', ahead.session, 0)?.skew_ms).toBeLessThan(-590_000);
   });
 
+  it('settles at start a segment left awaiting a record the index holds (killed between the two commits)', async () => {
+    // a separate store: CAM-A's first session uploaded, then two segments put back as a crash would leave them
+    mkdirSync(join(site.work, 'crash'), { recursive: true });
+    const cfg = loadNvrConfig(site.writeConfig({ store: 'crash/store', database: 'crash/nvr.sqlite' }));
+    try {
+      let n = await startNvr(cfg, { createDatabase: true });
+      const cam = await CameraClient.open(n.url, site.cameraDirs.get('CAM-A') as string, join(site.caDir, 'operator.pem'));
+      expect((await cam.upload(a)).every((x) => x === 201)).toBe(true);
+      n.index.sql.prepare("UPDATE segments SET state = 'pending-record', wall_start = NULL, wall_end = NULL WHERE serial = 'CAM-A' AND session = ? AND seq IN (0, 2)").run(a.session);
+      await n.close();
+      n = await startNvr(cfg, {});
+      try {
+        for (const seq of [0, 1, 2]) expect(n.index.segment('CAM-A', a.session, seq)).toMatchObject({ state: 'verified' });
+        expect(n.index.segment('CAM-A', a.session, 2)?.wall_start).not.toBeNull();
+      } finally {
+        await n.close();
+      }
+    } finally {
+      site.writeConfig();
+    }
+  });
+
   it('answers 507 when free space falls below the floor, and stores nothing', async () => {
     mkdirSync(join(site.work, 'full'), { recursive: true });
     const cfg = loadNvrConfig(site.writeConfig({ store: 'full/store', database: 'full/nvr.sqlite', freeSpaceFloor: Number.MAX_SAFE_INTEGER }));
