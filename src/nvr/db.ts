@@ -17,7 +17,7 @@
  *   tokens      RFC 3161 tokens the NVR's TSA issued over record-chain heads (stamping.ts)
  *   stamping    per session: the last record stamped, failures and the last error (stamping.ts)
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
@@ -197,6 +197,7 @@ export class NvrIndex {
   /** Opens the index read-only (`nvr status`, while the NVR may be running): nothing is written, no migration runs. */
   static openReadOnly(file: string): NvrIndex {
     if (!existsSync(file)) throw new NotFoundError(`NVR index not found: ${file}`);
+    if (!statSync(file).isFile()) throw new StoreError(`NVR index ${file} is not a file`);
     let db: Db;
     try {
       db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });

@@ -3,7 +3,7 @@
  * (src/nvr/ops-schema.ts), and `keyframe nvr lock | unlock | locks` as a real process on a real index.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -158,5 +158,18 @@ describe('evidence locks', () => {
     const broken = await runCli(['nvr', 'locks', '--config', config]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toMatch(/AUDIT CHAIN BROKEN at entry 1: the entry does not hash to its leaf/);
+    // ordinary I/O problems: one line naming the path, exit 2, nothing written
+    const lockArgs = ['--camera', 'CAM-9', '--case', 'C-2', '--reason', 'r', '--from', '2026-12-01T10:00:00Z', '--to', '2026-12-01T11:00:00Z'];
+    expectOneLineError(await runCli(['nvr', 'lock', '--config', join(dir, 'none', 'nvr.json'), ...lockArgs]), 2, /NVR config not found: .*none\/nvr\.json/);
+    const elsewhere = join(dir, 'elsewhere.json');
+    writeFileSync(elsewhere, JSON.stringify({ identity: 'nvr', trust: { root: 'root.pem' }, store: 'store', database: 'gone.sqlite', freeSpaceFloor: 0 }));
+    for (const cmd of [['nvr', 'lock', '--config', elsewhere, ...lockArgs], ['nvr', 'unlock', '--config', elsewhere, '--case', 'C-2', '--reason', 'r'], ['nvr', 'locks', '--config', elsewhere]]) {
+      expectOneLineError(await runCli(cmd), 2, /NVR index not found: .*gone\.sqlite/);
+    }
+    expect(existsSync(join(dir, 'gone.sqlite'))).toBe(false);
+    mkdirSync(join(dir, 'gone.sqlite'));
+    for (const cmd of [['nvr', 'lock', '--config', elsewhere, ...lockArgs], ['nvr', 'unlock', '--config', elsewhere, '--case', 'C-2', '--reason', 'r'], ['nvr', 'locks', '--config', elsewhere]]) {
+      expectOneLineError(await runCli(cmd), 2, /NVR index .*gone\.sqlite is not a file/);
+    }
   });
 });
