@@ -9,7 +9,9 @@
  * — every record in chain order, as the camera signed it (materialiseRecords) — and timestamps.jsonl: the tokens the
  * NVR's TSA issued over the session's record-chain heads (stamping.ts), each with the position of its record.
  * Then the existing writers take over: one session → the v 1 bundle (bundle.ts) or the ONVIF export file; several
- * sessions → a v 2 bundle (sessions-bundle.ts). An ONVIF export file holds one init segment, so one session.
+ * sessions → a v 2 bundle (sessions-bundle.ts). An ONVIF export file holds one init segment, so one session: an
+ * ONVIF export of several sessions is a directory of one file per session (session-01.mp4 …), each sealing the list
+ * of the set's sessions (OnvifExportInfo.set), which `verify` on the directory checks.
  * The temporary directory is removed at the end, and on SIGINT/SIGTERM (src/util/cleanup.ts).
  *
  * The index is opened read-only: the NVR may be running. Only verified sessions and segments are exported; what is
@@ -29,7 +31,7 @@ import { TIMESTAMPS_FILE, formatTokenEntry } from '../recording/timestamps.js';
 import type { BundleManifest } from '../recording/bundle.js';
 import type { Stamper } from '../tsp/stamper.js';
 import type { TimeStampInfo } from '../tsp/token.js';
-import { makeTrackedTempDir } from '../util/fs.js';
+import { buildDirAtomic, makeTrackedTempDir } from '../util/fs.js';
 import type { NvrConfig } from './config.js';
 import { NvrIndex } from './db.js';
 import { expiredInfo } from './retention-service.js';
@@ -49,6 +51,8 @@ export interface NvrExportOptions {
   /** Time-stamps the exporter's signature of a bundle (manifest.tst). */
   readonly stamper?: Stamper;
   readonly now?: Date;
+  /** An ONVIF export of several sessions (a directory): replace an existing `out` (the caller checked --force). */
+  readonly replace?: boolean;
 }
 
 export interface ExportedSession {
@@ -60,7 +64,37 @@ export interface ExportedSession {
 
 export type NvrExportResult =
   | { readonly format: 'bundle'; readonly sessions: readonly ExportedSession[]; readonly manifest: BundleManifest | SessionsManifest; readonly timestamp?: TimeStampInfo }
-  | { readonly format: 'onvif'; readonly sessions: readonly ExportedSession[]; readonly onvif: OnvifExportResult };
+  /** One ONVIF export file (`out`), or for several sessions a directory `out` with one file per session (`files`). */
+  | { readonly format: 'onvif'; readonly sessions: readonly ExportedSession[]; readonly onvif: readonly OnvifExportResult[]; readonly files?: readonly string[] };
+
+/** The file of part `i` (from 0) of an ONVIF export of several sessions, inside the output directory. */
+export const onvifPartName = (i: number): string => `session-${String(i + 1).padStart(2, '0')}.mp4`;
+
+interface ChosenSession {
+  readonly session: string;
+  readonly start: string;
+  readonly seqs: number[];
+}
+
+/** The verified sessions of `camera` with verified segments in [from, to), in start order, with those segments. */
+function chooseSessions(index: NvrIndex, camera: string, from: number, to: number): ChosenSession[] {
+  const sessions = index.sql
+    .prepare<[string], { session: string; start: string; start_ms: number }>('SELECT session, start, start_ms FROM sessions WHERE serial = ? AND verified = 1 AND init_sha256 IS NOT NULL ORDER BY start_ms, session')
+    .all(camera);
+  return sessions
+    .map((s) => ({ session: s.session, start: s.start, seqs: index.segments(camera, s.session).filter((g) => g.state === 'verified' && g.wall_start !== null && g.wall_end !== null && g.wall_end > from && g.wall_start < to).map((g) => g.seq) }))
+    .filter((s) => s.seqs.length > 0);
+}
+
+/** How many sessions an export of this range would hold (0: none): an ONVIF export of several is a directory. */
+export function countExportSessions(config: NvrConfig, camera: string, from?: Date, to?: Date): number {
+  const index = NvrIndex.openReadOnly(config.database);
+  try {
+    return chooseSessions(index, camera, from?.getTime() ?? -Infinity, to?.getTime() ?? Infinity).length;
+  } finally {
+    index.close();
+  }
+}
 
 async function linkOrCopy(from: string, to: string): Promise<void> {
   try {
@@ -127,18 +161,10 @@ export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResul
   let tmp: string | undefined;
   let untrack: (() => void) | undefined;
   try {
-    const sessions = index.sql
-      .prepare<[string], { session: string; start: string; start_ms: number }>('SELECT session, start, start_ms FROM sessions WHERE serial = ? AND verified = 1 AND init_sha256 IS NOT NULL ORDER BY start_ms, session')
-      .all(o.camera);
-    const chosen = sessions
-      .map((s) => ({ ...s, seqs: index.segments(o.camera, s.session).filter((g) => g.state === 'verified' && g.wall_start !== null && g.wall_end !== null && g.wall_end > from && g.wall_start < to).map((g) => g.seq) }))
-      .filter((s) => s.seqs.length > 0);
+    const chosen = chooseSessions(index, o.camera, from, to);
     if (chosen.length === 0) {
       const known = index.cameras().some((c) => c.serial === o.camera);
       throw new KeyframeError(ErrorCodes.NOT_FOUND, known ? `no verified video of ${o.camera} between ${o.from?.toISOString() ?? 'the start'} and ${o.to?.toISOString() ?? 'the end'} in ${o.config.store}` : `the NVR holds no camera ${o.camera}`);
-    }
-    if (o.format === 'onvif' && chosen.length > 1) {
-      throw new InputError(`the range spans ${chosen.length} sessions of ${o.camera} (${chosen.map((s) => s.start).join(', ')}): an ONVIF export file holds one session (one init segment); export each session's range, or use --format bundle`);
     }
     try {
       ({ path: tmp, untrack } = await makeTrackedTempDir(join(dirname(o.out), `.${basename(o.out)}.nvr-export-`)));
@@ -156,8 +182,31 @@ export async function exportFromNvr(o: NvrExportOptions): Promise<NvrExportResul
     // a fragment of the range the NVR holds no verified copy of is a gap in the export, named there (absent.json)
     const range = { gaps: true, ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), ...(o.now !== undefined ? { now: o.now } : {}) };
     if (o.format === 'onvif') {
-      const onvif = await exportOnvif({ recording: dirs[0] as string, out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...(o.unitName !== undefined ? { unitName: o.unitName } : {}) });
-      return { format: 'onvif', sessions: exported, onvif };
+      const unit = o.unitName !== undefined ? { unitName: o.unitName } : {};
+      if (dirs.length === 1) {
+        const onvif = await exportOnvif({ recording: dirs[0] as string, out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...unit });
+        return { format: 'onvif', sessions: exported, onvif: [onvif] };
+      }
+      // an ONVIF export file holds one init segment, so one session: a directory of one sealed file per session, each
+      // naming the whole set; the range's start bounds the first session only, its end the last one
+      const sessions = chosen.map((s) => s.session);
+      const onvif = await buildDirAtomic(
+        o.out,
+        async (outDir) => {
+          const made: OnvifExportResult[] = [];
+          for (const [i, dir] of dirs.entries()) {
+            const part = {
+              ...(i === 0 && o.from !== undefined ? { from: o.from } : {}),
+              ...(i === dirs.length - 1 && o.to !== undefined ? { to: o.to } : {}),
+              ...(o.now !== undefined ? { now: o.now } : {}),
+            };
+            made.push(await exportOnvif({ recording: dir, out: join(outDir, onvifPartName(i)), exporter: o.exporter, reason: o.reason, gaps: true, ...part, ...unit, set: { part: i + 1, sessions } }));
+          }
+          return made;
+        },
+        { replace: o.replace === true },
+      );
+      return { format: 'onvif', sessions: exported, onvif, files: dirs.map((_, i) => join(o.out, onvifPartName(i))) };
     }
     const common = { out: o.out, exporter: o.exporter, reason: o.reason, ...range, ...(o.stamper !== undefined ? { stamper: o.stamper } : {}) };
     const r = dirs.length === 1 ? await exportBundle({ recording: dirs[0] as string, ...common }) : await exportSessionsBundle({ recordings: dirs, ...common });

@@ -37,6 +37,7 @@ export async function openEncryptedSource(path: string): Promise<EncryptedSource
   }
   const kind = await evidenceKind(path);
   if (kind === 'annexb') throw new MediaError(`${path} is an Annex-B H.264 stream, not an MP4: there is nothing to decrypt`);
+  if (kind === 'onvif-set') throw new MediaError(`${path} is an ONVIF export of several sessions: decrypt each of its files (session-01.mp4 …)`);
   if (kind === 'mp4' || kind === 'onvif-export') {
     const source = await fileSource(path);
     return { kind: 'mp4', source, fragmentFiles: 0, close: () => source.close() };

@@ -4,7 +4,7 @@
  * of them. Streaming with bounded memory: NAL units and samples are read one at a time; fragments one at a time.
  */
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, KeyframeError, MediaError, errnoCode } from '../errors.js';
 import { AnnexBSplitter } from '../media/h264/index.js';
@@ -19,6 +19,8 @@ import { verifyOnvifExport } from './onvif-verify.js';
 import { openRecordingDir } from './files.js';
 import { RECORDS_FILE } from './layout.js';
 import { worst, type EvidenceKind, type EvidenceReport } from './report.js';
+import { sessionBreaks, type SessionPart } from './sessions-bundle.js';
+import type { Verdict } from '../signing/report.js';
 import { provenByFromReport, verifyFragmentLayer, verifyMp4Video, verifyVideoLayer } from './verify.js';
 
 export interface EvidenceOptions extends VerifierOptions {
@@ -38,6 +40,70 @@ export function tsaRootsOf(options: EvidenceOptions): VerifierOptions['roots'] |
   return options.tsaRoots ?? options.exporterRoots;
 }
 
+const ONVIF_PART = /^session-(\d{2,})\.mp4$/;
+
+/** The ONVIF export files of an export of several sessions in `dir` (session-01.mp4 …), in order. */
+async function onvifSetFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw readFailure(e, dir, 'evidence');
+  }
+  return names.filter((n) => ONVIF_PART.test(n)).sort((a, b) => Number(ONVIF_PART.exec(a)?.[1]) - Number(ONVIF_PART.exec(b)?.[1]));
+}
+
+/**
+ * A directory of ONVIF export files, one per session (`keyframe nvr export --format onvif` over several sessions):
+ * each file verified on its own (seal, records, video), reported as the parts of one export with the breaks between
+ * its sessions, and the set checked against what each sealed file says it belongs to (every session it names is
+ * there, in order, nothing else) — a file removed, added or renamed is NOT_AUTHENTIC.
+ */
+async function verifyOnvifSet(path: string, options: EvidenceOptions): Promise<EvidenceReport> {
+  const names = await onvifSetFiles(path);
+  const problems: string[] = [];
+  const parts: SessionPart[] = [];
+  let verdict: Verdict = 'AUTHENTIC';
+  let sets: (readonly string[])[] = [];
+  let frames = 0;
+  for (const [i, name] of names.entries()) {
+    const source = await fileSource(join(path, name));
+    try {
+      if (!(await isOnvifExport(source))) {
+        problems.push(`${name} is not an ONVIF export file`);
+        continue;
+      }
+      const o = await verifyOnvifExport(source, options);
+      const f = o.fragmentLayer;
+      verdict = worst(verdict, o.bundle.verdict, ...(f !== undefined ? [f.verdict] : []), ...(o.video !== undefined ? [o.video.verdict] : []));
+      frames += o.video?.frames ?? 0;
+      const set = o.info?.set;
+      if (o.info === undefined || f === undefined || o.bundle.exported === undefined) {
+        problems.push(`${name} is not one of keyframe's exports (no export description): it cannot be placed in the set`);
+        continue;
+      }
+      if (set === undefined) problems.push(`${name} is a single-session export, not a part of this set`);
+      else {
+        sets = [...sets, set.sessions];
+        if (set.part !== i + 1) problems.push(`${name} says it is part ${set.part} of ${set.sessions.length}, but it is file ${i + 1} of the set`);
+        if (set.sessions[set.part - 1] !== o.info.source.session) problems.push(`${name} holds session ${o.info.source.session}, not the one its set lists as part ${set.part}`);
+      }
+      const ranges = f.time?.ranges ?? [];
+      const proven = ranges.length > 0 && ranges.every((r) => r.notAfter !== null) ? ranges.map((r) => r.notAfter as string).sort().at(-1) : undefined;
+      parts.push({ folder: name, session: o.info.source.session, exported: o.bundle.exported, fragmentLayer: f, videoLayer: o.videoLayer, ...(o.video !== undefined ? { video: o.video } : {}), ...(proven !== undefined ? { existedBy: proven } : {}), seal: o.bundle });
+    } finally {
+      await source.close();
+    }
+  }
+  const listed = sets[0] ?? [];
+  if (sets.some((x) => x.join() !== listed.join())) problems.push('the files name different sets of sessions: they are not parts of one export');
+  else if (listed.length !== names.length) problems.push(`the set names ${listed.length} sessions, but the directory holds ${names.length} of its files${listed.length > names.length ? `: ${listed.filter((_, k) => names[k] === undefined).length} missing` : ''}`);
+  if (new Set(parts.map((p) => p.fragmentLayer.serial)).size > 1) problems.push('the files are exports of several cameras');
+  const breaks = sessionBreaks(parts, problems);
+  if (problems.length > 0) verdict = 'NOT_AUTHENTIC';
+  return { input: 'onvif-set', verdict, videoLayer: parts.every((p) => p.videoLayer === 'checked') ? 'checked' : (parts.find((p) => p.videoLayer !== 'checked')?.videoLayer ?? 'checked'), frames, sessions: [], parts, breaks, onvifSet: { files: names, sessions: [...listed], problems } };
+}
+
 /** What `path` holds. */
 export async function evidenceKind(path: string): Promise<EvidenceKind> {
   let st;
@@ -51,7 +117,10 @@ export async function evidenceKind(path: string): Promise<EvidenceKind> {
       await stat(join(path, RECORDS_FILE));
     } catch (e) {
       const code = errnoCode(e);
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw new MediaError(`${path} is a directory without ${RECORDS_FILE}: not a keyframe recording`);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        if ((await onvifSetFiles(path)).length > 0) return 'onvif-set';
+        throw new MediaError(`${path} is a directory without ${RECORDS_FILE} or ONVIF export files (session-01.mp4 …): not a keyframe recording or export`);
+      }
       throw readFailure(e, join(path, RECORDS_FILE), 'records');
     }
     return 'recording';
@@ -102,6 +171,7 @@ export async function verifyEvidence(path: string, options: EvidenceOptions): Pr
 
 async function verifyAny(path: string, options: EvidenceOptions): Promise<EvidenceReport> {
   const input = await evidenceKind(path);
+  if (input === 'onvif-set') return verifyOnvifSet(path, options);
   if (input === 'annexb') {
     const video = await annexB(path, options);
     if (video.frames === 0) throw new MediaError(`${path}: no pictures in the input`);

@@ -49,6 +49,17 @@ export interface OnvifExportInfo {
   readonly seqs?: readonly number[];
   /** 'set': the export wrote the times of mvhd, tkhd and mdhd, which the recorded init segment had zero. */
   readonly movieTimes: 'set' | 'kept';
+  /**
+   * One file of an export of several sessions (one ONVIF export file each, `session-01.mp4` …): which part this
+   * is (from 1) and every session of the export in order — sealed in each file, so that a file removed from the
+   * set, or one from another export put in, is noticed.
+   */
+  readonly set?: OnvifExportSet;
+}
+
+export interface OnvifExportSet {
+  readonly part: number;
+  readonly sessions: readonly string[];
 }
 
 /** Who seals: an operator-CA exporter identity (`keyframe ca exporter-cert`), opened and checked. */
@@ -61,6 +72,8 @@ export interface OnvifExportOptions extends RangeOptions {
   readonly now?: Date;
   /** The exporting unit (suep ExportUnitName; default "keyframe"). */
   readonly unitName?: string;
+  /** This file is one part of an export of several sessions (OnvifExportInfo.set). */
+  readonly set?: OnvifExportSet;
 }
 
 export interface OnvifExportResult {
@@ -100,6 +113,7 @@ export async function exportOnvif(options: OnvifExportOptions): Promise<OnvifExp
     exported: plan.exported,
     segments: plan.segments.map((n) => files.size(n)),
     ...(plan.absent.length > 0 ? { seqs: plan.seqs } : {}),
+    ...(options.set !== undefined ? { set: options.set } : {}),
     movieTimes: zeroTimes ? 'set' : 'kept',
   };
   const evidence: [string, Uint8Array][] = [];

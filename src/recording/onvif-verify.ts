@@ -45,6 +45,8 @@ export interface OnvifExportVerification {
   readonly fragmentLayer?: FragmentLayerReport;
   readonly video?: VerificationReport;
   readonly videoLayer: string;
+  /** keyframe's export description (export-info.json), when the file carries one that parses. */
+  readonly info?: OnvifExportInfo;
 }
 
 /** The verify call on `verifier`'s final digest, with the padding the seal's algorithm needs. */
@@ -184,7 +186,15 @@ function parseInfo(bytes: Uint8Array): OnvifExportInfo {
     (o.seqs === undefined
       ? o.segments.length === o.exported.lastSeq - o.exported.firstSeq + 1
       : Array.isArray(o.seqs) && o.seqs.length === o.segments.length && o.seqs.every((q, i, all) => Number.isSafeInteger(q) && q >= (o.exported?.firstSeq ?? 0) && q <= (o.exported?.lastSeq ?? -1) && (i === 0 || q > (all[i - 1] as number)))) &&
-    (o.movieTimes === 'set' || o.movieTimes === 'kept');
+    (o.movieTimes === 'set' || o.movieTimes === 'kept') &&
+    (o.set === undefined ||
+      (typeof o.set === 'object' &&
+        o.set !== null &&
+        Array.isArray(o.set.sessions) &&
+        o.set.sessions.every((x) => typeof x === 'string') &&
+        Number.isSafeInteger(o.set.part) &&
+        o.set.part >= 1 &&
+        o.set.part <= o.set.sessions.length));
   if (!ok) throw new MediaError(`${EXPORT_INFO_FILE} is not a keyframe ONVIF export description`);
   return m as OnvifExportInfo;
 }
@@ -292,7 +302,7 @@ export async function verifyOnvifExport(source: Mp4Source, options: BundleVerify
   await judge(fragmentLayer);
   decide();
   const readable = fragmentLayer.scheme === 'none' || options.keys !== undefined;
-  if (!readable) return { bundle, ...base, fragmentLayer, videoLayer: 'not checked: the video is encrypted and no key was given (--key)' };
+  if (!readable) return { bundle, ...base, info, fragmentLayer, videoLayer: 'not checked: the video is encrypted and no key was given (--key)' };
   const provenBy = provenByFromReport(fragmentLayer);
   const video = await verifyVideoLayer(files, {
     ...options,
@@ -310,7 +320,7 @@ export async function verifyOnvifExport(source: Mp4Source, options: BundleVerify
     }
     video.verdict = overallVerdict(video.sessions);
   }
-  return { bundle, ...base, fragmentLayer, video, videoLayer: 'checked' };
+  return { bundle, ...base, info, fragmentLayer, video, videoLayer: 'checked' };
 }
 
 async function readVideo(run: () => Promise<VerificationReport>, options: BundleVerifyOptions): Promise<{ video?: VerificationReport; videoLayer: string }> {

@@ -9,7 +9,7 @@ import type { RevocationKnowledge } from '../signing/time.js';
 import type { SessionBreak, SessionPart } from './sessions-bundle.js';
 import type { TimeProof } from './timestamps.js';
 
-export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle' | 'onvif-export';
+export type EvidenceKind = 'annexb' | 'mp4' | 'recording' | 'bundle' | 'onvif-export' | 'onvif-set';
 
 export interface RecordingProblem {
   readonly kind: string;
@@ -115,6 +115,8 @@ export interface EvidenceReport extends VerificationReport {
   /** A bundle of several sessions of one camera (manifest v 2): each session's layers, and the breaks between them. */
   parts?: SessionPart[];
   breaks?: SessionBreak[];
+  /** A directory of ONVIF export files, one per session: its files, the sessions they say the set holds, what is wrong with the set. */
+  onvifSet?: { files: string[]; sessions: string[]; problems: string[] };
 }
 
 /** One signing instance (`sinf`) of an ONVIF export file, as checked. */
@@ -224,6 +226,11 @@ export function formatEvidence(r: EvidenceReport): string {
   }
   const f = r.fragmentLayer;
   if (f !== undefined) formatFragmentLayer(f, lines);
+  const set = r.onvifSet;
+  if (set !== undefined) {
+    lines.push('', `ONVIF export of ${set.sessions.length} sessions, one file each: ${set.files.join(', ')}`);
+    for (const p of set.problems) lines.push(`  problem: ${p}`);
+  }
   if (r.parts !== undefined) {
     lines.push('', `${r.parts.length} sessions of camera ${r.parts[0]?.fragmentLayer.serial ?? '?'}:`);
     const breaks = r.breaks ?? [];
@@ -231,6 +238,11 @@ export function formatEvidence(r: EvidenceReport): string {
       lines.push('', `session ${k + 1} of ${r.parts.length} (${p.folder}): ${p.session}, exported ${p.exported.from} – ${p.exported.to} (fragments ${p.exported.firstSeq}–${p.exported.lastSeq})`);
       lines.push(`  ${p.existedBy !== undefined ? `existed by ${p.existedBy}: every exported fragment, proven by RFC 3161 time-stamps` : 'existed by: not proven for every exported fragment (only the claimed time where no time-stamp covers it)'}`);
       if (p.exported.note !== undefined) lines.push(`  note: ${p.exported.note}`);
+      const seal = p.seal;
+      if (seal !== undefined) {
+        lines.push(`  ONVIF export file: ${seal.verdict}; sealed by ${seal.exporter.subject ?? '?'} (issuer ${seal.exporter.issuer ?? '?'}): ${seal.exporter.trust}, signature ${seal.signatureValid ? 'valid' : 'INVALID'}${seal.reason !== undefined ? `; reason: ${seal.reason}` : ''}`);
+        for (const x of seal.problems) lines.push(`  problem: ${x}`);
+      }
       formatFragmentLayer(p.fragmentLayer, lines);
       formatVideo(p.videoLayer, p.video?.verdict ?? p.fragmentLayer.verdict, p.video ?? { verdict: p.fragmentLayer.verdict, frames: 0, sessions: [] }, lines);
       const br = breaks[k];

@@ -30,7 +30,7 @@ import type { RecordingFiles } from './files.js';
 import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
 import { planExport, type ExportPlan, type ExportedRange } from './range.js';
-import { worst, type FragmentLayerReport } from './report.js';
+import { worst, type BundleReport, type FragmentLayerReport } from './report.js';
 import { TarWriter } from './tar.js';
 import { TIMESTAMPS_FILE } from './timestamps.js';
 import { provenByFromReport, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
@@ -164,6 +164,8 @@ export interface SessionPart {
   readonly video?: VerificationReport;
   /** The latest "not after" of the exported fragments: all of them existed by then (undefined: some unproven). */
   readonly existedBy?: string;
+  /** A part that is an ONVIF export file of its own (a directory of them): its seal, as checked. */
+  readonly seal?: BundleReport;
 }
 
 export interface SessionBreak {
@@ -223,21 +225,29 @@ export async function verifySessionParts(tar: { sub(folder: string): RecordingFi
       ...(proven !== undefined ? { existedBy: proven } : {}),
     });
   }
+  return { parts, breaks: sessionBreaks(parts, problems), verdict };
+}
+
+/**
+ * The breaks between consecutive exported sessions of one camera (the camera was not recording: no record covers
+ * the time between); an overlap of two sessions is a problem.
+ */
+export function sessionBreaks(parts: readonly SessionPart[], problems: string[]): SessionBreak[] {
   const breaks: SessionBreak[] = [];
-  for (let i = 1; i < manifest.sessions.length; i++) {
-    const a = manifest.sessions[i - 1] as SessionsManifest['sessions'][number];
-    const b = manifest.sessions[i] as SessionsManifest['sessions'][number];
+  for (let i = 1; i < parts.length; i++) {
+    const a = parts[i - 1] as SessionPart;
+    const b = parts[i] as SessionPart;
     const seconds = (Date.parse(b.exported.from) - Date.parse(a.exported.to)) / 1000;
-    const ended = parts[i - 1]?.fragmentLayer.endRecord === true && a.exported.lastSeq === (parts[i - 1]?.fragmentLayer.records ?? 0) - 1;
-    if (seconds < 0) problems.push(`session ${b.source.session} (${b.folder}) claims to start at ${b.exported.from}, before session ${a.source.session} ends (${a.exported.to}): two sessions of one camera overlap`);
+    const ended = a.fragmentLayer.endRecord && a.exported.lastSeq === a.fragmentLayer.records - 1;
+    if (seconds < 0) problems.push(`session ${b.session} (${b.folder}) claims to start at ${b.exported.from}, before session ${a.session} ends (${a.exported.to}): two sessions of one camera overlap`);
     breaks.push({
-      after: a.source.session,
-      before: b.source.session,
+      after: a.session,
+      before: b.session,
       from: a.exported.to,
       to: b.exported.from,
       seconds,
-      text: `session break ${a.exported.to} – ${b.exported.from} (${seconds.toFixed(3)} s, claimed times): session ${a.source.session} ${ended ? 'ended (signed end record)' : 'has no end record in the export'}, session ${b.source.session} started; no record covers the time between`,
+      text: `session break ${a.exported.to} – ${b.exported.from} (${seconds.toFixed(3)} s, claimed times): session ${a.session} ${ended ? 'ended (signed end record)' : 'has no end record in the export'}, session ${b.session} started; no record covers the time between`,
     });
   }
-  return { parts, breaks, verdict };
+  return breaks;
 }

@@ -6,7 +6,7 @@
  * another record's hash, is named NOT VALID by verify. The CLI: `keyframe nvr export` refuses to overwrite without
  * --force, refuses an ONVIF file across sessions, writes one for a range in one session, and exits 2 on I/O errors.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNvrConfig } from '../../src/nvr/config.js';
@@ -187,10 +187,30 @@ describe('export from the NVR store', () => {
     expectOneLineError(again, 1, /exists/);
     expect((await import('node:fs')).readFileSync(join(site.work, 'keep.tar'), 'utf8')).toBe('mine');
     expect((await runCli([...base, '--out', join(site.work, 'keep.tar'), '--force'], env())).code).toBe(0);
-    // ONVIF: across sessions refused (one line, exit 2); within session 2 written and AUTHENTIC
-    const onvifAcross = await runCli([...base, '--out', join(site.work, 'x.mp4'), '--format', 'onvif'], env());
-    expectOneLineError(onvifAcross, 2, /spans 2 sessions/);
-    expect(existsSync(join(site.work, 'x.mp4'))).toBe(false);
+    // ONVIF across sessions: a directory of one sealed ONVIF export file per session; verify on the directory is
+    // AUTHENTIC with the break named, each file alone verifies too; a file missing from the set is caught
+    const roots = ['--root', join(site.caDir, 'root.pem'), '--exporter-root', join(site.caDir, 'operator.pem')];
+    const set = join(site.work, 'case-onvif');
+    const across = await runCli([...base, '--out', set, '--format', 'onvif'], env());
+    expect(across.code, across.stderr).toBe(0);
+    expect(across.stdout).toMatch(/as 2 ONVIF export files, one per session/);
+    expect(readdirSync(set).sort()).toEqual(['session-01.mp4', 'session-02.mp4']);
+    const vs = await runCli(['verify', set, ...roots], env());
+    expect(vs.code, vs.stdout).toBe(0);
+    expect(vs.stdout).toMatch(/^verdict: AUTHENTIC/);
+    expect(vs.stdout).toMatch(/ONVIF export of 2 sessions, one file each: session-01\.mp4, session-02\.mp4/);
+    expect(vs.stdout).toMatch(/session 1 of 2 \(session-01\.mp4\)[\s\S]*ONVIF export file: AUTHENTIC; sealed by CN=J\. Smith/);
+    expect(vs.stdout).toContain('session break');
+    for (const f of ['session-01.mp4', 'session-02.mp4']) expect((await runCli(['verify', join(set, f), ...roots], env())).code).toBe(0);
+    expectOneLineError(await runCli([...base, '--out', set, '--format', 'onvif'], env()), 1, /exists/);
+    expect((await runCli([...base, '--out', set, '--format', 'onvif', '--force'], env())).code).toBe(0);
+    const partial = join(site.work, 'case-onvif-partial');
+    mkdirSync(partial);
+    copyFileSync(join(set, 'session-02.mp4'), join(partial, 'session-02.mp4'));
+    const vp = await runCli(['verify', partial, ...roots], env());
+    expect(vp.code).not.toBe(0);
+    expect(vp.stdout).toMatch(/^verdict: NOT_AUTHENTIC/);
+    expect(vp.stdout).toMatch(/the set names 2 sessions, but the directory holds 1 of its files/);
     const one = join(site.work, 'one.mp4');
     const o = await runCli(['nvr', 'export', '--config', site.configPath, '--camera', 'CAM-E', '--from', new Date(t0 + 60_000).toISOString(), '--to', new Date(t0 + 63_000).toISOString(), '--exporter', join(site.work, 'smith'), '--reason', 'case 9', '--format', 'onvif', '--out', one], env());
     expect(o.code, o.stderr).toBe(0);

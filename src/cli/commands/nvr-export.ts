@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { loadNvrConfig } from '../../nvr/config.js';
-import { exportFromNvr } from '../../nvr/export.js';
+import { countExportSessions, exportFromNvr, onvifPartName } from '../../nvr/export.js';
+import { dirHolding } from './ca.js';
 import { openOperatorIdentity } from '../../pki/operator-identity.js';
 import type { Stamper } from '../../tsp/stamper.js';
 import { checkOutput } from '../../util/fs.js';
@@ -23,7 +24,7 @@ export function registerNvrExport(nvr: Command, ctx: CliContext): void {
     .requiredOption('--camera <SERIAL>', 'camera serial')
     .option('--from <ISO>', 'start of the range (moved back to the IDR picture of its GOP)')
     .option('--to <ISO>', 'end of the range (extended to the end of its GOP)')
-    .requiredOption('--out <FILE>', 'bundle (e.g. case-42.kfe.tar) or, with --format onvif, MP4 to write')
+    .requiredOption('--out <FILE>', 'bundle (e.g. case-42.kfe.tar) or, with --format onvif, MP4 to write (a directory of one MP4 per session when the range spans several)')
     .option('--format <bundle|onvif>', 'bundle: ustar evidence bundle; onvif: ONVIF Export File Format MP4', 'bundle')
     .option('--unit <NAME>', 'with --format onvif: the exporting unit named in the file', 'keyframe NVR')
     .requiredOption('--exporter <DIR>', 'exporter identity (keyframe ca exporter-cert)')
@@ -39,7 +40,15 @@ export function registerNvrExport(nvr: Command, ctx: CliContext): void {
       const from = o.from !== undefined ? parseIsoTime(o.from, '--from') : undefined;
       const to = o.to !== undefined ? parseIsoTime(o.to, '--to') : undefined;
       const config = loadNvrConfig(resolve(o.config));
-      const out = await checkOutput(o.out, { kind: 'file', inputs: [config.store, config.database], directoryInputs: true, force: o.force === true });
+      // an ONVIF export of several sessions is a directory of one file per session
+      const several = o.format === 'onvif' && countExportSessions(config, o.camera, from, to) > 1;
+      const out = await checkOutput(o.out, {
+        kind: several ? 'dir' : 'file',
+        inputs: [config.store, config.database],
+        directoryInputs: true,
+        force: o.force === true,
+        ...(several ? { sameKind: dirHolding(onvifPartName(0), 'an ONVIF export of several sessions') } : {}),
+      });
       const crls = await readCrls(o.crl);
       const roots = o.exporterRoot !== undefined ? await readRoots(o.exporterRoot, '--exporter-root') : undefined;
       const exporter = await openOperatorIdentity(resolve(o.exporter), 'exporter', { ...(o.keystore !== undefined ? { keystore: o.keystore } : {}), ...(roots !== undefined ? { roots } : {}), ...(crls !== undefined ? { crls } : {}) });
@@ -56,16 +65,17 @@ export function registerNvrExport(nvr: Command, ctx: CliContext): void {
           exporter,
           reason: o.reason,
           unitName: o.unit,
+          replace: out.replace,
           ...(stamper !== undefined ? { stamper } : {}),
         });
-        const what = r.format === 'onvif' ? 'an ONVIF export file' : r.sessions.length > 1 ? `an evidence bundle of ${r.sessions.length} sessions` : 'an evidence bundle';
+        const what = r.format === 'onvif' ? (r.files !== undefined ? `${r.files.length} ONVIF export files, one per session` : 'an ONVIF export file') : r.sessions.length > 1 ? `an evidence bundle of ${r.sessions.length} sessions` : 'an evidence bundle';
         println(ctx.stdout, `exported ${o.camera} ${from?.toISOString() ?? 'start'} – ${to?.toISOString() ?? 'end'} as ${what} → ${out.path}`);
         for (const s of r.sessions) println(ctx.stdout, `  session ${s.session} (start ${s.start}): ${s.segments} fragments, ${s.tokens} NVR time-stamps`);
         if (r.format === 'bundle') {
           println(ctx.stdout, `  signed by ${r.manifest.exporter.subject} (issuer ${r.manifest.exporter.issuer})`);
           if (r.timestamp !== undefined) println(ctx.stdout, `  signature time-stamped: genTime ${r.timestamp.genTime}`);
         } else {
-          println(ctx.stdout, `  ${r.onvif.bytes} bytes, sealed by ${r.onvif.exporter.subject} with ${r.onvif.algorithm}`);
+          for (const [i, f] of r.onvif.entries()) println(ctx.stdout, `  ${r.files?.[i] ?? out.path}: ${f.bytes} bytes, sealed by ${f.exporter.subject} with ${f.algorithm}`);
         }
       } finally {
         await stamper?.close();
