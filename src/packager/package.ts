@@ -173,6 +173,7 @@ export class CmafPackager {
   private readonly params = new ParameterSets();
   private readonly defaultKey: ContentKey | undefined;
   private readonly ivs = new Map<string, IvSequence | Uint8Array>();
+  private trackIv: Uint8Array | undefined;
   private sequence = 0;
   private open: { index: number; base: number; duration: number; key: ContentKey | undefined } | undefined;
 
@@ -206,12 +207,17 @@ export class CmafPackager {
     this.init = init;
   }
 
+  /**
+   * The IVs under a key: cenc, a per-sample counter per key; cbcs, one constant IV for the whole track, whatever
+   * the key (a rotated key's seig entry repeats it). An IV need only be unpredictable and not repeat under one key;
+   * one per track also lets a player that ignores seig's constant IV (ffmpeg 5.1) decrypt a rotated part with its key.
+   */
   private ivFor(k: ContentKey): IvSequence | Uint8Array {
     const hex = Buffer.from(k.kid).toString('hex');
     let v = this.ivs.get(hex);
     if (v === undefined) {
       if (k.key.length !== 16 || k.kid.length !== 16) throw new MediaError('content keys and KIDs are 16 bytes (AES-128, CENC)');
-      v = this.scheme === 'cenc' ? new IvSequence() : constantIv();
+      v = this.scheme === 'cenc' ? new IvSequence() : (this.trackIv ??= constantIv());
       this.ivs.set(hex, v);
       this.stats.kids.push(hex);
     }

@@ -1,9 +1,9 @@
 /**
  * The camera pipeline on real x264 video into the real ring buffer: a looped clip becomes fragments and records
  * that the offline verifier finds AUTHENTIC; a key rotation mid-session puts the new KID on the fragments after it
- * (in their records too), the session decrypts with both keys to the source frames (keyframe decrypt for cbcs, ffmpeg
- * itself for cenc); a source loss ends the
- * session with an end record and the next frames open a new session.
+ * (in their records too), the session decrypts with both keys to the source frames (keyframe decrypt; ffmpeg itself,
+ * one epoch's part per key, for cbcs and cenc); CMAF chunks reach the sink before their GOP closes; a source loss
+ * ends the session with an end record and the next frames open a new session.
  */
 import { randomBytes } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -130,8 +130,12 @@ describe('camera pipeline → ring buffer', () => {
     const r = await runCli(['decrypt', dir, '--out', clearOut, ...[a, b].flatMap((k) => ['--key', `${hex(k.kid)}:${hex(k.key)}`])]);
     expect(r.code, r.stderr).toBe(0);
     expect(await frameMd5s(clearOut)).toEqual(looped);
-    // cenc (per-sample IVs, which ffmpeg 5.1 reads; it ignores the seig group carrying a rotated KID's constant cbcs IV):
-    // ffmpeg itself decrypts each part with its own key to the source frames, and the other key gives garbage
+    // ffmpeg itself decrypts cbcs across the rotation too, each epoch's part with its key (one constant IV per track:
+    // ffmpeg 5.1 ignores the seig entry's IV), and the other key gives garbage
+    expect(await decodedWith(hex(a.key), joined(dir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
+    expect(await decodedWith(hex(b.key), joined(dir, [3, 4, 5]))).toEqual(looped.slice(75));
+    expect((await decodedWith(hex(a.key), joined(dir, [3, 4, 5]), true)).filter((m) => sourceFrames.includes(m))).toEqual([]);
+    // cenc (per-sample IVs): ffmpeg decrypts each part with its own key to the source frames, the other key gives garbage
     const cencRing = await Ring.open(join(pki.work, 'ring-rot-cenc'), 64 << 20);
     const rot = new Rotation(3);
     const src = new FileSource({ path: source, fps: 25, frames: 150, realTime: false, start: START });
