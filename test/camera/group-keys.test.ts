@@ -20,7 +20,7 @@ import { openDevice } from '../../src/pki/device.js';
 import { verifyEvidence } from '../../src/recording/evidence.js';
 import { INIT_FILE, RECORDS_FILE, segmentName } from '../../src/recording/layout.js';
 import { runCli } from '../helpers/cli.js';
-import { clip, ffmpeg, frameMd5s } from '../helpers/media.js';
+import { clip, decodedFrameMd5s, frameMd5s } from '../helpers/media.js';
 import { makeKmsSite, type KmsSite } from '../kms/_setup.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -29,15 +29,6 @@ const records = (dir: string): Record<string, unknown>[] =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-/** ffmpeg's MD5 of each decoded frame of `data` (piped), decrypted with `key`, frames passed through as timed. */
-async function decodedWith(key: string, data: Buffer, garbled = false): Promise<string[]> {
-  const out = await ffmpeg(['-decryption_key', key, '-f', 'mp4', '-i', '-', '-map', '0:v', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], data, garbled);
-  return out
-    .toString()
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()?.trim() ?? '');
-}
 let site: KmsSite;
 let kms: RunningKms | undefined;
 let admin: KmsClient;
@@ -123,10 +114,10 @@ describe('group keys in the pipeline', () => {
     expect(kidOf.slice(rotatedAt).every((k) => k === hex(second.kid))).toBe(true);
     const split = rotatedAt * 25;
     const part = (from: number, to: number): Buffer => Buffer.concat([readFileSync(join(dir, INIT_FILE)), ...Array.from({ length: to - from }, (_, k) => readFileSync(join(dir, segmentName(from + k))))]);
-    expect(await decodedWith(hex(first.key), part(0, rotatedAt))).toEqual(looped.slice(0, split));
-    expect(await decodedWith(hex(second.key), part(rotatedAt, kidOf.length))).toEqual(looped.slice(split));
+    expect(await decodedFrameMd5s(hex(first.key), part(0, rotatedAt))).toEqual(looped.slice(0, split));
+    expect(await decodedFrameMd5s(hex(second.key), part(rotatedAt, kidOf.length))).toEqual(looped.slice(split));
     const held = await cam('CAM-B').currentContentKey('lobby');
-    const withRemoved = await decodedWith(hex(held.key), part(rotatedAt, kidOf.length), true);
+    const withRemoved = await decodedFrameMd5s(hex(held.key), part(rotatedAt, kidOf.length), true);
     expect(withRemoved.filter((m) => sourceFrames.includes(m))).toEqual([]);
 
     // the KMS goes away: the provider keeps the last key and raises its alarm

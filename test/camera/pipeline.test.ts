@@ -22,7 +22,7 @@ import { verifyEvidence } from '../../src/recording/evidence.js';
 import { INIT_FILE, RECORDS_FILE } from '../../src/recording/layout.js';
 import type { EvidenceReport } from '../../src/recording/report.js';
 import { runCli } from '../helpers/cli.js';
-import { clip, ffmpeg, frameMd5s } from '../helpers/media.js';
+import { clip, decodedFrameMd5s, frameMd5s } from '../helpers/media.js';
 import { makePki, type Pki } from '../signing/_setup.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -68,15 +68,6 @@ const records = (dir: string): Record<string, unknown>[] =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-/** ffmpeg's MD5 of each decoded frame of init + fragments, decrypted with `key`, frames passed through as timed. */
-async function decodedWith(key: string | undefined, data: Buffer, garbled = false): Promise<string[]> {
-  const out = await ffmpeg([...(key !== undefined ? ['-decryption_key', key] : []), '-f', 'mp4', '-i', '-', '-map', '0:v', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], data, garbled);
-  return out
-    .toString()
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()?.trim() ?? '');
-}
 
 /** init + the given fragments as one file. */
 function joined(dir: string, seqs: readonly number[]): Buffer {
@@ -132,9 +123,9 @@ describe('camera pipeline → ring buffer', () => {
     expect(await frameMd5s(clearOut)).toEqual(looped);
     // ffmpeg itself decrypts cbcs across the rotation too, each epoch's part with its key (one constant IV per track:
     // ffmpeg 5.1 ignores the seig entry's IV), and the other key gives garbage
-    expect(await decodedWith(hex(a.key), joined(dir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
-    expect(await decodedWith(hex(b.key), joined(dir, [3, 4, 5]))).toEqual(looped.slice(75));
-    expect((await decodedWith(hex(a.key), joined(dir, [3, 4, 5]), true)).filter((m) => sourceFrames.includes(m))).toEqual([]);
+    expect(await decodedFrameMd5s(hex(a.key), joined(dir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
+    expect(await decodedFrameMd5s(hex(b.key), joined(dir, [3, 4, 5]))).toEqual(looped.slice(75));
+    expect((await decodedFrameMd5s(hex(a.key), joined(dir, [3, 4, 5]), true)).filter((m) => sourceFrames.includes(m))).toEqual([]);
     // cenc (per-sample IVs): ffmpeg decrypts each part with its own key to the source frames, the other key gives garbage
     const cencRing = await Ring.open(join(pki.work, 'ring-rot-cenc'), 64 << 20);
     const rot = new Rotation(3);
@@ -144,9 +135,9 @@ describe('camera pipeline → ring buffer', () => {
     const cdir = sessionDir(join(pki.work, 'ring-rot-cenc'), (s as SessionSummary).session);
     const [ca, cb] = rot.keys as [EpochKey, EpochKey];
     expect(records(cdir).slice(1, 7).map((x) => x['kid'])).toEqual([ca, ca, ca, cb, cb, cb].map((k) => hex(k.kid)));
-    expect(await decodedWith(hex(ca.key), joined(cdir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
-    expect(await decodedWith(hex(cb.key), joined(cdir, [3, 4, 5]))).toEqual(looped.slice(75));
-    const wrong = await decodedWith(hex(ca.key), joined(cdir, [3, 4, 5]), true);
+    expect(await decodedFrameMd5s(hex(ca.key), joined(cdir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
+    expect(await decodedFrameMd5s(hex(cb.key), joined(cdir, [3, 4, 5]))).toEqual(looped.slice(75));
+    const wrong = await decodedFrameMd5s(hex(ca.key), joined(cdir, [3, 4, 5]), true);
     expect(wrong.filter((m) => sourceFrames.includes(m))).toEqual([]);
     // and the whole session verifies with both keys, SEI layer included
     const both = await verifyEvidence(dir, { roots: [pki.root], keys: { byKid: new Map([a, b].map((k) => [hex(k.kid), k.key])) } });
@@ -200,8 +191,8 @@ describe('camera pipeline → ring buffer', () => {
       const looped = [...sourceFrames, ...sourceFrames.slice(0, 50)];
       if (scheme === 'cenc') {
         // ffmpeg decrypts the chunked segments of each epoch with its key to the source pictures
-        expect(await decodedWith(hex(a.key), joined(dir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
-        expect(await decodedWith(hex(b.key), joined(dir, [3, 4, 5]))).toEqual(looped.slice(75));
+        expect(await decodedFrameMd5s(hex(a.key), joined(dir, [0, 1, 2]))).toEqual(looped.slice(0, 75));
+        expect(await decodedFrameMd5s(hex(b.key), joined(dir, [3, 4, 5]))).toEqual(looped.slice(75));
       } else {
         const clearOut = join(pki.work, 'chunks-clear.mp4');
         const r = await runCli(['decrypt', dir, '--out', clearOut, ...[a, b].flatMap((k) => ['--key', `${hex(k.kid)}:${hex(k.key)}`])]);
@@ -252,7 +243,7 @@ describe('camera pipeline → ring buffer', () => {
     for await (const g of src.gops()) for (const smp of g.samples) ctos.push(smp.compositionOffset);
     await src.close();
     expect(ctos.some((c) => c > 0)).toBe(true);
-    const decoded = await decodedWith(undefined, joined(dir, [0, 1, 2, 3]));
+    const decoded = await decodedFrameMd5s(undefined, joined(dir, [0, 1, 2, 3]));
     expect(decoded).toEqual(await frameMd5s(mp4));
     expect((await verify(dir)).verdict).toBe('AUTHENTIC');
   });

@@ -42,6 +42,20 @@ export function ffmpeg(args: readonly string[], input?: Uint8Array, tolerateFail
   });
 }
 
+/**
+ * ffmpeg's MD5 of each decoded frame of an MP4 given as bytes (through a pipe: ffmpeg 5.1 misreads seekable
+ * multi-fragment CENC files), decrypted with `key` (hex) when given, frames passed through as timed; `garbled`
+ * tolerates decoding errors (a wrong key).
+ */
+export async function decodedFrameMd5s(key: string | undefined, data: Uint8Array, garbled = false): Promise<string[]> {
+  const out = await ffmpeg([...(key !== undefined ? ['-decryption_key', key] : []), '-f', 'mp4', '-i', '-', '-map', '0:v', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], data, garbled);
+  return out
+    .toString()
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.split(',').pop()?.trim() ?? '');
+}
+
 /** Path of a clip with these options, made on first use. */
 export async function clip(options: ClipOptions = {}): Promise<string> {
   const o = { width: 1280, height: 720, fps: 30, seconds: 5, gop: 30, bitrate: '', slices: 1, preset: 'ultrafast', zerolatency: true, format: 'h264' as const, ...options };
