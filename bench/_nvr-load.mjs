@@ -190,9 +190,15 @@ export async function cameraClient(serial, url, sockets = 2) {
 
 /** CPU ms (user + system) of process `pid` so far, from /proc/PID/stat. */
 export function procCpuMs(pid) {
+  const { user, system } = procCpuSplitMs(pid);
+  return user + system;
+}
+
+/** User and system CPU time of `pid`, ms. */
+export function procCpuSplitMs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  return { user: (Number(f[11]) * 1000) / CLK_TCK, system: (Number(f[12]) * 1000) / CLK_TCK };
 }
 
 /** Peak RSS (VmHWM) of `pid`, kB. */

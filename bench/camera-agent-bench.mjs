@@ -11,7 +11,7 @@ import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout } from 'node:timers';
 import { machine, median } from './_machine.mjs';
-import { ROOT, checkNvr, clipPath, load, nice, procCpuMs, procHwmKb, site, startNvrProcess, template, siteDir, camDirOf, serialOf } from './_nvr-load.mjs';
+import { ROOT, checkNvr, clipPath, load, nice, procCpuSplitMs, procHwmKb, site, startNvrProcess, template, siteDir, camDirOf, serialOf } from './_nvr-load.mjs';
 
 const SECONDS = Number(process.env.SECONDS ?? 60);
 const WARMUP = Number(process.env.WARMUP ?? 15);
@@ -50,7 +50,7 @@ async function runOnce() {
   const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
   await sleep(WARMUP * 1000);
   if (child.exitCode !== null) throw new Error(`camera run exited: ${out}`);
-  const c0 = procCpuMs(child.pid);
+  const c0 = procCpuSplitMs(child.pid);
   const w0 = Date.now();
   const rss = [];
   for (let s = 0; s < SECONDS; s++) {
@@ -58,7 +58,8 @@ async function runOnce() {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
     if (m) rss.push(Number(m[1]) / 1024);
   }
-  const cpu = procCpuMs(child.pid) - c0;
+  const c1 = procCpuSplitMs(child.pid);
+  const cpu = c1.user + c1.system - (c0.user + c0.system);
   const wall = (Date.now() - w0) / 1000;
   const hwm = procHwmKb(child.pid);
   let status;
@@ -76,6 +77,8 @@ async function runOnce() {
     cpuMs: Math.round(cpu),
     wallSeconds: +wall.toFixed(1),
     coreSharePercent: +((cpu / 1000 / wall) * 100).toFixed(2),
+    userPercent: +(((c1.user - c0.user) / 1000 / wall) * 100).toFixed(2),
+    systemPercent: +(((c1.system - c0.system) / 1000 / wall) * 100).toFixed(2),
     peakRssMB: hwm !== undefined ? +(hwm / 1024).toFixed(1) : undefined,
     rssMB: { first: +rss[0]?.toFixed(1), last: +rss.at(-1)?.toFixed(1), max: +Math.max(...rss).toFixed(1) },
     exit: ex,
@@ -89,7 +92,7 @@ async function runOnce() {
 const runs = [];
 for (let r = 0; r < RUNS; r++) {
   const x = await runOnce();
-  console.log(`run ${r + 1}: agent ${x.coreSharePercent} % of a core over ${x.wallSeconds} s, peak RSS ${x.peakRssMB} MB (RSS ${x.rssMB.first} → ${x.rssMB.last}), exit ${JSON.stringify(x.exit)}, NVR verified ${x.nvr.segmentStates.verified ?? 0} segments, check problems ${x.nvr.problems}, load ${x.loadavg.join(' ')}`);
+  console.log(`run ${r + 1}: agent ${x.coreSharePercent} % of a core (user ${x.userPercent}, system ${x.systemPercent}) over ${x.wallSeconds} s, peak RSS ${x.peakRssMB} MB (RSS ${x.rssMB.first} → ${x.rssMB.last}), exit ${JSON.stringify(x.exit)}, NVR verified ${x.nvr.segmentStates.verified ?? 0} segments, check problems ${x.nvr.problems}, load ${x.loadavg.join(' ')}`);
   runs.push(x);
 }
 const shares = runs.map((x) => x.coreSharePercent);

@@ -17,7 +17,7 @@ import { RECORDS_FILE, segmentSeq } from '../../src/recording/layout.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { startService, type ServiceProcess } from '../helpers/service.js';
-import { CameraClient, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
+import { CameraClient, initNvrHome, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
 
 let site: NvrSite;
 let source: string;
@@ -151,13 +151,9 @@ describe('keyframe camera run', () => {
   });
 
   it('uploads to the NVR, buffers while it is stopped, backfills when it is back; SIGTERM ends the session and its end record is uploaded', async () => {
-    const home = join(site.work, 'nvr-home');
-    const init = await runCli(['nvr', 'init', '--dir', home, '--ca', site.caDir, '--free-space-floor', '0'], env());
-    expect(init.code, init.stderr).toBe(0);
-    const nvrConfig = join(home, 'nvr.json');
-    const base = JSON.parse(readFileSync(nvrConfig, 'utf8')) as Record<string, unknown>;
-    const listen = (port: number): void => writeFileSync(nvrConfig, JSON.stringify({ ...base, listen: { host: '127.0.0.1', port }, crlCheck: '200ms' }));
-    listen(0);
+    const home = await initNvrHome(site, env(), { crlCheck: '200ms' });
+    const nvrConfig = home.config;
+    const listen = home.listen;
     nvr = await startService(['nvr', 'serve', '--config', nvrConfig], env(), []);
     const port = Number(new URL(nvr.url).port);
     const op = join(site.caDir, 'operator.pem');

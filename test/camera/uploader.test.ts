@@ -3,7 +3,7 @@
  * bytes under a name the NVR holds are refused (409), alarmed and never resent; after an outage the uploader asks
  * the NVR what it holds and sends only the difference.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devicePipelineOptions } from '../../src/camera/device.js';
@@ -15,10 +15,9 @@ import type { HaveAnswer } from '../../src/nvr/protocol.js';
 import { openDevice } from '../../src/pki/device.js';
 import { parseCertificates } from '../../src/pki/pem.js';
 import { loadTlsIdentity, tlsClientOptions } from '../../src/pki/tls.js';
-import { runCli } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { startService, type ServiceProcess } from '../helpers/service.js';
-import { CameraClient, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
+import { CameraClient, initNvrHome, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
 
 let site: NvrSite;
 let nvr: ServiceProcess | undefined;
@@ -26,12 +25,8 @@ const env = (): NodeJS.ProcessEnv => ({ KEYFRAME_KEYSTORE_PIN: 'nvr identity pas
 
 beforeAll(async () => {
   site = await makeNvrSite(['CAM-UP-1']);
-  const home = join(site.work, 'nvr-home');
-  const init = await runCli(['nvr', 'init', '--dir', home, '--ca', site.caDir, '--free-space-floor', '0'], env());
-  expect(init.code, init.stderr).toBe(0);
-  const config = join(home, 'nvr.json');
-  writeFileSync(config, JSON.stringify({ ...(JSON.parse(readFileSync(config, 'utf8')) as object), listen: { host: '127.0.0.1', port: 0 } }));
-  nvr = await startService(['nvr', 'serve', '--config', config], env());
+  const home = await initNvrHome(site, env());
+  nvr = await startService(['nvr', 'serve', '--config', home.config], env());
 }, 240_000);
 
 afterAll(async () => {

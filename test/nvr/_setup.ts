@@ -19,6 +19,7 @@ import { loadTlsIdentity, tlsClientOptions } from '../../src/pki/tls.js';
 import type { KeyStore } from '../../src/keystore/types.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from '../../src/recording/layout.js';
 import { ingestPath } from '../../src/nvr/protocol.js';
+import { runCli } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 
 export const PIN_ENV = 'KF_TEST_NVR_PIN';
@@ -207,4 +208,24 @@ export class CameraClient {
     if (order === 'live') for (let i = r.segments.length + 1; i < r.records.length; i++) await put('rec', r.records[i] as string, i);
     return statuses;
   }
+}
+
+/** An NVR made by `keyframe nvr init` for a process-level test: its config, and a way to move its listener. */
+export interface NvrHome {
+  readonly dir: string;
+  readonly config: string;
+  /** Rewrites the config to listen on 127.0.0.1:`port` (0: any), with the extra settings given at init. */
+  readonly listen: (port: number) => void;
+}
+
+/** `keyframe nvr init --dir WORK/nvr-home` (free-space floor 0), listening on 127.0.0.1 on any port. */
+export async function initNvrHome(site: NvrSite, env: NodeJS.ProcessEnv, extra: Record<string, unknown> = {}): Promise<NvrHome> {
+  const dir = join(site.work, 'nvr-home');
+  const init = await runCli(['nvr', 'init', '--dir', dir, '--ca', site.caDir, '--free-space-floor', '0'], env);
+  if (init.code !== 0) throw new Error(`nvr init failed (${init.code}): ${init.stderr}`);
+  const config = join(dir, 'nvr.json');
+  const base = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  const listen = (port: number): void => writeFileSync(config, JSON.stringify({ ...base, ...extra, listen: { host: '127.0.0.1', port } }));
+  listen(0);
+  return { dir, config, listen };
 }

@@ -30,7 +30,7 @@ import { RtspServer } from '../camera/_rtsp.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { startService, type ServiceProcess } from '../helpers/service.js';
-import { CameraClient, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
+import { CameraClient, initNvrHome, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
 
 const PATTERN_CAMERAS = 16;
 const RTSP_CAMERAS = 4;
@@ -67,16 +67,11 @@ const sessionDirs = (ring: string): string[] =>
 
 describe('acceptance: 20 cameras, the NVR SIGKILLed at random for 2 minutes', () => {
   it('nothing acknowledged lost, nvr check clean, every camera backfills and exports AUTHENTIC with no gap', async () => {
-    const home = join(site.work, 'nvr-home');
-    const init = await runCli(['nvr', 'init', '--dir', home, '--ca', site.caDir, '--free-space-floor', '0'], env());
-    expect(init.code, init.stderr).toBe(0);
-    const nvrConfig = join(home, 'nvr.json');
-    const base = JSON.parse(readFileSync(nvrConfig, 'utf8')) as Record<string, unknown>;
-    const listen = (port: number): void => writeFileSync(nvrConfig, JSON.stringify({ ...base, listen: { host: '127.0.0.1', port } }));
-    listen(0);
+    const home = await initNvrHome(site, env());
+    const nvrConfig = home.config;
     nvr = await startService(['nvr', 'serve', '--config', nvrConfig], env(), []);
     const port = Number(new URL(nvr.url).port);
-    listen(port);
+    home.listen(port);
     const op = join(site.caDir, 'operator.pem');
     const agents = SERIALS.map((serial, i) => {
       const ring = join(site.work, `${serial}-ring`);

@@ -16,7 +16,7 @@ import { createSite } from '../../src/pki/site.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { clip } from '../helpers/media.js';
 import { startService, type ServiceProcess } from '../helpers/service.js';
-import { CameraClient, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
+import { CameraClient, initNvrHome, makeNvrSite, PIN_ENV, type NvrSite } from '../nvr/_setup.js';
 
 const SERIAL = 'CAM-OUTAGE-1';
 const OUTAGE_MS = 60_000;
@@ -49,13 +49,9 @@ afterAll(async () => {
 
 describe('acceptance: NVR stopped for 60 s', () => {
   it('the camera buffers, the timeline shows the outage on the camera during backfill, the export verifies AUTHENTIC with no gap', async () => {
-    const home = join(site.work, 'nvr-home');
-    const init = await runCli(['nvr', 'init', '--dir', home, '--ca', site.caDir, '--free-space-floor', '0'], env());
-    expect(init.code, init.stderr).toBe(0);
-    const nvrConfig = join(home, 'nvr.json');
-    const base = JSON.parse(readFileSync(nvrConfig, 'utf8')) as Record<string, unknown>;
-    const listen = (port: number): void => writeFileSync(nvrConfig, JSON.stringify({ ...base, admins: ['ops'], listen: { host: '127.0.0.1', port } }));
-    listen(0);
+    const home = await initNvrHome(site, env(), { admins: ['ops'] });
+    const nvrConfig = home.config;
+    const listen = home.listen;
     nvr = await startService(['nvr', 'serve', '--config', nvrConfig], env(), []);
     const port = Number(new URL(nvr.url).port);
     const op = join(site.caDir, 'operator.pem');
