@@ -31,7 +31,7 @@ import { establishSigner, type SignerIdentity, type TrustOptions } from '../sign
 import { sha256Of, TarFiles } from './files.js';
 import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
 import { canonicalJson } from './records.js';
-import { planExport, type RangeOptions } from './range.js';
+import { planExport, type ExportPlan, type RangeOptions } from './range.js';
 import type { BundleReport, FragmentLayerReport } from './report.js';
 import { TarWriter } from './tar.js';
 import { writeWithAtomic } from '../util/fs.js';
@@ -77,27 +77,68 @@ export interface ExportResult {
 }
 
 /** Exports a recording (or a time range of it) as a signed evidence bundle; returns its manifest. */
+/** A file of a bundle, as its manifest lists it. */
+export interface BundleFile {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Adds `data` to the bundle under `name` (and to the manifest's file list). */
+export type AddToBundle = (name: string, data: Uint8Array) => Promise<void>;
+
+/** Adds one planned recording part under `folder`: chain, init, records, the notes it has, its fragments, its certificate SEI. */
+export async function addPlannedRecording(add: AddToBundle, plan: ExportPlan, folder: string): Promise<void> {
+  const optional = [TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES].filter((n) => plan.files.has(n));
+  for (const n of [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments]) await add(`${folder}/${n}`, await plan.files.read(n));
+  if (plan.certificateSei !== undefined) await add(`${folder}/${SESSION_SEI_FILE}`, plan.certificateSei);
+}
+
+/**
+ * Writes a signed evidence bundle atomically (ustar): the exporter's chain, what `fill` adds, the manifest
+ * `manifestOf` makes of the list of files, the exporter's signature over it, and — with a stamper — a time-stamp
+ * over that signature (CAdES-style: it proves the signed manifest existed by its genTime).
+ */
+export async function writeSignedBundle<M>(
+  o: { readonly out: string; readonly exporter: Exporter; readonly stamper?: Stamper; readonly created: Date },
+  fill: (add: AddToBundle) => Promise<void>,
+  manifestOf: (files: BundleFile[]) => M,
+): Promise<{ manifest: M; timestamp?: TimeStampInfo }> {
+  return writeWithAtomic(o.out, async (fh) => {
+    const tar = new TarWriter(fh, Math.floor(o.created.getTime() / 1000));
+    const listed: BundleFile[] = [];
+    const add: AddToBundle = async (name, data) => {
+      await tar.add(name, data.length, [data]);
+      listed.push({ name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    };
+    await add(EXPORTER_FILE, Buffer.from(certsToPem(o.exporter.chain)));
+    await fill(add);
+    const manifest = manifestOf(listed);
+    const manifestBytes = Buffer.from(`${canonicalJson(manifest)}\n`);
+    const sig = await o.exporter.sign(manifestBytes);
+    await tar.add(MANIFEST_FILE, manifestBytes.length, [manifestBytes]);
+    await tar.add(SIGNATURE_FILE, sig.length, [sig]);
+    let timestamp: TimeStampInfo | undefined;
+    if (o.stamper !== undefined) {
+      const { token, info } = await o.stamper.stamp(createHash('sha256').update(sig).digest());
+      await tar.add(TIMESTAMP_FILE, token.length, [token]);
+      timestamp = info;
+    }
+    await tar.finish();
+    return { manifest, ...(timestamp !== undefined ? { timestamp } : {}) };
+  });
+}
+
 export async function exportBundle(options: ExportOptions): Promise<ExportResult> {
   const exporterLeaf = options.exporter.chain[0];
   if (exporterLeaf === undefined) throw new KeyframeError(ErrorCodes.NOT_FOUND, `exporter ${options.exporter.config.name} has no certificate (chain.pem)`);
   const plan = await planExport(options);
-  const { files, session } = plan;
-  const extra = new Map<string, Uint8Array>();
-  if (plan.certificateSei !== undefined) extra.set(SESSION_SEI_FILE, plan.certificateSei);
-  const optional = [TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES].filter((n) => files.has(n));
-  const names = [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments];
+  const { session } = plan;
   const created = options.now ?? new Date();
-  return writeWithAtomic(options.out, async (fh) => {
-    const tar = new TarWriter(fh, Math.floor(created.getTime() / 1000));
-    const listed: { name: string; size: number; sha256: string }[] = [];
-    const add = async (name: string, data: Uint8Array): Promise<void> => {
-      await tar.add(name, data.length, [data]);
-      listed.push({ name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
-    };
-    await add(EXPORTER_FILE, Buffer.from(certsToPem(options.exporter.chain)));
-    for (const n of names) await add(`${FOLDER}/${n}`, await files.read(n));
-    for (const [n, data] of extra) await add(`${FOLDER}/${n}`, data);
-    const manifest: BundleManifest = {
+  return writeSignedBundle(
+    { out: options.out, exporter: options.exporter, created, ...(options.stamper !== undefined ? { stamper: options.stamper } : {}) },
+    (add) => addPlannedRecording(add, plan, FOLDER),
+    (files): BundleManifest => ({
       v: 1,
       format: 'keyframe-evidence-bundle',
       created: created.toISOString(),
@@ -106,23 +147,9 @@ export async function exportBundle(options: ExportOptions): Promise<ExportResult
       source: { serial: session.serial, session: session.session, start: session.start, scheme: session.scheme, kid: session.kid },
       requested: plan.requested,
       exported: plan.exported,
-      files: listed,
-    };
-    const manifestBytes = Buffer.from(`${canonicalJson(manifest)}\n`);
-    const sig = await options.exporter.sign(manifestBytes);
-    await tar.add(MANIFEST_FILE, manifestBytes.length, [manifestBytes]);
-    await tar.add(SIGNATURE_FILE, sig.length, [sig]);
-    let timestamp: TimeStampInfo | undefined;
-    if (options.stamper !== undefined) {
-      // CAdES-style signature time-stamp: the token covers the signature value, so it proves the signed manifest
-      // existed by its genTime
-      const { token, info } = await options.stamper.stamp(createHash('sha256').update(sig).digest());
-      await tar.add(TIMESTAMP_FILE, token.length, [token]);
-      timestamp = info;
-    }
-    await tar.finish();
-    return { manifest, ...(timestamp !== undefined ? { timestamp } : {}) };
-  });
+      files,
+    }),
+  );
 }
 
 function parseManifest(bytes: Uint8Array): BundleManifest | SessionsManifest {

@@ -16,23 +16,16 @@
  * session's last exported fragment and the next one's first as a session break: the camera was not recording
  * (restarted, powered off), which no record of either session covers — it is reported, not counted as missing.
  */
-import { createHash } from 'node:crypto';
 import { ErrorCodes, InputError, KeyframeError } from '../errors.js';
 import { splitAnnexB } from '../media/h264/index.js';
-import { certsToPem } from '../pki/pem.js';
 import { issuerOf } from '../pki/_certs.js';
 import { subjectOf } from '../pki/verify.js';
 import { overallVerdict, sessionVerdict, type Verdict, type VerificationReport } from '../signing/report.js';
 import type { TimeStampInfo } from '../tsp/token.js';
-import { writeWithAtomic } from '../util/fs.js';
-import { EXPORTER_FILE, MANIFEST_FILE, SESSION_SEI_FILE, SIGNATURE_FILE, TIMESTAMP_FILE, excludeOutside, type BundleVerifyOptions, type ExportOptions } from './bundle.js';
+import { SESSION_SEI_FILE, addPlannedRecording, excludeOutside, writeSignedBundle, type BundleVerifyOptions, type ExportOptions } from './bundle.js';
 import type { RecordingFiles } from './files.js';
-import { CHAIN_FILE, GAP_NOTE_FILES, INFO_FILE, INIT_FILE, RECORDS_FILE } from './layout.js';
-import { canonicalJson } from './records.js';
 import { planExport, type ExportPlan, type ExportedRange } from './range.js';
 import { worst, type BundleReport, type FragmentLayerReport } from './report.js';
-import { TarWriter } from './tar.js';
-import { TIMESTAMPS_FILE } from './timestamps.js';
 import { provenByFromReport, verifyFragmentLayer, verifyVideoLayer } from './verify.js';
 
 export interface SessionSource {
@@ -79,22 +72,14 @@ export async function exportSessionsBundle(options: SessionsExportOptions): Prom
     const serials = new Set(plans.map((p) => p.session.serial));
     if (serials.size !== 1) throw new InputError(`the sessions are of several cameras (${[...serials].join(', ')}): a bundle holds one camera`);
     const created = options.now ?? new Date();
-    return await writeWithAtomic(options.out, async (fh) => {
-      const tar = new TarWriter(fh, Math.floor(created.getTime() / 1000));
-      const listed: { name: string; size: number; sha256: string }[] = [];
-      const add = async (name: string, data: Uint8Array): Promise<void> => {
-        await tar.add(name, data.length, [data]);
-        listed.push({ name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
-      };
-      await add(EXPORTER_FILE, Buffer.from(certsToPem(options.exporter.chain)));
-      for (const [i, plan] of plans.entries()) {
-        const optional = [TIMESTAMPS_FILE, INFO_FILE, ...GAP_NOTE_FILES].filter((n) => plan.files.has(n));
-        for (const n of [CHAIN_FILE, INIT_FILE, RECORDS_FILE, ...optional, ...plan.segments]) await add(`${sessionFolder(i)}/${n}`, await plan.files.read(n));
-        if (plan.certificateSei !== undefined) await add(`${sessionFolder(i)}/${SESSION_SEI_FILE}`, plan.certificateSei);
-      }
-      const first = plans[0] as ExportPlan;
-      const last = plans[plans.length - 1] as ExportPlan;
-      const manifest: SessionsManifest = {
+    const first = plans[0] as ExportPlan;
+    const last = plans[plans.length - 1] as ExportPlan;
+    return await writeSignedBundle(
+      { out: options.out, exporter: options.exporter, created, ...(options.stamper !== undefined ? { stamper: options.stamper } : {}) },
+      async (add) => {
+        for (const [i, plan] of plans.entries()) await addPlannedRecording(add, plan, sessionFolder(i));
+      },
+      (files): SessionsManifest => ({
         v: 2,
         format: 'keyframe-evidence-bundle',
         created: created.toISOString(),
@@ -104,21 +89,9 @@ export async function exportSessionsBundle(options: SessionsExportOptions): Prom
         requested: { ...(options.from !== undefined ? { from: options.from.toISOString() } : {}), ...(options.to !== undefined ? { to: options.to.toISOString() } : {}) },
         exported: { from: first.exported.from, to: last.exported.to },
         sessions: plans.map((p, i) => ({ folder: sessionFolder(i), source: { serial: p.session.serial, session: p.session.session, start: p.session.start, scheme: p.session.scheme, kid: p.session.kid }, exported: p.exported })),
-        files: listed,
-      };
-      const manifestBytes = Buffer.from(`${canonicalJson(manifest)}\n`);
-      const sig = await options.exporter.sign(manifestBytes);
-      await tar.add(MANIFEST_FILE, manifestBytes.length, [manifestBytes]);
-      await tar.add(SIGNATURE_FILE, sig.length, [sig]);
-      let timestamp: TimeStampInfo | undefined;
-      if (options.stamper !== undefined) {
-        const { token, info } = await options.stamper.stamp(createHash('sha256').update(sig).digest());
-        await tar.add(TIMESTAMP_FILE, token.length, [token]);
-        timestamp = info;
-      }
-      await tar.finish();
-      return { manifest, ...(timestamp !== undefined ? { timestamp } : {}) };
-    });
+        files,
+      }),
+    );
   } finally {
     for (const p of plans) await p.files.close();
   }
