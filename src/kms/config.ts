@@ -16,9 +16,9 @@
  *     "crlCheck": "5s"                       how often the CRL files are looked at for a change
  *   }
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { InputError, NotFoundError, errnoCode } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { parseCrlFiles, parseKeystoreSpec, parseListen, parseServiceObject, pathResolver, readServiceConfig, settingString } from '../server/service-config.js';
+import { InputError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 import { DEFAULT_LIMITS, parseLimits } from '../server/limits.js';
 import type { ServerLimits } from '../server/limits.js';
@@ -55,40 +55,17 @@ export const KMS_DEFAULTS = {
   crlCheckMs: 5_000,
 } as const;
 
-function str(o: Record<string, unknown>, key: string, where: string): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v === '') throw new InputError(`${where}: "${key}" must be a non-empty string`);
-  return v;
-}
-
 export function parseKmsConfig(text: string, baseDir: string, source = 'KMS config'): KmsConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new InputError(`${source} is not valid JSON`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
-  const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits', 'crlCheck']);
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
-  const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const listenRaw = (o['listen'] ?? {}) as Record<string, unknown>;
-  if (typeof listenRaw !== 'object' || Array.isArray(listenRaw)) throw new InputError(`${source}: "listen" must be an object`);
-  const host = listenRaw['host'] ?? KMS_DEFAULTS.host;
-  const port = listenRaw['port'] ?? KMS_DEFAULTS.port;
-  if (typeof host !== 'string' || host === '') throw new InputError(`${source}: listen.host must be a host name or address`);
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`${source}: listen.port must be 0–65535`);
+  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits', 'crlCheck']);
+  const path = pathResolver(baseDir);
+  const { host, port } = parseListen(o['listen'], source, KMS_DEFAULTS);
   const trustRaw = o['trust'];
   if (typeof trustRaw !== 'object' || trustRaw === null || Array.isArray(trustRaw)) throw new InputError(`${source}: "trust" must name root, factory and operator certificate files`);
   const t = trustRaw as Record<string, unknown>;
   const admins = o['admins'] ?? [];
   if (!Array.isArray(admins) || admins.some((a) => typeof a !== 'string' || a === '')) throw new InputError(`${source}: "admins" must be a list of certificate common names`);
-  const keystore = o['keystore'];
-  if (keystore !== undefined && (typeof keystore !== 'string' || keystore === '')) throw new InputError(`${source}: "keystore" must be a key store spec`);
-  const crlsRaw = t['crls'];
-  const crls = typeof crlsRaw === 'string' ? [crlsRaw] : crlsRaw;
-  if (crls !== undefined && (!Array.isArray(crls) || crls.length === 0 || crls.some((c) => typeof c !== 'string' || c === ''))) throw new InputError(`${source}: trust.crls must be a list of CRL file names (PEM, each may hold several CRLs)`);
+  const keystore = parseKeystoreSpec(o, 'keystore', source);
+  const crls = parseCrlFiles(t, source);
   const maxWaitMs = o['maxWait'] === undefined ? KMS_DEFAULTS.maxWaitMs : parseDuration(o['maxWait'], `${source}: maxWait`);
   const refreshPeriodMs = o['refreshPeriod'] === undefined ? KMS_DEFAULTS.refreshPeriodMs : parseDuration(o['refreshPeriod'], `${source}: refreshPeriod`);
   if (refreshPeriodMs < 1_000) throw new InputError(`${source}: refreshPeriod must be at least 1s`);
@@ -96,15 +73,15 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   if (limits.idleTimeoutMs <= maxWaitMs) throw new InputError(`${source}: limits.idleTimeout must exceed maxWait (a long poll is idle that long)`);
   return {
     listen: { host, port },
-    identity: path(str(o, 'identity', source)),
+    identity: path(settingString(o, 'identity', source)),
     ...(keystore !== undefined ? { keystore: keystore } : {}),
     trust: {
-      root: path(str(t, 'root', `${source}: trust`)),
-      factory: path(str(t, 'factory', `${source}: trust`)),
-      operator: path(str(t, 'operator', `${source}: trust`)),
-      ...(crls !== undefined ? { crls: (crls as string[]).map(path) } : {}),
+      root: path(settingString(t, 'root', `${source}: trust`)),
+      factory: path(settingString(t, 'factory', `${source}: trust`)),
+      operator: path(settingString(t, 'operator', `${source}: trust`)),
+      ...(crls !== undefined ? { crls: crls.map(path) } : {}),
     },
-    database: path(str(o, 'database', source)),
+    database: path(settingString(o, 'database', source)),
     admins: admins as string[],
     refreshPeriodMs,
     batchWindowMs: o['batchWindow'] === undefined ? KMS_DEFAULTS.batchWindowMs : parseDuration(o['batchWindow'], `${source}: batchWindow`),
@@ -115,12 +92,5 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
 }
 
 export function loadKmsConfig(file: string): KmsConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`KMS config not found: ${file}`);
-    throw e;
-  }
-  return parseKmsConfig(text, dirname(resolve(file)), file);
+  return parseKmsConfig(readServiceConfig(file, 'KMS config'), dirname(resolve(file)), file);
 }

@@ -23,9 +23,9 @@
  *     "freeSpaceTarget": …, "retention": { … }, "admins": [ … ]   src/nvr/ops-config.ts
  *   }
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { InputError, NotFoundError, errnoCode, ioError } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { parseCrlFiles, parseKeystoreSpec, parseListen, parseServiceObject, pathResolver, readServiceConfig, settingString } from '../server/service-config.js';
+import { InputError } from '../errors.js';
 import { DEFAULT_LIMITS, parseLimits } from '../server/limits.js';
 import type { ServerLimits } from '../server/limits.js';
 import { parseDuration } from '../util/duration.js';
@@ -59,43 +59,19 @@ export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 102
 /** A segment may take a GOP to arrive when streamed as it is produced: a minute per request. */
 export const NVR_LIMITS: ServerLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 60_000, maxBodyBytes: DEFAULT_OBJECT_LIMITS.seg };
 
-function str(o: Record<string, unknown>, key: string, where: string): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v === '') throw new InputError(`${where}: "${key}" must be a non-empty string`);
-  return v;
-}
-
 export function parseNvrConfig(text: string, baseDir: string, source = 'NVR config'): NvrConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new InputError(`${source} is not valid JSON`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${source} must be a JSON object`);
-  const o = raw as Record<string, unknown>;
-  const known = new Set(['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins']);
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new InputError(`${source}: unknown setting "${k}"`);
-  const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const listenRaw = o['listen'] ?? {};
-  if (typeof listenRaw !== 'object' || listenRaw === null || Array.isArray(listenRaw)) throw new InputError(`${source}: "listen" must be an object`);
-  const l = listenRaw as Record<string, unknown>;
-  const host = l['host'] ?? NVR_DEFAULTS.host;
-  const port = l['port'] ?? NVR_DEFAULTS.port;
-  if (typeof host !== 'string' || host === '') throw new InputError(`${source}: listen.host must be a host name or address`);
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`${source}: listen.port must be 0–65535`);
+  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins']);
+  const path = pathResolver(baseDir);
+  const { host, port } = parseListen(o['listen'], source, NVR_DEFAULTS);
   const trustRaw = o['trust'];
   if (typeof trustRaw !== 'object' || trustRaw === null || Array.isArray(trustRaw)) throw new InputError(`${source}: "trust" must name the manufacturer root certificate file`);
   const t = trustRaw as Record<string, unknown>;
-  const crlsRaw = t['crls'];
-  const crls = typeof crlsRaw === 'string' ? [crlsRaw] : crlsRaw;
-  if (crls !== undefined && (!Array.isArray(crls) || crls.length === 0 || crls.some((c) => typeof c !== 'string' || c === ''))) throw new InputError(`${source}: trust.crls must be a list of CRL file names`);
+  const crls = parseCrlFiles(t, source);
   const factory = t['factory'];
   if (factory !== undefined && (typeof factory !== 'string' || factory === '')) throw new InputError(`${source}: trust.factory must be a certificate file name`);
   const operator = t['operator'];
   if (operator !== undefined && (typeof operator !== 'string' || operator === '')) throw new InputError(`${source}: trust.operator must be a certificate file name`);
-  const keystore = o['keystore'];
-  if (keystore !== undefined && (typeof keystore !== 'string' || keystore === '')) throw new InputError(`${source}: "keystore" must be a key store spec`);
+  const keystore = parseKeystoreSpec(o, 'keystore', source);
   const floor = o['freeSpaceFloor'] ?? NVR_DEFAULTS.freeSpaceFloor;
   if (typeof floor !== 'number' || !Number.isSafeInteger(floor) || floor < 0) throw new InputError(`${source}: freeSpaceFloor must be a number of bytes ≥ 0`);
   const olRaw = o['objectLimits'] ?? {};
@@ -107,18 +83,18 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     objectLimits[k] = v;
   }
   const ol = objectLimits as unknown as ObjectLimits;
-  const tsaDir = o['tsa'] === undefined ? undefined : str(o, 'tsa', source);
-  const tsaKeystore = o['tsaKeystore'] === undefined ? undefined : str(o, 'tsaKeystore', source);
+  const tsaDir = o['tsa'] === undefined ? undefined : settingString(o, 'tsa', source);
+  const tsaKeystore = o['tsaKeystore'] === undefined ? undefined : settingString(o, 'tsaKeystore', source);
   if (tsaDir === undefined && (tsaKeystore !== undefined || o['stampInterval'] !== undefined)) throw new InputError(`${source}: "tsaKeystore" and "stampInterval" need "tsa"`);
   const stampMs = o['stampInterval'] === undefined ? DEFAULT_STAMP_INTERVAL_MS : parseDuration(o['stampInterval'], `${source}: stampInterval`);
   const limits = parseLimits(o['limits'], source, { ...NVR_LIMITS, maxBodyBytes: Math.max(ol.chain, ol.init, ol.seg, ol.rec) });
   return {
     listen: { host, port },
-    identity: path(str(o, 'identity', source)),
+    identity: path(settingString(o, 'identity', source)),
     ...(keystore !== undefined ? { keystore: keystore } : {}),
-    trust: { root: path(str(t, 'root', `${source}: trust`)), ...(factory !== undefined ? { factory: path(factory) } : {}), ...(operator !== undefined ? { operator: path(operator) } : {}), ...(crls !== undefined ? { crls: (crls as string[]).map(path) } : {}) },
-    store: path(o['store'] === undefined ? 'store' : str(o, 'store', source)),
-    database: path(o['database'] === undefined ? 'nvr.sqlite' : str(o, 'database', source)),
+    trust: { root: path(settingString(t, 'root', `${source}: trust`)), ...(factory !== undefined ? { factory: path(factory) } : {}), ...(operator !== undefined ? { operator: path(operator) } : {}), ...(crls !== undefined ? { crls: crls.map(path) } : {}) },
+    store: path(o['store'] === undefined ? 'store' : settingString(o, 'store', source)),
+    database: path(o['database'] === undefined ? 'nvr.sqlite' : settingString(o, 'database', source)),
     freeSpaceFloor: floor,
     objectLimits: ol,
     limits,
@@ -131,12 +107,5 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
 }
 
 export function loadNvrConfig(file: string): NvrConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`NVR config not found: ${file}`);
-    throw ioError(e, file, 'read') ?? e;
-  }
-  return parseNvrConfig(text, dirname(resolve(file)), file);
+  return parseNvrConfig(readServiceConfig(file, 'NVR config'), dirname(resolve(file)), file);
 }
