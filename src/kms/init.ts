@@ -9,9 +9,10 @@
  *     kms.json      mode 0600
  *     kms.sqlite    mode 0600 (with -wal beside it while running)
  */
+import { trustSetting } from '../server/service-config.js';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { ErrorCodes, KeyframeError } from '../errors.js';
 import { openKeyStore } from '../keystore/open.js';
 import type { KeyStore } from '../keystore/types.js';
@@ -63,11 +64,10 @@ export async function initKms(o: InitKmsOptions): Promise<InitKmsResult> {
   const crlFile = o.crlFile ?? join(o.ca.dir, 'crl.pem');
   const crlIssued = !existsSync(crlFile);
   if (crlIssued) await writeFileAtomic(crlFile, await issueAllCrls(o.ca, o.caKeyStore, { days: o.crlDays ?? 7 }));
-  const rel = (p: string): string => relative(o.dir, p) || '.';
   const config = {
     listen: { host: o.ips[0] ?? KMS_DEFAULTS.host, port: o.port },
     identity: 'kms',
-    trust: { root: rel(join(o.ca.dir, 'root.pem')), factory: rel(join(o.ca.dir, 'factory.pem')), operator: rel(join(o.ca.dir, 'operator.pem')), crls: [rel(crlFile)] },
+    trust: trustSetting(o.dir, o.ca.dir, crlFile),
     database: 'kms.sqlite',
     admins: [o.admin],
     refreshPeriod: '1h',

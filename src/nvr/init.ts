@@ -13,9 +13,10 @@
  * With `force`, an existing identity and config are replaced; an existing index and store are kept as they are
  * (they hold recordings).
  */
+import { trustSetting } from '../server/service-config.js';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { ErrorCodes, KeyframeError } from '../errors.js';
 import type { KeyStore } from '../keystore/types.js';
 import { issueAllCrls } from '../pki/ca.js';
@@ -87,11 +88,10 @@ export async function initNvr(o: InitNvrOptions): Promise<InitNvrResult> {
   const crlFile = o.crlFile ?? join(o.ca.dir, 'crl.pem');
   const crlIssued = !existsSync(crlFile);
   if (crlIssued) await writeFileAtomic(crlFile, await issueAllCrls(o.ca, o.caKeyStore, { days: o.crlDays ?? 7 }));
-  const rel = (p: string): string => relative(o.dir, p) || '.';
   const config = {
     listen: { host: o.ips[0] ?? NVR_DEFAULTS.host, port: o.port },
     identity: 'nvr',
-    trust: { root: rel(o.factoryRoot ?? join(o.ca.dir, 'root.pem')), factory: rel(join(o.ca.dir, 'factory.pem')), operator: rel(join(o.ca.dir, 'operator.pem')), crls: [rel(crlFile)] },
+    trust: trustSetting(o.dir, o.ca.dir, crlFile, o.factoryRoot),
     store: 'store',
     database: 'nvr.sqlite',
     freeSpaceFloor: o.freeSpaceFloor ?? NVR_DEFAULTS.freeSpaceFloor,

@@ -4,7 +4,7 @@
  * Every error is an InputError naming the file and the setting.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { InputError, NotFoundError, errnoCode, ioError } from '../errors.js';
 
 /** Parses `text` as a JSON object whose keys are all in `known`. */
@@ -71,4 +71,10 @@ export function parseCrlFiles(trust: Record<string, unknown>, source: string): s
     throw new InputError(`${source}: trust.crls must be a list of CRL file names (PEM, each may hold several CRLs)`);
   }
   return crls as string[] | undefined;
+}
+
+/** What `kms init` and `nvr init` write as `trust`: the CA's certificates and CRL file, relative to the service's directory. */
+export function trustSetting(dir: string, caDir: string, crlFile: string, root = join(caDir, 'root.pem')): { root: string; factory: string; operator: string; crls: string[] } {
+  const rel = (p: string): string => relative(dir, p) || '.';
+  return { root: rel(root), factory: rel(join(caDir, 'factory.pem')), operator: rel(join(caDir, 'operator.pem')), crls: [rel(crlFile)] };
 }
