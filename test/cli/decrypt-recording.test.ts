@@ -74,6 +74,6 @@ describe('decrypt a recording or a bundle', () => {
     mkdirSync(notRec);
     const r = await runCli(['decrypt', notRec, '--key', KEY, '--out', join(pki.work, 'x.mp4')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/is a directory without records\.jsonl: not a keyframe recording\n$/);
+    expect(r.stderr).toMatch(/is a directory without records\.jsonl or ONVIF export files \(session-01\.mp4 …\): not a keyframe recording or export\n$/);
   });
 });
