@@ -163,7 +163,7 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
     state = 'stopping';
     await writeStatus();
     if (uploader !== undefined) {
-      const done = await uploader.drain(Date.now() + (o.drainMs ?? 5_000));
+      const done = await uploader.drain(Date.now() + (o.drainMs ?? config.drainMs));
       log.info({ event: 'drained', complete: done, pending: ring.usage().pending }, done ? 'everything uploaded' : 'stopped with objects left to upload (sent on the next start)');
     }
     state = 'stopped';

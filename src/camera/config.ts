@@ -11,6 +11,7 @@
  *     "ring": { "dir": "ring", "cap": 2147483648 },
  *     "scheme": "cbcs",
  *     "backfillRate": 2000000,                   bytes per second
+ *     "drainTimeout": "5s",                      at SIGINT/SIGTERM, how long to go on uploading what is left
  *     "chunkMs": 200,                            CMAF chunk duration: the segment being recorded is streamed to the
  *                                                NVR chunk by chunk (0: whole segments only, once each GOP closes)
  *     "status": "ring/status.json",              default: RING/status.json
@@ -47,6 +48,8 @@ export interface CameraConfig {
   readonly backfillBytesPerSecond: number;
   /** CMAF chunk duration, ms (0: one chunk per segment, nothing streamed before its GOP closes). */
   readonly chunkMs: number;
+  /** At SIGINT/SIGTERM: how long the uploader goes on sending what is left (the end record) before exiting. */
+  readonly drainMs: number;
   readonly statusFile: string;
   readonly logLevel: string;
 }
@@ -95,7 +98,7 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
   };
   const positive = (v: unknown, field: string): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(field, 'must be a positive number'));
   const c = obj(raw, '(top level)');
-  const known = new Set(['device', 'keystore', 'source', 'kms', 'clear', 'nvr', 'ring', 'scheme', 'backfillRate', 'chunkMs', 'status', 'logLevel']);
+  const known = new Set(['device', 'keystore', 'source', 'kms', 'clear', 'nvr', 'ring', 'scheme', 'backfillRate', 'chunkMs', 'drainTimeout', 'status', 'logLevel']);
   for (const k of Object.keys(c)) if (!known.has(k)) fail(k, `is not a camera.json field (known: ${[...known].join(', ')})`);
 
   let source: CameraConfig['source'];
@@ -157,6 +160,7 @@ export function parseCameraConfig(raw: unknown, path: string): CameraConfig {
     scheme: scheme as 'cbcs' | 'cenc',
     backfillBytesPerSecond: c['backfillRate'] !== undefined ? positive(c['backfillRate'], 'backfillRate') : 2_000_000,
     chunkMs: chunkMs as number,
+    drainMs: c['drainTimeout'] !== undefined ? parseDuration(c['drainTimeout'], `${name}: "drainTimeout"`) : 5_000,
     statusFile: c['status'] !== undefined ? file(c['status'], 'status') : join(ringDir, 'status.json'),
     logLevel: level as string,
   };

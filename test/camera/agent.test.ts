@@ -157,7 +157,7 @@ describe('keyframe camera run', () => {
     nvr = await startService(['nvr', 'serve', '--config', nvrConfig], env(), []);
     const port = Number(new URL(nvr.url).port);
     const op = join(site.caDir, 'operator.pem');
-    const config = writeCamera('up', { nvr: { url: `https://localhost:${port}`, root: op }, backfillRate: 200_000 });
+    const config = writeCamera('up', { nvr: { url: `https://localhost:${port}`, root: op }, backfillRate: 200_000, drainTimeout: '60s' });
     const ring = join(site.work, 'up-ring');
     const a = startAgent(config);
     await a.waitFor((l) => (l['event'] === 'uploaded' || l['event'] === 'streamed') && typeof l['object'] === 'string' && /\/seg\/1$/.test(l['object']));

@@ -28,4 +28,13 @@ describe('camera.json', () => {
     expect(message).toMatch(/camera\.json: "source" is not a source: .*ftp/);
     expect(message).not.toContain('secret');
   });
+
+  it('chunkMs (live streaming, default 200 ms; 0 turns it off) and drainTimeout (default 5 s), each named when wrong', () => {
+    const c = parseCameraConfig({ ...base, kms, source: 'pattern' }, '/etc/kf/camera.json');
+    expect([c.chunkMs, c.drainMs]).toEqual([200, 5_000]);
+    const d = parseCameraConfig({ ...base, kms, source: 'pattern', chunkMs: 0, drainTimeout: '1m' }, '/etc/kf/camera.json');
+    expect([d.chunkMs, d.drainMs]).toEqual([0, 60_000]);
+    expect(() => parseCameraConfig({ ...base, kms, source: 'pattern', chunkMs: -1 }, '/etc/kf/camera.json')).toThrow(/camera\.json: "chunkMs" must be a whole number of milliseconds/);
+    expect(() => parseCameraConfig({ ...base, kms, source: 'pattern', drainTimeout: 'soon' }, '/etc/kf/camera.json')).toThrow(/drainTimeout/);
+  });
 });

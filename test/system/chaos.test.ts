@@ -4,7 +4,8 @@
  * agree (`nvr check`), the cameras backfill, and each camera's export verifies AUTHENTIC with no gap".
  *
  * 20 camera agent processes — 16 encoding ffmpeg's test pattern with libx264, 4 pulling an H.264 stream over RTSP
- * from GStreamer's RTSP server (a 320×180 file longer than the test, so no camera's source ends) — record in the
+ * from GStreamer's RTSP server (a 320×180 file longer than the test, so no camera's source ends), GOPs of 2 s (an
+ * object a second per camera: the suite must also pass with a second copy of it on the same two cores) — record in the
  * clear (`"clear": true`: encryption is the pipeline's, tested elsewhere; here the NVR's durability is) to one NVR
  * process for 2 minutes, while the NVR is SIGKILLed every 3–7 s at random and restarted on the same port. Then the
  * cameras catch up and are stopped with SIGTERM (their end records uploaded), and:
@@ -48,7 +49,7 @@ beforeAll(async () => {
   site = await makeNvrSite(SERIALS);
   await createOperatorIdentity({ kind: 'exporter', out: join(site.work, 'smith'), ca: site.ca, caKeyStore: site.caStore, name: 'J. Smith', keystore: spec(join(site.work, 'smith-keys')) });
   // longer than the whole test: an RTSP camera's stream does not end while it records
-  const file = await clip({ width: 320, height: 180, fps: 15, seconds: 240, gop: 15, format: 'mp4' });
+  const file = await clip({ width: 320, height: 180, fps: 15, seconds: 300, gop: 30, format: 'mp4' });
   rtsp = await RtspServer.start({ file });
 }, 240_000);
 
@@ -76,8 +77,8 @@ describe('acceptance: 20 cameras, the NVR SIGKILLed at random for 2 minutes', ()
     const agents = SERIALS.map((serial, i) => {
       const ring = join(site.work, `${serial}-ring`);
       const config = join(site.work, `${serial}.json`);
-      const source = i < PATTERN_CAMERAS ? 'pattern:width=320,height=180,fps=10,gop=10,bitrate=200000' : (rtsp as RtspServer).url();
-      writeFileSync(config, JSON.stringify({ device: site.cameraDirs.get(serial), source, ring: { dir: ring, cap: 256 << 20 }, clear: true, logLevel: 'info', nvr: { url: `https://localhost:${port}`, root: op }, backfillRate: 5_000_000 }));
+      const source = i < PATTERN_CAMERAS ? 'pattern:width=320,height=180,fps=10,gop=20,bitrate=200000' : (rtsp as RtspServer).url();
+      writeFileSync(config, JSON.stringify({ device: site.cameraDirs.get(serial), source, ring: { dir: ring, cap: 256 << 20 }, clear: true, logLevel: 'info', nvr: { url: `https://localhost:${port}`, root: op }, backfillRate: 5_000_000, drainTimeout: '60s' }));
       const proc = spawn(process.execPath, [BIN, 'camera', 'run', '--config', config], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
       procs.push(proc);
       let out = '';
@@ -110,7 +111,7 @@ describe('acceptance: 20 cameras, the NVR SIGKILLed at random for 2 minutes', ()
     expect(kills).toBeGreaterThanOrEqual(5);
     for (const a of agents) expect(a.proc.exitCode, a.log().slice(-2000)).toBeNull();
     // the cameras backfill what the NVR missed while it was down, then are stopped cleanly (end records uploaded)
-    const caught = Date.now() + 180_000;
+    const caught = Date.now() + 300_000;
     for (const a of agents) {
       for (;;) {
         const s = JSON.parse(readFileSync(join(a.ring, 'status.json'), 'utf8')) as { ring: { pending: number }; upload: { connected: boolean } };
@@ -133,8 +134,8 @@ describe('acceptance: 20 cameras, the NVR SIGKILLed at random for 2 minutes', ()
         const have = (await cam.have(a.serial, session)).json<HaveAnswer>();
         const segs = readdirSync(dir).filter((n) => segmentSeq(n) !== undefined).length;
         const recs = readFileSync(join(dir, RECORDS_FILE), 'utf8').split('\n').filter((l) => l !== '').length;
-        // about one fragment (GOP) a second for the whole run
-        expect(segs, a.serial).toBeGreaterThan(CHAOS_MS / 1000 - 20);
+        // a fragment (GOP) every 2 s for the whole run
+        expect(segs, a.serial).toBeGreaterThan(CHAOS_MS / 2000 - 10);
         expect(have, a.serial).toMatchObject({ session, chain: true, init: true, ended: true, segments: [[0, segs]], records: [[0, recs]] });
         segments += segs;
       }

@@ -63,7 +63,7 @@ describe('acceptance: NVR stopped for 60 s', () => {
     const config = join(site.work, 'camera.json');
     writeFileSync(
       config,
-      JSON.stringify({ device: site.cameraDirs.get(SERIAL), source: { kind: 'file', path: source, fps: 25 }, ring: { dir: ring, cap: 256 << 20 }, clear: true, logLevel: 'debug', nvr: { url: `https://localhost:${port}`, root: op }, backfillRate }),
+      JSON.stringify({ device: site.cameraDirs.get(SERIAL), source: { kind: 'file', path: source, fps: 25 }, ring: { dir: ring, cap: 256 << 20 }, clear: true, logLevel: 'debug', nvr: { url: `https://localhost:${port}`, root: op }, backfillRate, drainTimeout: '60s' }),
     );
     const agent = spawn(process.execPath, [BIN, 'camera', 'run', '--config', config], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(agent);
