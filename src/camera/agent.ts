@@ -69,6 +69,10 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
   let keys: GroupKeyProvider | undefined;
   let closeKms: (() => Promise<void>) | undefined;
   let uploader: Uploader | undefined;
+  // the uploader's loop stops before the drain (which takes over), and with everything else
+  const uploadStop = new AbortController();
+  stopAll.signal.addEventListener('abort', () => uploadStop.abort(), { once: true });
+  let uploading: Promise<void> = Promise.resolve();
   const source = config.source.kind === 'file' ? new FileSource({ path: config.source.path, fps: config.source.fps ?? 25 }) : createSource(config.source.spec);
   const writeStatus = async (): Promise<void> => {
     const status: CameraStatus = {
@@ -133,7 +137,8 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
         onEvent: (event, fields) => (event === 'uploaded' || event === 'ring-report' || event === 'streamed' ? log.debug({ event, ...fields }) : log.info({ event, ...fields }, event)),
       });
       uploader = up;
-      background.push(up.run(stopAll.signal));
+      uploading = up.run(uploadStop.signal);
+      background.push(uploading);
     }
     state = 'recording';
     await writeStatus();
@@ -163,6 +168,8 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
     state = 'stopping';
     await writeStatus();
     if (uploader !== undefined) {
+      uploadStop.abort();
+      await uploading;
       const done = await uploader.drain(Date.now() + (o.drainMs ?? config.drainMs));
       log.info({ event: 'drained', complete: done, pending: ring.usage().pending }, done ? 'everything uploaded' : 'stopped with objects left to upload (sent on the next start)');
     }

@@ -56,6 +56,7 @@ export class LiveStreamer {
   private readonly unsubscribe: () => void;
   private streamed = 0;
   private released = 0;
+  private marking = 0;
   private closed = false;
 
   constructor(private readonly o: LiveStreamOptions) {
@@ -66,6 +67,11 @@ export class LiveStreamer {
 
   status(): LiveStreamStatus {
     return { streamed: this.streamed, released: this.released };
+  }
+
+  /** Whether a stream is open or its acknowledgement is still being recorded in the ring. */
+  busy(): boolean {
+    return this.streams.size > 0 || this.marking > 0;
   }
 
   /** Whether this segment is being streamed (the uploader must not send it meanwhile). */
@@ -126,7 +132,11 @@ export class LiveStreamer {
           clearTimeout(stream.timer);
           this.streams.delete(key);
           this.streamed++;
-          void this.o.ring.markUploaded({ session, kind: 'seg', index: seq }).then(() => this.o.onEvent?.('streamed', { object: `${session}/seg/${seq}`, status, ms: Date.now() - stream.started }));
+          this.marking++;
+          void this.o.ring
+            .markUploaded({ session, kind: 'seg', index: seq })
+            .then(() => this.o.onEvent?.('streamed', { object: `${session}/seg/${seq}`, status, ms: Date.now() - stream.started }))
+            .finally(() => this.marking--);
         } else {
           this.release(stream, `answered ${status}`);
         }

@@ -121,13 +121,20 @@ export class Uploader {
     }
   }
 
-  /** Sends what is pending until nothing is or `deadline` passes (a clean shutdown's last upload). */
+  /**
+   * Sends what is pending until nothing is or `deadline` passes (a clean shutdown's last upload). Call it once
+   * `run` has returned: the two would otherwise pick the same object.
+   */
   async drain(deadline: number): Promise<boolean> {
     const signal = new AbortController().signal;
     while (Date.now() < deadline) {
       const r = await this.step(signal, true);
-      if (r === 'idle') return true;
       if (r === 'failed') return false;
+      if (r === 'idle') {
+        // a segment still being streamed is either acknowledged or released (then sent from the ring): wait for it
+        if (this.streamer?.busy() !== true) return true;
+        await this.sleep(Math.min(50, Math.max(0, deadline - Date.now())), signal, false);
+      }
     }
     return false;
   }

@@ -7,6 +7,7 @@
  * the uploader sends that segment from the ring, and the NVR holds the whole session.
  */
 import { readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devicePipelineOptions } from '../../src/camera/device.js';
@@ -43,6 +44,55 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] as number;
 };
 
+/**
+ * A TCP relay to the NVR that can hold back the NVR's answers on one connection (a slow link back to the camera):
+ * `holdBusiest()` queues what the NVR sends on the connection that carried the most bytes from the camera in the last
+ * 1.5 s — the live stream of a segment, next to the uploader's small objects — until `release()`.
+ */
+function slowReturnRelay(target: () => number): { server: Server; port: () => number; holdBusiest: () => void; release: () => void } {
+  interface Link {
+    readonly camera: Socket;
+    recent: { at: number; bytes: number }[];
+    held: Buffer[] | undefined;
+  }
+  const links = new Set<Link>();
+  const server = createServer((c) => {
+    const s = connect(target(), '127.0.0.1');
+    const link: Link = { camera: c, recent: [], held: undefined };
+    links.add(link);
+    c.on('data', (d: Buffer) => {
+      link.recent.push({ at: Date.now(), bytes: d.length });
+      s.write(d);
+    });
+    s.on('data', (d: Buffer) => (link.held !== undefined ? link.held.push(d) : c.write(d)));
+    const close = (): void => {
+      links.delete(link);
+      c.destroy();
+      s.destroy();
+    };
+    for (const x of [c, s]) {
+      x.on('error', close);
+      x.on('close', close);
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  const recentBytes = (l: Link): number => l.recent.filter((r) => r.at > Date.now() - 1_500).reduce((n, r) => n + r.bytes, 0);
+  return {
+    server,
+    port: () => (server.address() as { port: number }).port,
+    holdBusiest: () => {
+      const busiest = [...links].sort((a, b) => recentBytes(b) - recentBytes(a))[0];
+      if (busiest !== undefined) busiest.held = [];
+    },
+    release: () => {
+      for (const l of links) {
+        for (const d of l.held ?? []) l.camera.write(d);
+        l.held = undefined;
+      }
+    },
+  };
+}
+
 describe('live streaming of the segment being recorded', () => {
   it('the NVR gets each segment chunk by chunk while its GOP is recorded; every segment stored and verified; a broken stream is resent from the ring', async () => {
     const running = nvr as RunningNvr;
@@ -50,10 +100,12 @@ describe('live streaming of the segment being recorded', () => {
     const op = join(site.caDir, 'operator.pem');
     const ring = await Ring.open(join(site.work, 'ring'), 64 << 20);
     const tls = await tlsClientOptions(loadTlsIdentity(camDir), { roots: parseCertificates(readFileSync(op), op) }, 'localhost');
+    const relay = slowReturnRelay(() => (nvr as RunningNvr).port);
+    await new Promise((r) => relay.server.once('listening', r));
     const events: string[] = [];
-    const up = new Uploader({ url: running.url, tls, serial: SERIAL, ring, backfillBytesPerSecond: 10_000_000, onEvent: (e) => events.push(e) });
-    const stop = new AbortController();
-    const uploading = up.run(stop.signal);
+    const up = new Uploader({ url: `https://localhost:${relay.port()}`, tls, serial: SERIAL, ring, backfillBytesPerSecond: 10_000_000, onEvent: (e) => events.push(e) });
+    let stop = new AbortController();
+    let uploading = up.run(stop.signal);
 
     // when each segment's first bytes reached the NVR, and when the camera had the whole segment
     const firstAtNvr = new Map<number, number>();
@@ -64,8 +116,12 @@ describe('live streaming of the segment being recorded', () => {
       if (!firstAtNvr.has(e.seq)) firstAtNvr.set(e.seq, Date.now());
       chunksAtNvr.set(e.seq, (chunksAtNvr.get(e.seq) ?? 0) + 1);
     });
+    let holdLast = true;
     ring.onLive((e) => {
-      if (e.kind === 'complete') completeAtCamera.set(e.seq, Date.now());
+      if (e.kind !== 'complete') return;
+      completeAtCamera.set(e.seq, Date.now());
+      // the NVR's answer to the last segment's stream comes late: the recording ends, the drain starts with it out
+      if (e.seq === 5 && holdLast) relay.holdBusiest();
     });
 
     const device = await openDevice(camDir);
@@ -76,7 +132,17 @@ describe('live streaming of the segment being recorded', () => {
     await device.close();
     const session = s?.session as string;
     expect(s?.fragments).toBe(6);
+    // a clean stop: the loop ends, the drain takes over; the last segment's stream is still out — the drain waits for
+    // its answer, and says "complete" only with nothing pending
+    holdLast = false;
+    stop.abort();
+    await uploading;
+    expect(ring.usage().pending).toBeGreaterThanOrEqual(1);
+    setTimeout(() => relay.release(), 2_000);
     expect(await up.drain(Date.now() + 30_000)).toBe(true);
+    expect(ring.usage().pending).toBe(0);
+    stop = new AbortController();
+    uploading = up.run(stop.signal);
 
     // every segment but the first (its stream waits for the session's start to be acknowledged) went out live
     const streamed = [...completeAtCamera.keys()].filter((seq) => seq > 0);
@@ -103,10 +169,12 @@ describe('live streaming of the segment being recorded', () => {
     nvr = await startNvr(loadNvrConfig(site.configPath), {});
     const [s2] = await recording;
     await device2.close();
-    expect(await up.drain(Date.now() + 60_000)).toBe(true);
     stop.abort();
     await uploading;
+    expect(await up.drain(Date.now() + 60_000)).toBe(true);
+    expect(ring.usage().pending).toBe(0);
     up.close();
+    relay.server.close();
     expect(up.status().streamReleased).toBeGreaterThanOrEqual(1);
     expect(events).toContain('stream-released');
     const cam2 = await CameraClient.open(nvr.url, camDir, op);
