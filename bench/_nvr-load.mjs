@@ -224,7 +224,8 @@ export async function startNvrProcess(dir) {
     }),
   );
   NvrIndex.open(join(dir, 'nvr.sqlite'), { create: true }).close();
-  const child = spawn(process.execPath, [BIN, 'nvr', 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KEYFRAME_KEYSTORE_PIN: process.env[PIN_ENV] } });
+  const prof = process.env.NVR_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.NVR_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, 'nvr', 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KEYFRAME_KEYSTORE_PIN: process.env[PIN_ENV] } });
   let errText = '';
   child.stderr.on('data', (d) => (errText += d));
   const logLines = [];

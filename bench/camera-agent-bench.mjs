@@ -43,7 +43,8 @@ async function runOnce() {
       logLevel: 'warn',
     }),
   );
-  const child = spawn(process.execPath, [BIN, 'camera', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const prof = process.env.AGENT_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AGENT_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, 'camera', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -117,6 +117,7 @@ export function registerAdmin(app: FastifyInstance, o: AdminOptions): void {
   app.post(`${ADMIN_PREFIX}locks`, async (req, reply) => {
     const b = json(await readBody(req.body, 64 * 1024));
     const r = ops.locks.lock({ serial: str(b, 'camera'), from: parseIsoTime(str(b, 'from'), 'from'), to: parseIsoTime(str(b, 'to'), 'to'), caseId: str(b, 'case'), reason: str(b, 'reason'), actor: actor(req) });
+    await ops.index.durable();
     log.info({ event: 'lock', case: r.lock.case_id, camera: r.lock.serial, actor: r.lock.created_by, audit: r.audit.seq }, `evidence lock ${r.lock.id} (case ${r.lock.case_id}) on ${r.lock.serial} by ${r.lock.created_by}`);
     return reply.code(201).send(r);
   });
@@ -126,6 +127,7 @@ export function registerAdmin(app: FastifyInstance, o: AdminOptions): void {
     if (reason === undefined || reason === '') throw new InputError('"reason" is required');
     const camera = req.query['camera'];
     const r = ops.locks.unlock({ caseId: req.params['case'] as string, ...(camera !== undefined ? { serial: camera } : {}), reason, actor: actor(req) });
+    await ops.index.durable();
     log.info({ event: 'unlock', case: req.params['case'], camera, actor: actor(req), audit: r.audit.seq }, `evidence unlock of case ${req.params['case'] as string} by ${actor(req)}`);
     // released data may be what retention needs to resume ingest
     const run = await ops.retention?.run('unlock');

@@ -1,6 +1,10 @@
 /**
- * The NVR's index (SQLite through src/util/sqlite.ts: WAL, synchronous=FULL — a row is on disk when its commit
- * returns, which is what lets a 2xx mean "durable"; ordered migrations, a newer schema refused). The segment files
+ * The NVR's index (SQLite through src/util/sqlite.ts: WAL, ordered migrations, a newer schema refused). A 2xx means
+ * "durable": opened by a command, the index commits with synchronous=FULL (a row is on disk when its commit returns);
+ * opened by the serving NVR with `groupCommit`, commits only write the WAL (synchronous=NORMAL, which a process crash
+ * does not undo) and `durable()` fdatasyncs the WAL file off the main thread before an answer goes out — one sync
+ * covering every commit made before it started, however many cameras' objects those were (group commit). WAL
+ * recovery checks each frame's checksum, so synced frames are kept after a power loss. The segment files
  * themselves are in the store directory (store.ts); records live here only, as the canonical JSON lines the camera
  * signed.
  *
@@ -17,10 +21,10 @@
  *   tokens      RFC 3161 tokens the NVR's TSA issued over record-chain heads (stamping.ts)
  *   stamping    per session: the last record stamped, failures and the last error (stamping.ts)
  */
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
-import { NotFoundError } from '../errors.js';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { NotFoundError, ioError } from '../errors.js';
 import { SchemaTooNewError, StoreError, openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
 import { NVR_OPS_MIGRATION } from './ops-schema.js';
@@ -184,9 +188,60 @@ export class NvrIndex {
    * exclusively, so that `nvr status` can read it while the NVR runs; `nvr serve` and `nvr check --repair` take
    * the store's lock file instead.
    */
-  static open(file: string, options: { readonly create?: boolean; readonly migrations?: readonly Migration[] } = {}): NvrIndex {
+  static open(file: string, options: { readonly create?: boolean; readonly migrations?: readonly Migration[]; readonly groupCommit?: boolean } = {}): NvrIndex {
     const o = openStore({ file, kind: NVR_STORE_KIND, what: 'NVR index', migrations: options.migrations ?? NVR_MIGRATIONS, exclusive: false, ...(options.create === true ? { create: true } : {}) });
-    return new NvrIndex(o.db, o.created, o.migratedFrom, o.version);
+    const index = new NvrIndex(o.db, o.created, o.migratedFrom, o.version);
+    if (options.groupCommit === true) {
+      try {
+        // the WAL exists once the store is open in WAL mode; held open until close (it is never unlinked meanwhile)
+        index.wal = openSync(`${file}-wal`, constants.O_RDONLY);
+        o.db.pragma('synchronous = NORMAL');
+      } catch (e) {
+        o.db.close();
+        throw new StoreError(`NVR index ${file}: cannot open its write-ahead log ${file}-wal: ${(e as Error).message}`);
+      }
+    }
+    return index;
+  }
+
+  /** The WAL's descriptor when commits are grouped (see the header); undefined: every commit is synced itself. */
+  private wal: number | undefined;
+  /** total_changes() covered by the last completed WAL sync, and the sync under way. */
+  private synced = 0;
+  private syncing: Promise<void> | undefined;
+  /** WAL syncs done (group commit: fewer than the commits they cover). */
+  walSyncs = 0;
+
+  /**
+   * Resolves when every commit made so far is on disk: at once with synchronous=FULL or when nothing changed since
+   * the last sync; else after an fdatasync of the WAL (joined by whoever asks meanwhile, and followed by one more
+   * when commits came after it started).
+   */
+  async durable(): Promise<void> {
+    if (this.wal === undefined) return;
+    const fd = this.wal;
+    const want = this.totalChanges();
+    while (this.synced < want) {
+      if (this.syncing !== undefined) {
+        await this.syncing;
+        continue;
+      }
+      const covers = this.totalChanges();
+      this.syncing = new Promise<void>((resolve, reject) =>
+        fdatasync(fd, (e) => {
+          this.syncing = undefined;
+          if (e !== null) return reject(ioError(e, 'the NVR index write-ahead log', 'write') ?? e);
+          this.synced = Math.max(this.synced, covers);
+          this.walSyncs++;
+          resolve();
+        }),
+      );
+      await this.syncing;
+    }
+  }
+
+  private totalChanges(): number {
+    return (this.q.prepare<[], { n: number }>('SELECT total_changes() AS n').get() as { n: number }).n;
   }
 
   /** The database, for modules that own tables of their own (stamping.ts: tokens, stamping). */
@@ -225,8 +280,27 @@ export class NvrIndex {
   }
 
   close(): void {
+    this.flushSeen();
     this.db.close();
+    if (this.wal !== undefined) closeSync(this.wal);
+    this.wal = undefined;
   }
+
+  /** Prepared statements, kept: preparing one costs more than running it (the ingest path runs a few per object). */
+  private readonly statements = new Map<string, Statement>();
+  private readonly q = {
+    prepare: <P extends unknown[] | object = unknown[], R = unknown>(sql: string): Statement<P, R> => {
+      let st = this.statements.get(sql);
+      if (st === undefined) {
+        st = this.db.prepare(sql);
+        this.statements.set(sql, st);
+      }
+      return st as unknown as Statement<P, R>;
+    },
+  };
+  /** Last sightings not yet written (a camera's row is written at most once a second: not one WAL commit per object). */
+  private readonly seenPending = new Map<string, number>();
+  private readonly seenWritten = new Map<string, number>();
 
   /** The connection, for the NVR's other tables (locks, retention, spans), whose SQL lives in their own modules. */
   get sqlite(): Db {
@@ -238,53 +312,74 @@ export class NvrIndex {
   }
 
   // cameras
+  /** A camera was seen at `at`: written now when its last write is a second old (or it is new), else kept until then. */
   seen(serial: string, at: number): void {
-    this.db.prepare('INSERT INTO cameras (serial, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT(serial) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)').run(serial, at, at);
+    const written = this.seenWritten.get(serial);
+    if (written !== undefined && at - written < 1_000) {
+      this.seenPending.set(serial, Math.max(at, this.seenPending.get(serial) ?? 0));
+      return;
+    }
+    this.seenPending.delete(serial);
+    this.writeSeen(serial, at);
+  }
+  /** Writes the sightings kept back (before reading cameras, and at close). */
+  flushSeen(): void {
+    if (this.seenPending.size === 0) return;
+    const pending = [...this.seenPending];
+    this.seenPending.clear();
+    this.tx(() => {
+      for (const [serial, at] of pending) this.writeSeen(serial, at);
+    });
+  }
+  private writeSeen(serial: string, at: number): void {
+    this.q.prepare('INSERT INTO cameras (serial, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT(serial) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)').run(serial, at, at);
+    this.seenWritten.set(serial, at);
   }
   cameras(): { serial: string; first_seen: number; last_seen: number }[] {
-    return this.db.prepare<[], { serial: string; first_seen: number; last_seen: number }>('SELECT * FROM cameras ORDER BY serial').all();
+    this.flushSeen();
+    return this.q.prepare<[], { serial: string; first_seen: number; last_seen: number }>('SELECT * FROM cameras ORDER BY serial').all();
   }
 
   // sessions
   session(serial: string, session: string): SessionRow | undefined {
-    return this.db.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND session = ?').get(serial, session);
+    return this.q.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND session = ?').get(serial, session);
   }
   ensureSession(serial: string, session: string, at: number): void {
-    this.db.prepare('INSERT INTO sessions (serial, session, received) VALUES (?, ?, ?) ON CONFLICT(serial, session) DO NOTHING').run(serial, session, at);
+    this.q.prepare('INSERT INTO sessions (serial, session, received) VALUES (?, ?, ?) ON CONFLICT(serial, session) DO NOTHING').run(serial, session, at);
   }
   setChain(serial: string, session: string, sha256: string, fingerprint: string): void {
-    this.db.prepare('UPDATE sessions SET chain_sha256 = ?, chain_fingerprint = ? WHERE serial = ? AND session = ?').run(sha256, fingerprint, serial, session);
+    this.q.prepare('UPDATE sessions SET chain_sha256 = ?, chain_fingerprint = ? WHERE serial = ? AND session = ?').run(sha256, fingerprint, serial, session);
   }
   setInit(serial: string, session: string, sha256: string | null, size: number | null): void {
-    this.db.prepare('UPDATE sessions SET init_sha256 = ?, init_size = ? WHERE serial = ? AND session = ?').run(sha256, size, serial, session);
+    this.q.prepare('UPDATE sessions SET init_sha256 = ?, init_size = ? WHERE serial = ? AND session = ?').run(sha256, size, serial, session);
   }
   setSessionRecord(serial: string, session: string, s: { start: string; startMs: number; scheme: string; kid: string; skewMs: number }): void {
-    this.db.prepare('UPDATE sessions SET start = ?, start_ms = ?, scheme = ?, kid = ?, skew_ms = ?, verified = 1 WHERE serial = ? AND session = ?').run(s.start, s.startMs, s.scheme, s.kid, s.skewMs, serial, session);
+    this.q.prepare('UPDATE sessions SET start = ?, start_ms = ?, scheme = ?, kid = ?, skew_ms = ?, verified = 1 WHERE serial = ? AND session = ?').run(s.start, s.startMs, s.scheme, s.kid, s.skewMs, serial, session);
   }
   setEnded(serial: string, session: string): void {
-    this.db.prepare('UPDATE sessions SET ended = 1 WHERE serial = ? AND session = ?').run(serial, session);
+    this.q.prepare('UPDATE sessions SET ended = 1 WHERE serial = ? AND session = ?').run(serial, session);
   }
   /** Verified sessions of a camera, newest first; `before`: only sessions that started before this ISO time. */
   sessions(serial: string, before: string | undefined, limit: number): SessionRow[] {
-    if (before === undefined) return this.db.prepare<[string, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, limit);
-    return this.db.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 AND start_ms < ? ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, Date.parse(before), limit);
+    if (before === undefined) return this.q.prepare<[string, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, limit);
+    return this.q.prepare<[string, number, number], SessionRow>('SELECT * FROM sessions WHERE serial = ? AND verified = 1 AND start_ms < ? ORDER BY start_ms DESC, session DESC LIMIT ?').all(serial, Date.parse(before), limit);
   }
   allSessions(): SessionRow[] {
-    return this.db.prepare<[], SessionRow>('SELECT * FROM sessions ORDER BY serial, received').all();
+    return this.q.prepare<[], SessionRow>('SELECT * FROM sessions ORDER BY serial, received').all();
   }
 
   // segments
   segment(serial: string, session: string, seq: number): SegmentRow | undefined {
-    return this.db.prepare<[string, string, number], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? AND seq = ?').get(serial, session, seq);
+    return this.q.prepare<[string, string, number], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? AND seq = ?').get(serial, session, seq);
   }
   segments(serial: string, session: string): SegmentRow[] {
-    return this.db.prepare<[string, string], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? ORDER BY seq').all(serial, session);
+    return this.q.prepare<[string, string], SegmentRow>('SELECT * FROM segments WHERE serial = ? AND session = ? ORDER BY seq').all(serial, session);
   }
   allSegments(): SegmentRow[] {
-    return this.db.prepare<[], SegmentRow>('SELECT * FROM segments ORDER BY serial, session, seq').all();
+    return this.q.prepare<[], SegmentRow>('SELECT * FROM segments ORDER BY serial, session, seq').all();
   }
   putSegment(r: SegmentRow): void {
-    this.db
+    this.q
       .prepare(
         `INSERT INTO segments (serial, session, seq, size, sha256, state, media_start, media_end, wall_start, wall_end, kid, received, skew_ms)
          VALUES (@serial, @session, @seq, @size, @sha256, @state, @media_start, @media_end, @wall_start, @wall_end, @kid, @received, @skew_ms)
@@ -295,7 +390,7 @@ export class NvrIndex {
       .run(r);
   }
   setSegmentState(serial: string, session: string, seq: number, state: SegmentState, times?: { media_start: number; media_end: number; wall_start: number; wall_end: number; kid: string | null; skew_ms: number }): void {
-    if (times === undefined) this.db.prepare('UPDATE segments SET state = ? WHERE serial = ? AND session = ? AND seq = ?').run(state, serial, session, seq);
+    if (times === undefined) this.q.prepare('UPDATE segments SET state = ? WHERE serial = ? AND session = ? AND seq = ?').run(state, serial, session, seq);
     else
       this.db
         .prepare('UPDATE segments SET state = ?, media_start = ?, media_end = ?, wall_start = ?, wall_end = ?, kid = ?, skew_ms = ? WHERE serial = ? AND session = ? AND seq = ?')
@@ -304,43 +399,43 @@ export class NvrIndex {
 
   // records
   record(serial: string, session: string, idx: number): RecordRow | undefined {
-    return this.db.prepare<[string, string, number], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? AND idx = ?').get(serial, session, idx);
+    return this.q.prepare<[string, string, number], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? AND idx = ?').get(serial, session, idx);
   }
   records(serial: string, session: string): RecordRow[] {
-    return this.db.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? ORDER BY idx').all(serial, session);
+    return this.q.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE serial = ? AND session = ? ORDER BY idx').all(serial, session);
   }
   putRecord(r: Omit<RecordRow, 'state'> & { state?: RecordRow['state'] }): void {
-    this.db
+    this.q
       .prepare('INSERT INTO records (serial, session, idx, kind, json, hash, verified, chain_linked, received, state) VALUES (@serial, @session, @idx, @kind, @json, @hash, @verified, @chain_linked, @received, @state)')
       .run({ ...r, state: r.state ?? 'ok' });
   }
   setRecordLink(serial: string, session: string, idx: number, linked: boolean | undefined): void {
-    this.db.prepare('UPDATE records SET chain_linked = ? WHERE serial = ? AND session = ? AND idx = ?').run(linked === undefined ? null : linked ? 1 : 0, serial, session, idx);
+    this.q.prepare('UPDATE records SET chain_linked = ? WHERE serial = ? AND session = ? AND idx = ?').run(linked === undefined ? null : linked ? 1 : 0, serial, session, idx);
   }
 
   // lost ranges, quarantine, alarms
   putLost(r: LostRow): void {
-    this.db.prepare('INSERT OR REPLACE INTO lost (serial, session, record_idx, of_session, from_seq, to_seq, media_start, media_end) VALUES (@serial, @session, @record_idx, @of_session, @from_seq, @to_seq, @media_start, @media_end)').run(r);
+    this.q.prepare('INSERT OR REPLACE INTO lost (serial, session, record_idx, of_session, from_seq, to_seq, media_start, media_end) VALUES (@serial, @session, @record_idx, @of_session, @from_seq, @to_seq, @media_start, @media_end)').run(r);
   }
   lost(serial?: string): LostRow[] {
-    return serial === undefined ? this.db.prepare<[], LostRow>('SELECT * FROM lost ORDER BY serial, session, record_idx').all() : this.db.prepare<[string], LostRow>('SELECT * FROM lost WHERE serial = ? ORDER BY session, record_idx').all(serial);
+    return serial === undefined ? this.q.prepare<[], LostRow>('SELECT * FROM lost ORDER BY serial, session, record_idx').all() : this.q.prepare<[string], LostRow>('SELECT * FROM lost WHERE serial = ? ORDER BY session, record_idx').all(serial);
   }
   putQuarantine(r: Omit<QuarantineRow, 'id'>): void {
-    this.db.prepare('INSERT INTO quarantine (serial, session, kind, idx, sha256, size, path, reason, received) VALUES (@serial, @session, @kind, @idx, @sha256, @size, @path, @reason, @received)').run(r);
+    this.q.prepare('INSERT INTO quarantine (serial, session, kind, idx, sha256, size, path, reason, received) VALUES (@serial, @session, @kind, @idx, @sha256, @size, @path, @reason, @received)').run(r);
   }
   quarantined(): QuarantineRow[] {
-    return this.db.prepare<[], QuarantineRow>('SELECT * FROM quarantine ORDER BY id').all();
+    return this.q.prepare<[], QuarantineRow>('SELECT * FROM quarantine ORDER BY id').all();
   }
   alarm(a: Omit<AlarmRow, 'id'>): void {
-    this.db.prepare('INSERT INTO alarms (at, serial, session, kind, detail) VALUES (@at, @serial, @session, @kind, @detail)').run(a);
+    this.q.prepare('INSERT INTO alarms (at, serial, session, kind, detail) VALUES (@at, @serial, @session, @kind, @detail)').run(a);
   }
   alarms(): AlarmRow[] {
-    return this.db.prepare<[], AlarmRow>('SELECT * FROM alarms ORDER BY id').all();
+    return this.q.prepare<[], AlarmRow>('SELECT * FROM alarms ORDER BY id').all();
   }
 
   /** What `nvr status` shows. */
   counts(): { cameras: number; sessions: number; segments: number; verified: number; pending: number; quarantined: number; records: number; conflicts: number; alarms: number; lostRanges: number } {
-    const one = (sql: string): number => (this.db.prepare<[], { n: number }>(sql).get() as { n: number }).n;
+    const one = (sql: string): number => (this.q.prepare<[], { n: number }>(sql).get() as { n: number }).n;
     return {
       cameras: one('SELECT count(*) AS n FROM cameras'),
       sessions: one('SELECT count(*) AS n FROM sessions WHERE verified = 1'),
@@ -357,7 +452,8 @@ export class NvrIndex {
 
   /** Per camera: sessions, segments, bytes, quarantined, last seen, the largest receipt skew of its last session. */
   cameraSummaries(): { serial: string; last_seen: number; sessions: number; segments: number; bytes: number; quarantined: number; skew_ms: number | null }[] {
-    return this.db
+    this.flushSeen();
+    return this.q
       .prepare<[], { serial: string; last_seen: number; sessions: number; segments: number; bytes: number; quarantined: number; skew_ms: number | null }>(
         `SELECT c.serial, c.last_seen,
            (SELECT count(*) FROM sessions s WHERE s.serial = c.serial AND s.verified = 1) AS sessions,

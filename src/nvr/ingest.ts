@@ -30,7 +30,10 @@ import { certSerial, establishSigner } from '../signing/trust.js';
 import type { NvrIndex, SegmentRow } from './db.js';
 import type { HaveAnswer, LostRecord, SeqRanges, SessionsAnswer } from './protocol.js';
 import { BodyTooLarge, objectName } from './store.js';
-import type { SegmentStore } from './store.js';
+import type { ReceivedBytes, ReceivedFile, SegmentStore } from './store.js';
+
+/** A body as received: segments, init and chain in a temporary file, records in memory. */
+type Body = ReceivedFile | ReceivedBytes;
 
 /** The largest body of each object kind, in bytes. */
 export interface ObjectLimits {
@@ -143,10 +146,14 @@ export class IngestService {
         return { status: 507, body: { error: 'insufficient storage' } };
       }
     }
-    let got;
+    let got: Body;
     const live = obj.kind === 'seg' && this.live.wanted(obj.serial) ? { serial: obj.serial, session: obj.session, seq: obj.index ?? 0 } : undefined;
     try {
-      got = await this.o.store.receive(body, limit, live !== undefined ? (data, offset) => this.live.emit({ kind: 'data', ...live, offset, data }) : undefined);
+      // records live in the index: no file of their own unless quarantined
+      got =
+        obj.kind === 'rec'
+          ? await this.o.store.receiveBytes(body, limit)
+          : await this.o.store.receive(body, limit, live !== undefined ? (data, offset) => this.live.emit({ kind: 'data', ...live, offset, data }) : undefined);
     } catch (e) {
       if (live !== undefined) this.live.emit({ kind: 'end', ...live, size: 0, status: 0 });
       if (e instanceof BodyTooLarge) return { status: 413, body: { error: `a ${obj.kind} object is at most ${limit} bytes` } };
@@ -159,12 +166,14 @@ export class IngestService {
     const received = this.now();
     return this.serially(`${obj.serial}/${obj.session}`, async () => {
       try {
-        const r = await this.decide(obj, peer, got.tmp, got.sha256, got.size, received);
+        const r = await this.decide(obj, peer, got, received);
         if (r.status >= 200 && r.status < 300) this.o.index.seen(obj.serial, received);
+        // the answer (and the next object of this session) waits until the index rows are on disk
+        await this.o.index.durable();
         if (live !== undefined) this.live.emit({ kind: 'end', ...live, size: got.size, status: r.status });
         return r;
       } finally {
-        await this.o.store.discard(got.tmp);
+        if ('tmp' in got) await this.o.store.discard(got.tmp);
       }
     });
   }
@@ -189,29 +198,32 @@ export class IngestService {
     return { status: 409, body: { error: 'conflict: different bytes under a name already used' } };
   }
 
-  private async quarantine(obj: PutObject, tmp: string, sha256: string, size: number, received: number, reason: string): Promise<IngestResult> {
+  private async quarantine(obj: PutObject, got: Body, received: number, reason: string): Promise<IngestResult> {
+    const { sha256, size } = got;
     const name = objectName(obj.kind, obj.index);
+    const tmp = 'tmp' in got ? got.tmp : await this.o.store.writeTemp(got.bytes);
     const path = await this.o.store.quarantine(tmp, obj.serial, obj.session, name, sha256);
     this.o.index.putQuarantine({ serial: obj.serial, session: obj.session, kind: obj.kind, idx: obj.index ?? null, sha256, size, path, reason, received });
     this.o.log.warn({ event: 'quarantined', serial: obj.serial, session: obj.session, object: name, reason }, `quarantined ${obj.serial}/${obj.session}/${name}: ${reason}`);
     return { status: 422, body: { error: 'quarantined', reason } };
   }
 
-  private async decide(obj: PutObject, peer: X509Certificate, tmp: string, sha256: string, size: number, received: number): Promise<IngestResult> {
+  /** Records arrive in memory (putInner receives them so), everything else in a temporary file. */
+  private async decide(obj: PutObject, peer: X509Certificate, got: Body, received: number): Promise<IngestResult> {
+    if ('bytes' in got) return this.putRecord(obj as PutObject & { index: number }, got, received);
     switch (obj.kind) {
       case 'chain':
-        return this.putChain(obj, peer, tmp, sha256, size, received);
+        return this.putChain(obj, peer, got, received);
       case 'init':
-        return this.putInit(obj, tmp, sha256, size, received);
-      case 'seg':
-        return this.putSegment(obj as PutObject & { index: number }, tmp, sha256, size, received);
-      case 'rec':
-        return this.putRecord(obj as PutObject & { index: number }, tmp, sha256, size, received);
+        return this.putInit(obj, got, received);
+      default:
+        return this.putSegment(obj as PutObject & { index: number }, got, received);
     }
   }
 
-  private async putChain(obj: PutObject, peer: X509Certificate, tmp: string, sha256: string, size: number, received: number): Promise<IngestResult> {
+  private async putChain(obj: PutObject, peer: X509Certificate, got: ReceivedFile, received: number): Promise<IngestResult> {
     const { index, store } = this.o;
+    const { tmp, sha256 } = got;
     const held = index.session(obj.serial, obj.session);
     if (held?.chain_sha256 !== undefined && held.chain_sha256 !== null) return held.chain_sha256 === sha256 ? ok200('chain') : this.conflict(obj, 'chain', held.chain_sha256, sha256);
     const pem = await readFile(tmp);
@@ -219,14 +231,14 @@ export class IngestService {
     try {
       certs = parseCertificates(pem, 'chain');
     } catch {
-      return this.quarantine(obj, tmp, sha256, size, received, 'the chain does not parse');
+      return this.quarantine(obj, got, received, 'the chain does not parse');
     }
     const leaf = certs[0];
-    if (leaf === undefined) return this.quarantine(obj, tmp, sha256, size, received, 'the chain holds no certificate');
-    if (!Buffer.from(leaf.rawData).equals(Buffer.from(peer.rawData))) return this.quarantine(obj, tmp, sha256, size, received, "the chain's certificate is not the TLS client certificate");
-    if (certSerial(leaf) !== obj.serial) return this.quarantine(obj, tmp, sha256, size, received, `the chain's certificate is not for serial ${obj.serial}`);
+    if (leaf === undefined) return this.quarantine(obj, got, received, 'the chain holds no certificate');
+    if (!Buffer.from(leaf.rawData).equals(Buffer.from(peer.rawData))) return this.quarantine(obj, got, received, "the chain's certificate is not the TLS client certificate");
+    if (certSerial(leaf) !== obj.serial) return this.quarantine(obj, got, received, `the chain's certificate is not for serial ${obj.serial}`);
     const id = await establishSigner(pem, new Date(received), this.trust());
-    if (id.trust !== 'trusted') return this.quarantine(obj, tmp, sha256, size, received, `the chain is not valid now: ${id.reason ?? id.trust}`);
+    if (id.trust !== 'trusted') return this.quarantine(obj, got, received, `the chain is not valid now: ${id.reason ?? id.trust}`);
     await store.commit(tmp, store.path(obj.serial, obj.session, 'chain'));
     index.tx(() => {
       index.ensureSession(obj.serial, obj.session, received);
@@ -235,13 +247,14 @@ export class IngestService {
     return ok201('chain');
   }
 
-  private async putInit(obj: PutObject, tmp: string, sha256: string, size: number, received: number): Promise<IngestResult> {
+  private async putInit(obj: PutObject, got: ReceivedFile, received: number): Promise<IngestResult> {
     const { index, store } = this.o;
+    const { tmp, sha256, size } = got;
     const held = index.session(obj.serial, obj.session);
     if (held?.init_sha256 !== undefined && held.init_sha256 !== null) return held.init_sha256 === sha256 ? ok200('init') : this.conflict(obj, 'init', held.init_sha256, sha256);
     if (held?.verified === 1) {
       const s = JSON.parse((index.record(obj.serial, obj.session, 0) as { json: string }).json) as SessionRecord;
-      if (s.init !== sha256) return this.quarantine(obj, tmp, sha256, size, received, 'the init segment is not the one the session record signs');
+      if (s.init !== sha256) return this.quarantine(obj, got, received, 'the init segment is not the one the session record signs');
     }
     await store.commit(tmp, store.path(obj.serial, obj.session, 'init'));
     index.tx(() => {
@@ -268,10 +281,10 @@ export class IngestService {
     return rec;
   }
 
-  private async putRecord(obj: PutObject & { index: number }, tmp: string, sha256: string, size: number, received: number): Promise<IngestResult> {
+  private async putRecord(obj: PutObject & { index: number }, got: ReceivedBytes, received: number): Promise<IngestResult> {
     const { index } = this.o;
     const held = index.record(obj.serial, obj.session, obj.index);
-    const text = (await readFile(tmp)).toString('utf8');
+    const text = got.bytes.toString('utf8');
     if (held !== undefined) {
       const got = sha256Hex(text);
       if (held.hash !== got) return this.conflict(obj, `rec/${obj.index}`, held.hash, got);
@@ -290,7 +303,7 @@ export class IngestService {
     const rec = parsed;
     const hash = recordHash(rec);
     const quarantineRecord = async (reason: string, verified: boolean): Promise<IngestResult> => {
-      const r = await this.quarantine(obj, tmp, sha256, size, received, reason);
+      const r = await this.quarantine(obj, got, received, reason);
       index.putRecord({ serial: obj.serial, session: obj.session, idx: obj.index, kind: chainRecordKind(rec), json: text, hash, verified: verified ? 1 : 0, chain_linked: null, received, state: 'quarantined' });
       return r;
     };
@@ -307,8 +320,13 @@ export class IngestService {
       return quarantineRecord(`record ${obj.index}: ${why}`, own?.signature === true);
     }
     const startMs = session.start_ms ?? 0;
+    // a fragment record settles its held segment: in the same commit when the bytes match (the usual case)
+    const f = own.kind === 'fragment' ? (rec as FragmentRecord) : undefined;
+    const seg = f !== undefined ? index.segment(obj.serial, obj.session, f.seq) : undefined;
+    const settles = f !== undefined && seg !== undefined && seg.state !== 'quarantined';
     index.tx(() => {
       index.putRecord({ serial: obj.serial, session: obj.session, idx: obj.index, kind: own.kind, json: text, hash, verified: 1, chain_linked: own.chained === undefined ? null : 1, received });
+      if (settles && seg.sha256 === f.sha256) index.setSegmentState(obj.serial, obj.session, f.seq, 'verified', this.segmentTimes(f, startMs, seg.received, session.kid));
       if (next !== undefined) index.setRecordLink(obj.serial, obj.session, obj.index + 1, next.chained === true && next.counterIncreases === true);
       if (own.kind === 'end') index.setEnded(obj.serial, obj.session);
       if (own.kind === 'lost') {
@@ -316,7 +334,7 @@ export class IngestService {
         index.putLost({ serial: obj.serial, session: obj.session, record_idx: obj.index, of_session: l.of, from_seq: l.from, to_seq: l.to, media_start: l.start, media_end: l.end });
       }
     });
-    if (own.kind === 'fragment') await this.settleSegment(obj.serial, obj.session, rec as FragmentRecord, startMs, verifier);
+    if (settles && seg.sha256 !== f.sha256) await this.settleSegment(obj.serial, obj.session, f, startMs, verifier);
     return ok201(`rec/${obj.index}`);
   }
 
@@ -412,8 +430,9 @@ export class IngestService {
     this.o.log.warn({ event: 'quarantined', serial, session, object: objectName('seg', f.seq), reason: 'differs from its signed record' }, `quarantined ${serial}/${session}/${objectName('seg', f.seq)}: differs from its signed record`);
   }
 
-  private async putSegment(obj: PutObject & { index: number }, tmp: string, sha256: string, size: number, received: number): Promise<IngestResult> {
+  private async putSegment(obj: PutObject & { index: number }, got: ReceivedFile, received: number): Promise<IngestResult> {
     const { index, store } = this.o;
+    const { tmp, sha256, size } = got;
     const name = `seg/${obj.index}`;
     const session = index.session(obj.serial, obj.session);
     const held = index.segment(obj.serial, obj.session, obj.index);
@@ -436,7 +455,7 @@ export class IngestService {
     }
     const startMs = session.start_ms ?? 0;
     if (record !== undefined && record.sha256 !== sha256) {
-      const r = await this.quarantine(obj, tmp, sha256, size, received, `segment ${obj.index} differs from its signed record`);
+      const r = await this.quarantine(obj, got, received, `segment ${obj.index} differs from its signed record`);
       if (held === undefined) index.putSegment({ serial: obj.serial, session: obj.session, seq: obj.index, size, sha256, state: 'quarantined', media_start: null, media_end: null, wall_start: null, wall_end: null, kid: null, received, skew_ms: null });
       return r;
     }

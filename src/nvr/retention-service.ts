@@ -237,6 +237,8 @@ export class RetentionService {
         break;
       }
       const done = this.apply(plan.delete.map((d) => ({ ...(chosen.get(d.id) as Candidate), reason: d.reason })), now);
+      // the rows' deletion and the journal are on disk before any file goes
+      await index.durable();
       for (const d of done) {
         byReason[d.reason]++;
         deleted++;

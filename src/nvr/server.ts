@@ -125,7 +125,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       } });
     }
     const w = watcher;
-    index = NvrIndex.open(config.database, { ...(options.createDatabase === true ? { create: true } : {}) });
+    index = NvrIndex.open(config.database, { groupCommit: true, ...(options.createDatabase === true ? { create: true } : {}) });
     // uploads a crash interrupted were never acknowledged: their temporaries go (the lock is held: nothing else writes)
     const stale = await removeTemporaries(store);
     if (stale > 0) log.info({ event: 'temporaries-removed', count: stale }, `removed ${stale} temporaries of interrupted uploads`);
