@@ -104,7 +104,7 @@ export class LiveStreamer {
       this.release(s, 'backed up');
       return;
     }
-    for (const d of e.data) s.req.write(d);
+    s.req.write(joined(e.data));
   }
 
   private start(session: string, seq: number, first: readonly Uint8Array[]): void {
@@ -142,7 +142,7 @@ export class LiveStreamer {
         }
       });
     });
-    for (const d of first) req.write(d);
+    req.write(joined(first));
   }
 
   /** Gives a stream up: the uploader sends the segment from the ring file. */
@@ -155,4 +155,9 @@ export class LiveStreamer {
     s.req.destroy();
     this.o.onEvent?.('stream-released', { object: `${s.session}/seg/${s.seq}`, why });
   }
+}
+
+/** A chunk's pieces (boxes, samples) as one write: one HTTP chunk and TLS record run per CMAF chunk, not per sample. */
+function joined(parts: readonly Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
 }

@@ -18,6 +18,7 @@
  * bytes and per record 16 bytes — bounded by the cap.
  */
 import { appendFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { CHAIN_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentName, segmentSeq } from '../recording/layout.js';
@@ -42,6 +43,9 @@ interface Segment {
   acked: boolean;
 }
 
+/** Unacknowledged record lines kept in memory per session (about 350 B each); older ones are read from the file. */
+const RECENT_RECORDS = 1024;
+
 class RingSession {
   readonly segments = new Map<number, Segment>();
   /** Byte offset and length of each record line in records.jsonl, and when it was written. */
@@ -49,6 +53,8 @@ class RingSession {
   readonly recordLengths: number[] = [];
   readonly recordCreated: number[] = [];
   readonly recordsAcked = new Set<number>();
+  /** Record lines written by this process and not yet acknowledged (the uploader reads them from here, not the file). */
+  readonly recentRecords = new Map<number, string>();
   recordsBytes = 0;
   chain = false;
   init = false;
@@ -64,6 +70,26 @@ class RingSession {
     readonly id: string,
     readonly dir: string,
   ) {}
+
+  /** uploaded.txt, open for appending while the session is in the ring (one line per acknowledgement). */
+  private acks: Promise<FileHandle> | undefined;
+
+  async appendAck(line: string): Promise<void> {
+    this.acks ??= open(join(this.dir, UPLOADED_FILE), 'a');
+    const acks = this.acks;
+    try {
+      await (await acks).write(line);
+    } catch (e) {
+      if (this.acks === acks) this.acks = undefined;
+      throw e;
+    }
+  }
+
+  async closeAcks(): Promise<void> {
+    const acks = this.acks;
+    this.acks = undefined;
+    await (await acks?.catch(() => undefined))?.close();
+  }
 
   get bytes(): number {
     let n = this.recordsBytes + this.initBytes + this.chainBytes;
@@ -182,7 +208,10 @@ export class Ring implements ObjectSink {
     else if (kind === 'seg' && n !== undefined) {
       const seg = s.segments.get(Number(n));
       if (seg !== undefined) seg.acked = true;
-    } else if (kind === 'rec' && n !== undefined) s.recordsAcked.add(Number(n));
+    } else if (kind === 'rec' && n !== undefined) {
+      s.recordsAcked.add(Number(n));
+      s.recentRecords.delete(Number(n));
+    }
   }
 
   /** Called whenever there is something new to upload. */
@@ -253,6 +282,7 @@ export class Ring implements ObjectSink {
   async record(session: string, _n: number, line: string, record: AnyRecord): Promise<void> {
     const s = this.recording(session);
     await s.writer?.record(line);
+    if (s.recentRecords.size < RECENT_RECORDS) s.recentRecords.set(s.recordOffsets.length, line);
     s.recordOffsets.push(s.recordsBytes);
     s.recordLengths.push(Buffer.byteLength(line));
     s.recordCreated.push(Date.now());
@@ -330,6 +360,7 @@ export class Ring implements ObjectSink {
   }
 
   private async removeSession(s: RingSession): Promise<void> {
+    await s.closeAcks();
     await rm(s.dir, { recursive: true, force: true });
     this.sessions.delete(s.id);
   }
@@ -383,6 +414,8 @@ export class Ring implements ObjectSink {
       if (o.kind === 'chain') return await readFile(join(s.dir, CHAIN_FILE));
       if (o.kind === 'init') return await readFile(join(s.dir, INIT_FILE));
       if (o.kind === 'seg') return s.segments.has(o.index) ? await readFile(join(s.dir, segmentName(o.index))) : undefined;
+      const recent = s.recentRecords.get(o.index);
+      if (recent !== undefined) return Buffer.from(recent, 'utf8');
       const off = s.recordOffsets[o.index];
       const len = s.recordLengths[o.index];
       if (off === undefined || len === undefined) return undefined;
@@ -405,7 +438,7 @@ export class Ring implements ObjectSink {
     if (s === undefined) return;
     const line = o.kind === 'chain' || o.kind === 'init' ? o.kind : `${o.kind} ${o.index}`;
     this.applyAck(s, line);
-    await appendFile(join(s.dir, UPLOADED_FILE), `${line}\n`).catch(() => undefined);
+    await s.appendAck(`${line}\n`).catch(() => undefined);
   }
 
   /** When an object was made (ms since the epoch), for the upload lag. */
@@ -434,6 +467,7 @@ export class Ring implements ObjectSink {
   /** Closes the current session's files (after a crash of the pipeline: the session stays open-ended). */
   async close(): Promise<void> {
     for (const s of this.sessions.values()) {
+      await s.closeAcks();
       await s.writer?.close();
       s.writer = undefined;
     }
