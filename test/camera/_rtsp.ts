@@ -1,27 +1,15 @@
 /**
- * The GStreamer RTSP server fixture (test/fixtures/rtsp-server.py) as a child process: started on a free port (with
- * retry: a port found free can be taken before the server binds it), stopped like a camera losing power, and
- * restarted on the same port.
+ * The GStreamer RTSP server fixture (test/fixtures/rtsp-server.py) as a child process: started on a free port below
+ * the ephemeral range (test/helpers/ports.ts; with retry: a port found free can be taken before the server binds
+ * it), stopped like a camera losing power, and restarted on the same port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { stablePort } from '../helpers/ports.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/rtsp-server.py', import.meta.url));
 /** Debian's Python, which has python3-gi (a pyenv python3 on PATH does not). */
 const PYTHON = '/usr/bin/python3';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ServerArgs {
   readonly file: string;
@@ -39,7 +27,8 @@ function launch(port: number, a: ServerArgs): Promise<{ ok: boolean; child: Chil
   const args = [SCRIPT, '--port', String(port), '--file', a.file, ...(a.h265 === true ? ['--h265'] : []), ...(a.user !== undefined ? ['--user', a.user, '--password', a.password ?? ''] : []),
     ...(a.tlsCert !== undefined ? ['--tls-cert', a.tlsCert, '--tls-key', a.tlsKey ?? ''] : []),
   ];
-  const child = spawn('nice', ['-n', '19', PYTHON, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // not niced: it plays a camera on the network, which is not starved of CPU by the recorders around it
+  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (t: string) => {
@@ -75,7 +64,7 @@ export class RtspServer {
   /** A server on a free port (up to 10 tries). */
   static async start(args: ServerArgs): Promise<RtspServer> {
     for (let i = 0; i < 10; i++) {
-      const port = await freePort();
+      const port = await stablePort();
       const r = await launch(port, args);
       if (r.ok) {
         const s = new RtspServer(port, args);

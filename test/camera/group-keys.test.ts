@@ -37,7 +37,7 @@ const cam = (s: string): GroupKeyCamera => (cams.get(s) as { camera: GroupKeyCam
 
 beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B']);
-  site.writeConfig(0, { batchWindow: '100ms' });
+  site.writeConfig(site.port, { batchWindow: '100ms' });
   kms = await startKms(loadKmsConfig(site.configPath), { refreshTickMs: 200, createDatabase: true });
   admin = await site.admin(kms.url);
   for (const s of ['CAM-A', 'CAM-B']) {

@@ -22,6 +22,7 @@ import { openDevice } from '../../src/pki/device.js';
 import { parseCertificates } from '../../src/pki/pem.js';
 import { loadTlsIdentity, tlsClientOptions } from '../../src/pki/tls.js';
 import { clip } from '../helpers/media.js';
+import { stablePort } from '../helpers/ports.js';
 import { CameraClient, makeNvrSite, type NvrSite } from '../nvr/_setup.js';
 
 let site: NvrSite;
@@ -30,7 +31,8 @@ const SERIAL = 'CAM-LIVE-1';
 
 beforeAll(async () => {
   site = await makeNvrSite([SERIAL]);
-  site.writeConfig({});
+  // the NVR is restarted on the same port mid-test (test/helpers/ports.ts)
+  site.writeConfig({ listen: { host: '127.0.0.1', port: await stablePort() } });
   nvr = await startNvr(loadNvrConfig(site.configPath), { createDatabase: true });
 }, 240_000);
 

@@ -14,6 +14,7 @@ import { openCameraAgent } from '../../src/camera/kms-agent.js';
 import { openAdminClient } from '../../src/kms/open.js';
 import type { GroupKeyCamera } from '../../src/camera/group-key.js';
 import type { KmsClient } from '../../src/kms/client.js';
+import { stablePort } from '../helpers/ports.js';
 
 export const PIN_ENV = 'KF_TEST_KMS_PIN';
 
@@ -25,6 +26,8 @@ export interface KmsSite {
   readonly adminDir: string;
   readonly cameraDirs: Map<string, string>;
   spec(dir: string): string;
+  /** A port for this site's KMS, kept across its restarts (test/helpers/ports.ts). */
+  readonly port: number;
   /** Writes the config with `port` (0: any) and extra settings; returns its path. */
   writeConfig(port: number, extra?: Record<string, unknown>): string;
   provision(serial: string, keystore?: string): Promise<string>;
@@ -60,8 +63,10 @@ export async function makeKmsSite(serials: readonly string[], work = mkdtempSync
     );
     return configPath;
   };
-  writeConfig(0);
+  const port = await stablePort();
+  writeConfig(port);
   return {
+    port,
     work,
     caDir,
     ca,

@@ -41,7 +41,7 @@ function auditRows(action: string): { actor: string; detail: Record<string, unkn
 
 beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B', 'CAM-C']);
-  site.writeConfig(0, { batchWindow: '50ms' });
+  site.writeConfig(site.port, { batchWindow: '50ms' });
   await start(true);
 }, 240_000);
 

@@ -51,7 +51,7 @@ beforeAll(async () => {
   site = await makeKmsSite(['SOFT-1']);
   await site.kmsIdentity('kms-hsm', kmsToken.spec, 'kms-tls');
   await site.provision('HSM-1', camToken.spec);
-  site.writeConfig(0, { identity: 'kms-hsm', batchWindow: '50ms' });
+  site.writeConfig(site.port, { identity: 'kms-hsm', batchWindow: '50ms' });
   await start();
   // restarts keep the address the cameras know
   site.writeConfig((kms as RunningKms).port, { identity: 'kms-hsm', batchWindow: '50ms' });

@@ -38,7 +38,7 @@ function percentile(xs: number[], p: number): number {
 
 beforeAll(async () => {
   site = await makeKmsSite(CAMS);
-  site.writeConfig(0, { batchWindow: '100ms', limits: { maxConnections: 1000, handshakeTimeout: '3s', headersTimeout: '2s', requestTimeout: '4s' } });
+  site.writeConfig(site.port, { batchWindow: '100ms', limits: { maxConnections: 1000, handshakeTimeout: '3s', headersTimeout: '2s', requestTimeout: '4s' } });
   kms = await startService(['kms', 'serve', '--config', site.configPath, '--new-database'], { [PIN_ENV]: process.env[PIN_ENV] });
   admin = await site.admin(kms.url);
   for (const s of CAMS) agents.set(s, await site.camera(kms.url, s));

@@ -82,7 +82,7 @@ async function departedWait(s: string): Promise<void> {
 
 beforeAll(async () => {
   site = await makeKmsSite([...FIRST, ...JOINERS]);
-  site.writeConfig(0, { batchWindow: '2s', maxWait: '5s' });
+  site.writeConfig(site.port, { batchWindow: '2s', maxWait: '5s' });
   url = await startKms(true);
   // keep the port for restarts: cameras know the KMS by its address
   site.writeConfig(Number(new URL(url).port), { batchWindow: '2s', maxWait: '5s' });

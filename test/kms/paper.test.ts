@@ -31,7 +31,7 @@ const cams = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>
 const cam = (s: string): GroupKeyCamera => (cams.get(s) as { camera: GroupKeyCamera }).camera;
 
 async function start(): Promise<void> {
-  site.writeConfig(0, { batchWindow: '100ms' });
+  site.writeConfig(site.port, { batchWindow: '100ms' });
   kms = await startKms(loadKmsConfig(site.configPath), { createDatabase: true });
   admin?.close();
   admin = await site.admin(kms.url);

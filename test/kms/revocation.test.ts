@@ -47,7 +47,7 @@ beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B', 'CAM-C']);
   crlFile = join(site.work, 'crl.pem');
   await publishCrl({ days: 30 });
-  site.writeConfig(0, { batchWindow: '100ms', crlCheck: '200ms', trust: { root: 'ca/root.pem', factory: 'ca/factory.pem', operator: 'ca/operator.pem', crls: ['crl.pem'] } });
+  site.writeConfig(site.port, { batchWindow: '100ms', crlCheck: '200ms', trust: { root: 'ca/root.pem', factory: 'ca/factory.pem', operator: 'ca/operator.pem', crls: ['crl.pem'] } });
   kms = await startService(['kms', 'serve', '--config', site.configPath, '--new-database'], { [PIN_ENV]: process.env[PIN_ENV] });
   admin = await site.admin(kms.url);
   for (const s of ['CAM-A', 'CAM-B', 'CAM-C']) {

@@ -46,7 +46,7 @@ const release = (kid: Uint8Array): Promise<{ key: string; epoch: number }> => ad
 
 beforeAll(async () => {
   site = await makeKmsSite(CAMS);
-  site.writeConfig(0, { batchWindow: '50ms' });
+  site.writeConfig(site.port, { batchWindow: '50ms' });
   db = join(site.work, 'kms.sqlite');
   await start(true);
   for (const s of CAMS) await cam(s).enrol();

@@ -22,7 +22,7 @@ let admin: KmsClient;
 const cams = new Map<string, { camera: GroupKeyCamera; close(): Promise<void> }>();
 
 async function start(extra: Record<string, unknown> = {}): Promise<void> {
-  site.writeConfig(0, { batchWindow: '100ms', ...extra });
+  site.writeConfig(site.port, { batchWindow: '100ms', ...extra });
   kms = await startKms(loadKmsConfig(site.configPath), { refreshTickMs: 200, createDatabase: true });
   admin?.close();
   admin = await site.admin(kms.url);

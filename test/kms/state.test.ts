@@ -43,7 +43,7 @@ function edit(fn: (d: Database.Database) => void): void {
 
 beforeAll(async () => {
   site = await makeKmsSite(['CAM-A', 'CAM-B', 'CAM-C']);
-  site.writeConfig(0, { batchWindow: '50ms' });
+  site.writeConfig(site.port, { batchWindow: '50ms' });
   db = join(site.work, 'kms.sqlite');
 }, 240_000);
 

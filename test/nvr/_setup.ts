@@ -20,6 +20,7 @@ import type { KeyStore } from '../../src/keystore/types.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentSeq } from '../../src/recording/layout.js';
 import { ingestPath } from '../../src/nvr/protocol.js';
 import { runCli } from '../helpers/cli.js';
+import { stablePort } from '../helpers/ports.js';
 import { clip } from '../helpers/media.js';
 
 export const PIN_ENV = 'KF_TEST_NVR_PIN';
@@ -226,6 +227,7 @@ export async function initNvrHome(site: NvrSite, env: NodeJS.ProcessEnv, extra: 
   const config = join(dir, 'nvr.json');
   const base = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
   const listen = (port: number): void => writeFileSync(config, JSON.stringify({ ...base, ...extra, listen: { host: '127.0.0.1', port } }));
-  listen(0);
+  // a port kept across the restarts these tests make (test/helpers/ports.ts)
+  listen(await stablePort());
   return { dir, config, listen };
 }

@@ -5,26 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../helpers/cli.js';
+import { stablePort } from '../helpers/ports.js';
 
 const BIN = resolve('bin/keyframe.js');
 const data = mkdtempSync(join(tmpdir(), 'kf-up-'));
 afterAll(() => rmSync(data, { recursive: true, force: true }));
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
 
 interface Up {
   out: () => string;
@@ -35,7 +24,7 @@ interface Up {
 /** Starts `keyframe up`; a port taken between choosing and binding is retried with new ports. */
 async function up(ports?: [number, number]): Promise<Up & { ports: [number, number] }> {
   for (let attempt = 0; ; attempt++) {
-    const [kms, nvr] = ports ?? [await freePort(), await freePort()];
+    const [kms, nvr] = ports ?? [await stablePort(), await stablePort()];
     const p = spawn(process.execPath, [BIN, 'up', '--data', data, '--kms-port', String(kms), '--nvr-port', String(nvr), '--pattern', 'pattern:width=320,height=180,fps=25,gop=25,bitrate=300000,clock=true'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     p.stdout.on('data', (d: Buffer) => (text += d.toString()));
