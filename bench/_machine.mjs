@@ -23,6 +23,12 @@ export function machine() {
   };
 }
 
+/** The machine note of a result: what the benchmark itself shares the cores with, and BENCH_NOTE (what else ran). */
+export function benchNote(fixed) {
+  const extra = process.env.BENCH_NOTE;
+  return extra !== undefined && extra !== '' ? `${fixed}; ${extra}` : `${fixed}; nothing else noted (set BENCH_NOTE to say what else ran)`;
+}
+
 export function median(values) {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;

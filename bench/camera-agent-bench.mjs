@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout } from 'node:timers';
-import { machine, median } from './_machine.mjs';
+import { benchNote, machine, median } from './_machine.mjs';
 import { ROOT, checkNvr, clipPath, load, nice, procCpuSplitMs, procHwmKb, site, startNvrProcess, template, siteDir, camDirOf, serialOf } from './_nvr-load.mjs';
 
 const SECONDS = Number(process.env.SECONDS ?? 60);
@@ -101,7 +101,7 @@ const result = {
   benchmark: 'Camera agent CPU per 1080p25 4 Mbit/s stream (keyframe camera run, looped file source: no ffmpeg), and memory',
   method: `keyframe camera run (own process; file source 1080p25 4 Mbit/s x264, 1 s GOP, paced in real time; signing in the software key store; ring buffer cap ${RING_CAP} B; upload to keyframe nvr serve over mutual TLS). CPU of the agent process only from /proc/PID/stat over ${SECONDS} s after ${WARMUP} s warm-up; peak RSS = VmHWM; medians of ${RUNS} runs. No KMS: clear (signed, not encrypted) CMAF — cbcs encryption adds about 0.29 % of a core for this stream (bench/results/cenc.json).`,
   goals: { coreSharePercent: '≤ 2' },
-  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: 'shared 2-core VM: a long background test run and other engineers ran at the same time; the NVR ran on the same cores' },
+  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: benchNote('the NVR ran on the same 2 cores') },
   result: { coreSharePercentMedian: median(shares), range: [Math.min(...shares), Math.max(...shares)], peakRssMBMedian: median(runs.map((x) => x.peakRssMB)), peakRssMBMax: Math.max(...runs.map((x) => x.peakRssMB)) },
   goalMet: median(shares) <= 2,
   runs,

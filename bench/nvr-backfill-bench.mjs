@@ -14,7 +14,7 @@
 // index's verified segments (all buffered + all live sent). Medians over RUNS runs.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { machine, median } from './_machine.mjs';
+import { benchNote, machine, median } from './_machine.mjs';
 import { ROOT, retried, cameraClient, checkNvr, closeDevices, cpuMs, load, nice, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
 const CAMERAS = Number(process.env.CAMERAS ?? 10);
@@ -119,7 +119,7 @@ const result = {
     `keyframe nvr serve (own process, fresh store/index, fsync before every 2xx, keyless verification); ${CAMERAS} simulated cameras (own device certificates, mutual TLS), each with ${OUTAGE} buffered 1 s fragments (real 1080p25 4 Mbit/s CMAF, ~${Math.round(tpl.segs.reduce((a, s) => a + s.length, 0) / tpl.segs.length / 1000)} kB) and pre-signed chained records; ` +
     'at t=0 each camera, on its one keep-alive connection, sends each live fragment + record when due (1 per second) and the backlog oldest first, uncapped, in between; time = last backfilled object acknowledged. The outage is simulated by the buffered backlog (not waited out). The camera agent itself is not used: its ring and uploader would add its own CPU on the same 2 cores.',
   goals: { secondsUntilAllIndexed: '≤ 60' },
-  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: 'shared 2-core VM: a long background test run and other engineers ran at the same time; the load generator shares the 2 cores with the NVR' },
+  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: benchNote('the load generator shares the 2 cores with the NVR') },
   cameras: CAMERAS,
   outageSeconds: OUTAGE,
   result: { secondsUntilAllIndexedMedian: median(secs), range: [Math.min(...secs), Math.max(...secs)], noLossAllRuns: runs.every((x) => x.noLoss), MBpsMedian: median(runs.map((x) => x.MBps)), projectedSecondsOn2CoresMedian: median(runs.map((x) => x.projectedSecondsOn2Cores)), nvrCoreShareMedian: median(runs.map((x) => x.nvrCoreShare)), loadGenCoreShareMedian: median(runs.map((x) => x.loadGenCoreShare)) },

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout } from 'node:timers';
-import { machine, median } from './_machine.mjs';
+import { benchNote, machine, median } from './_machine.mjs';
 import { ROOT, retried, cameraClient, checkNvr, cpuMs, load, nice, percentile, presign, serialOf, site, startNvrProcess, template } from './_nvr-load.mjs';
 
 const STEPS = (process.env.STEPS ?? '25,50,100,150,200').split(',').map(Number);
@@ -177,7 +177,7 @@ const result = {
     `keyframe nvr serve (separate process, fresh store/index per run, fsync before every 2xx); N simulated cameras in this process, each its own device certificate and keep-alive TLS 1.3 connection; per camera per second one real CMAF fragment of a 1080p25 4 Mbit/s x264 encode (template recording by the camera pipeline, 10 fragments cycled) + its pre-signed chained fragment record; ${SECONDS} s per run, medians of up to ${RUNS} runs per step. ` +
     `Kept up: every PUT 2xx, every segment+record acknowledged within ${LATE_S} s of its due time, checkStore finds no problem, N×${SECONDS} verified segments in the index. CPU from /proc/PID/stat (NVR) and process.cpuUsage (load generator, SHA-256 baseline); nvrCpuVsSha256 = NVR CPU ÷ raw node:crypto SHA-256 CPU over the same bytes (one hash per object), same run.`,
   goals: { cameras: '≥ 100', MBps: '≥ 50' },
-  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: 'shared 2-core VM: a long background test run and other engineers ran at the same time; the load generator shares the 2 cores with the NVR' },
+  machine: { ...machine(), shared: true, nice: nice(), loadavgStart: loadStart, loadavgEnd: load(), note: benchNote('the load generator shares the 2 cores with the NVR') },
   segmentBytesMean: Math.round(segBytes),
   seconds: SECONDS,
   result: {
