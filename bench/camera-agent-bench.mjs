@@ -41,6 +41,7 @@ async function runOnce() {
       nvr: { url: nvr.url, root: join(siteDir, 'ca', 'operator.pem') },
       ring: { dir: join(camDir, 'ring'), cap: RING_CAP },
       logLevel: 'warn',
+      ...JSON.parse(process.env.AGENT_CONFIG ?? '{}'),
     }),
   );
   const prof = process.env.AGENT_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AGENT_PROF}`] : [];

@@ -8,13 +8,14 @@
  * Memory is bounded: one GOP in the packager, the signer's open units, the ring's index (about 100 bytes per stored
  * fragment and 16 per record: a few MB for a multi-GB ring), one object in flight to the NVR.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { openKeyStore } from '../keystore/open.js';
 import { readRoots, servername } from '../kms/open.js';
 import { openDevice } from '../pki/device.js';
 import { loadTlsIdentity, tlsClientOptions } from '../pki/tls.js';
 import type { Logger } from '../server/log.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { replaceFileSync } from '../util/fs.js';
 import type { CameraConfig } from './config.js';
 import { devicePipelineOptions } from './device.js';
 import { FileSource } from './file-source.js';
@@ -74,6 +75,8 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
   stopAll.signal.addEventListener('abort', () => uploadStop.abort(), { once: true });
   let uploading: Promise<void> = Promise.resolve();
   const source = config.source.kind === 'file' ? new FileSource({ path: config.source.path, fps: config.source.fps ?? 25 }) : createSource(config.source.spec);
+  let statusDir = false;
+  // rewritten every second: synchronously and without a flush (a status file need not survive a power cut)
   const writeStatus = async (): Promise<void> => {
     const status: CameraStatus = {
       v: 1,
@@ -90,7 +93,13 @@ export async function runCameraAgent(o: AgentOptions): Promise<void> {
       ...(lastError !== undefined ? { lastError } : {}),
       alarms,
     };
-    await writeFileAtomic(config.statusFile, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 }).catch((e: unknown) => log.warn({ event: 'status-write-failed', error: String(e) }, 'status file not written'));
+    try {
+      if (!statusDir) mkdirSync(dirname(config.statusFile), { recursive: true, mode: 0o700 });
+      statusDir = true;
+      replaceFileSync(config.statusFile, `${JSON.stringify(status, null, 2)}\n`, 0o600);
+    } catch (e) {
+      log.warn({ event: 'status-write-failed', error: String(e) }, 'status file not written');
+    }
   };
   const statusTimer = setInterval(() => void writeStatus(), 1_000);
   try {

@@ -17,8 +17,8 @@
  * an acknowledgement lost in a crash only means one idempotent resend. Memory: per stored fragment about 100
  * bytes and per record 16 bytes — bounded by the cap.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { appendFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { CHAIN_FILE, INIT_FILE, LOST_FILE, RECORDS_FILE, segmentName, segmentSeq } from '../recording/layout.js';
@@ -71,24 +71,32 @@ class RingSession {
     readonly dir: string,
   ) {}
 
-  /** uploaded.txt, open for appending while the session is in the ring (one line per acknowledgement). */
-  private acks: Promise<FileHandle> | undefined;
+  /**
+   * uploaded.log, open for appending while the session is in the ring (one line per acknowledgement). Appended
+   * synchronously and never flushed: a line is a few bytes in the page cache, and one lost in a crash only means
+   * an idempotent resend.
+   */
+  private acks: number | undefined;
 
-  async appendAck(line: string): Promise<void> {
-    this.acks ??= open(join(this.dir, UPLOADED_FILE), 'a');
-    const acks = this.acks;
+  appendAck(line: string): void {
     try {
-      await (await acks).write(line);
-    } catch (e) {
-      if (this.acks === acks) this.acks = undefined;
-      throw e;
+      this.acks ??= openSync(join(this.dir, UPLOADED_FILE), 'a');
+      writeSync(this.acks, line);
+    } catch {
+      this.closeAcks(); // reopened by the next acknowledgement
     }
   }
 
-  async closeAcks(): Promise<void> {
-    const acks = this.acks;
+  closeAcks(): void {
+    const fd = this.acks;
     this.acks = undefined;
-    await (await acks?.catch(() => undefined))?.close();
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already gone
+      }
+    }
   }
 
   get bytes(): number {
@@ -360,7 +368,7 @@ export class Ring implements ObjectSink {
   }
 
   private async removeSession(s: RingSession): Promise<void> {
-    await s.closeAcks();
+    s.closeAcks();
     await rm(s.dir, { recursive: true, force: true });
     this.sessions.delete(s.id);
   }
@@ -438,7 +446,7 @@ export class Ring implements ObjectSink {
     if (s === undefined) return;
     const line = o.kind === 'chain' || o.kind === 'init' ? o.kind : `${o.kind} ${o.index}`;
     this.applyAck(s, line);
-    await s.appendAck(`${line}\n`).catch(() => undefined);
+    s.appendAck(`${line}\n`);
   }
 
   /** When an object was made (ms since the epoch), for the upload lag. */
@@ -467,7 +475,7 @@ export class Ring implements ObjectSink {
   /** Closes the current session's files (after a crash of the pipeline: the session stays open-ended). */
   async close(): Promise<void> {
     for (const s of this.sessions.values()) {
-      await s.closeAcks();
+      s.closeAcks();
       await s.writer?.close();
       s.writer = undefined;
     }

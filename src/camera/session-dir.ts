@@ -1,17 +1,22 @@
 /**
  * One session in the recording layout (src/recording/layout.ts) on disk — the camera's SD card, or the output of
  * `keyframe record`. Every object is durable before the call returns: the chain and init segment and each fragment
- * are written to a temporary name, fsync'd and renamed (a crash never leaves a half fragment under its name), and
- * each record line is appended and fdatasync'd.
+ * are written to a temporary name, flushed and renamed (a crash never leaves a half fragment under its name), and
+ * each record line is appended and fdatasync'd. A fragment and a record each cost one asynchronous step (the
+ * flush); the rest are short synchronous calls (src/util/fs.ts writeChunksDurable), as a camera makes them every
+ * second.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeChunksAtomic } from '../packager/files.js';
+import { promisify } from 'node:util';
+import { ioError } from '../errors.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeChunksDurable, writeFileAtomic } from '../util/fs.js';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 export class SessionDirWriter {
-  private records: FileHandle | undefined;
+  private records: number | undefined;
   constructor(readonly dir: string) {}
 
   async chain(pem: string): Promise<void> {
@@ -24,24 +29,25 @@ export class SessionDirWriter {
 
   /** Writes fragment `seq`; returns its size. */
   async segment(seq: number, chunks: readonly Uint8Array[]): Promise<number> {
-    return writeChunksAtomic(
-      join(this.dir, segmentName(seq)),
-      (async function* () {
-        yield* chunks;
-      })(),
-    );
+    return writeChunksDurable(join(this.dir, segmentName(seq)), chunks);
   }
 
   /** Appends one record line (without its newline). */
   async record(line: string): Promise<void> {
-    this.records ??= await open(join(this.dir, RECORDS_FILE), 'a', 0o644);
-    await this.records.write(`${line}\n`);
-    await this.records.datasync();
+    const path = join(this.dir, RECORDS_FILE);
+    try {
+      this.records ??= openSync(path, 'a', 0o644);
+      const bytes = Buffer.from(`${line}\n`, 'utf8');
+      for (let off = 0, n = 1; off < bytes.length && n > 0; off += n) n = writeSync(this.records, bytes, off);
+      await fdatasyncAsync(this.records);
+    } catch (e) {
+      throw ioError(e, path, 'write') ?? e;
+    }
   }
 
   async close(): Promise<void> {
-    const fh = this.records;
+    const fd = this.records;
     this.records = undefined;
-    await fh?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -21,6 +21,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, KeyframeError, ioError } from '../errors.js';
 import { CHAIN_FILE, INIT_FILE, segmentName } from '../recording/layout.js';
+import { writevAll } from '../util/fs.js';
 
 export const TMP_DIR = '.tmp';
 export const QUARANTINE_DIR = '.quarantine';
@@ -68,17 +69,6 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /** Writes `chunks` (`total` bytes) at the file's position; a short write (a full disk) goes on or fails (ENOSPC). */
-async function writeAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
-  const { bytesWritten } = await fh.writev(chunks);
-  if (bytesWritten === total) return;
-  const rest = Buffer.concat(chunks, total).subarray(bytesWritten);
-  for (let off = 0; off < rest.length; ) {
-    const n = (await fh.write(rest, off)).bytesWritten;
-    if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    off += n;
-  }
-}
-
 export class SegmentStore {
   constructor(readonly root: string) {}
 
@@ -137,12 +127,12 @@ export class SegmentStore {
         batch.push(chunk);
         batched += chunk.length;
         if (batched >= WRITE_BATCH) {
-          await writeAll(fh, batch, batched);
+          await writevAll(fh, batch);
           batch = [];
           batched = 0;
         }
       }
-      if (batched > 0) await writeAll(fh, batch, batched);
+      if (batched > 0) await writevAll(fh, batch);
       await fh.sync();
       await fh.close();
     } catch (e) {

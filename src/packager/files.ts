@@ -2,7 +2,7 @@
  * File ends of the packager: chunks written to a temporary name next to the target and renamed when complete,
  * so a failure (bad input half-way, wrong key, full disk) leaves no partial output behind.
  */
-import { writeWithAtomic } from '../util/fs.js';
+import { writevAll, writeWithAtomic } from '../util/fs.js';
 
 /** Writes `chunks` to `path` atomically; returns the bytes written. Batches small chunks into one writev. */
 export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint8Array>): Promise<number> {
@@ -11,14 +11,8 @@ export async function writeChunksAtomic(path: string, chunks: AsyncIterable<Uint
     const batch: Uint8Array[] = [];
     let batchBytes = 0;
     const drain = async (): Promise<void> => {
-      while (batch.length > 0) {
-        const { bytesWritten } = await fh.writev(batch);
-        written += bytesWritten;
-        let left = bytesWritten;
-        // writev may write partially: keep what is left
-        while (batch.length > 0 && left >= (batch[0]?.length ?? 0)) left -= batch.shift()?.length ?? 0;
-        if (left > 0 && batch[0] !== undefined) batch[0] = batch[0].subarray(left);
-      }
+      written += await writevAll(fh, batch);
+      batch.length = 0;
       batchBytes = 0;
     };
     for await (const chunk of chunks) {

@@ -10,12 +10,13 @@
  * already unless the command was given --force.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasync, openSync, readFileSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { ErrorCodes, KeyframeError, NotFoundError, UsageError, errnoCode, ioError } from '../errors.js';
 import { trackTemporary } from './cleanup.js';
 
@@ -114,6 +115,121 @@ export async function writeWithAtomic<T>(path: string, fill: (fh: FileHandle) =>
     throw e;
   } finally {
     untrack();
+  }
+}
+
+/** At most this many buffers in one writev (Linux's IOV_MAX is 1024). */
+const WRITEV_MAX = 512;
+
+/** What is left of `chunks` after their first `n` bytes, without empty ones (a writev of nothing writes 0). */
+function skipBytes(chunks: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const c of chunks) {
+    if (n >= c.length) {
+      n -= c.length; // an empty chunk goes here too
+      continue;
+    }
+    out.push(n > 0 ? c.subarray(n) : c);
+    n = 0;
+  }
+  return out;
+}
+
+function noProgress(): Error {
+  return Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+}
+
+/** Writes every byte of `chunks` through `fh` (a partial writev is continued where it stopped); returns the count. */
+export async function writevAll(fh: FileHandle, chunks: readonly Uint8Array[]): Promise<number> {
+  let written = 0;
+  for (let i = 0; i < chunks.length; i += WRITEV_MAX) {
+    for (let rest = skipBytes(chunks.slice(i, i + WRITEV_MAX), 0); rest.length > 0; ) {
+      const { bytesWritten } = await fh.writev(rest);
+      if (bytesWritten === 0) throw noProgress();
+      written += bytesWritten;
+      rest = skipBytes(rest, bytesWritten);
+    }
+  }
+  return written;
+}
+
+/** writevAll on a file descriptor, synchronously. */
+export function writevAllSync(fd: number, chunks: readonly Uint8Array[]): number {
+  let written = 0;
+  for (let i = 0; i < chunks.length; i += WRITEV_MAX) {
+    for (let rest = skipBytes(chunks.slice(i, i + WRITEV_MAX), 0); rest.length > 0; ) {
+      const n = writevSync(fd, rest);
+      if (n === 0) throw noProgress();
+      written += n;
+      rest = skipBytes(rest, n);
+    }
+  }
+  return written;
+}
+
+const fdatasyncAsync = promisify(fdatasync);
+
+/**
+ * Writes `chunks` to `path` atomically and durably (temporary name, flush, rename), as writeWithAtomic does, with
+ * one asynchronous step: the flush, in the thread pool. Opening, writing to the page cache, closing and renaming
+ * are short synchronous system calls, so a service that makes a file a second (the camera's ring buffer) pays one
+ * thread-pool round trip and wake-up per file instead of five. Returns the bytes written.
+ */
+export async function writeChunksDurable(path: string, chunks: readonly Uint8Array[], mode = 0o644): Promise<number> {
+  const tmp = tmpNameFor(path);
+  const untrack = trackTemporary(tmp);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', mode);
+  } catch (e) {
+    untrack();
+    throw ioError(e, path, 'write') ?? e;
+  }
+  let open = true;
+  try {
+    const written = writevAllSync(fd, chunks);
+    await fdatasyncAsync(fd);
+    open = false;
+    closeSync(fd);
+    renameSync(tmp, path);
+    return written;
+  } catch (e) {
+    if (open) closeSync(fd);
+    removeQuietly(tmp);
+    throw ioError(e, path, 'write') ?? e;
+  } finally {
+    untrack();
+  }
+}
+
+/**
+ * Replaces `path` with `data` at once, synchronously and without a flush: written to `.NAME.tmp` beside it and
+ * renamed over it, so a reader sees the old file or the new one, never half of one. For small state rewritten
+ * often that need not survive a power cut (a status file): no thread-pool round trip, no disk flush; a temporary
+ * left by a crash is the next call's to truncate.
+ */
+export function replaceFileSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw ioError(e, path, 'write') ?? e;
+  }
+}
+
+/** Removes a temporary after a failure; a second failure (its directory is gone or not one) changes nothing. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // the first error is the one to report
   }
 }
 
