@@ -195,6 +195,7 @@ export class NvrIndex {
       try {
         // the WAL exists once the store is open in WAL mode; held open until close (it is never unlinked meanwhile)
         index.wal = openSync(`${file}-wal`, constants.O_RDONLY);
+        index.walPath = `${file}-wal`;
         o.db.pragma('synchronous = NORMAL');
       } catch (e) {
         o.db.close();
@@ -206,6 +207,7 @@ export class NvrIndex {
 
   /** The WAL's descriptor when commits are grouped (see the header); undefined: every commit is synced itself. */
   private wal: number | undefined;
+  private walPath = '';
   /** total_changes() covered by the last completed WAL sync, and the sync under way. */
   private synced = 0;
   private syncing: Promise<void> | undefined;
@@ -230,7 +232,7 @@ export class NvrIndex {
       this.syncing = new Promise<void>((resolve, reject) =>
         fdatasync(fd, (e) => {
           this.syncing = undefined;
-          if (e !== null) return reject(ioError(e, 'the NVR index write-ahead log', 'write') ?? e);
+          if (e !== null) return reject(ioError(e, this.walPath, 'write') ?? e);
           this.synced = Math.max(this.synced, covers);
           this.walSyncs++;
           resolve();
