@@ -8,6 +8,7 @@
 //   node bench/_agent-floor.mjs CLIP PORT   (runs until killed)
 import { createReadStream } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [clip, port] = process.argv.slice(2);
