@@ -6,14 +6,11 @@
  * flush); the rest are short synchronous calls (src/util/fs.ts writeChunksDurable), as a camera makes them every
  * second.
  */
-import { closeSync, fdatasync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ioError } from '../errors.js';
 import { CHAIN_FILE, INIT_FILE, RECORDS_FILE, segmentName } from '../recording/layout.js';
-import { writeChunksDurable, writeFileAtomic } from '../util/fs.js';
-
-const fdatasyncAsync = promisify(fdatasync);
+import { fdatasyncAsync, writeChunksDurable, writeFileAtomic, writevAllSync } from '../util/fs.js';
 
 export class SessionDirWriter {
   private records: number | undefined;
@@ -37,8 +34,7 @@ export class SessionDirWriter {
     const path = join(this.dir, RECORDS_FILE);
     try {
       this.records ??= openSync(path, 'a', 0o644);
-      const bytes = Buffer.from(`${line}\n`, 'utf8');
-      for (let off = 0, n = 1; off < bytes.length && n > 0; off += n) n = writeSync(this.records, bytes, off);
+      writevAllSync(this.records, [Buffer.from(`${line}\n`, 'utf8')]);
       await fdatasyncAsync(this.records);
     } catch (e) {
       throw ioError(e, path, 'write') ?? e;

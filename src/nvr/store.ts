@@ -68,7 +68,6 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `chunks` (`total` bytes) at the file's position; a short write (a full disk) goes on or fails (ENOSPC). */
 export class SegmentStore {
   constructor(readonly root: string) {}
 

@@ -167,7 +167,8 @@ export function writevAllSync(fd: number, chunks: readonly Uint8Array[]): number
   return written;
 }
 
-const fdatasyncAsync = promisify(fdatasync);
+/** fdatasync in the thread pool. */
+export const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
 
 /**
  * Writes `chunks` to `path` atomically and durably (temporary name, flush, rename), as writeWithAtomic does, with
