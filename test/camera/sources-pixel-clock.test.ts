@@ -57,6 +57,7 @@ describe('pixel clock', () => {
     [1280, 720, 2, 800_000],
   ] as const) {
     it(`is drawn by the test pattern at ${height}p (${bframes} B-frames) and reads back as each frame's capture time`, async () => {
+      const started = Date.now();
       const source = new PatternSource({ width, height, fps: 25, gop: 25, bframes, bitrate }, { niceness: 19 });
       const got = await collect(source, (c) => c.frames.length >= 40, 60_000);
       expect(got.error).toBeUndefined();
@@ -72,16 +73,15 @@ describe('pixel clock', () => {
       const read = presented.map((_, i) => readPixelClock(gray.subarray(i * size, (i + 1) * size), width, height));
       expect(read.every((t) => t !== undefined)).toBe(true);
       read.forEach((t, i) => expect(Math.abs((t as number) - (presented[i] as (typeof frames)[0]).captured)).toBeLessThanOrEqual(2));
-      // captured is wall-clock capture time: not in the future when the frame arrives, and not long before
-      got.frames.forEach((f, i) => {
-        const latency = (got.arrivals[i] as number) - f.captured;
-        expect(latency).toBeGreaterThanOrEqual(-1);
-        expect(latency).toBeLessThan(5000);
-      });
-      // and a clock: 40 frames at 25 fps span about 1.56 s of capture time
-      const span = Math.max(...frames.map((f) => f.captured)) - Math.min(...frames.map((f) => f.captured));
-      expect(span).toBeGreaterThan(1200);
-      expect(span).toBeLessThan(4000);
+      // captured is wall-clock capture time: never in the future when the frame arrives (how long before depends on
+      // the encoder's speed, i.e. the machine's load; the bounds below keep it inside the test's own time)
+      got.frames.forEach((f, i) => expect((got.arrivals[i] as number) - f.captured).toBeGreaterThanOrEqual(-1));
+      // and a wall clock in ms: 40 frames paced at 25 fps span at least about 1.56 s of capture time (a paced source
+      // is never faster; on a loaded machine it is slower), all of it inside the time this test watched it
+      const captured = frames.map((f) => f.captured);
+      expect(Math.max(...captured) - Math.min(...captured)).toBeGreaterThan(1200);
+      expect(Math.min(...captured)).toBeGreaterThanOrEqual(started - 1);
+      expect(Math.max(...captured)).toBeLessThanOrEqual(Math.max(...got.arrivals) + 1);
     });
   }
 });

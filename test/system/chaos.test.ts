@@ -155,8 +155,10 @@ async function chaos(): Promise<void> {
       const have = (await cam.have(a.serial, session)).json<HaveAnswer>();
       const segs = readdirSync(dir).filter((n) => segmentSeq(n) !== undefined).length;
       const recs = readFileSync(join(dir, RECORDS_FILE), 'utf8').split('\n').filter((l) => l !== '').length;
-      // a fragment (GOP) every 2 s for the whole run
-      expect(segs, a.serial).toBeGreaterThan(CHAOS_MS / 2000 - 10);
+      // the camera recorded through the run: a fragment (GOP) every 2 s of its source, which slows down with the CPU
+      // on an overloaded machine — at least half the nominal count, whatever the load (what this test is about is the
+      // next line: the NVR holds every fragment the camera made)
+      expect(segs, a.serial).toBeGreaterThan(CHAOS_MS / 2000 / 2);
       expect(have, a.serial).toMatchObject({ session, chain: true, init: true, ended: true, segments: [[0, segs]], records: [[0, recs]] });
       segments += segs;
     }
