@@ -72,7 +72,11 @@ describe('pixel clock', () => {
       expect(gray.length / size).toBe(frames.length);
       const read = presented.map((_, i) => readPixelClock(gray.subarray(i * size, (i + 1) * size), width, height));
       expect(read.every((t) => t !== undefined)).toBe(true);
-      read.forEach((t, i) => expect(Math.abs((t as number) - (presented[i] as (typeof frames)[0]).captured)).toBeLessThanOrEqual(2));
+      // every picture shows its own capture time (on a mismatch, the whole table: decode order, composition offset,
+      // captured, drawn — to tell a wrong time from pictures paired out of order)
+      const table = presented.map((f, i) => ({ dts: f.dts, cto: f.cto, captured: f.captured, drawn: read[i] as number }));
+      const wrong = table.filter((r) => Math.abs(r.drawn - r.captured) > 2);
+      expect(wrong, JSON.stringify(table)).toEqual([]);
       // captured is wall-clock capture time: never in the future when the frame arrives (how long before depends on
       // the encoder's speed, i.e. the machine's load; the bounds below keep it inside the test's own time)
       got.frames.forEach((f, i) => expect((got.arrivals[i] as number) - f.captured).toBeGreaterThanOrEqual(-1));
