@@ -9,13 +9,16 @@
  *   secrets   (group, epoch) → sealed epoch secret
  *   pending   (group, serial) → join | leave, waiting for the batch window
  *   paper     (group, serial) → what the operator asked a paper-scheme camera to do (join | leave)
- *   audit     who did what, when (never keys)
+ *   audit     who did what, when (never keys), hash-chained (audit-store.ts)
+ *   audit_checkpoints  signed checkpoints over the chain
  *   alarms    a group stopped until an operator acts (its state is behind what its cameras hold)
  *   meta      kind, schema version, the sealing key's check value
  */
 import type { Database as Db } from 'better-sqlite3';
 import { openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
+import { KmsAudit, migrateAuditChain } from './audit-store.js';
+import type { AuditContext, AuditRow } from './audit-store.js';
 
 export type GroupMode = 'hardened' | 'scheme1' | 'scheme2';
 export const GROUP_MODES: readonly GroupMode[] = ['hardened', 'scheme1', 'scheme2'];
@@ -75,6 +78,7 @@ export const KMS_MIGRATIONS: readonly Migration[] = [
     up: (db) =>
       db.exec(`CREATE TABLE alarms (group_id TEXT PRIMARY KEY, kind TEXT NOT NULL, detail TEXT NOT NULL, raised_at INTEGER NOT NULL);`),
   },
+  { version: 3, description: 'the audit log as a hash chain with signed checkpoints (existing entries are chained as they are)', up: migrateAuditChain },
 ];
 
 export interface AlarmRow {
@@ -86,12 +90,15 @@ export interface AlarmRow {
 
 export class KmsDb {
   private readonly db: Db;
+  /** The audit log (hash chain and checkpoints). */
+  readonly auditLog: KmsAudit;
   /** Whether this open created the file (a new KMS). */
   readonly created: boolean;
   readonly migratedFrom: number;
 
   private constructor(db: Db, created: boolean, migratedFrom: number) {
     this.db = db;
+    this.auditLog = new KmsAudit(db);
     this.created = created;
     this.migratedFrom = migratedFrom;
   }
@@ -220,19 +227,20 @@ export class KmsDb {
     this.db.prepare('DELETE FROM paper WHERE group_id = ? AND serial = ?').run(groupId, serial);
   }
 
-  audit(actor: string, action: string, detail: Record<string, unknown>, at = Date.now()): void {
-    this.db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(at, actor, action, JSON.stringify(detail));
+  /** Appends an audit entry (inside the caller's transaction, if any): audit-store.ts. */
+  audit(actor: string, action: string, detail: Record<string, unknown>, at = Date.now(), context?: AuditContext): AuditRow {
+    return this.auditLog.append(actor, action, detail, at, context);
   }
   /** The last authentication round of a group, as audited (group-auth or group-blame), if any. */
   lastAuth<T>(groupId: string): T | undefined {
     const row = this.db
-      .prepare<[string], { detail: string }>("SELECT detail FROM audit WHERE action IN ('group-auth', 'group-blame') AND json_extract(detail, '$.group') = ? ORDER BY seq DESC LIMIT 1")
+      .prepare<[string], { entry: string }>("SELECT entry FROM audit WHERE action IN ('group-auth', 'group-blame') AND json_extract(entry, '$.detail.group') = ? ORDER BY seq DESC LIMIT 1")
       .get(groupId);
     if (row === undefined) return undefined;
-    return (JSON.parse(row.detail) as { record?: T }).record;
+    return (JSON.parse(row.entry) as { detail?: { record?: T } }).detail?.record;
   }
-  auditTail(limit: number): { seq: number; at: number; actor: string; action: string; detail: string }[] {
-    return this.db.prepare<[number], { seq: number; at: number; actor: string; action: string; detail: string }>('SELECT * FROM audit ORDER BY seq DESC LIMIT ?').all(limit);
+  auditTail(limit: number): AuditRow[] {
+    return this.auditLog.tail(limit);
   }
   counts(): { cameras: number; groups: number; bundles: number } {
     const one = (sql: string): number => (this.db.prepare<[], { n: number }>(sql).get() as { n: number }).n;

@@ -37,6 +37,8 @@ import { Relay } from './relay.js';
 import { KMS_ADDRESS, refused } from './runtime.js';
 import type { AuthRecord, ChangeResult, GroupRuntime, GroupView } from './runtime.js';
 import type { Sealer } from './seal.js';
+import { AuditCheckpointer, CHECKPOINT_DEFAULTS, auditOrigin } from './audit-checkpoints.js';
+import { publicKeyObject } from '../pki/verify.js';
 
 export { KMS_ADDRESS } from './runtime.js';
 export type { AuthRecord, ChangeResult, GroupView } from './runtime.js';
@@ -57,6 +59,8 @@ export interface KmsServiceOptions {
   readonly log?: (event: string, detail: Record<string, unknown>) => void;
   /** Bounds of the camera relay (default DEFAULT_RELAY_LIMITS). */
   readonly relayLimits?: RelayLimits;
+  /** When the audit log gets a signed checkpoint (default CHECKPOINT_DEFAULTS). */
+  readonly auditCheckpoints?: { readonly everyEntries?: number; readonly intervalMs?: number };
 }
 
 export interface CreateGroupRequest {
@@ -80,6 +84,8 @@ export class KmsService {
   /** What the group runtimes need from the service. */
   private readonly ctx: HardenedContext & PaperContext;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** Signs checkpoints over the audit chain (audit-checkpoints.ts). */
+  readonly checkpoints: AuditCheckpointer;
   /** Groups whose stored state failed its check at start: id → what is wrong. Not served. */
   private readonly damaged = new Map<string, string>();
   /** Cameras whose sealed sub-keys do not open: serial → what is wrong (they must enrol again). */
@@ -96,6 +102,15 @@ export class KmsService {
     const log = (event: string, detail: Record<string, unknown>): void => this.log(event, detail);
     this.enrolment = new Enrolment({ ...o, now: this.now, log, paper: this.paper, groupsWith: (serial) => [...this.groups.values()].filter((g) => g.isParticipant(serial)).map((g) => g.row.id) });
     this.relay = new Relay(this.mailbox, (id) => this.groups.get(id));
+    const identity = o.identityChain[0] as X509Certificate;
+    this.checkpoints = new AuditCheckpointer({
+      audit: o.db.auditLog,
+      sign: (data) => o.store.sign(o.identityLabel, data),
+      origin: auditOrigin(identity),
+      everyEntries: o.auditCheckpoints?.everyEntries ?? CHECKPOINT_DEFAULTS.everyEntries,
+      intervalMs: o.auditCheckpoints?.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs,
+      log,
+    });
     this.ctx = {
       db: o.db,
       sealer: o.sealer,
@@ -121,6 +136,10 @@ export class KmsService {
    */
   static async start(o: KmsServiceOptions): Promise<KmsService> {
     const s = new KmsService(o);
+    // a log the KMS cannot vouch for (cut below, or edited after, its last signed checkpoint) stops the start
+    s.checkpoints.checkTail(publicKeyObject(o.identityChain[0] as X509Certificate));
+    o.db.auditLog.onAppend = () => s.checkpoints.noteAppend();
+    s.checkpoints.start();
     for (const c of o.db.cameras()) {
       try {
         s.paper.registerCamera(c.serial, paperKey(await s.enrolment.subkeysOf(c.serial)));
@@ -457,5 +476,7 @@ export class KmsService {
       await g.chain;
     }
     this.mailbox.close();
+    this.o.db.auditLog.onAppend = undefined;
+    await this.checkpoints.close();
   }
 }

@@ -8,11 +8,13 @@
  * issue 13's audit log (with signed checkpoints) continues, so the rows can move there as they are. A lock and its
  * audit entry commit in one transaction: no audit entry, no lock.
  */
-import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { nextRow, verifyChain } from '../audit/chain.js';
+import type { ChainCheck } from '../audit/chain.js';
 import { InputError, NotFoundError } from '../errors.js';
-import { canonicalJson } from '../recording/records.js';
 import type { NvrIndex } from './db.js';
+
+export { GENESIS, chainHash, leafHash } from '../audit/chain.js';
 
 export interface LockRow {
   readonly id: number;
@@ -39,7 +41,6 @@ export interface AuditRow {
   readonly hash: string;
 }
 
-export const GENESIS = '0'.repeat(64);
 const CASE = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const SERIAL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -50,14 +51,6 @@ export function osActor(): string {
   } catch {
     return `os:uid ${process.getuid?.() ?? '?'}`;
   }
-}
-
-export function leafHash(entry: string): string {
-  return createHash('sha256').update(Buffer.from([0])).update(entry, 'utf8').digest('hex');
-}
-
-export function chainHash(prev: string, leaf: string): string {
-  return createHash('sha256').update(Buffer.from(prev, 'hex')).update(Buffer.from(leaf, 'hex')).digest('hex');
 }
 
 /** Parses an ISO 8601 time with a zone (Z or ±hh:mm); ms since the epoch. */
@@ -102,12 +95,8 @@ export class LockStore {
   /** Appends one audit entry (inside the caller's transaction). */
   private audit(action: string, actor: string, fields: Record<string, unknown>): AuditRow {
     const last = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM nvr_audit ORDER BY seq DESC LIMIT 1').get();
-    const seq = (last?.seq ?? 0) + 1;
     const at = this.now();
-    const entry = canonicalJson({ v: 1, seq, at: new Date(at).toISOString(), actor, action, ...fields });
-    const leaf = leafHash(entry);
-    const prev = last?.hash ?? GENESIS;
-    const row: AuditRow = { seq, at, actor, action, entry, leaf, prev, hash: chainHash(prev, leaf) };
+    const row: AuditRow = { ...nextRow(last, { v: 1, at: new Date(at).toISOString(), actor, action, ...fields }), at, actor, action };
     this.db.prepare('INSERT INTO nvr_audit (seq, at, actor, action, entry, leaf, prev, hash) VALUES (@seq, @at, @actor, @action, @entry, @leaf, @prev, @hash)').run(row);
     return row;
   }
@@ -174,21 +163,7 @@ export class LockStore {
   }
 }
 
-/** Checks the audit chain: every leaf, link and sequence number. Returns the first broken entry's seq, or undefined. */
-export function verifyAuditChain(rows: readonly AuditRow[]): { ok: true; head: string; entries: number } | { ok: false; seq: number; problem: string } {
-  let prev = GENESIS;
-  for (const [i, r] of rows.entries()) {
-    if (r.seq !== i + 1) return { ok: false, seq: r.seq, problem: `entry ${i + 1} is missing or out of order (found ${r.seq})` };
-    let parsed: { seq?: unknown };
-    try {
-      parsed = JSON.parse(r.entry) as { seq?: unknown };
-    } catch {
-      return { ok: false, seq: r.seq, problem: 'the entry is not JSON' };
-    }
-    if (parsed.seq !== r.seq || canonicalJson(parsed) !== r.entry) return { ok: false, seq: r.seq, problem: 'the entry is not the canonical JSON of its sequence number' };
-    if (leafHash(r.entry) !== r.leaf) return { ok: false, seq: r.seq, problem: 'the entry does not hash to its leaf' };
-    if (r.prev !== prev || chainHash(prev, r.leaf) !== r.hash) return { ok: false, seq: r.seq, problem: 'the entry does not chain to the one before it' };
-    prev = r.hash;
-  }
-  return { ok: true, head: prev, entries: rows.length };
+/** Checks the audit chain: every leaf, link and sequence number (audit/chain.ts). */
+export function verifyAuditChain(rows: readonly AuditRow[]): ChainCheck {
+  return verifyChain(rows);
 }

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { loadKmsConfig } from '../../src/kms/config.js';
+import { KMS_MIGRATIONS } from '../../src/kms/db.js';
 import { startKms } from '../../src/kms/server.js';
 import type { RunningKms } from '../../src/kms/server.js';
 import { runCli, expectOneLineError } from '../helpers/cli.js';
@@ -143,6 +144,8 @@ describe('KMS start-up on its state at rest', () => {
       d.prepare("DELETE FROM meta WHERE key <> 'schema'").run();
       d.prepare("UPDATE meta SET value = '1' WHERE key = 'schema'").run();
       d.exec('DROP TABLE alarms');
+      // schema 3 (the audit chain) undone too
+      d.exec('DROP INDEX audit_by_action; DROP TABLE audit_checkpoints; ALTER TABLE audit DROP COLUMN entry; ALTER TABLE audit DROP COLUMN leaf; ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash;');
     });
     await withKms(async (kms) => {
       const cam = await site.camera(kms.url, 'CAM-B');
@@ -154,7 +157,7 @@ describe('KMS start-up on its state at rest', () => {
     });
     edit((d) => {
       const meta = Object.fromEntries(d.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]));
-      expect(meta).toMatchObject({ schema: '2', kind: 'keyframe-kms' });
+      expect(meta).toMatchObject({ schema: String(KMS_MIGRATIONS.at(-1)?.version), kind: 'keyframe-kms' });
       expect(meta['seal-check']).toMatch(/^[A-Za-z0-9+/=]+$/);
     });
   });
