@@ -13,7 +13,12 @@
  *     "admins": ["ops-console"],             common names of operator-CA client certificates that administer
  *     "refreshPeriod": "1h", "batchWindow": "2s", "maxWait": "25s",
  *     "limits": { "maxConnections": 2048, "requestTimeout": "30s", … }   src/server/limits.ts, docs/security.md
- *     "crlCheck": "5s"                       how often the CRL files are looked at for a change
+ *     "crlCheck": "5s",                      how often the CRL files are looked at for a change
+ *     "browser": { "host": "127.0.0.1", "port": 8444 },   the browser-facing listener (logins, licences); absent: none
+ *     "viewerOrigins": ["https://nvr.example:8446"],     pages allowed to call it with credentials (CORS)
+ *     "nvrs": ["nvr"],                       the NVR names access tokens are issued for (their audience)
+ *     "totp": false,                         true: administrators must log in with a TOTP second factor
+ *     "session": { "idle": "30m", "max": "12h" }
  *   }
  */
 import { dirname, resolve } from 'node:path';
@@ -41,6 +46,15 @@ export interface KmsConfig {
   readonly limits: ServerLimits;
   /** How often the CRL files are looked at for a change (ms). */
   readonly crlCheckMs: number;
+  /** The browser-facing listener (undefined: none). */
+  readonly browser?: { readonly host: string; readonly port: number };
+  readonly viewerOrigins: readonly string[];
+  readonly nvrs: readonly string[];
+  readonly totpRequiredForAdmins: boolean;
+  readonly sessionIdleMs: number;
+  readonly sessionMaxMs: number;
+  /** How long after a rotation a live viewer still gets the previous epoch's key (ms). */
+  readonly liveGraceMs: number;
 }
 
 /** The KMS's messages are small: a relayed message is at most 1 MiB (the paper's KeyDelivery at n = 10,000 is 0.6 MB). */
@@ -53,10 +67,18 @@ export const KMS_DEFAULTS = {
   batchWindowMs: 2_000,
   maxWaitMs: 25_000,
   crlCheckMs: 5_000,
+  browserPort: 8444,
+  sessionIdleMs: 30 * 60_000,
+  sessionMaxMs: 12 * 3600_000,
 } as const;
 
+function stringList(v: unknown, what: string, check: (s: string) => boolean): string[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || !check(x))) throw new InputError(what);
+  return v as string[];
+}
+
 export function parseKmsConfig(text: string, baseDir: string, source = 'KMS config'): KmsConfig {
-  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits', 'crlCheck']);
+  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'database', 'admins', 'refreshPeriod', 'batchWindow', 'maxWait', 'limits', 'crlCheck', 'browser', 'viewerOrigins', 'nvrs', 'totp', 'session', 'liveGrace']);
   const path = pathResolver(baseDir);
   const { host, port } = parseListen(o['listen'], source, KMS_DEFAULTS);
   const trustRaw = o['trust'];
@@ -71,7 +93,25 @@ export function parseKmsConfig(text: string, baseDir: string, source = 'KMS conf
   if (refreshPeriodMs < 1_000) throw new InputError(`${source}: refreshPeriod must be at least 1s`);
   const limits = parseLimits(o['limits'], source, KMS_LIMITS);
   if (limits.idleTimeoutMs <= maxWaitMs) throw new InputError(`${source}: limits.idleTimeout must exceed maxWait (a long poll is idle that long)`);
+  const browser = o['browser'] === undefined || o['browser'] === false ? undefined : parseListen(o['browser'], `${source}: browser`, { host, port: KMS_DEFAULTS.browserPort });
+  if (browser !== undefined && browser.port === port && browser.port !== 0) throw new InputError(`${source}: browser.port must differ from listen.port`);
+  const viewerOrigins = o['viewerOrigins'] === undefined ? [] : stringList(o['viewerOrigins'], `${source}: "viewerOrigins" must be a list of https origins (https://host:port)`, (x) => /^https:\/\/[^/\s]+$/.test(x));
+  const nvrs = o['nvrs'] === undefined ? ['nvr'] : stringList(o['nvrs'], `${source}: "nvrs" must be a list of NVR names`, (x) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(x));
+  if (o['totp'] !== undefined && typeof o['totp'] !== 'boolean') throw new InputError(`${source}: "totp" must be true or false`);
+  const sessionRaw = o['session'] ?? {};
+  if (typeof sessionRaw !== 'object' || sessionRaw === null || Array.isArray(sessionRaw)) throw new InputError(`${source}: "session" must be an object with idle and max durations`);
+  const sess = sessionRaw as Record<string, unknown>;
+  for (const k of Object.keys(sess)) if (k !== 'idle' && k !== 'max') throw new InputError(`${source}: session.${k} is not a setting (idle, max)`);
+  const sessionIdleMs = sess['idle'] === undefined ? KMS_DEFAULTS.sessionIdleMs : parseDuration(sess['idle'], `${source}: session.idle`);
+  const sessionMaxMs = sess['max'] === undefined ? KMS_DEFAULTS.sessionMaxMs : parseDuration(sess['max'], `${source}: session.max`);
   return {
+    ...(browser !== undefined ? { browser } : {}),
+    viewerOrigins,
+    nvrs,
+    totpRequiredForAdmins: o['totp'] === true,
+    sessionIdleMs,
+    sessionMaxMs,
+    liveGraceMs: o['liveGrace'] === undefined ? 2 * 60_000 : parseDuration(o['liveGrace'], `${source}: liveGrace`),
     listen: { host, port },
     identity: path(settingString(o, 'identity', source)),
     ...(keystore !== undefined ? { keystore: keystore } : {}),

@@ -18,6 +18,7 @@ import type { Database as Db } from 'better-sqlite3';
 import { openStore } from '../util/sqlite.js';
 import type { Migration } from '../util/sqlite.js';
 import { KmsAudit, migrateAuditChain } from './audit-store.js';
+import { ACCESS_SCHEMA, AccessStore } from './access-store.js';
 import type { AuditContext, AuditRow } from './audit-store.js';
 
 export type GroupMode = 'hardened' | 'scheme1' | 'scheme2';
@@ -79,6 +80,7 @@ export const KMS_MIGRATIONS: readonly Migration[] = [
       db.exec(`CREATE TABLE alarms (group_id TEXT PRIMARY KEY, kind TEXT NOT NULL, detail TEXT NOT NULL, raised_at INTEGER NOT NULL);`),
   },
   { version: 3, description: 'the audit log as a hash chain with signed checkpoints (existing entries are chained as they are)', up: migrateAuditChain },
+  { version: 4, description: 'accounts, login sessions and grants', up: (db) => db.exec(ACCESS_SCHEMA) },
 ];
 
 export interface AlarmRow {
@@ -92,6 +94,8 @@ export class KmsDb {
   private readonly db: Db;
   /** The audit log (hash chain and checkpoints). */
   readonly auditLog: KmsAudit;
+  /** Accounts, sessions and grants. */
+  readonly access: AccessStore;
   /** Whether this open created the file (a new KMS). */
   readonly created: boolean;
   readonly migratedFrom: number;
@@ -99,6 +103,7 @@ export class KmsDb {
   private constructor(db: Db, created: boolean, migratedFrom: number) {
     this.db = db;
     this.auditLog = new KmsAudit(db);
+    this.access = new AccessStore(db);
     this.created = created;
     this.migratedFrom = migratedFrom;
   }

@@ -15,7 +15,7 @@ import type { Verifier } from '../groupkey/hardened/signature.js';
 import type { GroupKeyRefusal } from '../errors.js';
 import type { AlarmRow, GroupRow } from './db.js';
 import { GroupRuntime, damaged, refused, unseal } from './runtime.js';
-import type { AuthRecord, ChangeResult, ContentKeyLookup, GroupContext, ModeView } from './runtime.js';
+import type { AuthRecord, ChangeResult, ContentKeyLookup, EpochSpan, GroupContext, ModeView } from './runtime.js';
 
 export interface HardenedContext extends GroupContext {
   /** Signs with the KMS identity (its bundles). */
@@ -103,6 +103,25 @@ export class HardenedGroup extends GroupRuntime {
 
   contentKeyFor(kid: Uint8Array): ContentKeyLookup {
     return this.kms.contentKeyFor(kid);
+  }
+
+  /** From the signed bundles' issuedAt (decoded once per epoch). */
+  epochSpan(epoch: number): EpochSpan {
+    const start = this.issuedAt(epoch);
+    const end = epoch < this.kms.epoch ? this.issuedAt(epoch + 1) : undefined;
+    return { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}), current: epoch === this.kms.epoch };
+  }
+
+  private readonly issued = new Map<number, number>();
+  private issuedAt(epoch: number): number | undefined {
+    let t = this.issued.get(epoch);
+    if (t === undefined) {
+      const b = this.kms.bundle(epoch);
+      if (b === undefined) return undefined;
+      t = decodeBundle(b).bundle.issuedAt;
+      this.issued.set(epoch, t);
+    }
+    return t;
   }
 
   /** Batched: resolves once the rekey that applies the change is stored. */

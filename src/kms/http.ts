@@ -23,6 +23,11 @@ import { enrolmentRoutes } from './routes/enrolment.js';
 import { groupKeyRoutes } from './routes/group-key.js';
 import { keyReleaseRoutes } from './routes/key-release.js';
 import { relayRoutes } from './routes/relay.js';
+import { accountRoutes } from './routes/accounts.js';
+import { auditRoutes } from './routes/audit.js';
+import type { AuditRouteOptions } from './routes/audit.js';
+import type { AccessService } from './access.js';
+import type { KmsDb } from './db.js';
 
 export { frameBundles, unframeBundles } from './routes/group-key.js';
 
@@ -34,6 +39,10 @@ declare module 'fastify' {
 
 export interface KmsHttpOptions {
   readonly service: KmsService;
+  /** Accounts, grants, licences (access.ts). */
+  readonly access: AccessService;
+  /** The audit log's export for administrators. */
+  readonly audit: Omit<AuditRouteOptions, 'db'> & { readonly db: KmsDb };
   readonly peers: PeerClassifier;
   readonly tls: TlsOptions;
   readonly limits: ServerLimits;
@@ -64,5 +73,7 @@ export function buildKmsServer(o: KmsHttpOptions): SecureServer {
   relayRoutes(server, o);
   adminRoutes(server, o);
   keyReleaseRoutes(server, o);
+  accountRoutes(server, o.access);
+  auditRoutes(server, o.audit);
   return server;
 }

@@ -11,7 +11,7 @@ import { decodeMessage, encodeMessage } from '../groupkey/paper/messages.js';
 import type { GroupRow } from './db.js';
 import type { Mailbox } from './mailbox.js';
 import { GroupRuntime, KMS_ADDRESS, refused, unseal } from './runtime.js';
-import type { AuthRecord, ChangeResult, ContentKeyLookup, GroupContext, ModeView } from './runtime.js';
+import type { AuthRecord, ChangeResult, ContentKeyLookup, EpochSpan, GroupContext, ModeView } from './runtime.js';
 
 export interface PaperContext extends GroupContext {
   readonly paper: PaperKms;
@@ -77,6 +77,11 @@ export class PaperGroup extends GroupRuntime {
 
   contentKeyFor(): ContentKeyLookup {
     return undefined;
+  }
+
+  /** The paper's schemes have no epochs at the KMS (and release no content keys). */
+  epochSpan(): EpochSpan {
+    return { current: false };
   }
 
   /** Stored for the leader to carry out (the camera runs the protocol). */

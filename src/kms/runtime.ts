@@ -81,6 +81,12 @@ export async function unseal<T>(row: GroupRow, what: string, open: () => Promise
   }
 }
 
+export interface EpochSpan {
+  readonly start?: number;
+  readonly end?: number;
+  readonly current: boolean;
+}
+
 export abstract class GroupRuntime {
   row: GroupRow;
   /** Wakes long polls when the epoch moves. */
@@ -114,6 +120,12 @@ export abstract class GroupRuntime {
   abstract evictRevoked(serial: string, actor: string): Promise<boolean>;
 
   abstract contentKeyFor(kid: Uint8Array): ContentKeyLookup;
+
+  /**
+   * When an epoch began and ended (the issuedAt of its bundle and of the next one, KMS clock, signed), and whether it
+   * is the one in use; unknown times are undefined.
+   */
+  abstract epochSpan(epoch: number): EpochSpan;
 
   /** The service stops: nothing waits on the group any more. */
   stop(): void {

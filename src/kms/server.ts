@@ -11,7 +11,12 @@ import { parseCertificates } from '../pki/pem.js';
 import { isRevokedIn } from '../pki/crl-set.js';
 import type { CrlSet } from '../pki/crl-set.js';
 import { CrlWatcher } from '../server/crl-watch.js';
-import { loadTlsIdentity, tlsServerOptions } from '../pki/tls.js';
+import { loadTlsIdentity, tlsBrowserServerOptions, tlsServerOptions } from '../pki/tls.js';
+import { toPem } from '../pki/pem.js';
+import type { SecureServer } from '../server/kit.js';
+import { AccessService } from './access.js';
+import { auditOrigin } from './audit-checkpoints.js';
+import { buildBrowserListener } from './browser.js';
 import type { X509Certificate } from '../pki/x509.js';
 import type { KmsConfig } from './config.js';
 import type { KmsDb } from './db.js';
@@ -26,6 +31,9 @@ export interface RunningKms {
   readonly url: string;
   readonly port: number;
   readonly service: KmsService;
+  readonly access: AccessService;
+  /** The browser-facing listener's address, when configured. */
+  readonly browserUrl?: string;
   close(): Promise<void>;
 }
 
@@ -62,6 +70,7 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
   let db: KmsDb | undefined;
   let service: KmsService | undefined;
   let watcher: CrlWatcher | undefined;
+  let browser: SecureServer | undefined;
   // a late CRL change finds these once they exist
   let apply: ((set: CrlSet) => Promise<void>) | undefined;
   try {
@@ -88,7 +97,33 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
     });
     const tls = await tlsServerOptions(identity, { roots: [root, operator], ...(crls !== undefined ? { crls } : {}) });
     const peers = new PeerClassifier({ root, factory, operator, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });
-    const server = buildKmsServer({ service, peers, tls, limits: config.limits, maxWaitMs: config.maxWaitMs, log: logger, crlStatus: () => watcher?.status() ?? [] });
+    const kmsCert = identity.chain[0] as X509Certificate;
+    const svcA = service;
+    const access = new AccessService({
+      db,
+      sealer,
+      findKey: (kid, actor) => svcA.findContentKey(kid, actor),
+      signToken: (input) => (store as KeyStore).sign(identity.keyLabel, input, { dsaEncoding: 'ieee-p1363' }),
+      issuer: auditOrigin(kmsCert),
+      audiences: config.nvrs,
+      totpRequiredForAdmins: config.totpRequiredForAdmins,
+      sessionIdleMs: config.sessionIdleMs,
+      sessionMaxMs: config.sessionMaxMs,
+      liveGraceMs: config.liveGraceMs,
+      log,
+    });
+    const server = buildKmsServer({
+      service,
+      access,
+      audit: { db, origin: auditOrigin(kmsCert), chain: identity.chain.map((c) => toPem(c.rawData, 'CERTIFICATE')), checkpoint: () => svcA.checkpoints.checkpoint() },
+      peers,
+      tls,
+      limits: config.limits,
+      maxWaitMs: config.maxWaitMs,
+      log: logger,
+      crlStatus: () => watcher?.status() ?? [],
+    });
+    browser = config.browser === undefined ? undefined : buildBrowserListener({ access, tls: await tlsBrowserServerOptions(identity), limits: config.limits, log: logger, origins: config.viewerOrigins });
     const svc0 = service;
     // a new CRL: new handshakes check it, connected peers are judged again, revoked members leave their groups
     apply = async (set) => {
@@ -101,6 +136,8 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
     if (initial !== undefined) await svc0.evictRevoked((cert) => isRevokedIn(initial, cert), 'kms:crl');
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const app = server.app;
+    const browserAt = config.browser === undefined || browser === undefined ? undefined : await browser.listen(config.browser.host, config.browser.port);
+    const browserApp = browser?.app;
     service.startRefreshTimer(options.refreshTickMs ?? Math.max(250, Math.min(60_000, Math.floor(config.refreshPeriodMs / 4))));
     const svc = service;
     const st = store;
@@ -109,8 +146,11 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
       url,
       port,
       service: svc,
+      access,
+      ...(browserAt !== undefined ? { browserUrl: browserAt.url } : {}),
       close: async () => {
         watcher?.close();
+        await browserApp?.close();
         await app.close();
         await svc.close();
         d.close();
@@ -119,6 +159,7 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
     };
   } catch (e) {
     watcher?.close();
+    await browser?.app.close();
     await service?.close();
     db?.close();
     await store?.close();

@@ -26,8 +26,8 @@ import { Enrolment } from './enrolment.js';
 import type { EnrolResult } from './enrolment.js';
 import { HardenedGroup } from './hardened-group.js';
 import type { HardenedContext } from './hardened-group.js';
-import { releaseContentKey } from './key-release.js';
-import type { ReleasedKey } from './key-release.js';
+import { findContentKey, releaseContentKey } from './key-release.js';
+import type { FoundKey, ReleasedKey } from './key-release.js';
 import { kmsVerifier, paperKey } from './keys.js';
 import { Mailbox } from './mailbox.js';
 import type { MailItem, RelayLimits } from './mailbox.js';
@@ -466,6 +466,11 @@ export class KmsService {
    */
   releaseContentKey(kid: Uint8Array, actor: string): ReleasedKey | undefined {
     return releaseContentKey(this.groups.values(), this.o.db, (event, detail) => this.log(event, detail), kid, actor);
+  }
+
+  /** A KID's key, group, camera and epoch span, unaudited: the licence server audits its whole decision. */
+  findContentKey(kid: Uint8Array, actor: string): FoundKey | undefined {
+    return findContentKey(this.groups.values(), this.o.db, (event, detail) => this.log(event, detail), kid, actor);
   }
 
   async close(): Promise<void> {

@@ -186,6 +186,20 @@ export async function tlsServerOptions(identity: TlsIdentity, trust: TrustPolicy
   };
 }
 
+/**
+ * Options for a browser-facing listener: TLS 1.3 only, the server's certificate, no client certificate asked for
+ * (the people using it authenticate with accounts, above TLS).
+ */
+export async function tlsBrowserServerOptions(identity: TlsIdentity): Promise<TlsOptions> {
+  return {
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    cert: certsToPem(identity.chain),
+    ...(await keyOptions(identity)),
+    requestCert: false,
+  };
+}
+
 const clientContexts = new Map<string, Promise<SecureContext>>();
 
 function contextKey(identity: TlsIdentity, trust: TrustPolicy): string {
