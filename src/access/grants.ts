@@ -17,7 +17,11 @@
 import type { Right, Role } from './roles.js';
 import { roleAllows } from './roles.js';
 
-export type Principal = { readonly kind: 'user'; readonly name: string } | { readonly kind: 'role'; readonly role: Role };
+/**
+ * Who a grant is for: an account, every account of a role, or a certificate administrator (an operator-CA client
+ * certificate named in the KMS's "admins", by its common name; it holds the admin role's rights).
+ */
+export type Principal = { readonly kind: 'user'; readonly name: string } | { readonly kind: 'role'; readonly role: Role } | { readonly kind: 'certificate'; readonly name: string };
 export type Scope = { readonly kind: 'camera'; readonly serial: string } | { readonly kind: 'group'; readonly group: string };
 export type GrantWindow = { readonly kind: 'fixed'; readonly from: number; readonly to: number } | { readonly kind: 'last'; readonly ms: number };
 
@@ -37,6 +41,8 @@ export interface Grant {
 export interface Account {
   readonly name: string;
   readonly role: Role;
+  /** A certificate administrator rather than an account. */
+  readonly certificate?: boolean;
 }
 
 /** What a KID resolved to at the KMS. */
@@ -66,7 +72,9 @@ export interface KeyDecision {
 export const LIVE_GRACE_MS = 2 * 60_000;
 
 export function grantApplies(g: Grant, who: Account): boolean {
-  return g.principal.kind === 'user' ? g.principal.name === who.name : g.principal.role === who.role;
+  const p = g.principal;
+  if (who.certificate === true) return p.kind === 'certificate' && p.name === who.name;
+  return p.kind === 'user' ? p.name === who.name : p.kind === 'role' && p.role === who.role;
 }
 
 export function grantInForce(g: Grant, now: number): boolean {

@@ -6,7 +6,7 @@
  *   sessions  id (public; names the session in audit and tokens), secret (SHA-256 of the cookie's secret part: a
  *             stolen database opens no session), user, csrf, created_at, seen_at, expires_at, address, user agent,
  *             ended_at (logout, disabling, password change)
- *   grants    who (a user or a role), scope (a camera or a group), rights, window (fixed from/to, or last_ms),
+ *   grants    who (a user, a role, or a certificate administrator), scope (a camera or a group), rights, window (fixed from/to, or last_ms),
  *             valid_from/valid_to, case, created_at/by, revoked_at/by
  */
 import type { Database as Db } from 'better-sqlite3';
@@ -24,7 +24,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions (user);
 CREATE TABLE grants (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user','role')), principal TEXT NOT NULL,
+  principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user','role','certificate')), principal TEXT NOT NULL,
   scope_kind TEXT NOT NULL CHECK (scope_kind IN ('camera','group')), scope TEXT NOT NULL,
   rights TEXT NOT NULL, window_from INTEGER, window_to INTEGER, window_last_ms INTEGER,
   valid_from INTEGER NOT NULL, valid_to INTEGER, case_id TEXT,
@@ -60,7 +60,7 @@ export interface SessionRow {
 
 interface GrantRow {
   readonly id: number;
-  readonly principal_kind: 'user' | 'role';
+  readonly principal_kind: 'user' | 'role' | 'certificate';
   readonly principal: string;
   readonly scope_kind: 'camera' | 'group';
   readonly scope: string;
@@ -86,7 +86,7 @@ export interface StoredGrant extends Grant {
 }
 
 function toGrant(r: GrantRow): StoredGrant {
-  const principal: Principal = r.principal_kind === 'user' ? { kind: 'user', name: r.principal } : { kind: 'role', role: r.principal as Role };
+  const principal: Principal = r.principal_kind === 'role' ? { kind: 'role', role: r.principal as Role } : { kind: r.principal_kind, name: r.principal };
   const scope: Scope = r.scope_kind === 'camera' ? { kind: 'camera', serial: r.scope } : { kind: 'group', group: r.scope };
   const window: GrantWindow = r.window_last_ms !== null ? { kind: 'last', ms: r.window_last_ms } : { kind: 'fixed', from: r.window_from as number, to: r.window_to as number };
   return {
@@ -188,7 +188,7 @@ export class AccessStore {
         )
         .run(
           g.principal.kind,
-          g.principal.kind === 'user' ? g.principal.name : g.principal.role,
+          g.principal.kind === 'role' ? g.principal.role : g.principal.name,
           g.scope.kind,
           g.scope.kind === 'camera' ? g.scope.serial : g.scope.group,
           g.rights.join(','),

@@ -105,6 +105,8 @@ export interface LoginResult {
 export interface GrantSpec {
   readonly user?: string;
   readonly role?: string;
+  /** A certificate administrator's common name. */
+  readonly certificate?: string;
   readonly camera?: string;
   readonly group?: string;
   readonly rights: unknown;
@@ -121,6 +123,8 @@ export interface GrantSpec {
 export interface LicenceAnswer {
   readonly keys: { readonly kid: Buffer; readonly key: Buffer }[];
   readonly decisions: readonly KeyDecision[];
+  /** What each KID (hex) resolved to. */
+  readonly found: ReadonlyMap<string, FoundKey | undefined>;
   readonly audit: number;
 }
 
@@ -255,7 +259,7 @@ export class AccessService {
 
   showUser(name: string): UserView & { grants: StoredGrant[] } {
     const u = this.mustUser(name);
-    const grants = this.store.activeGrants().filter((g) => (g.principal.kind === 'user' ? g.principal.name === name : g.principal.role === u.role));
+    const grants = this.store.activeGrants().filter((g) => (g.principal.kind === 'user' ? g.principal.name === name : g.principal.kind === 'role' && g.principal.role === u.role));
     return { ...viewUser(u, this.store.openSessions(name, this.now()).length), grants };
   }
 
@@ -304,6 +308,8 @@ export class AccessService {
       this.audit(`user:${u.name}`, 'login', { user: u.name, role: u.role, session: id, totp: u.totp !== null }, context);
     });
     this.byAccount.clear(accountKey);
+    // ended and expired sessions are kept a day (their audit entries stay for good)
+    this.store.pruneSessions(now - 86_400_000);
     return { session: { id, user: u.name, role: u.role, csrf, expiresAt }, cookie: `${id}.${secret}` };
   }
 
@@ -360,8 +366,13 @@ export class AccessService {
   // ── grants ───────────────────────────────────────────────────────────────────────────────────────────────
 
   addGrant(spec: GrantSpec, actor: string, context?: AuditContext): StoredGrant {
-    if ((spec.user === undefined) === (spec.role === undefined)) throw new InputError('a grant names a user or a role (one of them)');
-    const principal: Principal = spec.user !== undefined ? { kind: 'user', name: this.mustUser(spec.user).name } : { kind: 'role', role: parseRole(spec.role) };
+    if ([spec.user, spec.role, spec.certificate].filter((x) => x !== undefined).length !== 1) throw new InputError('a grant names a user, a role or a certificate administrator (one of them)');
+    const principal: Principal =
+      spec.user !== undefined
+        ? { kind: 'user', name: this.mustUser(spec.user).name }
+        : spec.certificate !== undefined
+          ? { kind: 'certificate', name: checkIdentifier(spec.certificate, 'certificate administrator name') }
+          : { kind: 'role', role: parseRole(spec.role) };
     if ((spec.camera === undefined) === (spec.group === undefined)) throw new InputError('a grant covers a camera or a group (one of them)');
     const scope: Scope = spec.camera !== undefined ? { kind: 'camera', serial: checkIdentifier(spec.camera, 'camera serial') } : { kind: 'group', group: checkIdentifier(spec.group, 'group id') };
     const rights = parseRights(spec.rights);
@@ -409,13 +420,23 @@ export class AccessService {
    * answered (if the audit write fails, no key). None allowed: LicenceDenied.
    */
   licence(session: Session, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
-    if (kids.length === 0 || kids.length > 64) throw new InputError('a licence request names 1–64 KIDs');
     const u = this.store.user(session.user);
     if (u === undefined || u.disabled_at !== null || !this.sessionOpen(session.id)) throw new AuthenticationFailed('session no longer valid');
-    const who: Account = { name: u.name, role: u.role };
+    return this.decide({ name: u.name, role: u.role }, `user:${u.name}`, { user: u.name, role: u.role, session: session.id }, kids, context);
+  }
+
+  /**
+   * The same decision for a certificate administrator (`/v1/admin/content-key`): only keys a grant to that
+   * certificate (`"certificate": CN`) covers, audited the same way.
+   */
+  adminLicence(commonName: string, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
+    return this.decide({ name: commonName, role: 'admin', certificate: true }, `admin:${commonName}`, { certificate: commonName }, kids, context);
+  }
+
+  private decide(who: Account, actor: string, about: Record<string, unknown>, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
+    if (kids.length === 0 || kids.length > 64) throw new InputError('a licence request names 1–64 KIDs');
     const now = this.now();
     const grants = this.store.activeGrants();
-    const actor = `user:${u.name}`;
     const found = new Map<string, FoundKey | undefined>();
     const decisions: KeyDecision[] = [];
     for (const kid of kids) {
@@ -431,9 +452,7 @@ export class AccessService {
       actor,
       allowed.length > 0 ? 'licence' : 'licence-denied',
       {
-        user: u.name,
-        role: u.role,
-        session: session.id,
+        ...about,
         keys: decisions.map((d) => {
           const f = found.get(d.kid);
           return {
@@ -447,15 +466,16 @@ export class AccessService {
       },
       context,
     );
-    this.o.log?.('licence', { user: u.name, released: allowed.length, denied: decisions.length - allowed.length, audit: seq });
+    this.o.log?.('licence', { actor, released: allowed.length, denied: decisions.length - allowed.length, audit: seq });
     if (allowed.length === 0) throw new LicenceDenied();
-    return { keys: allowed.map((d) => ({ kid: Buffer.from(d.kid, 'hex'), key: (found.get(d.kid) as FoundKey).key })), decisions, audit: seq };
+    return { keys: allowed.map((d) => ({ kid: Buffer.from(d.kid, 'hex'), key: (found.get(d.kid) as FoundKey).key })), decisions, found, audit: seq };
   }
 }
 
 function grantDetail(g: Omit<Grant, 'id'>): Record<string, unknown> {
+  const p = g.principal;
   return {
-    ...(g.principal.kind === 'user' ? { user: g.principal.name } : { role: g.principal.role }),
+    ...(p.kind === 'user' ? { user: p.name } : p.kind === 'certificate' ? { certificate: p.name } : { role: p.role }),
     ...(g.scope.kind === 'camera' ? { camera: g.scope.serial } : { group: g.scope.group }),
     rights: g.rights,
     window: g.window.kind === 'fixed' ? { from: iso(g.window.from), to: iso(g.window.to) } : { lastMs: g.window.ms },

@@ -3,22 +3,18 @@
  * secret the KMS holds. A KID made with another secret than this KMS holds for its epoch is refused and raised as
  * an alarm: never a wrong key.
  *
- * `releaseContentKey` (the administrators' route) audits the release or the refusal before anything is answered — if
- * the audit row cannot be written, no key leaves the KMS. The licence server (access.ts) finds keys with
- * `findContentKey` and audits its whole decision the same way.
+ * Nothing here decides or audits a release: access.ts finds keys with `findContentKey`, decides against the grants
+ * and audits the whole decision before any key is answered.
  */
 import { ErrorCodes, KeyframeError } from '../errors.js';
 import type { KmsDb } from './db.js';
 import type { EpochSpan, GroupRuntime } from './runtime.js';
 
-export interface ReleasedKey {
-  groupId: string;
-  cameraId: string;
-  epoch: number;
-  key: Buffer;
-}
-
-export interface FoundKey extends ReleasedKey {
+export interface FoundKey {
+  readonly groupId: string;
+  readonly cameraId: string;
+  readonly epoch: number;
+  readonly key: Buffer;
   readonly span: EpochSpan;
 }
 
@@ -41,12 +37,4 @@ export function findContentKey(groups: Iterable<GroupRuntime>, db: KmsDb, log: (
     return { groupId: g.row.id, cameraId: k.cameraId, epoch: k.epoch, key: asBuffer(k.key), span: g.epochSpan(k.epoch) };
   }
   return undefined;
-}
-
-export function releaseContentKey(groups: Iterable<GroupRuntime>, db: KmsDb, log: (event: string, detail: Record<string, unknown>) => void, kid: Uint8Array, actor: string): ReleasedKey | undefined {
-  const kidHex = Buffer.from(kid).toString('hex');
-  const found = findContentKey(groups, db, log, kid, actor);
-  db.audit(actor, found !== undefined ? 'content-key-release' : 'content-key-unknown', found !== undefined ? { kid: kidHex, group: found.groupId, camera: found.cameraId, epoch: found.epoch } : { kid: kidHex });
-  if (found === undefined) return undefined;
-  return { groupId: found.groupId, cameraId: found.cameraId, epoch: found.epoch, key: found.key };
 }

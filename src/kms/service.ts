@@ -26,8 +26,8 @@ import { Enrolment } from './enrolment.js';
 import type { EnrolResult } from './enrolment.js';
 import { HardenedGroup } from './hardened-group.js';
 import type { HardenedContext } from './hardened-group.js';
-import { findContentKey, releaseContentKey } from './key-release.js';
-import type { FoundKey, ReleasedKey } from './key-release.js';
+import { findContentKey } from './key-release.js';
+import type { FoundKey } from './key-release.js';
 import { kmsVerifier, paperKey } from './keys.js';
 import { Mailbox } from './mailbox.js';
 import type { MailItem, RelayLimits } from './mailbox.js';
@@ -458,15 +458,7 @@ export class KmsService {
     return g.groupKey();
   }
 
-  // ── content keys (key-release.ts; for the licence server and tests) ───────────────────────────────────────
-
-  /**
-   * Releases the content key of `kid` to `actor`. The release (or the refusal) is audited first: if the audit row
-   * cannot be written, no key leaves the KMS.
-   */
-  releaseContentKey(kid: Uint8Array, actor: string): ReleasedKey | undefined {
-    return releaseContentKey(this.groups.values(), this.o.db, (event, detail) => this.log(event, detail), kid, actor);
-  }
+  // ── content keys (key-release.ts; the licence decision is access.ts's) ───────────────────────────────────────
 
   /** A KID's key, group, camera and epoch span, unaudited: the licence server audits its whole decision. */
   findContentKey(kid: Uint8Array, actor: string): FoundKey | undefined {

@@ -92,7 +92,9 @@ describe('group keys in the pipeline', () => {
     const b = await cam('CAM-B').sync('lobby');
     expect(b.status).toBe('removed');
     expect(hex((await cam('CAM-B').currentContentKey('lobby')).kid)).not.toBe(hex(second.kid));
-    // the KMS releases both keys by KID; with them the session decrypts to the source frames and verifies
+    // the KMS releases both keys by KID (to an administrator granted them); with them the session decrypts to the
+    // source frames and verifies
+    await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: 'lobby', rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
     const keys = await Promise.all([first, second].map((k) => admin.json<{ key: string }>('POST', '/v1/admin/content-key', { kid: hex(k.kid) })));
     expect(keys.map((k) => k.key)).toEqual([hex(first.key), hex(second.key)]);
     const dir = join(ringDir, readdirSync(ringDir).find((n) => n.endsWith(s?.session as string)) as string);

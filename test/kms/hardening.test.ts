@@ -80,6 +80,11 @@ describe('KMS hardening', () => {
     for (const c of cams) await c.camera.enrol();
     const admin = await site.admin(kms.url);
     await admin.json('POST', '/v1/admin/groups', { id: 'vault', members: ['CAM-B', 'CAM-C'] });
+    // no grant: no key (the generic refusal), and the refusal is audited
+    await cams[0]?.camera.sync('vault');
+    const k0 = await (cams[0] as (typeof cams)[0]).camera.currentContentKey('vault');
+    await expect(admin.json('POST', '/v1/admin/content-key', { kid: Buffer.from(k0.kid).toString('hex') })).rejects.toMatchObject({ code: ErrorCodes.FORBIDDEN });
+    await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: 'vault', rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
     await cams[0]?.camera.sync('vault');
     const k = await (cams[0] as (typeof cams)[0]).camera.currentContentKey('vault');
     const kid = Buffer.from(k.kid).toString('hex');
@@ -99,7 +104,11 @@ describe('KMS hardening', () => {
     admin.close();
     for (const c of cams) await c.close();
     await kms.close();
-    expect(auditRows('content-key-release')).toEqual([{ actor: 'admin:ops', detail: { kid, group: 'vault', camera: 'CAM-B', epoch: 1 } }]);
+    const decisions = [...auditRows('licence-denied'), ...auditRows('licence')].map((r) => ({ actor: r.actor, keys: (r.detail['keys'] as Record<string, unknown>[]).map((k) => ({ kid: k['kid'], decision: k['decision'], group: k['group'], camera: k['camera'], epoch: k['epoch'] })) }));
+    expect(decisions).toEqual([
+      { actor: 'admin:ops', keys: [{ kid, decision: 'denied', group: 'vault', camera: 'CAM-B', epoch: 1 }] },
+      { actor: 'admin:ops', keys: [{ kid, decision: 'released', group: 'vault', camera: 'CAM-B', epoch: 1 }] },
+    ]);
     await start();
   });
 

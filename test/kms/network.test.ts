@@ -185,6 +185,7 @@ describe('KMS process with 25 cameras over mutual TLS', () => {
     const secrets = new Set<string>();
     for (const s of live) secrets.add(Buffer.from((await cam(s).hardenedMember(GROUP))?.epochSecret() ?? []).toString('hex'));
     expect(secrets.size).toBe(1);
+    await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: GROUP, rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
     for (const s of ['CAM-02', 'CAM-25']) {
       const k = await cam(s).currentContentKey(GROUP);
       const r = await admin.json<{ camera: string; epoch: number; key: string }>('POST', '/v1/admin/content-key', { kid: Buffer.from(k.kid).toString('hex') });

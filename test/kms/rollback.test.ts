@@ -51,6 +51,7 @@ beforeAll(async () => {
   await start(true);
   for (const s of CAMS) await cam(s).enrol();
   await admin.json('POST', '/v1/admin/groups', { id: 'yard', members: CAMS, leader: 'CAM-A' });
+  await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: 'yard', rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
 }, 240_000);
 
 afterAll(async () => {

@@ -51,6 +51,8 @@ describe('KMS service (hardened)', () => {
     expect(view.members).toEqual(['CAM-A', 'CAM-B', 'CAM-C']);
     for (const s of ['CAM-A', 'CAM-B', 'CAM-C']) expect((await cam(s).sync('lobby')).epoch).toBe(1);
     const keyA = await cam('CAM-A').currentContentKey('lobby');
+    // a certificate administrator gets keys only through a grant, like anyone
+    await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: 'lobby', rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
     const k = await admin.json<{ camera: string; epoch: number; key: string }>('POST', '/v1/admin/content-key', { kid: Buffer.from(keyA.kid).toString('hex') });
     expect(k).toMatchObject({ camera: 'CAM-A', epoch: 1, key: Buffer.from(keyA.key).toString('hex') });
   });

@@ -144,7 +144,8 @@ describe('KMS start-up on its state at rest', () => {
       d.prepare("DELETE FROM meta WHERE key <> 'schema'").run();
       d.prepare("UPDATE meta SET value = '1' WHERE key = 'schema'").run();
       d.exec('DROP TABLE alarms');
-      // schema 3 (the audit chain) undone too
+      // schemas 3 (the audit chain) and 4 (accounts) undone too
+      d.exec('DROP TABLE grants; DROP TABLE sessions; DROP TABLE users;');
       d.exec('DROP INDEX audit_by_action; DROP TABLE audit_checkpoints; ALTER TABLE audit DROP COLUMN entry; ALTER TABLE audit DROP COLUMN leaf; ALTER TABLE audit DROP COLUMN prev; ALTER TABLE audit DROP COLUMN hash;');
     });
     await withKms(async (kms) => {

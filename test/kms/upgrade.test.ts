@@ -170,8 +170,11 @@ describe('a KMS database of the previous release (6108ebc, schema 2) under the c
     expect(status.database).toMatchObject({ journalMode: 'wal', cameras: 2, groups: 1, bundles: 2 });
   });
 
-  it('every content key the previous release released (epochs 1 and 2, both cameras) is released again, the same key', async () => {
+  it('every content key the previous release released (epochs 1 and 2, both cameras) is released again, the same key — now only through a grant', async () => {
     expect(Object.keys(expected.contentKeys)).toEqual(['1', '2']);
+    // since schema 4 a certificate administrator gets keys only where a grant covers them: none yet, none released
+    await expect(release(expected.contentKeys['1']?.['CAM-A']?.kid as string)).rejects.toMatchObject({ code: 'KF_ERR_FORBIDDEN' });
+    await adm().json('POST', '/v1/admin/grants', { certificate: 'ops', group: GROUP, rights: ['playback'], lastMs: 100 * 365 * 86_400_000 });
     for (const [epoch, byCamera] of Object.entries(expected.contentKeys)) {
       expect(Object.keys(byCamera)).toEqual(['CAM-A', 'CAM-B']);
       for (const [serial, k] of Object.entries(byCamera)) {
@@ -212,19 +215,22 @@ describe('a KMS database of the previous release (6108ebc, schema 2) under the c
     const entries = afterFirstRun.map((r) => JSON.parse(r.entry) as Record<string, unknown>);
     // the previous release's rows, chained as they were: same order, time, actor, action and detail
     expect(entries.slice(0, expected.audit.rows)).toEqual(expected.audit.entries.map((e) => ({ v: 1, seq: e.seq, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, detail: e.detail })));
-    // then this run's: four releases of the old keys, the refresh, two releases of the new ones, the challenge round
+    // then this run's: a refused release, the grant, four releases of the old keys, the refresh, two releases of the
+    // new ones, the challenge round
     expect(entries.slice(expected.audit.rows).map((e) => [e['seq'], e['actor'], e['action']])).toEqual([
-      [10, 'admin:ops', 'content-key-release'],
-      [11, 'admin:ops', 'content-key-release'],
-      [12, 'admin:ops', 'content-key-release'],
-      [13, 'admin:ops', 'content-key-release'],
-      [14, 'kms', 'rekey'],
-      [15, 'admin:ops', 'content-key-release'],
-      [16, 'admin:ops', 'content-key-release'],
-      [17, 'CAM-A', 'group-auth'],
+      [10, 'admin:ops', 'licence-denied'],
+      [11, 'admin:ops', 'grant-add'],
+      [12, 'admin:ops', 'licence'],
+      [13, 'admin:ops', 'licence'],
+      [14, 'admin:ops', 'licence'],
+      [15, 'admin:ops', 'licence'],
+      [16, 'kms', 'rekey'],
+      [17, 'admin:ops', 'licence'],
+      [18, 'admin:ops', 'licence'],
+      [19, 'CAM-A', 'group-auth'],
     ]);
     const checkpoints = read((d) => d.prepare<[], { size: number; head: string }>('SELECT size, head FROM audit_checkpoints ORDER BY size').all());
-    expect(checkpoints).toEqual([{ size: 17, head: afterFirstRun.at(-1)?.hash }]);
+    expect(checkpoints).toEqual([{ size: 19, head: afterFirstRun.at(-1)?.hash }]);
   });
 
   it('a second start on the upgraded file migrates nothing and works: the group on epoch 3, old and new keys released, the chain extended, not rewritten', async () => {
@@ -244,8 +250,8 @@ describe('a KMS database of the previous release (6108ebc, schema 2) under the c
     expect(schemaOf()).toBe(String(LATEST));
     const rows = chainRows();
     expect(rows.slice(0, afterFirstRun.length)).toEqual(afterFirstRun);
-    expect(rows.map((x) => (JSON.parse(x.entry) as { action: string }).action).slice(afterFirstRun.length)).toEqual(['content-key-release']);
-    expect(verifyChain(rows)).toEqual({ ok: true, head: rows.at(-1)?.hash, entries: 18 });
-    expect(read((d) => d.prepare<[], { size: number }>('SELECT size FROM audit_checkpoints ORDER BY size').all().map((c) => c.size))).toEqual([17, 18]);
+    expect(rows.map((x) => (JSON.parse(x.entry) as { action: string }).action).slice(afterFirstRun.length)).toEqual(['licence']);
+    expect(verifyChain(rows)).toEqual({ ok: true, head: rows.at(-1)?.hash, entries: 20 });
+    expect(read((d) => d.prepare<[], { size: number }>('SELECT size FROM audit_checkpoints ORDER BY size').all().map((c) => c.size))).toEqual([19, 20]);
   });
 });

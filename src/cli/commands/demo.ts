@@ -75,6 +75,9 @@ async function demoGroupKey(data: string, pin: string, ca: CaStore, caStore: Key
       const known = (await admin.json<{ groups: { id: string }[] }>('GET', '/v1/admin/groups')).groups.some((g) => g.id === 'demo');
       if (known) await admin.json('POST', '/v1/admin/groups/demo/refresh', {});
       else await admin.json('POST', '/v1/admin/groups', { id: 'demo', members: [serial], leader: serial });
+      // the administrator's certificate gets keys only through a grant, like any account (audited)
+      const granted = (await admin.json<{ grants: { principal: { kind: string; name?: string }; scope: { group?: string } }[] }>('GET', '/v1/admin/grants')).grants.some((g) => g.principal.kind === 'certificate' && g.principal.name === 'ops' && g.scope.group === 'demo');
+      if (!granted) await admin.json('POST', '/v1/admin/grants', { certificate: 'ops', group: 'demo', rights: ['playback'], lastMs: 365 * 86_400_000 });
       const synced = await agent.camera.sync('demo');
       const k = await agent.camera.currentContentKey('demo');
       say(`5. group keys: KMS at ${kms.url}  $ keyframe kms serve --config ${configPath}`);

@@ -56,6 +56,7 @@ export function accountRoutes(server: SecureServer, access: AccessService): void
           properties: {
             user: NAME,
             role: { type: 'string' },
+            certificate: NAME,
             camera: { type: 'string' },
             group: { type: 'string' },
             rights: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 4 },
