@@ -143,17 +143,17 @@ export function verifyLog(rows: readonly ChainRow[], checkpoints: readonly Check
   const chain = verifyChain(rows);
   const sorted = [...checkpoints].sort((a, b) => a.size - b.size);
   const base = { entries: rows.length, head: chain.ok ? chain.head : '', checkpoints: checkpoints.length };
-  // a checkpoint beyond the end: entries were cut off (named before anything else: it explains a missing tail)
+  // a checkpoint beyond the end: entries were cut off (named once the chain itself is whole)
   const beyond = sorted.filter((c) => c.size > rows.length).at(-1);
   let covered = 0;
   for (const c of sorted) {
     const problem = checkpointProblem(c, publicKey, origin);
     if (problem !== undefined) return { ok: false, ...base, covered, uncovered: rows.length - covered, problem: { checkpoint: c.size, message: problem } };
   }
+  if (!chain.ok) return { ok: false, ...base, covered, uncovered: 0, problem: { seq: chain.seq, message: `entry ${chain.seq}: ${chain.problem}` } };
   if (beyond !== undefined) {
     return { ok: false, ...base, covered, uncovered: 0, problem: { seq: rows.length + 1, checkpoint: beyond.size, message: `the log ends at entry ${rows.length}, but a signed checkpoint covers ${beyond.size} entries: entries ${rows.length + 1}…${beyond.size} were removed` } };
   }
-  if (!chain.ok) return { ok: false, ...base, covered, uncovered: 0, problem: { seq: chain.seq, message: `entry ${chain.seq}: ${chain.problem}` } };
   let previous = 0;
   for (const c of sorted) {
     const row = rows[c.size - 1] as ChainRow;

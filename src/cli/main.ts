@@ -9,6 +9,8 @@ import { errnoCode, knownError } from '../errors.js';
 import { dieBySignal, installSignalCleanup, removeTemporariesSync } from '../util/cleanup.js';
 import { endWithSupervisor } from '../supervisor/supervisor.js';
 import type { CliContext } from './context.js';
+import { registerAccessCommands } from './commands/access.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerCameraCommands } from './commands/camera.js';
 import { registerCertCommands } from './commands/cert.js';
@@ -44,6 +46,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerRecordingCommands(program, ctx);
   registerGroupKeyCommands(program, ctx);
   registerKmsCommands(program, ctx);
+  registerAccessCommands(program, ctx);
+  registerAuditCommands(program, ctx);
   registerNvrCommands(program, ctx);
   registerCameraCommands(program, ctx);
   registerDemoCommand(program, ctx);

@@ -3,15 +3,14 @@
  * added since the last one, and at shutdown. The signature is the KMS identity key's (ECDSA P-256 in its key store),
  * so `keyframe audit verify` checks it offline against the operator CA.
  *
- * At start the tail is checked: the last checkpoint's signature, that the chain still has that head at that size,
- * and the chain from there to the end. A database whose audit log was cut below a checkpoint, or edited after one,
+ * At start the log is checked: the last checkpoint's signature, the whole chain, and that the chain still has the
+ * checkpoint's head at its size. A database whose audit log was cut below a checkpoint, or edited after one,
  * is named and refused — the KMS does not start on a log it cannot vouch for.
  */
 import type { KeyObject } from 'node:crypto';
-import { checkpointBody, checkpointProblem, verifyChain } from '../audit/chain.js';
+import { GENESIS, checkpointBody, checkpointProblem, verifyChain } from '../audit/chain.js';
 import type { Checkpoint } from '../audit/chain.js';
 import { StoreError } from '../util/sqlite.js';
-import type { X509Certificate } from '../pki/x509.js';
 import type { KmsAudit } from './audit-store.js';
 
 export interface CheckpointerOptions {
@@ -25,10 +24,7 @@ export interface CheckpointerOptions {
   readonly log: (event: string, detail: Record<string, unknown>) => void;
 }
 
-/** The name a KMS signs its checkpoints as: its certificate's subject. */
-export function auditOrigin(identity: X509Certificate): string {
-  return `keyframe-kms ${identity.subject}`;
-}
+export { auditOrigin } from '../audit/export.js';
 
 export const CHECKPOINT_DEFAULTS = { everyEntries: 256, intervalMs: 60_000 } as const;
 
@@ -48,18 +44,24 @@ export class AuditCheckpointer {
     const a = this.o.audit;
     const last = a.lastCheckpoint();
     const { size } = a.head();
-    if (last === undefined) {
-      const chain = verifyChain(a.rows(1, Number.MAX_SAFE_INTEGER));
-      if (!chain.ok) throw new StoreError(`the KMS audit log is damaged at entry ${chain.seq}: ${chain.problem}; run keyframe audit verify for the whole log`);
-      return;
+    if (last !== undefined) {
+      const problem = checkpointProblem(last, publicKey, this.o.origin);
+      if (problem !== undefined) throw new StoreError(`the KMS audit log's last ${problem}; run keyframe audit verify`);
+      if (size < last.size) throw new StoreError(`the KMS audit log ends at entry ${size}, but its signed checkpoint covers ${last.size} entries: entries ${size + 1}…${last.size} were removed (the database was rolled back or cut); run keyframe audit verify`);
     }
-    if (size < last.size) throw new StoreError(`the KMS audit log ends at entry ${size}, but its signed checkpoint covers ${last.size} entries: entries ${size + 1}…${last.size} were removed (the database was rolled back or cut); run keyframe audit verify`);
-    const problem = checkpointProblem(last, publicKey, this.o.origin);
-    if (problem !== undefined) throw new StoreError(`the KMS audit log's last ${problem}; run keyframe audit verify`);
-    const at = a.row(last.size);
-    if (at === undefined || at.hash !== last.head) throw new StoreError(`the KMS audit log does not match its signed checkpoint at entry ${last.size}: an entry at or before it was altered; run keyframe audit verify`);
-    const rest = verifyChain(a.rows(last.size + 1, Number.MAX_SAFE_INTEGER), { seq: last.size, hash: last.head });
-    if (!rest.ok) throw new StoreError(`the KMS audit log is damaged at entry ${rest.seq}: ${rest.problem}; run keyframe audit verify`);
+    // the whole chain, in pages (about 1 s per million entries)
+    let at = { seq: 0, hash: GENESIS };
+    for (;;) {
+      const page = a.rows(at.seq + 1, 50_000);
+      if (page.length === 0) break;
+      const check = verifyChain(page, at);
+      if (!check.ok) throw new StoreError(`the KMS audit log is damaged at entry ${check.seq}: ${check.problem}; run keyframe audit verify`);
+      at = { seq: check.entries, hash: check.head };
+      if (last !== undefined && at.seq >= last.size && at.seq - page.length < last.size) {
+        const row = page[last.size - (at.seq - page.length) - 1];
+        if (row?.hash !== last.head) throw new StoreError(`the KMS audit log does not match its signed checkpoint at entry ${last.size}: an entry at or before it was altered and the chain recomputed; run keyframe audit verify`);
+      }
+    }
   }
 
   start(): void {

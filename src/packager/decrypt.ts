@@ -80,6 +80,21 @@ function sampleKid(track: TrackInfo, sample: DemuxedSample): Uint8Array {
   return sample.kid ?? (track.protection as NonNullable<TrackInfo['protection']>).kid;
 }
 
+/**
+ * The KIDs (hex, in the order first met) whose keys decrypting `source` needs, found without decrypting anything: the
+ * track's default KID, the KID a `seig` sample group gives any sample (key rotation), and the KID of every key check
+ * in the file — exactly the keys `decryptChunks` asks for. Reads the whole file (sample data is read, never
+ * decrypted). Empty when the track is not encrypted.
+ */
+export async function encryptedKids(source: Mp4Source): Promise<string[]> {
+  const { track, samples } = await openMp4(source);
+  if (track.protection === undefined) return [];
+  const kids = new Set<string>([hex(track.protection.kid)]);
+  for await (const s of samples()) kids.add(hex(sampleKid(track, s)));
+  for (const c of await readKeyChecks(source)) kids.add(hex(c.kid));
+  return [...kids];
+}
+
 /** A sample in the clear, with its timing. */
 export interface ClearSample {
   readonly sample: FragmentSample;

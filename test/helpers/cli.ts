@@ -21,12 +21,17 @@ function baseEnv(): NodeJS.ProcessEnv {
   return rest;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = REPO): Promise<CliResult> {
+/** `input`: written to the CLI's stdin, which is then closed (e.g. a password line); absent: stdin is left open. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = REPO, input?: string): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
       resolvePromise({ code, stdout, stderr });
     });
+    if (input !== undefined) {
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(input);
+    }
   });
 }
 

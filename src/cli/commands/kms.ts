@@ -31,20 +31,20 @@ import { withCa } from './ca.js';
 
 const DEFAULT_URL = `https://127.0.0.1:${KMS_DEFAULTS.port}`;
 
-interface AdminOptions {
+export interface AdminOptions {
   url?: string;
   identity?: string;
   json?: boolean;
 }
 
-function adminOptions(cmd: Command): Command {
+export function adminOptions(cmd: Command): Command {
   return cmd
     .option('--url <URL>', `KMS address (default $KEYFRAME_KMS_URL or ${DEFAULT_URL})`)
     .option('--identity <DIR>', 'administrator identity: an operator-CA client certificate directory (default $KEYFRAME_KMS_ADMIN)')
     .option('--json', 'JSON output', false);
 }
 
-async function withAdmin<T>(o: AdminOptions, fn: (c: KmsClient) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(o: AdminOptions, fn: (c: KmsClient) => Promise<T>): Promise<T> {
   const identity = o.identity ?? process.env['KEYFRAME_KMS_ADMIN'];
   if (identity === undefined || identity === '') throw new UsageError('--identity <DIR> (or $KEYFRAME_KMS_ADMIN) is required: the operator-CA client identity of an administrator');
   const client = await openAdminClient(o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, resolve(identity));

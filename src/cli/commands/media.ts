@@ -1,8 +1,10 @@
 /** `keyframe package` and `keyframe decrypt`: Common Encryption of H.264 into CMAF, and back. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { UsageError } from '../../errors.js';
-import { decryptChunks, emptyReport } from '../../packager/decrypt.js';
+import { openBrowserSession } from '../../access/licence-client.js';
+import { ErrorCodes, KeyframeError, MediaError, UsageError } from '../../errors.js';
+import { readRoots } from '../../kms/open.js';
+import { decryptChunks, emptyReport, encryptedKids } from '../../packager/decrypt.js';
 import type { KeySet } from '../../packager/decrypt.js';
 import { writeChunksAtomic } from '../../packager/files.js';
 import { openInput } from '../../packager/input.js';
@@ -12,6 +14,8 @@ import { emptyStats, packageChunks } from '../../packager/package.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../options.js';
+import { readSecret } from '../secret-input.js';
+import { toPem } from '../../pki/pem.js';
 
 export function hex16(value: string, option: string): Buffer {
   if (!/^[0-9a-fA-F]{32}$/.test(value)) throw new UsageError(`${option} must be 32 hex digits (16 bytes)`);
@@ -82,21 +86,94 @@ export function registerMediaCommands(program: Command, ctx: CliContext): void {
     .argument('<IN>', 'encrypted MP4, recording directory, or evidence bundle')
     .requiredOption('--out <OUT.mp4>', 'output file')
     .option('--key <HEX|KID:HEX>', 'one key for every KID, or KID:KEY (repeatable)', collect, [])
+    .option('--licence <URL>', "instead of --key: the KMS's browser listener (https://host:port); logs in as --user and asks for exactly the keys IN needs")
+    .option('--user <NAME>', 'the KMS account to log in with (--licence); its password is read from the terminal or one line of stdin')
+    .option('--kms-ca <FILE>', 'the operator CA certificate the KMS must chain to (--licence; default $KEYFRAME_KMS_CA)')
+    .option('--totp', 'also read a TOTP code, after the password (--licence)', false)
     .option('--force', 'replace OUT if it exists (never an input)')
-    .action(async (inPath: string, o: { out: string; key: string[]; force?: boolean }) => {
-      const keys = parseKeys(o.key);
+    .action(async (inPath: string, o: { out: string; key: string[]; licence?: string; user?: string; kmsCa?: string; totp: boolean; force?: boolean }) => {
+      let licence: LicenceOptions | undefined;
+      if (o.licence !== undefined) {
+        if (o.key.length > 0) throw new UsageError('--licence and --key are exclusive: give the keys, or ask the KMS for them');
+        if (new URL(o.licence).protocol !== 'https:') throw new UsageError(`--licence must be an https URL (the KMS's browser listener): ${o.licence}`);
+        if (o.user === undefined) throw new UsageError('--licence needs --user NAME: the account to log in with');
+        const caFile = o.kmsCa ?? process.env['KEYFRAME_KMS_CA'];
+        if (caFile === undefined || caFile === '') throw new UsageError('--kms-ca FILE (or $KEYFRAME_KMS_CA) is required with --licence: the operator CA certificate the KMS must chain to');
+        const ca = readRoots(resolve(caFile)).map((c) => toPem(c.rawData, 'CERTIFICATE'));
+        licence = { url: o.licence, ca, user: o.user, totp: o.totp };
+      } else {
+        if (o.user !== undefined || o.kmsCa !== undefined || o.totp) throw new UsageError('--user, --kms-ca and --totp go with --licence URL');
+        if (o.key.length === 0) throw new UsageError('--key or --licence is required');
+      }
+      let keys = licence === undefined ? parseKeys(o.key) : undefined;
       const out = await checkOutput(o.out, { kind: 'file', inputs: [inPath], directoryInputs: true, force: o.force === true });
       const input = await openEncryptedSource(resolve(inPath));
       const report = emptyReport();
+      let kidCount = 0;
       try {
-        await writeChunksAtomic(out.path, decryptChunks(input.source, keys, report));
+        if (licence !== undefined) {
+          const kids = await encryptedKids(input.source);
+          if (kids.length === 0) throw new MediaError('the input is not encrypted (no protection scheme in its sample entry): there is nothing to decrypt');
+          kidCount = kids.length;
+          keys = await licenceKeys(licence, kids, ctx);
+        }
+        await writeChunksAtomic(out.path, decryptChunks(input.source, keys as KeySet, report));
       } finally {
         await input.close();
       }
       const from = input.kind === 'mp4' ? '' : ` (${input.kind === 'recording' ? 'recording' : 'evidence bundle'}: ${input.fragmentFiles} fragment files)`;
       println(ctx.stdout, `decrypted ${report.samples} samples in ${report.fragments} fragments${from} → ${out.path}`);
+      if (licence !== undefined) println(ctx.stdout, `  keys: ${kidCount} from the KMS at ${new URL(licence.url).origin}, licensed to ${licence.user}`);
       for (const k of report.kids) {
         println(ctx.stdout, `  KID ${k.kid}: ${k.checked ? 'key verified against the key check in the file' : 'key NOT verifiable (the file carries no key check): the output is the clear video only if the key is right'}`);
       }
     });
+}
+
+interface LicenceOptions {
+  readonly url: string;
+  /** The operator CA, PEM. */
+  readonly ca: readonly string[];
+  readonly user: string;
+  readonly totp: boolean;
+}
+
+/** A licence asks for at most this many KIDs (the KMS's bound). */
+const LICENCE_BATCH = 64;
+
+/**
+ * The keys of exactly `kids` (hex) from the KMS: the password (and TOTP code) read, a session opened, a licence asked
+ * for, the session closed. Every KID must be granted: a refusal, or any KID not granted, is an error naming the
+ * KIDs, before anything is decrypted.
+ */
+async function licenceKeys(o: LicenceOptions, kids: readonly string[], ctx: CliContext): Promise<KeySet> {
+  const password = await readSecret(`Password for ${o.user}: `, ctx, { what: `password for ${o.user}` });
+  const code = o.totp ? await readSecret(`TOTP code for ${o.user}: `, ctx, { what: `TOTP code for ${o.user}` }) : undefined;
+  const session = await openBrowserSession(o.url, o.ca, o.user, password, code);
+  const got = new Map<string, Uint8Array>();
+  try {
+    for (let i = 0; i < kids.length; i += LICENCE_BATCH) {
+      const batch = kids.slice(i, i + LICENCE_BATCH);
+      try {
+        const answer = await session.licence(batch.map((k) => Buffer.from(k, 'hex')));
+        for (const k of batch) {
+          const key = answer.get(k);
+          if (key !== undefined) got.set(k, key);
+        }
+      } catch (e) {
+        // one batch of several refused entirely: its KIDs are not granted (reported below with the others)
+        if (!(kids.length > LICENCE_BATCH && e instanceof KeyframeError && e.code === ErrorCodes.FORBIDDEN)) throw e;
+      }
+    }
+  } finally {
+    try {
+      await session.logout();
+    } catch (e) {
+      ctx.stderr.write(`keyframe: warning: logging out of the KMS failed (${e instanceof Error ? e.message : String(e)}): the session ends by itself when idle\n`);
+    }
+  }
+  if (got.size === 0) throw new KeyframeError(ErrorCodes.FORBIDDEN, 'licence: refused');
+  const missing = kids.filter((k) => !got.has(k));
+  if (missing.length > 0) throw new KeyframeError(ErrorCodes.FORBIDDEN, `licence: ${missing.length} of ${kids.length} KIDs not granted to ${o.user} (${missing.join(', ')}): nothing decrypted`);
+  return { byKid: got };
 }
