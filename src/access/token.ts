@@ -18,6 +18,8 @@ import { randomBytes } from 'node:crypto';
 import type { KeyObject, webcrypto } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { ErrorCodes, KeyframeError } from '../errors.js';
+import { aclProblem } from './acl.js';
+import type { AclEntry } from './acl.js';
 
 /** The claims of an access token. `iat` and `exp` are seconds since the epoch. */
 export interface AccessClaims {
@@ -35,6 +37,8 @@ export interface AccessClaims {
   exp: number;
   /** A unique token identifier (see `newTokenId`). */
   jti: string;
+  /** What the holder may do at the NVR (acl.ts), resolved from its grants when the token was issued. */
+  acl: AclEntry[];
 }
 
 /**
@@ -103,7 +107,7 @@ function claimsProblem(claims: Readonly<Record<string, unknown>>): string | unde
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return `claim "${name}" is not a whole number of seconds`;
   }
   if ((claims['exp'] as number) <= (claims['iat'] as number)) return 'claim "exp" is not after "iat"';
-  return undefined;
+  return aclProblem(claims['acl']);
 }
 
 /**
@@ -117,7 +121,8 @@ export async function signAccessToken(claims: AccessClaims, signer: TokenSigner,
   if (keyId !== undefined && keyId.length === 0) throw new KeyframeError(ErrorCodes.INTERNAL, 'cannot sign an access token: empty key id');
   const header = keyId !== undefined ? { alg: 'ES256', typ: TOKEN_TYPE, kid: keyId } : { alg: 'ES256', typ: TOKEN_TYPE };
   // A fresh object in a fixed order: nothing but the claims, whatever else the caller's object carries.
-  const payload: AccessClaims = { iss: claims.iss, sub: claims.sub, aud: claims.aud, sid: claims.sid, role: claims.role, iat: claims.iat, exp: claims.exp, jti: claims.jti };
+  const acl = claims.acl.map((e) => ({ cams: [...e.cams], rights: [...e.rights], from: e.from, to: e.to }));
+  const payload: AccessClaims = { iss: claims.iss, sub: claims.sub, aud: claims.aud, sid: claims.sid, role: claims.role, iat: claims.iat, exp: claims.exp, jti: claims.jti, acl };
   const signingInput = `${encodeSegment(header)}.${encodeSegment(payload)}`;
   const signature = await signer(Buffer.from(signingInput, 'ascii'));
   if (!(signature instanceof Uint8Array) || signature.length !== ES256_SIGNATURE_BYTES) {
@@ -214,6 +219,7 @@ export async function verifyAccessToken(token: string, publicKey: KeyObject | we
     iat: payload['iat'] as number,
     exp: payload['exp'] as number,
     jti: payload['jti'] as string,
+    acl: payload['acl'] as AclEntry[],
   };
   // jose checks these already; checked again here so that no option of jose's can weaken them unnoticed.
   if (claims.iss !== expect.issuer) throw new TokenRefused('unexpected issuer');

@@ -14,11 +14,12 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, InputError, KeyframeError, NotFoundError } from '../errors.js';
-import { LIVE_GRACE_MS, decideKey } from '../access/grants.js';
+import { LIVE_GRACE_MS, decideKey, grantApplies, grantInForce, windowAt } from '../access/grants.js';
+import type { AclEntry } from '../access/acl.js';
 import type { Account, Grant, GrantWindow, KeyDecision, KeyEpoch, Principal, Scope } from '../access/grants.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../access/password.js';
 import { FailureCounter } from '../access/rate-limit.js';
-import { checkUserName, parseRights, parseRole } from '../access/roles.js';
+import { checkUserName, parseRights, parseRole, roleAllows } from '../access/roles.js';
 import type { Role } from '../access/roles.js';
 import { base32Encode, generateTotpSecret, otpauthUri, verifyTotp } from '../access/totp.js';
 import { accessTokenLifetimeSeconds, newTokenId, signAccessToken } from '../access/token.js';
@@ -52,6 +53,8 @@ export interface AccessOptions {
   readonly sealer: Sealer;
   /** KID → key and epoch (KmsService.findContentKey). */
   readonly findKey: (kid: Uint8Array, actor: string) => FoundKey | undefined;
+  /** A group's members now (for access tokens; KmsService.show). */
+  readonly membersOf?: (group: string) => readonly string[];
   /** Signs access tokens (the KMS key, ES256). */
   readonly signToken: TokenSigner;
   /** The token issuer (the KMS's name) and the audiences (NVR names) it issues tokens for. */
@@ -358,9 +361,24 @@ export class AccessService {
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + accessTokenLifetimeSeconds;
     const jti = newTokenId();
-    this.audit(`user:${session.user}`, 'token', { user: session.user, session: session.id, audience, jti, exp: iso(exp * 1000) }, context);
-    const token = await signAccessToken({ iss: this.o.issuer, sub: session.user, aud: audience, sid: session.id, role: session.role, iat, exp, jti }, this.o.signToken);
+    const acl = this.aclOf({ name: session.user, role: session.role }, iat * 1000);
+    this.audit(`user:${session.user}`, 'token', { user: session.user, session: session.id, audience, jti, exp: iso(exp * 1000), acl }, context);
+    const token = await signAccessToken({ iss: this.o.issuer, sub: session.user, aud: audience, sid: session.id, role: session.role, iat, exp, jti, acl }, this.o.signToken);
     return { token, expiresAt: exp * 1000 };
+  }
+
+  /** The account's grants in force at `now`, resolved for an NVR (access/acl.ts). */
+  aclOf(who: Account, now: number): AclEntry[] {
+    const out: AclEntry[] = [];
+    for (const g of this.store.activeGrants()) {
+      if (!grantApplies(g, who) || !grantInForce(g, now)) continue;
+      const rights = g.rights.filter((r) => roleAllows(who.role, r));
+      const cams = g.scope.kind === 'camera' ? [g.scope.serial] : (this.o.membersOf?.(g.scope.group) ?? []);
+      if (rights.length === 0 || cams.length === 0) continue;
+      const w = windowAt(g.window, now);
+      out.push({ cams, rights, from: w.from, to: w.to });
+    }
+    return out;
   }
 
   // ── grants ───────────────────────────────────────────────────────────────────────────────────────────────

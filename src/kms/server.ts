@@ -103,6 +103,7 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
       db,
       sealer,
       findKey: (kid, actor) => svcA.findContentKey(kid, actor),
+      membersOf: (group) => svcA.membersOf(group),
       signToken: (input) => (store as KeyStore).sign(identity.keyLabel, input, { dsaEncoding: 'ieee-p1363' }),
       issuer: auditOrigin(kmsCert),
       audiences: config.nvrs,

@@ -253,6 +253,12 @@ export class KmsService {
     return this.show(groupId);
   }
 
+  /** A group's members now (none when the group does not exist or is not served). */
+  membersOf(groupId: string): readonly string[] {
+    const g = this.groups.get(groupId);
+    return g === undefined ? [] : g.view().members;
+  }
+
   show(groupId: string): GroupView {
     const g = this.runtime(groupId);
     const alarm = this.o.db.alarm(g.row.id);

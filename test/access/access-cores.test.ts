@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { aclAllows, aclCameras, aclProblem } from '../../src/access/acl.js';
 import { decodeKid, encodeLicenceRequest, licenceResponse, parseLicenceRequest, parseLicenceResponse } from '../../src/access/clearkey.js';
 import { decideKey, windowCovers } from '../../src/access/grants.js';
 import type { Grant, KeyEpoch } from '../../src/access/grants.js';
@@ -119,5 +120,34 @@ describe('the grant decision', () => {
     expect(decideKey('k', undefined, who, [live], 10)).toMatchObject({ allowed: false, reason: 'unknown KID' });
     expect(() => parseRights(['live', 'live'])).toThrow(/named twice/);
     expect(() => parseRights('fly')).toThrow(/not one of/);
+  });
+});
+
+describe('access token ACL (what an NVR may allow offline)', () => {
+  it('a range is allowed exactly when one entry has the camera, the right and a window around the range (property)', () => {
+    const entry = fc.record({
+      cams: fc.subarray(['A', 'B', 'C'], { minLength: 1 }),
+      rights: fc.subarray(['live', 'playback', 'export', 'lock'] as const, { minLength: 1 }),
+      from: fc.integer({ min: 0, max: 100 }),
+      len: fc.integer({ min: 0, max: 100 }),
+    });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 4 }), fc.constantFrom('A', 'B', 'C', 'D'), fc.constantFrom('live', 'playback', 'export', 'lock'), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 50 }), (raw, cam, right, a, n) => {
+        const acl = raw.map((e) => ({ cams: e.cams, rights: e.rights, from: e.from, to: e.from + e.len }));
+        expect(aclProblem(acl)).toBeUndefined();
+        const want = acl.some((e) => e.cams.includes(cam) && e.rights.includes(right) && (right === 'live' || (e.from <= a && a + n <= e.to)));
+        expect(aclAllows(acl, cam, right, { from: a, to: a + n })).toBe(want);
+      }),
+    );
+    expect(aclAllows([{ cams: ['A'], rights: ['playback'], from: 0, to: 10 }], 'A', 'playback')).toBe(false);
+    expect(aclCameras([{ cams: ['B', 'A'], rights: ['live'], from: 0, to: 0 }, { cams: ['C'], rights: ['playback'], from: 0, to: 1 }], 'live')).toEqual(['A', 'B']);
+  });
+
+  it('malformed ACL claims are named', () => {
+    expect(aclProblem({})).toMatch(/not a list/);
+    expect(aclProblem([{ cams: [], rights: ['live'], from: 0, to: 0 }])).toMatch(/cams/);
+    expect(aclProblem([{ cams: ['A'], rights: ['fly'], from: 0, to: 0 }])).toMatch(/rights/);
+    expect(aclProblem([{ cams: ['A'], rights: ['live'], from: 0.5, to: 1 }])).toMatch(/from/);
+    expect(aclProblem([{ cams: ['A'], rights: ['live'], from: 5, to: 1 }])).toMatch(/ends before/);
   });
 });

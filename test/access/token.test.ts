@@ -49,6 +49,7 @@ function claims(overrides: Partial<AccessClaims> = {}): AccessClaims {
     iat: NOW,
     exp: NOW + accessTokenLifetimeSeconds,
     jti: 'AAECAwQFBgcICQoLDA0ODw',
+    acl: [{ cams: ['CAM-1'], rights: ['live', 'playback'], from: NOW_MS - 86_400_000, to: NOW_MS }],
     ...overrides,
   };
 }
@@ -136,7 +137,7 @@ describe('signAccessToken / verifyAccessToken', () => {
 
   it("accepts jose's own SignJWT token with the same key", async () => {
     const c = claims();
-    const token = await new SignJWT({ sid: c.sid, role: c.role })
+    const token = await new SignJWT({ sid: c.sid, role: c.role, acl: c.acl })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' })
       .setIssuer(c.iss)
       .setSubject(c.sub)

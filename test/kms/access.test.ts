@@ -261,6 +261,8 @@ describe('logins, sessions, CSRF, tokens', () => {
     const origin = (await auditLog()).origin;
     const claims = await verifyAccessToken(token, publicKeyObject(kmsCert), { issuer: origin, audience: 'nvr-1' });
     expect(claims).toMatchObject({ sub: 'olga', role: 'operator', aud: 'nvr-1', iss: origin });
+    // olga's grant (live and playback on group yard, a fixed window) resolved: the group's cameras, the window as it is
+    expect(claims.acl).toEqual([{ cams: ['CAM-A', 'CAM-B'], rights: ['live', 'playback'], from: before[1], to: after[2] }]);
     expect(claims.exp - claims.iat).toBe(120);
     // another NVR, or a token whose payload was changed: refused
     await expect(verifyAccessToken(token, publicKeyObject(kmsCert), { issuer: origin, audience: 'nvr-2' })).rejects.toMatchObject({ code: ErrorCodes.FORBIDDEN });
