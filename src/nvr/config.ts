@@ -21,6 +21,11 @@
  *     "tsaKeystore": "file:…",               the NVR time-stamps each camera's record-chain head (stamping.ts);
  *     "stampInterval": "5s",                 overrides its key store; how often it stamps
  *     "freeSpaceTarget": …, "retention": { … }, "admins": [ … ]   src/nvr/ops-config.ts
+ *     "viewer": { "host": "127.0.0.1", "port": 8446 },   the viewers' listener (viewer.ts; TLS, no client certificate,
+ *                                          KMS access tokens); absent: none. It needs "kms":
+ *     "kms": { "chain": "kms/chain.pem",    the KMS's certificate chain (checked against trust.operator at start)
+ *              "name": "nvr",             this NVR's name: the audience of the tokens it takes
+ *              "licence": "https://kms:8444/v1/licence" }   the licence URL written into manifests
  *   }
  */
 import { dirname, resolve } from 'node:path';
@@ -52,6 +57,9 @@ export interface NvrConfig {
   readonly freeSpaceTarget: number;
   readonly retention: RetentionConfig;
   readonly admins: readonly string[];
+  /** The viewers' listener and the KMS whose access tokens it takes (viewer.ts). */
+  readonly viewer?: { readonly host: string; readonly port: number };
+  readonly kms?: { readonly chain: string; readonly name: string; readonly licence: string };
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -60,7 +68,7 @@ export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 102
 export const NVR_LIMITS: ServerLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 60_000, maxBodyBytes: DEFAULT_OBJECT_LIMITS.seg };
 
 export function parseNvrConfig(text: string, baseDir: string, source = 'NVR config'): NvrConfig {
-  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins']);
+  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins', 'viewer', 'kms']);
   const path = pathResolver(baseDir);
   const { host, port } = parseListen(o['listen'], source, NVR_DEFAULTS);
   const trustRaw = o['trust'];
@@ -88,7 +96,23 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
   if (tsaDir === undefined && (tsaKeystore !== undefined || o['stampInterval'] !== undefined)) throw new InputError(`${source}: "tsaKeystore" and "stampInterval" need "tsa"`);
   const stampMs = o['stampInterval'] === undefined ? DEFAULT_STAMP_INTERVAL_MS : parseDuration(o['stampInterval'], `${source}: stampInterval`);
   const limits = parseLimits(o['limits'], source, { ...NVR_LIMITS, maxBodyBytes: Math.max(ol.chain, ol.init, ol.seg, ol.rec) });
+  const viewer = o['viewer'] === undefined ? undefined : parseListen(o['viewer'], `${source}: viewer`, { host, port: 8446 });
+  let kms: NvrConfig['kms'];
+  if (o['kms'] !== undefined) {
+    const k = o['kms'];
+    if (typeof k !== 'object' || k === null || Array.isArray(k)) throw new InputError(`${source}: "kms" must name the KMS's chain, this NVR's name and the licence URL`);
+    const kk = k as Record<string, unknown>;
+    for (const key of Object.keys(kk)) if (!['chain', 'name', 'licence'].includes(key)) throw new InputError(`${source}: kms.${key} is not a setting (chain, name, licence)`);
+    const name = settingString(kk, 'name', `${source}: kms`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new InputError(`${source}: kms.name must be 1–64 letters, digits or ._-`);
+    const licence = settingString(kk, 'licence', `${source}: kms`);
+    if (!/^https:\/\/[^\s]+$/.test(licence)) throw new InputError(`${source}: kms.licence must be an https URL`);
+    kms = { chain: path(settingString(kk, 'chain', `${source}: kms`)), name, licence };
+  }
+  if (viewer !== undefined && (kms === undefined || operator === undefined)) throw new InputError(`${source}: "viewer" needs "kms" (whose access tokens it takes) and trust.operator (the KMS's CA)`);
   return {
+    ...(viewer !== undefined ? { viewer } : {}),
+    ...(kms !== undefined ? { kms } : {}),
     listen: { host, port },
     identity: path(settingString(o, 'identity', source)),
     ...(keystore !== undefined ? { keystore: keystore } : {}),

@@ -16,7 +16,11 @@ import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode, ioError } from '../errors.js';
 import { isRevokedIn } from '../pki/crl-set.js';
 import { parseCertificates } from '../pki/pem.js';
-import { loadTlsIdentity, peerDeviceSerial, tlsServerOptions } from '../pki/tls.js';
+import { loadTlsIdentity, peerDeviceSerial, tlsBrowserServerOptions, tlsServerOptions } from '../pki/tls.js';
+import type { KeyObject } from 'node:crypto';
+import { auditOrigin } from '../audit/export.js';
+import { publicKeyObject, verifyCertificate } from '../pki/verify.js';
+import { buildViewerServer } from './viewer.js';
 import { X509Certificate } from '../pki/x509.js';
 import type { X509Crl } from '../pki/x509.js';
 import { CrlWatcher } from '../server/crl-watch.js';
@@ -49,6 +53,8 @@ export interface RunningNvr {
   readonly stamping?: StampingService;
   /** Retention, locks, timeline (retention-service.ts, locks.ts, ops.ts). */
   readonly ops: NvrOps;
+  /** The viewers' listener (viewer.ts), when configured. */
+  readonly viewerUrl?: string;
   /** Stops accepting, lets requests in flight finish (at most `graceMs`, default 10 s), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -70,6 +76,18 @@ function certsIn(path: string, what: string): X509Certificate[] {
   const certs = parseCertificates(pem, path);
   if (certs.length === 0) throw new KeyframeError(ErrorCodes.INPUT, `${path}: no ${what} in it`);
   return certs;
+}
+
+/**
+ * The KMS whose access tokens the viewers' listener takes: its certificate (the chain file's first) must chain to
+ * the operator CA; its public key checks the tokens, its subject is their issuer.
+ */
+async function kmsTokenKey(chainFile: string, operatorCerts: readonly X509Certificate[]): Promise<{ publicKey: KeyObject; issuer: string }> {
+  const chain = certsIn(chainFile, 'KMS certificate chain');
+  const leaf = chain[0] as X509Certificate;
+  const r = await verifyCertificate(leaf, { roots: [...operatorCerts], intermediates: chain.slice(1), purpose: 'tls-server' });
+  if (!r.valid) throw new KeyframeError(ErrorCodes.CERT_INVALID, `NVR config: the KMS certificate in ${chainFile} does not chain to the operator CA: ${r.reason ?? r.code ?? 'invalid'}`);
+  return { publicKey: publicKeyObject(leaf), issuer: auditOrigin(leaf) };
 }
 
 /** Holds the store's lock file until `release` is called (a second NVR on the same store is refused at once). */
@@ -197,7 +215,9 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     });
     await retention.start();
+    const viewer = config.viewer !== undefined && config.kms !== undefined ? buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, kms: { ...(await kmsTokenKey(config.kms.chain, operatorCerts)), audience: config.kms.name, licence: config.kms.licence } }) : undefined;
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
+    const viewerAt = viewer !== undefined && config.viewer !== undefined ? await viewer.listen(config.viewer.host, config.viewer.port) : undefined;
     if (stamping !== undefined && config.tsa !== undefined) {
       stamping.start();
       log.info({ event: 'stamping', tsa: stamping.stamper.description, intervalMs: config.tsa.intervalMs }, `time-stamping record-chain heads every ${config.tsa.intervalMs} ms as ${stamping.stamper.description}`);
@@ -212,6 +232,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       index: ix,
       store,
       ...(st !== undefined ? { stamping: st } : {}),
+      ...(viewerAt !== undefined ? { viewerUrl: viewerAt.url } : {}),
       ops,
       close: async (graceMs = 10_000) => {
         if (closed) return;
@@ -222,6 +243,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         await st?.stamper.close();
         await rs.stop();
         w?.close();
+        await viewer?.app.close();
         await app.close();
         ix.close();
         await unlock();

@@ -1,0 +1,195 @@
+/**
+ * The NVR's listener for viewers (issue 13 §5): TLS 1.3 with the NVR's server certificate and no client
+ * certificate; every request carries a KMS access token (`Authorization: Bearer …`), checked offline against the
+ * KMS certificate (its chain checked against the operator CA at start), and is allowed by the token's ACL alone
+ * (access/acl.ts) — the NVR has no accounts. Any failure of the token is one answer, 401; a right the token does
+ * not give, 403.
+ *
+ *   GET /v1/cameras                                   the cameras the token gives any right on
+ *   GET /v1/cameras/:serial/timeline?from&to          recorded / verified / missing / on-camera / lost / expired /
+ *                                                     locked ranges (playback over the range)
+ *   GET /v1/cameras/:serial/manifest.mpd?from&to      DASH for the range: a Period per session and key epoch
+ *                                                     (mpd.ts; playback over the range)
+ *   GET /v1/media/:serial/:session/init.mp4           a session's init segment (playback on the camera)
+ *   GET /v1/media/:serial/:session/NNNNNN.m4s         a verified segment (playback over its time); Range requests,
+ *                                                     ETag = its SHA-256, immutable
+ *
+ * Video stays as the camera encrypted it: the NVR serves ciphertext; the keys come from the KMS's licence.
+ */
+import type { KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import type { TlsOptions } from 'node:tls';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { aclAllows, aclCameras } from '../access/acl.js';
+import type { AclEntry } from '../access/acl.js';
+import { verifyAccessToken } from '../access/token.js';
+import type { AccessClaims } from '../access/token.js';
+import { InputError, NotFoundError } from '../errors.js';
+import { _parseMovie } from '../media/mp4/_track.js';
+import { findBoxes } from '../media/mp4/box.js';
+import { segmentSeq } from '../recording/layout.js';
+import { createSecureServer } from '../server/kit.js';
+import type { SecureServer } from '../server/kit.js';
+import type { ServerLimits } from '../server/limits.js';
+import type { Logger } from '../server/log.js';
+import type { Right } from '../access/roles.js';
+import type { NvrIndex } from './db.js';
+import { parseIsoTime } from './locks.js';
+import { buildMpd } from './mpd.js';
+import type { MpdSegment, MpdTrack } from './mpd.js';
+import type { NvrOps } from './ops.js';
+import type { SegmentStore } from './store.js';
+
+export interface ViewerOptions {
+  readonly tls: TlsOptions;
+  readonly limits: ServerLimits;
+  readonly log: Logger;
+  readonly index: NvrIndex;
+  readonly store: SegmentStore;
+  readonly ops: NvrOps;
+  /** The KMS: its public key, the issuer name its tokens carry, this NVR's name (their audience), the licence URL. */
+  readonly kms: { readonly publicKey: KeyObject; readonly issuer: string; readonly audience: string; readonly licence: string };
+}
+
+const UNAUTHORISED = { error: 'authentication failed' } as const;
+const FORBIDDEN = { error: 'forbidden' } as const;
+const SERIAL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SESSION = /^[0-9a-f]{32}$/;
+
+/** The track an init segment describes (codec string, size, timescale). */
+export function initTrack(init: Uint8Array): MpdTrack {
+  const moov = findBoxes(init, ['moov'])[0];
+  if (moov === undefined) throw new InputError('the init segment has no moov box');
+  const t = _parseMovie(init.subarray(moov.offset, moov.offset + moov.size), moov.offset).info;
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  const entry = t.protection?.originalFormat ?? t.sampleEntryType;
+  return { codecs: `${entry}.${hex(t.avcC.profile)}${hex(t.avcC.compatibility)}${hex(t.avcC.level)}`, width: t.width, height: t.height, timescale: t.timescale };
+}
+
+interface SegmentRow {
+  session: string;
+  seq: number;
+  size: number;
+  sha256: string;
+  media_start: number;
+  media_end: number;
+  wall_start: number;
+  wall_end: number;
+  kid: string | null;
+}
+
+function range(q: Record<string, string | undefined>): { from: number; to: number } {
+  const now = Date.now();
+  const to = q['to'] !== undefined ? parseIsoTime(q['to'], 'to') : now;
+  const from = q['from'] !== undefined ? parseIsoTime(q['from'], 'from') : to - 3_600_000;
+  if (!(to > from)) throw new InputError('"to" must be after "from"');
+  if (to - from > 7 * 86_400_000) throw new InputError('a manifest or timeline covers at most 7 days');
+  return { from, to };
+}
+
+export function buildViewerServer(o: ViewerOptions): SecureServer {
+  const server = createSecureServer({ name: 'nvr-viewer', tls: o.tls, limits: o.limits, log: o.log, isAuthenticated: () => false });
+  const app = server.app;
+  const db = o.index.sqlite;
+  const tracks = new Map<string, MpdTrack>();
+  const segmentsIn = db.prepare<[string, number, number], SegmentRow>(
+    "SELECT session, seq, size, sha256, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND state = 'verified' AND wall_start < ? AND wall_end > ? ORDER BY wall_start, seq",
+  );
+  const segmentAt = db.prepare<[string, string, number], SegmentRow>("SELECT session, seq, size, sha256, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND session = ? AND seq = ? AND state = 'verified'");
+
+  const claimsOf = new WeakMap<FastifyRequest, AccessClaims>();
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('cache-control', 'no-store');
+    const h = req.headers.authorization;
+    const token = h?.startsWith('Bearer ') === true ? h.slice(7).trim() : undefined;
+    if (token === undefined) return reply.code(401).header('www-authenticate', 'Bearer').send(UNAUTHORISED);
+    try {
+      claimsOf.set(req, await verifyAccessToken(token, o.kms.publicKey, { issuer: o.kms.issuer, audience: o.kms.audience }));
+    } catch (e) {
+      o.log.warn({ event: 'token-refused', reason: (e as { reason?: string }).reason ?? 'unknown' }, 'access token refused');
+      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send(UNAUTHORISED);
+    }
+    return undefined;
+  });
+  const acl = (req: FastifyRequest): readonly AclEntry[] => claimsOf.get(req)?.acl ?? [];
+  const allowed = (req: FastifyRequest, reply: FastifyReply, serial: string, right: Right, r?: { from: number; to: number }): boolean => {
+    if (SERIAL.test(serial) && aclAllows(acl(req), serial, right, r)) return true;
+    void reply.code(403).send(FORBIDDEN);
+    return false;
+  };
+
+  type Q = { Querystring: Record<string, string | undefined>; Params: Record<string, string> };
+  app.get('/v1/cameras', async (req) => {
+    const mine = new Set(['live', 'playback', 'export', 'lock'].flatMap((r) => aclCameras(acl(req), r as Right)));
+    return { cameras: o.ops.cameras().filter((c) => mine.has(c.serial)) };
+  });
+  app.get<Q>('/v1/cameras/:serial/timeline', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    const r = range(req.query);
+    if (!allowed(req, reply, serial, 'playback', r)) return reply;
+    const t = o.ops.timeline(serial, r.from, r.to);
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    return { serial, from: iso(t.from), to: iso(t.to), ranges: t.ranges.map((x) => ({ state: x.state, from: iso(x.start), to: iso(x.end) })), locks: t.locks.map((l) => ({ case: l.caseId, from: iso(l.start), to: iso(l.end) })), totals: t.totals };
+  });
+  app.get<Q>('/v1/cameras/:serial/manifest.mpd', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    const r = range(req.query);
+    if (!allowed(req, reply, serial, 'playback', r)) return reply;
+    const rows = segmentsIn.all(serial, r.to, r.from).filter((s) => s.wall_start >= r.from && s.wall_end <= r.to);
+    const byTrack = new Map<string, MpdTrack>();
+    for (const session of new Set(rows.map((s) => s.session))) {
+      const key = `${serial}/${session}`;
+      let t = tracks.get(key);
+      if (t === undefined) {
+        try {
+          t = initTrack(await readFile(o.store.path(serial, session, 'init')));
+          tracks.set(key, t);
+        } catch (e) {
+          o.log.warn({ event: 'init-unreadable', serial, session, error: (e as Error).message }, 'init segment unreadable: session left out of the manifest');
+          continue;
+        }
+      }
+      byTrack.set(session, t);
+    }
+    const segments: MpdSegment[] = rows.map((s) => ({ session: s.session, seq: s.seq, mediaStart: s.media_start, mediaEnd: s.media_end, wallStart: s.wall_start, wallEnd: s.wall_end, kid: s.kid, size: s.size }) as MpdSegment);
+    const xml = buildMpd({ serial, from: r.from, to: r.to, segments, tracks: byTrack, mediaBase: '/v1/media/', licenceUrl: o.kms.licence });
+    return reply.type('application/dash+xml').send(xml);
+  });
+  app.get<Q>('/v1/media/:serial/:session/:name', async (req, reply) => {
+    const { serial, session, name } = req.params as { serial: string; session: string; name: string };
+    if (!SERIAL.test(serial) || !SESSION.test(session)) return reply.code(404).send({ error: 'no such media' });
+    let path: string;
+    let etag: string | undefined;
+    if (name === 'init.mp4') {
+      if (!aclCameras(acl(req), 'playback').includes(serial)) return reply.code(403).send(FORBIDDEN);
+      path = o.store.path(serial, session, 'init');
+    } else {
+      const seq = segmentSeq(name);
+      if (seq === undefined) return reply.code(404).send({ error: 'no such media' });
+      const seg = segmentAt.get(serial, session, seq);
+      // an unknown segment and a forbidden one look the same
+      if (seg === undefined || !aclAllows(acl(req), serial, 'playback', { from: seg.wall_start, to: seg.wall_end })) return reply.code(seg === undefined ? 404 : 403).send(seg === undefined ? { error: 'no such media' } : FORBIDDEN);
+      path = o.store.path(serial, session, 'seg', seq);
+      etag = `"${seg.sha256}"`;
+    }
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch {
+      throw new NotFoundError('no such media');
+    }
+    void reply.header('content-type', 'video/mp4').header('accept-ranges', 'bytes').header('cache-control', 'private, max-age=31536000, immutable');
+    if (etag !== undefined) void reply.header('etag', etag);
+    if (etag !== undefined && req.headers['if-none-match'] === etag) return reply.code(304).send();
+    const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    if (req.headers.range !== undefined) {
+      const start = m?.[1] !== undefined && m[1] !== '' ? Number(m[1]) : m?.[2] !== undefined && m[2] !== '' ? Math.max(0, size - Number(m[2])) : NaN;
+      const end = m?.[1] !== undefined && m[1] !== '' && m[2] !== undefined && m[2] !== '' ? Math.min(size - 1, Number(m[2])) : size - 1;
+      if (m === null || !Number.isSafeInteger(start) || start > end || start >= size) return reply.code(416).header('content-range', `bytes */${size}`).send();
+      return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', String(end - start + 1)).send(createReadStream(path, { start, end }));
+    }
+    return reply.header('content-length', String(size)).send(createReadStream(path));
+  });
+  return server;
+}
