@@ -11,7 +11,7 @@
  *   read it; the init segments carry the same KID in a `pssh` (written by the camera).
  * - Segments are addressed by number, as the store names them: SegmentTemplate `$Number%06d$.m4s` with a SegmentTimeline in the track's
  *   timescale and `presentationTimeOffset` at the run's first media time, under a per-Period BaseURL
- *   (`…/media/SERIAL/SESSION/`).
+ *   (`…/media/SERIAL/SESSION/`); runs of equal durations are one `S` with a repeat count.
  */
 export interface MpdSegment {
   readonly session: string;
@@ -126,18 +126,29 @@ export function buildMpd(input: MpdInput): string {
     lines.push(`      <Representation id="${escapeXml(input.serial)}" bandwidth="${bandwidthOf(p)}">`);
     lines.push(`        <SegmentTemplate timescale="${ts}" presentationTimeOffset="${Math.round(first.mediaStart * ts)}" startNumber="${first.seq}" initialization="init.mp4" media="$Number%06d$.m4s">`);
     lines.push('          <SegmentTimeline>');
-    let next: number | undefined;
-    for (const s of p.segments) {
-      const t = Math.round(s.mediaStart * ts);
-      const d = Math.round(s.mediaEnd * ts) - t;
-      // t is written where the segment does not start where the previous one ended
-      lines.push(t === next ? `            <S d="${d}"/>` : `            <S t="${t}" d="${d}"/>`);
-      next = t + d;
-    }
+    for (const e of timeline(p.segments, ts)) lines.push(`            <S${e.t !== undefined ? ` t="${e.t}"` : ''} d="${e.d}"${e.r > 0 ? ` r="${e.r}"` : ''}/>`);
     lines.push('          </SegmentTimeline>', '        </SegmentTemplate>', '      </Representation>', '    </AdaptationSet>', '  </Period>');
   }
   lines.push('</MPD>', '');
   return lines.join('\n');
+}
+
+/**
+ * SegmentTimeline entries: a run of segments of one duration, each starting where the previous ended, is one `S`
+ * with a repeat count `r`; `t` is written where a segment does not start where the previous one ended.
+ */
+export function timeline(segments: readonly MpdSegment[], timescale: number): { t?: number; d: number; r: number }[] {
+  const out: { t?: number; d: number; r: number }[] = [];
+  let next: number | undefined;
+  for (const s of segments) {
+    const t = Math.round(s.mediaStart * timescale);
+    const d = Math.round(s.mediaEnd * timescale) - t;
+    const last = out.at(-1);
+    if (last !== undefined && t === next && d === last.d) last.r++;
+    else out.push({ ...(t !== next ? { t } : {}), d, r: 0 });
+    next = t + d;
+  }
+  return out;
 }
 
 /** A nominal bandwidth (the MPD requires one): 1 Mbit/s unless sizes say otherwise. */

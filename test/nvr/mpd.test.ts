@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildMpd, isoDuration, kidUuid, periodsOf } from '../../src/nvr/mpd.js';
+import { buildMpd, isoDuration, kidUuid, periodsOf, timeline } from '../../src/nvr/mpd.js';
 import type { MpdInput, MpdSegment } from '../../src/nvr/mpd.js';
 
 const T0 = Date.UTC(2026, 11, 7, 10, 0, 0);
@@ -54,7 +54,8 @@ describe('DASH MPD', () => {
     expect(xml).toContain('<dashif:Laurl>https://kms.example:8444/v1/licence</dashif:Laurl>');
     expect(xml).toContain('<SegmentTemplate timescale="90000" presentationTimeOffset="0" startNumber="0" initialization="init.mp4" media="$Number%06d$.m4s">');
     expect(xml).toContain('<SegmentTemplate timescale="90000" presentationTimeOffset="540000" startNumber="3"');
-    expect(xml).toContain('<S t="0" d="180000"/>\n            <S d="180000"/>\n            <S d="180000"/>');
+    expect(xml).toContain('<S t="0" d="180000" r="2"/>');
+    expect(xml).toContain('<S t="540000" d="180000" r="1"/>');
     // clear video: no ContentProtection
     expect(buildMpd(input(run('s1', 0, 2, T0, null)))).not.toContain('ContentProtection');
     // names are escaped
@@ -87,6 +88,31 @@ describe('DASH MPD', () => {
         expect(periods.flatMap((p) => p.segments)).toEqual(segs);
         for (let i = 1; i < periods.length; i++) expect((periods[i] as (typeof periods)[0]).start).toBeGreaterThanOrEqual((periods[i - 1] as (typeof periods)[0]).start + (periods[i - 1] as (typeof periods)[0]).duration - 0.5);
         for (const p of periods) expect(new Set(p.segments.map((s) => `${s.session}/${s.kid}`)).size).toBe(1);
+      }),
+    );
+  });
+
+  it('the SegmentTimeline expands back to every segment’s start and duration (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ len: fc.integer({ min: 1, max: 4 }), jump: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 30 }), (plan) => {
+        let t = 0;
+        const segs: MpdSegment[] = plan.map((p, i) => {
+          t += p.jump * 0.5;
+          const s = { session: 's1', seq: i, mediaStart: t, mediaEnd: t + p.len, wallStart: 0, wallEnd: 0, kid: null };
+          t += p.len;
+          return s;
+        });
+        const expanded: { t: number; d: number }[] = [];
+        let next = 0;
+        for (const e of timeline(segs, 1000)) {
+          let at = e.t ?? next;
+          for (let k = 0; k <= e.r; k++) {
+            expanded.push({ t: at, d: e.d });
+            at += e.d;
+          }
+          next = at;
+        }
+        expect(expanded).toEqual(segs.map((s) => ({ t: Math.round(s.mediaStart * 1000), d: Math.round(s.mediaEnd * 1000) - Math.round(s.mediaStart * 1000) })));
       }),
     );
   });

@@ -115,7 +115,7 @@ describe('the viewers’ listener', () => {
       expect(p).toContain('<dashif:Laurl>https://127.0.0.1:8444/v1/licence</dashif:Laurl>');
       const base = /<BaseURL>([^<]+)<\/BaseURL>/.exec(p)?.[1] as string;
       const start = Number(/startNumber="(\d+)"/.exec(p)?.[1]);
-      const count = (p.match(/<S /g) ?? []).length;
+      const count = [...p.matchAll(/<S [^>]*?(?: r="(\d+)")?\/>/g)].reduce((n, m) => n + 1 + Number(m[1] ?? 0), 0);
       // what the manifest addresses, fetched as a player would
       const parts = [await get(`${base}init.mp4`, token)];
       for (let n = start; n < start + count; n++) parts.push(await get(`${base}${String(n).padStart(6, '0')}.m4s`, token));
