@@ -215,7 +215,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     });
     await retention.start();
-    const viewer = config.viewer !== undefined && config.kms !== undefined ? buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, kms: { ...(await kmsTokenKey(config.kms.chain, operatorCerts)), audience: config.kms.name, licence: config.kms.licence } }) : undefined;
+    const viewer = config.viewer !== undefined && config.kms !== undefined ? buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...(await kmsTokenKey(config.kms.chain, operatorCerts)), audience: config.kms.name, licence: config.kms.licence } }) : undefined;
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const viewerAt = viewer !== undefined && config.viewer !== undefined ? await viewer.listen(config.viewer.host, config.viewer.port) : undefined;
     if (stamping !== undefined && config.tsa !== undefined) {

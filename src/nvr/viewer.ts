@@ -13,6 +13,8 @@
  *   GET /v1/media/:serial/:session/init.mp4           a session's init segment (playback on the camera)
  *   GET /v1/media/:serial/:session/NNNNNN.m4s         a verified segment (playback over its time); Range requests,
  *                                                     ETag = its SHA-256, immutable
+ *   WSS /v1/cameras/:serial/live                      the init segment and each CMAF chunk as it arrives (live-ws.ts;
+ *                                                     live on the camera; the token as a subprotocol)
  *
  * Video stays as the camera encrypted it: the NVR serves ciphertext; the keys come from the KMS's licence.
  */
@@ -40,6 +42,10 @@ import { buildMpd } from './mpd.js';
 import type { MpdSegment, MpdTrack } from './mpd.js';
 import type { NvrOps } from './ops.js';
 import type { SegmentStore } from './store.js';
+import type { LiveFeed } from './live.js';
+import { LiveSockets } from './live-ws.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export interface ViewerOptions {
   readonly tls: TlsOptions;
@@ -48,6 +54,8 @@ export interface ViewerOptions {
   readonly index: NvrIndex;
   readonly store: SegmentStore;
   readonly ops: NvrOps;
+  /** The ingest's live feed (live view over a WebSocket, live-ws.ts). */
+  readonly feed: LiveFeed;
   /** The KMS: its public key, the issuer name its tokens carry, this NVR's name (their audience), the licence URL. */
   readonly kms: { readonly publicKey: KeyObject; readonly issuer: string; readonly audience: string; readonly licence: string };
 }
@@ -88,9 +96,18 @@ function range(q: Record<string, string | undefined>): { from: number; to: numbe
   return { from, to };
 }
 
-export function buildViewerServer(o: ViewerOptions): SecureServer {
+export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly live: LiveSockets } {
   const server = createSecureServer({ name: 'nvr-viewer', tls: o.tls, limits: o.limits, log: o.log, isAuthenticated: () => false });
   const app = server.app;
+  const live = new LiveSockets({ feed: o.feed, store: o.store, log: o.log, verify: (token) => verifyAccessToken(token, o.kms.publicKey, { issuer: o.kms.issuer, audience: o.kms.audience }) });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    live.upgrade(req, socket, head).catch((e: unknown) => {
+      o.log.warn({ event: 'live-upgrade-failed', error: (e as Error).message }, 'live upgrade failed');
+      socket.destroy();
+    });
+  });
+  // before the server closes: an upgraded socket would hold its close open
+  app.addHook('preClose', async () => live.close());
   const db = o.index.sqlite;
   const tracks = new Map<string, MpdTrack>();
   const segmentsIn = db.prepare<[string, number, number], SegmentRow>(
@@ -191,5 +208,5 @@ export function buildViewerServer(o: ViewerOptions): SecureServer {
     }
     return reply.header('content-length', String(size)).send(createReadStream(path));
   });
-  return server;
+  return Object.assign(server, { live });
 }

@@ -12,27 +12,20 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AclEntry } from '../../src/access/acl.js';
-import { signAccessToken } from '../../src/access/token.js';
-import { auditOrigin } from '../../src/audit/export.js';
 import { recordSession } from '../../src/camera/record.js';
-import { openKeyStore } from '../../src/keystore/open.js';
 import { loadNvrConfig } from '../../src/nvr/config.js';
 import { startNvr } from '../../src/nvr/server.js';
 import type { RunningNvr } from '../../src/nvr/server.js';
 import { openDevice } from '../../src/pki/device.js';
-import { toPem } from '../../src/pki/pem.js';
-import { createSite } from '../../src/pki/site.js';
-import { loadTlsIdentity } from '../../src/pki/tls.js';
-import type { X509Certificate } from '../../src/pki/x509.js';
 import { clip, frameMd5s } from '../helpers/media.js';
-import { CameraClient, PIN_ENV, makeNvrSite, readRecording } from './_setup.js';
+import { CameraClient, readRecording } from './_setup.js';
+import { makeViewerSite } from './_viewer.js';
 import type { NvrSite } from './_setup.js';
 
 const SERIAL = 'CAM-V';
 let site: NvrSite;
 let nvr: RunningNvr;
 let ca: string;
-let kmsCert: X509Certificate;
 let sign: (claims: { aud?: string; acl: AclEntry[] }, other?: boolean) => Promise<string>;
 const keys = [
   { kid: randomBytes(16), key: randomBytes(16) },
@@ -41,7 +34,6 @@ const keys = [
 const recs: string[] = [];
 let sourceFrames: string[] = [];
 const T0 = Math.floor(Date.now() / 1000) * 1000 - 120_000;
-const spec = (dir: string): string => `file:${dir};pin-env=${PIN_ENV}`;
 
 async function get(path: string, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
   const agent = new Agent({ ca });
@@ -60,24 +52,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const playback = (from: number, to: number): AclEntry[] => [{ cams: [SERIAL], rights: ['playback'], from, to }];
 
 beforeAll(async () => {
-  site = await makeNvrSite([SERIAL]);
-  ca = toPem(site.ca.certs.operator.rawData, 'CERTIFICATE');
-  // a KMS identity from the operator CA: its key signs the tokens, its chain is what the NVR trusts them by
-  const made = await createSite({ out: join(site.work, 'kms'), ca: site.ca, caKeyStore: site.caStore, name: 'localhost', altNames: ['localhost', '127.0.0.1'], keystore: spec(join(site.work, 'kms', 'keys')) });
-  kmsCert = made.certificate;
-  await createSite({ out: join(site.work, 'rogue'), ca: site.ca, caKeyStore: site.caStore, name: 'rogue', altNames: ['localhost'], keystore: spec(join(site.work, 'rogue', 'keys')) });
-  const signer = async (dir: string): Promise<(data: Uint8Array) => Promise<Uint8Array>> => {
-    const id = loadTlsIdentity(dir);
-    const store = await openKeyStore(id.keystore);
-    return (data) => store.sign(id.keyLabel, data, { dsaEncoding: 'ieee-p1363' });
-  };
-  const kmsSign = await signer(join(site.work, 'kms'));
-  const rogueSign = await signer(join(site.work, 'rogue'));
-  sign = async (c, rogue = false) => {
-    const iat = Math.floor(Date.now() / 1000);
-    return signAccessToken({ iss: auditOrigin(kmsCert), sub: 'ivan', aud: c.aud ?? 'nvr-1', sid: 'c2Vzc2lvbi0xMjM0NTY3OA', role: 'investigator', iat, exp: iat + 120, jti: randomBytes(16).toString('base64url'), acl: c.acl }, rogue ? rogueSign : kmsSign);
-  };
-  site.writeConfig({ viewer: { host: '127.0.0.1', port: 0 }, kms: { chain: 'kms/chain.pem', name: 'nvr-1', licence: 'https://127.0.0.1:8444/v1/licence' } });
+  const v = await makeViewerSite([SERIAL]);
+  site = v.site;
+  ca = v.ca;
+  sign = (c, rogue) => v.sign(c, rogue);
   nvr = await startNvr(loadNvrConfig(site.configPath), { createDatabase: true });
   // two sessions of 4 s, back to back, each under its own key (as after a group rekey)
   const source = await clip({ width: 320, height: 240, fps: 25, seconds: 2, gop: 25 });
