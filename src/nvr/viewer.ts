@@ -13,6 +13,8 @@
  *   GET /v1/media/:serial/:session/init.mp4           a session's init segment (playback on the camera)
  *   GET /v1/media/:serial/:session/NNNNNN.m4s         a verified segment (playback over its time); Range requests,
  *                                                     ETag = its SHA-256, immutable
+ *   GET|POST /v1/cameras/:serial/locks               evidence locks (lock over the range; audited with the token's
+ *   DELETE /v1/cameras/:serial/locks/:case           user in the NVR's lock chain, locks.ts)
  *   WSS /v1/cameras/:serial/live                      the init segment and each CMAF chunk as it arrives (live-ws.ts;
  *                                                     live on the camera; the token as a subprotocol)
  *
@@ -172,6 +174,40 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     const segments: MpdSegment[] = rows.map((s) => ({ session: s.session, seq: s.seq, mediaStart: s.media_start, mediaEnd: s.media_end, wallStart: s.wall_start, wallEnd: s.wall_end, kid: s.kid, size: s.size }) as MpdSegment);
     const xml = buildMpd({ serial, from: r.from, to: r.to, segments, tracks: byTrack, mediaBase: '/v1/media/', licenceUrl: o.kms.licence });
     return reply.type('application/dash+xml').send(xml);
+  });
+  // evidence locks: the lock right over the range; the actor is the token's user (audited in the NVR's lock chain)
+  const actor = (req: FastifyRequest): string => `user:${claimsOf.get(req)?.sub ?? '?'} (token ${claimsOf.get(req)?.jti ?? '?'})`;
+  const text = (b: unknown, k: string): string => {
+    const v = typeof b === 'object' && b !== null ? (b as Record<string, unknown>)[k] : undefined;
+    if (typeof v !== 'string' || v === '') throw new InputError(`"${k}" is required`);
+    return v;
+  };
+  app.get<Q>('/v1/cameras/:serial/locks', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    if (!SERIAL.test(serial) || !aclCameras(acl(req), 'lock').concat(aclCameras(acl(req), 'playback')).includes(serial)) return reply.code(403).send(FORBIDDEN);
+    return { locks: o.ops.locks.active(serial) };
+  });
+  app.post<Q & { Body: unknown }>('/v1/cameras/:serial/locks', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    const from = parseIsoTime(text(req.body, 'from'), 'from');
+    const to = parseIsoTime(text(req.body, 'to'), 'to');
+    if (!allowed(req, reply, serial, 'lock', { from, to })) return reply;
+    const r = o.ops.locks.lock({ serial, from, to, caseId: text(req.body, 'case'), reason: text(req.body, 'reason'), actor: actor(req) });
+    await o.ops.index.durable();
+    o.log.info({ event: 'lock', case: r.lock.case_id, camera: serial, actor: r.lock.created_by, audit: r.audit.seq }, `evidence lock ${r.lock.id} (case ${r.lock.case_id}) on ${serial} by ${r.lock.created_by}`);
+    return reply.code(201).send(r);
+  });
+  app.delete<Q & { Body: unknown }>('/v1/cameras/:serial/locks/:case', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    const caseId = req.params['case'] as string;
+    const held = o.ops.locks.active(serial).filter((l) => l.case_id === caseId);
+    // releasing needs the lock right over every range released
+    if (held.some((l) => !aclAllows(acl(req), serial, 'lock', { from: l.start_ms, to: l.end_ms })) || !SERIAL.test(serial)) return reply.code(403).send(FORBIDDEN);
+    const r = o.ops.locks.unlock({ caseId, serial, reason: text(req.body, 'reason'), actor: actor(req) });
+    await o.ops.index.durable();
+    o.log.info({ event: 'unlock', case: caseId, camera: serial, actor: actor(req), audit: r.audit.seq }, `evidence unlock of case ${caseId} on ${serial} by ${actor(req)}`);
+    const run = await o.ops.retention?.run('unlock');
+    return { ...r, ...(run !== undefined ? { retention: run } : {}) };
   });
   app.get<Q>('/v1/media/:serial/:session/:name', async (req, reply) => {
     const { serial, session, name } = req.params as { serial: string; session: string; name: string };

@@ -35,16 +35,16 @@ const recs: string[] = [];
 let sourceFrames: string[] = [];
 const T0 = Math.floor(Date.now() / 1000) * 1000 - 120_000;
 
-async function get(path: string, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+async function get(path: string, token?: string, headers: Record<string, string> = {}, method = 'GET', body?: unknown): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
   const agent = new Agent({ ca });
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, nvr.viewerUrl), { agent, headers: { ...headers, ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
+    const req = request(new URL(path, nvr.viewerUrl), { agent, method, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(JSON.stringify(body))) } : {}), ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body !== undefined ? JSON.stringify(body) : undefined);
   });
 }
 
@@ -154,5 +154,30 @@ describe('the viewers’ listener', () => {
     expect(tail.body.equals(seg.subarray(seg.length - 16))).toBe(true);
     expect((await get(path, token, { range: `bytes=${seg.length}-` })).status).toBe(416);
     expect((await get(path, token, { 'if-none-match': whole.headers['etag'] as string })).status).toBe(304);
+  });
+
+  it("evidence locks: the lock right over the range, the token's user audited; release needs the right over what is released", async () => {
+    const locker = await sign({ acl: [{ cams: [SERIAL], rights: ['lock'], from: T0 - 60_000, to: T0 + 60_000 }] });
+    const viewerOnly = await sign({ acl: playback(T0 - 60_000, T0 + 60_000) });
+    const body = { from: iso(T0), to: iso(T0 + 4000), case: 'CASE-9', reason: 'incident at the gate' };
+    const refused = await get(`/v1/cameras/${SERIAL}/locks`, viewerOnly, {}, 'POST', body);
+    expect(refused.body.toString()).toBe('{"error":"forbidden"}');
+    const outside = await get(`/v1/cameras/${SERIAL}/locks`, locker, {}, 'POST', { ...body, to: iso(T0 + 120_000) });
+    expect(outside.body.toString()).toBe('{"error":"forbidden"}');
+    const made = await get(`/v1/cameras/${SERIAL}/locks`, locker, {}, 'POST', body);
+    expect(made.status).toBe(201);
+    const lock = JSON.parse(made.body.toString()) as { lock: { case_id: string; created_by: string }; audit: { seq: number } };
+    expect(lock.lock).toMatchObject({ case_id: 'CASE-9', created_by: expect.stringMatching(/^user:ivan \(token [A-Za-z0-9_-]{22}\)$/) as unknown });
+    expect((JSON.parse((await get(`/v1/cameras/${SERIAL}/locks`, viewerOnly)).body.toString()) as { locks: unknown[] }).locks).toHaveLength(1);
+    // a lock right over another window cannot release it
+    const elsewhere = await sign({ acl: [{ cams: [SERIAL], rights: ['lock'], from: T0 + 1000, to: T0 + 60_000 }] });
+    const notMine = await get(`/v1/cameras/${SERIAL}/locks/CASE-9`, elsewhere, {}, 'DELETE', { reason: 'done' });
+    expect(notMine.body.toString()).toBe('{"error":"forbidden"}');
+    const released = await get(`/v1/cameras/${SERIAL}/locks/CASE-9`, locker, {}, 'DELETE', { reason: 'case closed' });
+    expect(released.status).toBe(200);
+    expect(nvr.ops.locks.auditLog().map((r) => [r.action, r.actor])).toEqual([
+      ['lock', lock.lock.created_by],
+      ['unlock', lock.lock.created_by],
+    ]);
   });
 });
