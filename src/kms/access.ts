@@ -358,10 +358,12 @@ export class AccessService {
   /** A short-lived access token for an NVR (`audience`), bound to the session. */
   async accessToken(session: Session, audience: string, context?: AuditContext): Promise<{ token: string; expiresAt: number }> {
     if (!this.o.audiences.includes(audience)) throw new InputError(`no NVR named ${JSON.stringify(audience)} takes tokens from this KMS`);
-    const iat = Math.floor(this.now() / 1000);
+    const now = this.now();
+    const iat = Math.floor(now / 1000);
     const exp = iat + accessTokenLifetimeSeconds;
     const jti = newTokenId();
-    const acl = this.aclOf({ name: session.user, role: session.role }, iat * 1000);
+    // grants in force now (not at iat, which is rounded down to the second: a grant made this second counts)
+    const acl = this.aclOf({ name: session.user, role: session.role }, now);
     this.audit(`user:${session.user}`, 'token', { user: session.user, session: session.id, audience, jti, exp: iso(exp * 1000), acl }, context);
     const token = await signAccessToken({ iss: this.o.issuer, sub: session.user, aud: audience, sid: session.id, role: session.role, iat, exp, jti, acl }, this.o.signToken);
     return { token, expiresAt: exp * 1000 };
