@@ -24,7 +24,7 @@ describe('package and decrypt: errors', () => {
     expectOneLineError(await runCli(['package', src, '--out', out, '--key', 'abc', '--kid', KID]), 2, /--key must be 32 hex digits/);
     expectOneLineError(await runCli(['package', src, '--out', out, '--key', KEY]), 2, /--key and --kid are required/);
     expectOneLineError(await runCli(['package', src, '--out', out, '--scheme', 'cbc1', '--key', KEY, '--kid', KID]), 2, /--scheme/);
-    expectOneLineError(await runCli(['decrypt', src, '--out', out]), 2, /--key is required/);
+    expectOneLineError(await runCli(['decrypt', src, '--out', out]), 2, /^keyframe: --key or --licence is required$/);
     expectOneLineError(await runCli(['decrypt', src, '--out', out, '--key', KEY, '--key', `${KID}:${KEY}`]), 2, /not both/);
     expect(existsSync(out)).toBe(false);
   });
