@@ -96,17 +96,7 @@ export function registerAdmin(app: FastifyInstance, o: AdminOptions): void {
     const from = req.query['from'] !== undefined ? parseIsoTime(req.query['from'], 'from') : to - 86_400_000;
     if (!(to > from)) throw new InputError('"to" must be after "from"');
     if (to - from > 366 * 86_400_000) throw new InputError('a timeline covers at most a year');
-    const serial = req.params['serial'] as string;
-    const t = ops.timeline(serial, from, to);
-    const iso = (ms: number): string => new Date(ms).toISOString();
-    return {
-      serial,
-      from: iso(t.from),
-      to: iso(t.to),
-      ranges: t.ranges.map((r) => ({ state: r.state, from: iso(r.start), to: iso(r.end) })),
-      locks: t.locks.map((l) => ({ case: l.caseId, from: iso(l.start), to: iso(l.end) })),
-      totals: t.totals,
-    };
+    return timelineView(ops, req.params['serial'] as string, from, to);
   });
   app.get<Q>(`${ADMIN_PREFIX}locks`, async (req) => {
     let rows = req.query['all'] === '1' ? ops.locks.all() : ops.locks.active(req.query['camera']);
@@ -137,4 +127,18 @@ export function registerAdmin(app: FastifyInstance, o: AdminOptions): void {
     const rows = ops.locks.auditLog();
     return { verification: verifyAuditChain(rows), entries: rows.map((r) => ({ ...r, entry: JSON.parse(r.entry) as unknown })) };
   });
+}
+
+/** A camera's timeline as both APIs answer it (the admin API and the viewers' listener): ISO times. */
+export function timelineView(ops: NvrOps, serial: string, from: number, to: number): Record<string, unknown> {
+  const t = ops.timeline(serial, from, to);
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return {
+    serial,
+    from: iso(t.from),
+    to: iso(t.to),
+    ranges: t.ranges.map((r) => ({ state: r.state, from: iso(r.start), to: iso(r.end) })),
+    locks: t.locks.map((l) => ({ case: l.caseId, from: iso(l.start), to: iso(l.end) })),
+    totals: t.totals,
+  };
 }

@@ -24,6 +24,8 @@ export interface MpdSegment {
   readonly wallEnd: number;
   /** The KID (32 hex digits), or null for clear video. */
   readonly kid: string | null;
+  /** Bytes (for the nominal bandwidth), when known. */
+  readonly size?: number;
 }
 
 export interface MpdTrack {
@@ -153,7 +155,6 @@ export function timeline(segments: readonly MpdSegment[], timescale: number): { 
 
 /** A nominal bandwidth (the MPD requires one): 1 Mbit/s unless sizes say otherwise. */
 function bandwidthOf(p: MpdPeriod): number {
-  const sized = p.segments as readonly (MpdSegment & { size?: number })[];
-  const bytes = sized.reduce((n, s) => n + (s.size ?? 0), 0);
+  const bytes = p.segments.reduce((n, s) => n + (s.size ?? 0), 0);
   return bytes > 0 && p.duration > 0 ? Math.max(1000, Math.round((bytes * 8) / p.duration)) : 1_000_000;
 }

@@ -43,6 +43,7 @@ import { parseIsoTime } from './locks.js';
 import { buildMpd } from './mpd.js';
 import type { MpdSegment, MpdTrack } from './mpd.js';
 import type { NvrOps } from './ops.js';
+import { timelineView } from './admin.js';
 import type { SegmentStore } from './store.js';
 import type { LiveFeed } from './live.js';
 import { LiveSockets } from './live-ws.js';
@@ -147,9 +148,7 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     const serial = req.params['serial'] as string;
     const r = range(req.query);
     if (!allowed(req, reply, serial, 'playback', r)) return reply;
-    const t = o.ops.timeline(serial, r.from, r.to);
-    const iso = (ms: number): string => new Date(ms).toISOString();
-    return { serial, from: iso(t.from), to: iso(t.to), ranges: t.ranges.map((x) => ({ state: x.state, from: iso(x.start), to: iso(x.end) })), locks: t.locks.map((l) => ({ case: l.caseId, from: iso(l.start), to: iso(l.end) })), totals: t.totals };
+    return timelineView(o.ops, serial, r.from, r.to);
   });
   app.get<Q>('/v1/cameras/:serial/manifest.mpd', async (req, reply) => {
     const serial = req.params['serial'] as string;
@@ -171,7 +170,7 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
       }
       byTrack.set(session, t);
     }
-    const segments: MpdSegment[] = rows.map((s) => ({ session: s.session, seq: s.seq, mediaStart: s.media_start, mediaEnd: s.media_end, wallStart: s.wall_start, wallEnd: s.wall_end, kid: s.kid, size: s.size }) as MpdSegment);
+    const segments: MpdSegment[] = rows.map((s) => ({ session: s.session, seq: s.seq, mediaStart: s.media_start, mediaEnd: s.media_end, wallStart: s.wall_start, wallEnd: s.wall_end, kid: s.kid, size: s.size }));
     const xml = buildMpd({ serial, from: r.from, to: r.to, segments, tracks: byTrack, mediaBase: '/v1/media/', licenceUrl: o.kms.licence });
     return reply.type('application/dash+xml').send(xml);
   });
