@@ -30,7 +30,7 @@
 // LICENCE_BENCH_RATE (requests/s, default 200), LICENCE_BENCH_SESSIONS (default 8), HASH_RUNS (default 10),
 // LOGIN_RUNS (default 30), APPEND_RUNS (default 200), SEQUENTIAL_RUNS (default 100), LICENCE_BENCH_DIR (parent of
 // the temporary directory, default the OS's), BENCH_OUT (result file, default bench/results/licence.json),
-// BENCH_NOTE (what else ran).
+// BENCH_NOTE (what else ran), LICENCE_BENCH_KMS_NODE_ARGS (node options for the KMS child, e.g. --cpu-prof).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
@@ -67,6 +67,8 @@ const APPEND_RUNS = Math.round(num('APPEND_RUNS', 200));
 const SEQUENTIAL_RUNS = Math.round(num('SEQUENTIAL_RUNS', 100));
 const OUT = process.env.BENCH_OUT !== undefined && process.env.BENCH_OUT !== '' ? process.env.BENCH_OUT : join(root, 'bench', 'results', 'licence.json');
 const GOAL_P99_MS = 10;
+// extra node options for the KMS child only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a licence's time goes)
+const KMS_NODE_ARGS = (process.env.LICENCE_BENCH_KMS_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PASSWORD = 'licence bench: correct horse battery staple';
 const PIN_ENV = 'KF_BENCH_KMS_PIN';
 process.env[PIN_ENV] ??= 'licence bench passphrase';
@@ -211,7 +213,7 @@ async function makeSite() {
 
 /** `keyframe kms serve` on the site (niced like this process); resolves with its mutual-TLS URL. */
 async function startKmsProcess(configPath) {
-  child = spawn(process.execPath, [BIN, 'kms', 'serve', '--config', configPath, '--new-database'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  child = spawn(process.execPath, [...KMS_NODE_ARGS, BIN, 'kms', 'serve', '--config', configPath, '--new-database'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   let errText = '';
   const warnings = [];
   child.stderr.on('data', (d) => (errText = (errText + d).slice(-4000)));

@@ -172,14 +172,21 @@ export class AccessStore {
     const r = this.db.prepare<[number], GrantRow>('SELECT * FROM grants WHERE id = ?').get(id);
     return r === undefined ? undefined : toGrant(r);
   }
-  /** Grants not revoked (in force or not yet / no longer: the caller checks validity at its time). */
-  activeGrants(): StoredGrant[] {
-    return this.db.prepare<[], GrantRow>('SELECT * FROM grants WHERE revoked_at IS NULL ORDER BY id').all().map(toGrant);
+  /**
+   * Grants not revoked (in force or not yet / no longer: the caller checks validity at its time). Kept in memory
+   * between changes (every licence reads them; only insertGrant and revokeGrant change them, and this process
+   * holds the database's exclusive lock).
+   */
+  activeGrants(): readonly StoredGrant[] {
+    this.active ??= Object.freeze(this.db.prepare<[], GrantRow>('SELECT * FROM grants WHERE revoked_at IS NULL ORDER BY id').all().map(toGrant));
+    return this.active;
   }
+  private active: readonly StoredGrant[] | undefined;
   allGrants(): StoredGrant[] {
     return this.db.prepare<[], GrantRow>('SELECT * FROM grants ORDER BY id').all().map(toGrant);
   }
   insertGrant(g: Omit<Grant, 'id'>, at: number, by: string): number {
+    this.active = undefined; // also when the caller's transaction rolls back: read again
     const w = g.window;
     return Number(
       this.db
@@ -204,6 +211,7 @@ export class AccessStore {
     );
   }
   revokeGrant(id: number, at: number, by: string): boolean {
+    this.active = undefined;
     return this.db.prepare('UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL').run(at, by, id).changes === 1;
   }
 }

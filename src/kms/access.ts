@@ -25,6 +25,7 @@ import { base32Encode, generateTotpSecret, otpauthUri, verifyTotp } from '../acc
 import { accessTokenLifetimeSeconds, newTokenId, signAccessToken } from '../access/token.js';
 import type { TokenSigner } from '../access/token.js';
 import { checkIdentifier } from '../util/ids.js';
+import { AuditBatcher } from './audit-batch.js';
 import type { AuditContext } from './audit-store.js';
 import type { SessionRow, StoredGrant, UserRow } from './access-store.js';
 import type { KmsDb } from './db.js';
@@ -160,8 +161,17 @@ export class AccessService {
   private readonly byAccount = new FailureCounter({ limit: ACCESS_DEFAULTS.accountFailures, windowMs: ACCESS_DEFAULTS.failureWindowMs });
   private readonly byAddress = new FailureCounter({ limit: ACCESS_DEFAULTS.addressFailures, windowMs: ACCESS_DEFAULTS.failureWindowMs });
 
+  /** Licence decisions are committed in batches (group commit); everything else is appended at once. */
+  private readonly licenceAudit: AuditBatcher;
+
   constructor(private readonly o: AccessOptions) {
     this.now = o.now ?? Date.now;
+    this.licenceAudit = new AuditBatcher(o.db.auditLog);
+  }
+
+  /** Commits licence decisions still queued (before the database closes). */
+  flushAudit(): void {
+    this.licenceAudit.flush();
   }
 
   private get store() {
@@ -429,7 +439,7 @@ export class AccessService {
     return this.store.grant(id) as StoredGrant;
   }
 
-  grants(all = false): StoredGrant[] {
+  grants(all = false): readonly StoredGrant[] {
     return all ? this.store.allGrants() : this.store.activeGrants();
   }
 
@@ -439,7 +449,7 @@ export class AccessService {
    * The keys `session`'s account may have of `kids`: decided per KID, the whole decision audited before anything is
    * answered (if the audit write fails, no key). None allowed: LicenceDenied.
    */
-  licence(session: Session, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
+  async licence(session: Session, kids: readonly Buffer[], context?: AuditContext): Promise<LicenceAnswer> {
     const u = this.store.user(session.user);
     if (u === undefined || u.disabled_at !== null || !this.sessionOpen(session.id)) throw new AuthenticationFailed('session no longer valid');
     return this.decide({ name: u.name, role: u.role }, `user:${u.name}`, { user: u.name, role: u.role, session: session.id }, kids, context);
@@ -449,11 +459,15 @@ export class AccessService {
    * The same decision for a certificate administrator (`/v1/admin/content-key`): only keys a grant to that
    * certificate (`"certificate": CN`) covers, audited the same way.
    */
-  adminLicence(commonName: string, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
+  async adminLicence(commonName: string, kids: readonly Buffer[], context?: AuditContext): Promise<LicenceAnswer> {
     return this.decide({ name: commonName, role: 'admin', certificate: true }, `admin:${commonName}`, { certificate: commonName }, kids, context);
   }
 
-  private decide(who: Account, actor: string, about: Record<string, unknown>, kids: readonly Buffer[], context?: AuditContext): LicenceAnswer {
+  /**
+   * Decides per KID, then appends the decision to the audit log with the other licences of this turn of the event
+   * loop (audit-batch.ts: one commit for all) and answers only once it is committed.
+   */
+  private async decide(who: Account, actor: string, about: Record<string, unknown>, kids: readonly Buffer[], context?: AuditContext): Promise<LicenceAnswer> {
     if (kids.length === 0 || kids.length > 64) throw new InputError('a licence request names 1–64 KIDs');
     const now = this.now();
     const grants = this.store.activeGrants();
@@ -468,10 +482,10 @@ export class AccessService {
       decisions.push(decideKey(hex, epoch, who, grants, now, this.o.liveGraceMs ?? LIVE_GRACE_MS));
     }
     const allowed = decisions.filter((d) => d.allowed);
-    const seq = this.audit(
+    const { seq } = await this.licenceAudit.append({
       actor,
-      allowed.length > 0 ? 'licence' : 'licence-denied',
-      {
+      action: allowed.length > 0 ? 'licence' : 'licence-denied',
+      detail: {
         ...about,
         keys: decisions.map((d) => {
           const f = found.get(d.kid);
@@ -484,8 +498,9 @@ export class AccessService {
           };
         }),
       },
-      context,
-    );
+      at: now,
+      ...(context !== undefined ? { context } : {}),
+    });
     this.o.log?.('licence', { actor, released: allowed.length, denied: decisions.length - allowed.length, audit: seq });
     if (allowed.length === 0) throw new LicenceDenied();
     return { keys: allowed.map((d) => ({ kid: Buffer.from(d.kid, 'hex'), key: (found.get(d.kid) as FoundKey).key })), decisions, found, audit: seq };

@@ -20,6 +20,15 @@ export interface AuditContext {
   readonly userAgent?: string;
 }
 
+/** One entry to append. */
+export interface AuditInput {
+  readonly actor: string;
+  readonly action: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly at: number;
+  readonly context?: AuditContext;
+}
+
 export interface AuditRow extends ChainRow {
   readonly at: number;
   readonly actor: string;
@@ -73,12 +82,22 @@ export class KmsAudit {
 
   /** Appends one entry; inside the caller's transaction when there is one. */
   append(actor: string, action: string, detail: Readonly<Record<string, unknown>>, at = Date.now(), context?: AuditContext): AuditRow {
+    return this.appendMany([{ actor, action, detail, at, ...(context !== undefined ? { context } : {}) }])[0] as AuditRow;
+  }
+
+  /** Appends entries in order, all in one transaction (the caller's when there is one): all or none. */
+  appendMany(entries: readonly AuditInput[]): AuditRow[] {
     const appended = this.db.transaction(() => {
-      const row = nextRow(this.last(), entryFields(at, actor, action, detail, context));
-      this.db.prepare('INSERT INTO audit (seq, at, actor, action, detail, entry, leaf, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(row.seq, at, actor, action, JSON.stringify(detail), row.entry, row.leaf, row.prev, row.hash);
-      return { ...row, at, actor, action };
+      let last: { seq: number; hash: string } | undefined = this.last();
+      const insert = this.db.prepare('INSERT INTO audit (seq, at, actor, action, detail, entry, leaf, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      return entries.map((e) => {
+        const row = nextRow(last, entryFields(e.at, e.actor, e.action, e.detail, e.context));
+        insert.run(row.seq, e.at, e.actor, e.action, JSON.stringify(e.detail), row.entry, row.leaf, row.prev, row.hash);
+        last = row;
+        return { ...row, at: e.at, actor: e.actor, action: e.action };
+      });
     })();
-    this.onAppend?.();
+    if (appended.length > 0) this.onAppend?.();
     return appended;
   }
 

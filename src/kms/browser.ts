@@ -135,7 +135,7 @@ export function buildBrowserListener(o: BrowserListenerOptions): SecureServer {
     const body = req.body;
     const request = parseLicenceRequest(Buffer.isBuffer(body) ? body : Buffer.alloc(0));
     try {
-      const answer = access.licence(s, request.kids, clientContext(req));
+      const answer = await access.licence(s, request.kids, clientContext(req));
       return reply.type('application/json').send(licenceResponse(answer.keys, request.type));
     } catch (e) {
       const name = (e as { name?: string }).name;

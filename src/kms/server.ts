@@ -153,6 +153,7 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
         watcher?.close();
         await browserApp?.close();
         await app.close();
+        access.flushAudit(); // licence decisions still queued are committed before the last checkpoint
         await svc.close();
         d.close();
         await st.close();

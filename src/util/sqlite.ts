@@ -97,6 +97,30 @@ function meta(db: Db, key: string): string | undefined {
   return db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value;
 }
 
+/** Statements kept per connection (bounded: SQL text built at run time must not grow it without end). */
+const STATEMENT_CACHE = 256;
+
+/**
+ * Makes `db.prepare` answer the same compiled statement for the same SQL text: stores prepare their statements where
+ * they use them, and compiling one costs more than running a small query (a licence's look-ups). Safe because no
+ * store changes a statement's mode (pluck, raw, expand, safeIntegers) or iterates one while running it again, and
+ * SQLite recompiles a statement itself after a schema change.
+ */
+function cacheStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, ReturnType<Db['prepare']>>();
+  const cached = (sql: string): ReturnType<Db['prepare']> => {
+    let st = cache.get(sql);
+    if (st === undefined) {
+      st = prepare(sql);
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
+      cache.set(sql, st);
+    }
+    return st;
+  };
+  db.prepare = cached as Db['prepare'];
+}
+
 export function openStore(o: OpenStoreOptions): OpenedStore {
   let created = false;
   if (!existsSync(o.file)) {
@@ -150,6 +174,7 @@ export function openStore(o: OpenStoreOptions): OpenedStore {
       })();
     }
     db.prepare("INSERT INTO meta (key, value) VALUES ('kind', ?) ON CONFLICT(key) DO NOTHING").run(o.kind);
+    cacheStatements(db);
     return { db, created, migratedFrom: from, version: latest };
   } catch (e) {
     db.close();

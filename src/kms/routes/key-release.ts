@@ -16,7 +16,7 @@ export function keyReleaseRoutes(server: SecureServer, o: KmsHttpOptions): void 
     const kid = optString(body(req), 'kid');
     if (kid === undefined || !/^[0-9a-fA-F]{32}$/.test(kid)) throw Object.assign(new Error('kid must be 32 hex digits'), { statusCode: 400 });
     try {
-      const answer = o.access.adminLicence(actor.slice('admin:'.length), [Buffer.from(kid, 'hex')], clientContext(req));
+      const answer = await o.access.adminLicence(actor.slice('admin:'.length), [Buffer.from(kid, 'hex')], clientContext(req));
       const d = answer.decisions[0];
       const k = answer.keys[0];
       if (d === undefined || k === undefined) return reply.code(403).send({ error: 'forbidden' });
