@@ -92,6 +92,11 @@ CREATE TABLE stamping (
   },
   // 4: retention, evidence lock, admin timeline (src/nvr/ops-schema.ts)
   NVR_OPS_MIGRATION,
+  {
+    version: 5,
+    description: "a covering index for manifests: a camera's segments by time with every column an MPD needs (viewer.ts reads a day without touching the table)",
+    up: (db) => db.exec('CREATE INDEX segments_for_mpd ON segments (serial, wall_start, seq, state, session, media_start, media_end, wall_end, kid, size)'),
+  },
 ];
 
 export type SegmentState = 'pending-record' | 'verified' | 'quarantined';

@@ -15,7 +15,7 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode } from '../errors.js';
 
 export interface Migration {
@@ -100,14 +100,17 @@ function meta(db: Db, key: string): string | undefined {
 /** Statements kept per connection (bounded: SQL text built at run time must not grow it without end). */
 const STATEMENT_CACHE = 256;
 
+const uncached = new WeakMap<Db, Db['prepare']>();
+
 /**
  * Makes `db.prepare` answer the same compiled statement for the same SQL text: stores prepare their statements where
  * they use them, and compiling one costs more than running a small query (a licence's look-ups). Safe because no
- * store changes a statement's mode (pluck, raw, expand, safeIntegers) or iterates one while running it again, and
- * SQLite recompiles a statement itself after a schema change.
+ * store iterates a statement while running it again, SQLite recompiles a statement itself after a schema change,
+ * and a statement whose mode is changed (raw, pluck, expand, safeIntegers) is made with `prepareOwn` instead.
  */
 function cacheStatements(db: Db): void {
   const prepare = db.prepare.bind(db);
+  uncached.set(db, prepare);
   const cache = new Map<string, ReturnType<Db['prepare']>>();
   const cached = (sql: string): ReturnType<Db['prepare']> => {
     let st = cache.get(sql);
@@ -119,6 +122,11 @@ function cacheStatements(db: Db): void {
     return st;
   };
   db.prepare = cached as Db['prepare'];
+}
+
+/** A statement of the caller's own, outside the connection's cache: one whose mode it changes (`.raw(true)`). */
+export function prepareOwn<P extends unknown[], R>(db: Db, sql: string): Statement<P, R> {
+  return (uncached.get(db) ?? db.prepare.bind(db))<P, R>(sql);
 }
 
 export function openStore(o: OpenStoreOptions): OpenedStore {
