@@ -159,6 +159,10 @@ export class AccessStore {
   endSessionsOf(user: string, at: number): number {
     return this.db.prepare('UPDATE sessions SET ended_at = ? WHERE user = ? AND ended_at IS NULL').run(at, user).changes;
   }
+  /** The identifiers of sessions ended after `since` (for the revocation list). */
+  sessionsEndedSince(since: number): string[] {
+    return this.db.prepare<[number], { id: string }>('SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= ? ORDER BY ended_at').all(since).map((r) => r.id);
+  }
   openSessions(user: string, now: number): SessionRow[] {
     return this.db.prepare<[string, number], SessionRow>('SELECT * FROM sessions WHERE user = ? AND ended_at IS NULL AND expires_at > ? ORDER BY created_at').all(user, now);
   }

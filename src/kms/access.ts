@@ -22,7 +22,8 @@ import { FailureCounter } from '../access/rate-limit.js';
 import { checkUserName, parseRights, parseRole, roleAllows } from '../access/roles.js';
 import type { Role } from '../access/roles.js';
 import { base32Encode, generateTotpSecret, otpauthUri, verifyTotp } from '../access/totp.js';
-import { accessTokenLifetimeSeconds, newTokenId, signAccessToken } from '../access/token.js';
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, DEFAULT_MAX_LIFETIME_SECONDS, accessTokenLifetimeSeconds, newTokenId, signAccessToken } from '../access/token.js';
+import { signRevocationList } from '../access/revocation-list.js';
 import type { TokenSigner } from '../access/token.js';
 import { checkIdentifier } from '../util/ids.js';
 import { AuditBatcher } from './audit-batch.js';
@@ -182,6 +183,16 @@ export class AccessService {
     return this.o.db.audit(actor, action, detail, this.now(), context).seq;
   }
 
+  /** Ends sessions; the revocation list is made again on its next request. */
+  private endSessionsOf(user: string, at: number): number {
+    this.sessionsEnded++;
+    return this.store.endSessionsOf(user, at);
+  }
+  private endSession(id: string, at: number): void {
+    this.sessionsEnded++;
+    this.store.endSession(id, at);
+  }
+
   private mustUser(name: string): UserRow {
     const u = this.store.user(checkUserName(name));
     if (u === undefined) throw new NotFoundError(`no user ${name}`);
@@ -214,7 +225,7 @@ export class AccessService {
     const at = this.now();
     this.store.tx(() => {
       this.store.setPassword(name, phc, at);
-      const n = this.store.endSessionsOf(name, at);
+      const n = this.endSessionsOf(name, at);
       this.audit(actor, 'user-passwd', { user: name, sessionsEnded: n }, context);
     });
     return viewUser(this.mustUser(name), 0);
@@ -226,7 +237,7 @@ export class AccessService {
     const at = this.now();
     this.store.tx(() => {
       this.store.setRole(name, next);
-      const n = this.store.endSessionsOf(name, at);
+      const n = this.endSessionsOf(name, at);
       this.audit(actor, 'user-role', { user: name, from: u.role, to: next, sessionsEnded: n }, context);
     });
     return viewUser(this.mustUser(name), 0);
@@ -238,7 +249,7 @@ export class AccessService {
     const at = this.now();
     this.store.tx(() => {
       this.store.setDisabled(name, disabled ? at : null, disabled ? actor : null);
-      const n = disabled ? this.store.endSessionsOf(name, at) : 0;
+      const n = disabled ? this.endSessionsOf(name, at) : 0;
       this.audit(actor, disabled ? 'user-disable' : 'user-enable', { user: name, ...(disabled ? { sessionsEnded: n } : {}) }, context);
     });
     return viewUser(this.mustUser(name), disabled ? 0 : this.store.openSessions(name, at).length);
@@ -360,7 +371,7 @@ export class AccessService {
 
   logout(session: Session, context?: AuditContext): void {
     this.store.tx(() => {
-      this.store.endSession(session.id, this.now());
+      this.endSession(session.id, this.now());
       this.audit(`user:${session.user}`, 'logout', { user: session.user, session: session.id }, context);
     });
   }
@@ -378,6 +389,26 @@ export class AccessService {
     const token = await signAccessToken({ iss: this.o.issuer, sub: session.user, aud: audience, sid: session.id, role: session.role, iat, exp, jti, acl }, this.o.signToken);
     return { token, expiresAt: exp * 1000 };
   }
+
+  /**
+   * The signed list of sessions ended within the longest lifetime an NVR accepts for a token (plus its clock
+   * tolerance), for NVRs to stop honouring their tokens at once (access/revocation-list.ts). Made again at most
+   * once a second, and at once after a session ends.
+   */
+  async revocationList(): Promise<string> {
+    const now = this.now();
+    const cached = this.revoked;
+    if (cached !== undefined && cached.version === this.sessionsEnded && now - cached.at < 1000) return cached.jwt;
+    const version = this.sessionsEnded;
+    const win = DEFAULT_MAX_LIFETIME_SECONDS + DEFAULT_CLOCK_TOLERANCE_SECONDS;
+    const sids = this.store.sessionsEndedSince(now - win * 1000);
+    const jwt = await signRevocationList({ iss: this.o.issuer, iat: Math.floor(now / 1000), win, sids }, this.o.signToken);
+    this.revoked = { jwt, at: now, version };
+    return jwt;
+  }
+  private revoked: { readonly jwt: string; readonly at: number; readonly version: number } | undefined;
+  /** Counts session ends in this process (a cached list made before one is stale). */
+  private sessionsEnded = 0;
 
   /** The account's grants in force at `now`, resolved for an NVR (access/acl.ts). */
   aclOf(who: Account, now: number): AclEntry[] {

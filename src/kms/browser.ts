@@ -8,6 +8,8 @@
  *   POST /v1/logout    ends the session
  *   POST /v1/token     {audience} → a short-lived access token for that NVR (ES256, checked offline)
  *   POST /v1/licence   a W3C ClearKey licence request → a JWK Set of exactly the keys the grants allow
+ *   GET  /v1/revoked   the signed list of sessions ended recently (no authentication: NVRs fetch it to stop
+ *                      honouring those sessions' tokens at once; access/revocation-list.ts)
  *
  * The session cookie is `__Host-kf_session`: HttpOnly, Secure, SameSite=Strict, Path=/. Every POST but the login
  * carries the session's CSRF token in `X-CSRF-Token` (compared in constant time), and a request whose Origin is
@@ -121,6 +123,8 @@ export function buildBrowserListener(o: BrowserListenerOptions): SecureServer {
     void reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0`);
     return { ok: true };
   });
+  // the signed list of ended sessions, for NVRs (access/revocation-list.ts): public, like the KMS's certificate
+  app.get('/v1/revoked', async (_req, reply) => reply.type('application/jwt').send(await access.revocationList()));
   app.post('/v1/token', async (req, reply) => {
     const s = session(req, reply, true);
     if (s === undefined) return reply;

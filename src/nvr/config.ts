@@ -25,7 +25,9 @@
  *                                          KMS access tokens); absent: none. It needs "kms":
  *     "kms": { "chain": "kms/chain.pem",    the KMS's certificate chain (checked against trust.operator at start)
  *              "name": "nvr",             this NVR's name: the audience of the tokens it takes
- *              "licence": "https://kms:8444/v1/licence" }   the licence URL written into manifests
+ *              "licence": "https://kms:8444/v1/licence",    the licence URL written into manifests
+ *              "revocations": "https://kms:8444/v1/revoked" }  the KMS's list of ended sessions (default: beside the
+ *                                          licence URL); false: tokens are honoured until they expire (weaker)
  *   }
  */
 import { dirname, resolve } from 'node:path';
@@ -59,7 +61,7 @@ export interface NvrConfig {
   readonly admins: readonly string[];
   /** The viewers' listener and the KMS whose access tokens it takes (viewer.ts). */
   readonly viewer?: { readonly host: string; readonly port: number };
-  readonly kms?: { readonly chain: string; readonly name: string; readonly licence: string };
+  readonly kms?: { readonly chain: string; readonly name: string; readonly licence: string; readonly revocations: string | false };
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -102,12 +104,19 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     const k = o['kms'];
     if (typeof k !== 'object' || k === null || Array.isArray(k)) throw new InputError(`${source}: "kms" must name the KMS's chain, this NVR's name and the licence URL`);
     const kk = k as Record<string, unknown>;
-    for (const key of Object.keys(kk)) if (!['chain', 'name', 'licence'].includes(key)) throw new InputError(`${source}: kms.${key} is not a setting (chain, name, licence)`);
+    for (const key of Object.keys(kk)) if (!['chain', 'name', 'licence', 'revocations'].includes(key)) throw new InputError(`${source}: kms.${key} is not a setting (chain, name, licence, revocations)`);
     const name = settingString(kk, 'name', `${source}: kms`);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new InputError(`${source}: kms.name must be 1–64 letters, digits or ._-`);
     const licence = settingString(kk, 'licence', `${source}: kms`);
     if (!/^https:\/\/[^\s]+$/.test(licence)) throw new InputError(`${source}: kms.licence must be an https URL`);
-    kms = { chain: path(settingString(kk, 'chain', `${source}: kms`)), name, licence };
+    let revocations: string | false = new URL('/v1/revoked', licence).href;
+    if (kk['revocations'] === false) revocations = false;
+    else if (kk['revocations'] !== undefined) {
+      const r = settingString(kk, 'revocations', `${source}: kms`);
+      if (!/^https:\/\/[^\s]+$/.test(r)) throw new InputError(`${source}: kms.revocations must be an https URL, or false`);
+      revocations = r;
+    }
+    kms = { chain: path(settingString(kk, 'chain', `${source}: kms`)), name, licence, revocations };
   }
   if (viewer !== undefined && (kms === undefined || operator === undefined)) throw new InputError(`${source}: "viewer" needs "kms" (whose access tokens it takes) and trust.operator (the KMS's CA)`);
   return {

@@ -80,8 +80,24 @@ export class LiveSockets {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, serial, claims));
   }
 
+  /**
+   * Closes (4001) every socket whose current token's session `ended` says has ended, or every socket when `ended`
+   * is 'all' (the NVR can no longer tell which sessions ended: revocations.ts).
+   */
+  revoke(ended: ReadonlySet<string> | 'all'): number {
+    let n = 0;
+    for (const [ws, claims] of this.claims) {
+      if (ended !== 'all' && !ended.has(claims().sid)) continue;
+      ws.close(4001, ended === 'all' ? 'revocation list stale' : 'session ended');
+      n++;
+    }
+    return n;
+  }
+  private readonly claims = new Map<WebSocket, () => AccessClaims>();
+
   private serve(ws: WebSocket, serial: string, first: AccessClaims): void {
     let claims = first;
+    this.claims.set(ws, () => claims);
     let expiry: NodeJS.Timeout | undefined;
     const arm = (): void => {
       if (expiry !== undefined) clearTimeout(expiry);
@@ -164,6 +180,7 @@ export class LiveSockets {
         .catch(() => ws.close(4001, 'token refused'));
     });
     ws.on('close', () => {
+      this.claims.delete(ws);
       unsubscribe();
       clearInterval(ping);
       if (expiry !== undefined) clearTimeout(expiry);

@@ -15,12 +15,13 @@ import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode, ioError } from '../errors.js';
 import { isRevokedIn } from '../pki/crl-set.js';
-import { parseCertificates } from '../pki/pem.js';
+import { parseCertificates, toPem } from '../pki/pem.js';
 import { loadTlsIdentity, peerDeviceSerial, tlsBrowserServerOptions, tlsServerOptions } from '../pki/tls.js';
 import type { KeyObject } from 'node:crypto';
 import { auditOrigin } from '../audit/export.js';
 import { publicKeyObject, verifyCertificate } from '../pki/verify.js';
 import { buildViewerServer } from './viewer.js';
+import { RevocationFeed } from './revocations.js';
 import { X509Certificate } from '../pki/x509.js';
 import type { X509Crl } from '../pki/x509.js';
 import { CrlWatcher } from '../server/crl-watch.js';
@@ -133,6 +134,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
   let index: NvrIndex | undefined;
   let stamping: StampingService | undefined;
   let retention: RetentionService | undefined;
+  let revocations: RevocationFeed | undefined;
   try {
     // a CRL change finds the server once it exists
     const later: { apply?: (crls: readonly X509Crl[]) => Promise<void> } = {};
@@ -215,7 +217,26 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     });
     await retention.start();
-    const viewer = config.viewer !== undefined && config.kms !== undefined ? buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...(await kmsTokenKey(config.kms.chain, operatorCerts)), audience: config.kms.name, licence: config.kms.licence } }) : undefined;
+    let viewer: ReturnType<typeof buildViewerServer> | undefined;
+    if (config.viewer !== undefined && config.kms !== undefined) {
+      const kmsKey = await kmsTokenKey(config.kms.chain, operatorCerts);
+      if (config.kms.revocations !== false) {
+        // ended sessions' tokens refused at once, their live sockets closed (revocations.ts)
+        revocations = new RevocationFeed({
+          url: config.kms.revocations,
+          ca: operatorCerts.map((c) => toPem(c.rawData, 'CERTIFICATE')).join(''),
+          publicKey: kmsKey.publicKey,
+          issuer: kmsKey.issuer,
+          log,
+          onChange: (c) => {
+            const closedSockets = viewer?.live.revoke(c.stale ? 'all' : new Set(c.ended)) ?? 0;
+            if (c.ended.length > 0 || closedSockets > 0) log.info({ event: 'sessions-ended', sessions: c.ended.length, liveClosed: closedSockets }, `${c.ended.length} session(s) ended at the KMS: their tokens are refused`);
+          },
+        });
+        await revocations.start();
+      }
+      viewer = buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...kmsKey, audience: config.kms.name, licence: config.kms.licence }, ...(revocations !== undefined ? { revocations } : {}) });
+    }
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const viewerAt = viewer !== undefined && config.viewer !== undefined ? await viewer.listen(config.viewer.host, config.viewer.port) : undefined;
     if (stamping !== undefined && config.tsa !== undefined) {
@@ -243,6 +264,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         await st?.stamper.close();
         await rs.stop();
         w?.close();
+        revocations?.stop();
         await viewer?.app.close();
         await app.close();
         ix.close();
@@ -250,6 +272,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
       },
     };
   } catch (e) {
+    revocations?.stop();
     await stamping?.stop();
     await stamping?.stamper.close();
     await retention?.stop();

@@ -27,7 +27,7 @@ import type { TlsOptions } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { aclAllows, aclCameras } from '../access/acl.js';
 import type { AclEntry } from '../access/acl.js';
-import { verifyAccessToken } from '../access/token.js';
+import { TokenRefused, verifyAccessToken } from '../access/token.js';
 import type { AccessClaims } from '../access/token.js';
 import { InputError, NotFoundError } from '../errors.js';
 import { _parseMovie } from '../media/mp4/_track.js';
@@ -62,6 +62,8 @@ export interface ViewerOptions {
   readonly feed: LiveFeed;
   /** The KMS: its public key, the issuer name its tokens carry, this NVR's name (their audience), the licence URL. */
   readonly kms: { readonly publicKey: KeyObject; readonly issuer: string; readonly audience: string; readonly licence: string };
+  /** The KMS's list of ended sessions (revocations.ts); absent: tokens are honoured until they expire. */
+  readonly revocations?: { problem(sid: string): string | undefined };
 }
 
 const UNAUTHORISED = { error: 'authentication failed' } as const;
@@ -106,7 +108,14 @@ function range(q: Record<string, string | undefined>): { from: number; to: numbe
 export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly live: LiveSockets } {
   const server = createSecureServer({ name: 'nvr-viewer', tls: o.tls, limits: o.limits, log: o.log, isAuthenticated: () => false });
   const app = server.app;
-  const live = new LiveSockets({ feed: o.feed, store: o.store, log: o.log, verify: (token) => verifyAccessToken(token, o.kms.publicKey, { issuer: o.kms.issuer, audience: o.kms.audience }) });
+  // a token is the KMS's, for this NVR, unexpired, and of a session the KMS has not ended
+  const verify = async (token: string): Promise<AccessClaims> => {
+    const claims = await verifyAccessToken(token, o.kms.publicKey, { issuer: o.kms.issuer, audience: o.kms.audience });
+    const problem = o.revocations?.problem(claims.sid);
+    if (problem !== undefined) throw new TokenRefused(problem);
+    return claims;
+  };
+  const live = new LiveSockets({ feed: o.feed, store: o.store, log: o.log, verify });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     live.upgrade(req, socket, head).catch((e: unknown) => {
       o.log.warn({ event: 'live-upgrade-failed', error: (e as Error).message }, 'live upgrade failed');
@@ -132,7 +141,7 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     const token = h?.startsWith('Bearer ') === true ? h.slice(7).trim() : undefined;
     if (token === undefined) return reply.code(401).header('www-authenticate', 'Bearer').send(UNAUTHORISED);
     try {
-      claimsOf.set(req, await verifyAccessToken(token, o.kms.publicKey, { issuer: o.kms.issuer, audience: o.kms.audience }));
+      claimsOf.set(req, await verify(token));
     } catch (e) {
       o.log.warn({ event: 'token-refused', reason: (e as { reason?: string }).reason ?? 'unknown' }, 'access token refused');
       return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send(UNAUTHORISED);

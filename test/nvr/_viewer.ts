@@ -1,7 +1,8 @@
 /**
  * An NVR with its viewers' listener for tests: a site (test/nvr/_setup.ts), a KMS identity from its operator CA whose
  * key (in its key store) signs access tokens with the KMS's own signing code, a rogue identity that signs tokens the
- * NVR must refuse, and the NVR configured to take the KMS's tokens as "nvr-1".
+ * NVR must refuse, and the NVR configured to take the KMS's tokens as "nvr-1" (without the KMS's list of ended
+ * sessions: there is no KMS here; test/system/access-playback.test.ts has one).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ export async function makeViewerSite(serials: readonly string[], extra: Record<s
   };
   const kmsSign = await signer(join(site.work, 'kms'));
   const rogueSign = await signer(join(site.work, 'rogue'));
-  site.writeConfig({ viewer: { host: '127.0.0.1', port: 0 }, kms: { chain: 'kms/chain.pem', name: 'nvr-1', licence: 'https://127.0.0.1:8444/v1/licence' }, ...extra });
+  site.writeConfig({ viewer: { host: '127.0.0.1', port: 0 }, kms: { chain: 'kms/chain.pem', name: 'nvr-1', licence: 'https://127.0.0.1:8444/v1/licence', revocations: false }, ...extra });
   return {
     site,
     ca: toPem(site.ca.certs.operator.rawData, 'CERTIFICATE'),

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { openBrowserSession } from '../../src/access/licence-client.js';
 import { recordSession } from '../../src/camera/record.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -171,5 +172,39 @@ describe('playback across a key rotation with the keys the licence gives', () =>
       'user:vera licence-denied 1:denied',
       'user:vera licence 1:denied,2:released',
     ]);
+  }, 60_000);
+});
+
+describe('a session ended at the KMS', () => {
+  it("logout and disabling: the NVR refuses the session's tokens within seconds (the KMS's signed list) and closes its live socket", async () => {
+    const path = `/v1/cameras/${SERIAL}/manifest.mpd?from=${iso(T0 - 1000)}&to=${iso(T0 + 10_000)}`;
+    const s = await openBrowserSession(kms.browserUrl as string, [ca], 'ivan', PASSWORD);
+    const token = await s.token('nvr-1');
+    expect((await get(path, token)).status).toBe(200);
+    await s.logout();
+    // the NVR fetches the list every 2 s; well before the token's 120 s
+    const until = Date.now() + 15_000;
+    let status = 200;
+    while (status !== 401 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      status = (await get(path, token)).status;
+    }
+    expect(status).toBe(401);
+    // a live viewer's open socket is closed when an administrator disables the account
+    const v = await openBrowserSession(kms.browserUrl as string, [ca], 'vera', PASSWORD);
+    const live = await v.token('nvr-1');
+    const ws = new WebSocket(`${(nvr.viewerUrl as string).replace(/^https/, 'wss')}/v1/cameras/${SERIAL}/live`, ['keyframe-live', `bearer.${live}`], { ca });
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    await new Promise<void>((r, j) => {
+      ws.once('open', () => r());
+      ws.once('error', j);
+    });
+    await admin.json('PUT', '/v1/admin/users/vera/disabled', { disabled: true });
+    try {
+      expect(await closed).toEqual({ code: 4001, reason: 'session ended' });
+      expect((await get(`/v1/cameras`, live)).status).toBe(401);
+    } finally {
+      await admin.json('PUT', '/v1/admin/users/vera/disabled', { disabled: false });
+    }
   }, 60_000);
 });
