@@ -28,6 +28,9 @@
  *              "licence": "https://kms:8444/v1/licence",    the licence URL written into manifests
  *              "revocations": "https://kms:8444/v1/revoked" }  the KMS's list of ended sessions (default: beside the
  *                                          licence URL); false: tokens are honoured until they expire (weaker)
+ *     "exporter": "exporter",               optional: the NVR's exporter identity (operator CA, evidence-export EKU;
+ *     "exporterKeystore": "file:…",          keyframe ca exporter-cert): viewers with the export right get bundles
+ *     "exports": "exports"                   signed by it (exports.ts), kept here (default: beside the database)
  *   }
  */
 import { dirname, resolve } from 'node:path';
@@ -62,6 +65,8 @@ export interface NvrConfig {
   /** The viewers' listener and the KMS whose access tokens it takes (viewer.ts). */
   readonly viewer?: { readonly host: string; readonly port: number };
   readonly kms?: { readonly chain: string; readonly name: string; readonly licence: string; readonly revocations: string | false };
+  /** The exporter identity of exports through the viewers' listener, its key store, and where exports are kept. */
+  readonly exporter?: { readonly identity: string; readonly keystore?: string; readonly dir: string };
 }
 
 export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 1024 * 1024 * 1024, crlCheckMs: 5_000 } as const;
@@ -70,7 +75,7 @@ export const NVR_DEFAULTS = { host: '127.0.0.1', port: 8444, freeSpaceFloor: 102
 export const NVR_LIMITS: ServerLimits = { ...DEFAULT_LIMITS, requestTimeoutMs: 60_000, maxBodyBytes: DEFAULT_OBJECT_LIMITS.seg };
 
 export function parseNvrConfig(text: string, baseDir: string, source = 'NVR config'): NvrConfig {
-  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins', 'viewer', 'kms']);
+  const o = parseServiceObject(text, source, ['listen', 'identity', 'keystore', 'trust', 'store', 'database', 'freeSpaceFloor', 'objectLimits', 'limits', 'crlCheck', 'tsa', 'tsaKeystore', 'stampInterval', 'freeSpaceTarget', 'retention', 'admins', 'viewer', 'kms', 'exporter', 'exporterKeystore', 'exports']);
   const path = pathResolver(baseDir);
   const { host, port } = parseListen(o['listen'], source, NVR_DEFAULTS);
   const trustRaw = o['trust'];
@@ -119,7 +124,15 @@ export function parseNvrConfig(text: string, baseDir: string, source = 'NVR conf
     kms = { chain: path(settingString(kk, 'chain', `${source}: kms`)), name, licence, revocations };
   }
   if (viewer !== undefined && (kms === undefined || operator === undefined)) throw new InputError(`${source}: "viewer" needs "kms" (whose access tokens it takes) and trust.operator (the KMS's CA)`);
+  let exporter: NvrConfig['exporter'];
+  if (o['exporter'] !== undefined) {
+    if (viewer === undefined) throw new InputError(`${source}: "exporter" makes exports for the viewers' listener: it needs "viewer"`);
+    const ks = parseKeystoreSpec(o, 'exporterKeystore', source);
+    const database = path(o['database'] === undefined ? 'nvr.sqlite' : settingString(o, 'database', source));
+    exporter = { identity: path(settingString(o, 'exporter', source)), ...(ks !== undefined ? { keystore: ks } : {}), dir: o['exports'] === undefined ? resolve(dirname(database), 'exports') : path(settingString(o, 'exports', source)) };
+  } else if (o['exports'] !== undefined || o['exporterKeystore'] !== undefined) throw new InputError(`${source}: "exports" and "exporterKeystore" need "exporter"`);
   return {
+    ...(exporter !== undefined ? { exporter } : {}),
     ...(viewer !== undefined ? { viewer } : {}),
     ...(kms !== undefined ? { kms } : {}),
     listen: { host, port },

@@ -101,6 +101,11 @@ export class LockStore {
     return row;
   }
 
+  /** An export made (or failed) through the viewers' listener (exports.ts): one audit entry; returns its seq. */
+  recordExport(actor: string, fields: Record<string, unknown>): number {
+    return this.db.transaction(() => this.audit('export', actor, fields))().seq;
+  }
+
   /** Locks [from, to) of a camera for a case; the lock and its audit entry commit together. */
   lock(r: LockRequest): { lock: LockRow; audit: AuditRow; alreadyExpired: number } {
     if (!SERIAL.test(r.serial)) throw new InputError(`camera serial ${JSON.stringify(r.serial)} is not valid`);

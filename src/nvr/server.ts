@@ -22,6 +22,10 @@ import { auditOrigin } from '../audit/export.js';
 import { publicKeyObject, verifyCertificate } from '../pki/verify.js';
 import { buildViewerServer } from './viewer.js';
 import { RevocationFeed } from './revocations.js';
+import { ExportService } from './exports.js';
+import { openOperatorIdentity } from '../pki/operator-identity.js';
+import type { OperatorIdentity } from '../pki/operator-identity.js';
+import { mkdir } from 'node:fs/promises';
 import { X509Certificate } from '../pki/x509.js';
 import type { X509Crl } from '../pki/x509.js';
 import { CrlWatcher } from '../server/crl-watch.js';
@@ -135,6 +139,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
   let stamping: StampingService | undefined;
   let retention: RetentionService | undefined;
   let revocations: RevocationFeed | undefined;
+  let exporter: OperatorIdentity | undefined;
+  let exports: ExportService | undefined;
   try {
     // a CRL change finds the server once it exists
     const later: { apply?: (crls: readonly X509Crl[]) => Promise<void> } = {};
@@ -235,7 +241,19 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         });
         await revocations.start();
       }
-      viewer = buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...kmsKey, audience: config.kms.name, licence: config.kms.licence }, ...(revocations !== undefined ? { revocations } : {}) });
+      if (config.exporter !== undefined) {
+        const e = config.exporter;
+        exporter = await openOperatorIdentity(e.identity, 'exporter', { roots: operatorCerts, ...(e.keystore !== undefined ? { keystore: e.keystore } : {}) });
+        try {
+          await mkdir(e.dir, { recursive: true, mode: 0o700 });
+        } catch (err) {
+          throw ioError(err, e.dir, 'create directory') ?? err;
+        }
+        exports = new ExportService({ config, exporter, dir: e.dir, locks: ops.locks, durable: () => ix.durable(), log });
+        await exports.load();
+        log.info({ event: 'exporter', subject: exporter.config.name, dir: e.dir }, `exports through the viewers' listener signed by ${exporter.config.name}`);
+      }
+      viewer = buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...kmsKey, audience: config.kms.name, licence: config.kms.licence }, ...(revocations !== undefined ? { revocations } : {}), ...(exports !== undefined ? { exports } : {}) });
     }
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const viewerAt = viewer !== undefined && config.viewer !== undefined ? await viewer.listen(config.viewer.host, config.viewer.port) : undefined;
@@ -266,6 +284,8 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         w?.close();
         revocations?.stop();
         await viewer?.app.close();
+        await exports?.close();
+        await exporter?.close();
         await app.close();
         ix.close();
         await unlock();
@@ -273,6 +293,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     };
   } catch (e) {
     revocations?.stop();
+    await exporter?.close();
     await stamping?.stop();
     await stamping?.stamper.close();
     await retention?.stop();

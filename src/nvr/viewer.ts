@@ -15,6 +15,9 @@
  *                                                     ETag = its SHA-256, immutable
  *   GET|POST /v1/cameras/:serial/locks               evidence locks (lock over the range; audited with the token's
  *   DELETE /v1/cameras/:serial/locks/:case           user in the NVR's lock chain, locks.ts)
+ *   POST /v1/cameras/:serial/exports {from,to,case,reason}   an evidence bundle of the range, made in the
+ *                                                     background (exports.ts; export over the range) → 202 job
+ *   GET /v1/exports, /v1/exports/:id, /v1/exports/:id/bundle.tar   the user's own jobs and bundles
  *   WSS /v1/cameras/:serial/live                      the init segment and each CMAF chunk as it arrives (live-ws.ts;
  *                                                     live on the camera; the token as a subprotocol)
  *
@@ -44,6 +47,7 @@ import { parseIsoTime } from './locks.js';
 import { buildMpd } from './mpd.js';
 import type { MpdSegment, MpdTrack } from './mpd.js';
 import type { NvrOps } from './ops.js';
+import type { ExportService } from './exports.js';
 import { timelineView } from './admin.js';
 import type { SegmentStore } from './store.js';
 import type { LiveFeed } from './live.js';
@@ -62,6 +66,8 @@ export interface ViewerOptions {
   readonly feed: LiveFeed;
   /** The KMS: its public key, the issuer name its tokens carry, this NVR's name (their audience), the licence URL. */
   readonly kms: { readonly publicKey: KeyObject; readonly issuer: string; readonly audience: string; readonly licence: string };
+  /** Exports for viewers with the export right (exports.ts); absent: the export routes answer 503. */
+  readonly exports?: ExportService;
   /** The KMS's list of ended sessions (revocations.ts); absent: tokens are honoured until they expire. */
   readonly revocations?: { problem(sid: string): string | undefined };
 }
@@ -258,6 +264,38 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
       return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', String(end - start + 1)).send(createReadStream(path, { start, end }));
     }
     return reply.header('content-length', String(size)).send(createReadStream(path));
+  });
+  // exports (exports.ts): the export right over the range; a job and its bundle are its user's alone
+  const exports = o.exports;
+  const userOf = (req: FastifyRequest): string => claimsOf.get(req)?.sub ?? '?';
+  const noExporter = { error: 'this NVR has no exporter identity: exports are made with keyframe nvr export' } as const;
+  app.post<Q & { Body: unknown }>('/v1/cameras/:serial/exports', async (req, reply) => {
+    const serial = req.params['serial'] as string;
+    const from = parseIsoTime(text(req.body, 'from'), 'from');
+    const to = parseIsoTime(text(req.body, 'to'), 'to');
+    if (!allowed(req, reply, serial, 'export', { from, to })) return reply;
+    if (exports === undefined) return reply.code(503).send(noExporter);
+    const job = await exports.request({ user: userOf(req), camera: serial, from, to, caseId: text(req.body, 'case'), reason: text(req.body, 'reason') });
+    return reply.code(202).header('location', `/v1/exports/${job.id}`).send(job);
+  });
+  app.get('/v1/exports', async (req) => ({ exports: exports?.jobsOf(userOf(req)) ?? [] }));
+  app.get<Q>('/v1/exports/:id', async (req, reply) => {
+    const job = exports?.job(req.params['id'] as string, userOf(req));
+    return job === undefined ? reply.code(404).send({ error: 'no such export' }) : job;
+  });
+  app.get<Q>('/v1/exports/:id/bundle.tar', async (req, reply) => {
+    const job = exports?.job(req.params['id'] as string, userOf(req));
+    if (exports === undefined || job === undefined) return reply.code(404).send({ error: 'no such export' });
+    // the right is checked again: a grant revoked since the request stops the download
+    if (!allowed(req, reply, job.camera, 'export', { from: Date.parse(job.from), to: Date.parse(job.to) })) return reply;
+    if (job.state !== 'done') return reply.code(409).send({ error: `the export is ${job.state}${job.error !== undefined ? `: ${job.error}` : ''}` });
+    const b = exports.bundle(job);
+    return reply
+      .type('application/x-tar')
+      .header('content-length', String(job.bytes))
+      .header('content-disposition', `attachment; filename="${job.camera}-${job.case.replace(/[^A-Za-z0-9._-]/g, '_')}-${job.id.slice(0, 8)}.tar"`)
+      .header('digest', `sha-256=${Buffer.from(job.sha256 as string, 'hex').toString('base64')}`)
+      .send(b.stream());
   });
   return Object.assign(server, { live });
 }

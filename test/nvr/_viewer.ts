@@ -10,6 +10,7 @@ import type { AclEntry } from '../../src/access/acl.js';
 import { signAccessToken } from '../../src/access/token.js';
 import { auditOrigin } from '../../src/audit/export.js';
 import { openKeyStore } from '../../src/keystore/open.js';
+import { createOperatorIdentity } from '../../src/pki/operator-identity.js';
 import { toPem } from '../../src/pki/pem.js';
 import { createSite } from '../../src/pki/site.js';
 import { loadTlsIdentity } from '../../src/pki/tls.js';
@@ -21,7 +22,7 @@ export interface ViewerSite {
   /** The operator CA, PEM: what a viewer trusts the NVR by. */
   readonly ca: string;
   /** An access token for `aud` (default nvr-1) with `acl`, signed by the KMS (or by the rogue identity). */
-  sign(claims: { aud?: string; acl: AclEntry[]; exp?: number }, rogue?: boolean): Promise<string>;
+  sign(claims: { aud?: string; sub?: string; acl: AclEntry[]; exp?: number }, rogue?: boolean): Promise<string>;
 }
 
 export async function makeViewerSite(serials: readonly string[], extra: Record<string, unknown> = {}): Promise<ViewerSite> {
@@ -36,13 +37,15 @@ export async function makeViewerSite(serials: readonly string[], extra: Record<s
   };
   const kmsSign = await signer(join(site.work, 'kms'));
   const rogueSign = await signer(join(site.work, 'rogue'));
-  site.writeConfig({ viewer: { host: '127.0.0.1', port: 0 }, kms: { chain: 'kms/chain.pem', name: 'nvr-1', licence: 'https://127.0.0.1:8444/v1/licence', revocations: false }, ...extra });
+  // the NVR's exporter identity: bundles asked for through the viewers' listener are signed by it
+  await createOperatorIdentity({ kind: 'exporter', out: join(site.work, 'exporter'), ca: site.ca, caKeyStore: site.caStore, name: 'NVR-1 exporter', keystore: spec(join(site.work, 'exporter', 'keys')) });
+  site.writeConfig({ viewer: { host: '127.0.0.1', port: 0 }, kms: { chain: 'kms/chain.pem', name: 'nvr-1', licence: 'https://127.0.0.1:8444/v1/licence', revocations: false }, exporter: 'exporter', ...extra });
   return {
     site,
     ca: toPem(site.ca.certs.operator.rawData, 'CERTIFICATE'),
     sign: async (c, rogue = false) => {
       const iat = Math.floor(Date.now() / 1000);
-      return signAccessToken({ iss: auditOrigin(kms.certificate), sub: 'ivan', aud: c.aud ?? 'nvr-1', sid: 'c2Vzc2lvbi0xMjM0NTY3OA', role: 'investigator', iat, exp: c.exp ?? iat + 120, jti: randomBytes(16).toString('base64url'), acl: c.acl }, rogue ? rogueSign : kmsSign);
+      return signAccessToken({ iss: auditOrigin(kms.certificate), sub: c.sub ?? 'ivan', aud: c.aud ?? 'nvr-1', sid: 'c2Vzc2lvbi0xMjM0NTY3OA', role: 'investigator', iat, exp: c.exp ?? iat + 120, jti: randomBytes(16).toString('base64url'), acl: c.acl }, rogue ? rogueSign : kmsSign);
     },
   };
 }

@@ -6,8 +6,8 @@
  * checked offline by the NVR: none, forged, for another NVR, or without the right → refused; a window that covers
  * only the first session gets only its segments. Range and conditional requests as HTTP says.
  */
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,8 @@ import { loadNvrConfig } from '../../src/nvr/config.js';
 import { startNvr } from '../../src/nvr/server.js';
 import type { RunningNvr } from '../../src/nvr/server.js';
 import { openDevice } from '../../src/pki/device.js';
+import { parseCertificates } from '../../src/pki/pem.js';
+import { verifyEvidence } from '../../src/recording/evidence.js';
 import { clip, frameMd5s } from '../helpers/media.js';
 import { CameraClient, readRecording } from './_setup.js';
 import { makeViewerSite } from './_viewer.js';
@@ -26,7 +28,7 @@ const SERIAL = 'CAM-V';
 let site: NvrSite;
 let nvr: RunningNvr;
 let ca: string;
-let sign: (claims: { aud?: string; acl: AclEntry[] }, other?: boolean) => Promise<string>;
+let sign: (claims: { aud?: string; sub?: string; acl: AclEntry[] }, other?: boolean) => Promise<string>;
 const keys = [
   { kid: randomBytes(16), key: randomBytes(16) },
   { kid: randomBytes(16), key: randomBytes(16) },
@@ -180,4 +182,42 @@ describe('the viewers’ listener', () => {
       ['unlock', lock.lock.created_by],
     ]);
   });
+  it('exports: the export right over the range; the bundle, made in the background and signed by the NVR exporter, verifies AUTHENTIC; its user only; audited', async () => {
+    const path = `/v1/cameras/${SERIAL}/exports`;
+    const exporter = await sign({ acl: [{ cams: [SERIAL], rights: ['export'], from: T0 - 60_000, to: T0 + 60_000 }] });
+    const body = { from: iso(T0), to: iso(T0 + 8000), case: 'CASE-7', reason: 'incident at the gate' };
+    expect((await get(path, await sign({ acl: playback(T0 - 60_000, T0 + 60_000) }), {}, 'POST', body)).status).toBe(403);
+    expect((await get(path, exporter, {}, 'POST', { ...body, to: iso(T0 + 120_000) })).status).toBe(403);
+    expect((await get(path, exporter, {}, 'POST', { ...body, reason: '' })).status).toBe(400);
+    const asked = await get(path, exporter, {}, 'POST', body);
+    expect(asked.status, asked.body.toString()).toBe(202);
+    const job = JSON.parse(asked.body.toString()) as { id: string; state: string };
+    expect(asked.headers['location']).toBe(`/v1/exports/${job.id}`);
+    let state = job.state;
+    let done: { state: string; sha256?: string; bytes?: number; sessions?: number; error?: string } = { state };
+    for (const until = Date.now() + 60_000; !['done', 'failed'].includes(state) && Date.now() < until; state = done.state) {
+      await new Promise((r) => setTimeout(r, 200));
+      done = JSON.parse((await get(`/v1/exports/${job.id}`, exporter)).body.toString()) as typeof done;
+    }
+    expect(done, JSON.stringify(done)).toMatchObject({ state: 'done', sessions: 2 });
+    // another user sees no such job, nor its bundle; the owner downloads it
+    const other = await sign({ sub: 'olga', acl: [{ cams: [SERIAL], rights: ['export'], from: T0 - 60_000, to: T0 + 60_000 }] });
+    expect((await get(`/v1/exports/${job.id}`, other)).status).toBe(404);
+    expect((await get(`/v1/exports/${job.id}/bundle.tar`, other)).status).toBe(404);
+    expect(JSON.parse((await get('/v1/exports', other)).body.toString())).toEqual({ exports: [] });
+    const tar = await get(`/v1/exports/${job.id}/bundle.tar`, exporter);
+    expect(tar.status).toBe(200);
+    expect(tar.body.length).toBe(done.bytes);
+    expect(createHash('sha256').update(tar.body).digest('hex')).toBe(done.sha256);
+    const file = join(site.work, 'downloaded.tar');
+    writeFileSync(file, tar.body);
+    const report = await verifyEvidence(file, { roots: parseCertificates(readFileSync(join(site.caDir, 'root.pem')), 'root'), exporterRoots: [site.ca.certs.operator] });
+    expect(report.verdict).toBe('AUTHENTIC');
+    expect(report.bundle?.exporter.subject).toContain('NVR-1 exporter');
+    // the owner without the export right any more: no download
+    expect((await get(`/v1/exports/${job.id}/bundle.tar`, await sign({ acl: playback(T0 - 60_000, T0 + 60_000) }))).status).toBe(403);
+    // in the NVR's audit chain: who, which case, the bundle's hash
+    const entries = nvr.ops.locks.auditLog().map((r) => JSON.parse(r.entry) as { action: string; actor: string; case?: string; sha256?: string; export?: string });
+    expect(entries.filter((e) => e.action === 'export')).toEqual([expect.objectContaining({ actor: 'user:ivan', case: 'CASE-7', export: job.id, sha256: done.sha256 })]);
+  }, 120_000);
 });
