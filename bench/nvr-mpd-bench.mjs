@@ -12,8 +12,10 @@
  *   manifest24h  GET /v1/cameras/CAM-000/manifest.mpd for the 24 h (request to the last byte of the answer);
  *   baseline     the same route for the last minute (token check, range, one init look-up, a one-Period MPD),
  *                so the ratio isolates the cost of a day's rows;
- *   parts        in this process: the route's SQL read of the day's rows alone, and buildMpd (nvr/mpd.js) alone
- *                over those rows.
+ *   parts        in this process: one SQL read of the day's rows (what every manifest cost before whole hours
+ *                were kept between manifests, nvr/mpd-rows.js), and buildMpd (nvr/mpd.js) alone over those rows.
+ * The first request of the day's manifest (nothing kept yet) is reported apart (coldMs); the medians are of the
+ * requests after it, as for a viewer scrubbing a day.
  * Every answer is checked: 200, one Period per epoch and outage-split run, every segment in a SegmentTimeline.
  *
  * Plain ESM over the compiled code: `npm run build && node bench/nvr-mpd-bench.mjs`.
@@ -153,8 +155,10 @@ try {
     return (r.body.match(/<Period /g) ?? []).length;
   };
   async function timeRoute(path, segments) {
-    let periods = 0;
     let bytes = 0;
+    // the first request reads every hour from the index (nothing kept yet): the cold cost
+    const cold = await get(path);
+    let periods = check(cold, segments);
     for (let i = 0; i < 5; i++) periods = check(await get(path), segments);
     const ms = [];
     const cpu0 = process.cpuUsage();
@@ -166,7 +170,7 @@ try {
     }
     const cpu = process.cpuUsage(cpu0);
     ms.sort((a, b) => a - b);
-    return { medianMs: Number(median(ms).toFixed(3)), p95Ms: Number(ms[Math.floor(0.95 * (ms.length - 1))].toFixed(3)), minMs: Number(ms[0].toFixed(3)), maxMs: Number(ms.at(-1).toFixed(3)), cpuMsPerRequest: Number(((cpu.user + cpu.system) / 1000 / RUNS).toFixed(3)), periods, bytes, runs: RUNS };
+    return { coldMs: Number(cold.ms.toFixed(3)), medianMs: Number(median(ms).toFixed(3)), p95Ms: Number(ms[Math.floor(0.95 * (ms.length - 1))].toFixed(3)), minMs: Number(ms[0].toFixed(3)), maxMs: Number(ms.at(-1).toFixed(3)), cpuMsPerRequest: Number(((cpu.user + cpu.system) / 1000 / RUNS).toFixed(3)), periods, bytes, runs: RUNS };
   }
   const minuteSegments = 30;
   const manifest24h = await timeRoute(dayPath, rows);
@@ -202,6 +206,7 @@ try {
     result: {
       manifest24hMedianMs: manifest24h.medianMs,
       manifest24hP95Ms: manifest24h.p95Ms,
+      manifest24hColdMs: manifest24h.coldMs,
       baselineMinuteMedianMs: baseline.medianMs,
       manifest24hVsBaseline: Number((manifest24h.medianMs / baseline.medianMs).toFixed(2)),
       sqlReadMedianMs: sqlMs,
@@ -213,7 +218,7 @@ try {
     manifest24h,
     baseline,
   };
-  console.log(`manifest for 24 h (${rows} segments, ${manifest24h.periods} Periods, ${manifest24h.bytes} bytes): median ${manifest24h.medianMs} ms, p95 ${manifest24h.p95Ms} ms; last minute: ${baseline.medianMs} ms (×${result.result.manifest24hVsBaseline}); SQL read ${sqlMs} ms, buildMpd ${buildMs} ms; goal ≤ ${GOAL_MS} ms: ${result.goalMet ? 'met' : 'NOT met'}`);
+  console.log(`manifest for 24 h (${rows} segments, ${manifest24h.periods} Periods, ${manifest24h.bytes} bytes): median ${manifest24h.medianMs} ms, p95 ${manifest24h.p95Ms} ms (first, nothing kept: ${manifest24h.coldMs} ms); last minute: ${baseline.medianMs} ms (×${result.result.manifest24hVsBaseline}); SQL read ${sqlMs} ms, buildMpd ${buildMs} ms; goal ≤ ${GOAL_MS} ms: ${result.goalMet ? 'met' : 'NOT met'}`);
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${OUT}`);

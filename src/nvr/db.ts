@@ -31,6 +31,15 @@ import { NVR_OPS_MIGRATION } from './ops-schema.js';
 
 export const NVR_STORE_KIND = 'keyframe-nvr';
 
+/** The hours of segment_hours (schema 5): a segment counts in the hour its wall-clock start falls in. */
+export const HOUR_MS = 3_600_000;
+
+/** A trigger statement counting a change of the segment `row` (NEW or OLD) in its camera's hour. */
+function bumpHour(row: 'NEW' | 'OLD', when?: string): string {
+  return `INSERT INTO segment_hours (serial, hour, version) SELECT ${row}.serial, ${row}.wall_start / ${HOUR_MS}, 1${when !== undefined ? ` WHERE ${when}` : ' WHERE 1'}
+  ON CONFLICT(serial, hour) DO UPDATE SET version = version + 1;`;
+}
+
 export const NVR_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -94,8 +103,20 @@ CREATE TABLE stamping (
   NVR_OPS_MIGRATION,
   {
     version: 5,
-    description: "a covering index for manifests: a camera's segments by time with every column an MPD needs (viewer.ts reads a day without touching the table)",
-    up: (db) => db.exec('CREATE INDEX segments_for_mpd ON segments (serial, wall_start, seq, state, session, media_start, media_end, wall_end, kid, size)'),
+    description: "manifests: a covering index of a camera's segments by time with every column an MPD needs, and a change counter per camera and hour (mpd-rows.ts caches an hour's segments until its counter moves)",
+    up: (db) =>
+      db.exec(`CREATE INDEX segments_for_mpd ON segments (serial, wall_start, seq, state, session, media_start, media_end, wall_end, kid, size);
+CREATE TABLE segment_hours (serial TEXT NOT NULL, hour INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (serial, hour)) WITHOUT ROWID;
+INSERT INTO segment_hours (serial, hour, version) SELECT DISTINCT serial, wall_start / ${HOUR_MS}, 1 FROM segments WHERE wall_start IS NOT NULL;
+CREATE TRIGGER segments_hour_insert AFTER INSERT ON segments WHEN NEW.wall_start IS NOT NULL
+BEGIN ${bumpHour('NEW')}
+END;
+CREATE TRIGGER segments_hour_update AFTER UPDATE ON segments
+BEGIN ${bumpHour('OLD', 'OLD.wall_start IS NOT NULL')} ${bumpHour('NEW', 'NEW.wall_start IS NOT NULL')}
+END;
+CREATE TRIGGER segments_hour_delete AFTER DELETE ON segments WHEN OLD.wall_start IS NOT NULL
+BEGIN ${bumpHour('OLD')}
+END;`),
   },
 ];
 

@@ -37,7 +37,6 @@ import { _parseMovie } from '../media/mp4/_track.js';
 import { findBoxes } from '../media/mp4/box.js';
 import { segmentSeq } from '../recording/layout.js';
 import { createSecureServer } from '../server/kit.js';
-import { prepareOwn } from '../util/sqlite.js';
 import type { SecureServer } from '../server/kit.js';
 import type { ServerLimits } from '../server/limits.js';
 import type { Logger } from '../server/log.js';
@@ -45,7 +44,8 @@ import type { Right } from '../access/roles.js';
 import type { NvrIndex } from './db.js';
 import { parseIsoTime } from './locks.js';
 import { buildMpd } from './mpd.js';
-import type { MpdSegment, MpdTrack } from './mpd.js';
+import { ManifestRows } from './mpd-rows.js';
+import type { MpdTrack } from './mpd.js';
 import type { NvrOps } from './ops.js';
 import type { ExportService } from './exports.js';
 import { timelineView } from './admin.js';
@@ -87,8 +87,6 @@ export function initTrack(init: Uint8Array): MpdTrack {
   return { codecs: `${entry}.${hex(t.avcC.profile)}${hex(t.avcC.compatibility)}${hex(t.avcC.level)}`, width: t.width, height: t.height, timescale: t.timescale };
 }
 
-/** A manifest's segment as read (raw): session, seq, size, media_start, media_end, wall_start, wall_end, kid. */
-type MpdRow = [string, number, number, number, number, number, number, string | null];
 
 interface SegmentRow {
   session: string;
@@ -132,12 +130,8 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
   app.addHook('preClose', async () => live.close());
   const db = o.index.sqlite;
   const tracks = new Map<string, MpdTrack>();
-  // the segments wholly inside [from, to): a range of the covering index segments_for_mpd (db.ts, schema 5), read as
-  // arrays (a day is 43,200 rows: objects per row would cost more than the read)
-  const segmentsIn = prepareOwn<[string, number, number, number], MpdRow>(
-    db,
-      "SELECT session, seq, size, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND wall_start >= ? AND wall_start < ? AND wall_end <= ? AND state = 'verified' ORDER BY wall_start, seq",
-  ).raw(true);
+  // the segments wholly inside [from, to), whole hours kept between manifests (mpd-rows.ts)
+  const manifestRows = new ManifestRows(db);
   const segmentAt = db.prepare<[string, string, number], SegmentRow>("SELECT session, seq, size, sha256, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND session = ? AND seq = ? AND state = 'verified'");
 
   const claimsOf = new WeakMap<FastifyRequest, AccessClaims>();
@@ -176,9 +170,9 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     const serial = req.params['serial'] as string;
     const r = range(req.query);
     if (!allowed(req, reply, serial, 'playback', r)) return reply;
-    const rows = segmentsIn.all(serial, r.from, r.to, r.to);
+    const segments = manifestRows.segments(serial, r.from, r.to);
     const byTrack = new Map<string, MpdTrack>();
-    for (const session of new Set(rows.map((s) => s[0]))) {
+    for (const session of new Set(segments.map((s) => s.session))) {
       const key = `${serial}/${session}`;
       let t = tracks.get(key);
       if (t === undefined) {
@@ -192,7 +186,6 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
       }
       byTrack.set(session, t);
     }
-    const segments: MpdSegment[] = rows.map(([session, seq, size, mediaStart, mediaEnd, wallStart, wallEnd, kid]) => ({ session, seq, mediaStart, mediaEnd, wallStart, wallEnd, kid, size }));
     const xml = buildMpd({ serial, from: r.from, to: r.to, segments, tracks: byTrack, mediaBase: '/v1/media/', licenceUrl: o.kms.licence });
     return reply.type('application/dash+xml').send(xml);
   });
