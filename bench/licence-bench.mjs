@@ -17,6 +17,7 @@
 //   3. service time: SEQUENTIAL_RUNS requests of each kind below, one at a time (no queueing);
 //   4. baseline: GET /v1/session (authenticated: cookie, session and account look-ups; no key look-up, no audit
 //      write) at RATE requests/s, WARMUP s then SECONDS s measured, round-robin over the SESSIONS connections;
+//   (4 and 5 are repeated LICENCE_BENCH_ROUNDS times in turn, default 3: the p99s reported are medians over rounds)
 //   5. licence: POST /v1/licence ({"kids":[…],"type":"temporary"}, 1 or 2 KIDs alternately, with the session's
 //      CSRF token) at the same rate over the same connections; every answer checked (status 200, exactly the keys
 //      asked for, each the camera's key).
@@ -28,7 +29,7 @@
 // Plain ESM over the compiled code: `npm run build && node bench/licence-bench.mjs`.
 // Environment: LICENCE_BENCH_SECONDS (measured seconds per phase, default 30), LICENCE_BENCH_WARMUP (default 5),
 // LICENCE_BENCH_RATE (requests/s, default 200), LICENCE_BENCH_SESSIONS (default 8), HASH_RUNS (default 10),
-// LOGIN_RUNS (default 30), APPEND_RUNS (default 200), SEQUENTIAL_RUNS (default 100), LICENCE_BENCH_DIR (parent of
+// LICENCE_BENCH_ROUNDS (default 3), LOGIN_RUNS (default 30), APPEND_RUNS (default 200), SEQUENTIAL_RUNS (default 100), LICENCE_BENCH_DIR (parent of
 // the temporary directory, default the OS's), BENCH_OUT (result file, default bench/results/licence.json),
 // BENCH_NOTE (what else ran), LICENCE_BENCH_KMS_NODE_ARGS (node options for the KMS child, e.g. --cpu-prof).
 import { execFileSync, spawn } from 'node:child_process';
@@ -65,6 +66,7 @@ const HASH_RUNS = Math.round(num('HASH_RUNS', 10));
 const LOGIN_RUNS = Math.round(num('LOGIN_RUNS', 30));
 const APPEND_RUNS = Math.round(num('APPEND_RUNS', 200));
 const SEQUENTIAL_RUNS = Math.round(num('SEQUENTIAL_RUNS', 100));
+const ROUNDS = Math.round(num('LICENCE_BENCH_ROUNDS', 3));
 const OUT = process.env.BENCH_OUT !== undefined && process.env.BENCH_OUT !== '' ? process.env.BENCH_OUT : join(root, 'bench', 'results', 'licence.json');
 const GOAL_P99_MS = 10;
 // extra node options for the KMS child only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a licence's time goes)
@@ -519,20 +521,28 @@ console.log(`one request at a time: ${SEQUENTIAL_RUNS} of each …`);
 const serviceTime = { session: await sequential(sessions, sessionRequest, sessionCheck), licence: await sequential(sessions, licenceRequest, licenceCheck) };
 console.log(`  GET /v1/session median ${serviceTime.session.median} ms, p99 ${serviceTime.session.p99}; POST /v1/licence median ${serviceTime.licence.median} ms, p99 ${serviceTime.licence.p99}`);
 
-// 4. baseline at the rate: GET /v1/session
-console.log(`baseline GET /v1/session: ${RATE}/s over ${SESSIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s …`);
-const a0 = await auditSize();
-const baseline = await phase('GET /v1/session', sessions, kms.pid, sessionRequest, sessionCheck);
-const a1 = await auditSize();
-baseline.auditEntriesWritten = a1 - a0;
-baseline.auditEntriesExpected = 0;
-
-// 5. licences at the rate
-console.log(`licence POST /v1/licence: ${RATE}/s over ${SESSIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s …`);
-const licence = await phase('POST /v1/licence', sessions, kms.pid, licenceRequest, licenceCheck);
-const a2 = await auditSize();
-licence.auditEntriesWritten = a2 - a1;
-licence.auditEntriesExpected = licence.requests + licence.warmupRequests;
+// 4 and 5, ROUNDS times in turn (a shared VM's noise moves a single 30 s window; the medians over rounds are reported)
+const rounds = [];
+for (let r = 1; r <= ROUNDS; r++) {
+  // 4. baseline at the rate: GET /v1/session
+  console.log(`round ${r}/${ROUNDS}: baseline GET /v1/session: ${RATE}/s over ${SESSIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s …`);
+  const a0 = await auditSize();
+  const b = await phase('GET /v1/session', sessions, kms.pid, sessionRequest, sessionCheck);
+  const a1 = await auditSize();
+  b.auditEntriesWritten = a1 - a0;
+  b.auditEntriesExpected = 0;
+  // 5. licences at the rate
+  console.log(`round ${r}/${ROUNDS}: licence POST /v1/licence: ${RATE}/s over ${SESSIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s …`);
+  const l = await phase('POST /v1/licence', sessions, kms.pid, licenceRequest, licenceCheck);
+  const a2 = await auditSize();
+  l.auditEntriesWritten = a2 - a1;
+  l.auditEntriesExpected = l.requests + l.warmupRequests;
+  console.log(`  baseline p99 ${b.latencyMs.p99} ms (send lag p99 ${b.sendLagMs.p99}); licence p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms (send lag p99 ${l.sendLagMs.p99}), ${l.errors} errors`);
+  rounds.push({ baseline: b, licence: l });
+}
+// the round whose licence p99 is the median stands for the whole in `baseline` and `licence`
+const byP99 = [...rounds].sort((x, y) => x.licence.latencyMs.p99 - y.licence.latencyMs.p99);
+const { baseline, licence } = byP99[Math.floor((byP99.length - 1) / 2)];
 const kmsHwmMB = procHwmMB(kms.pid);
 
 for (const s of sessions) s.agent.destroy();
@@ -540,9 +550,9 @@ admin.close();
 await stopKmsProcess();
 
 // ---- the result ---------------------------------------------------------------------------------------------------
-const licenceP99 = licence.latencyMs.p99;
-const baselineP99 = baseline.latencyMs.p99;
-const met = licence.errors === 0 && !licence.saturated && licenceP99 !== undefined && licenceP99 <= GOAL_P99_MS;
+const licenceP99 = median(rounds.map((r) => r.licence.latencyMs.p99));
+const baselineP99 = median(rounds.map((r) => r.baseline.latencyMs.p99));
+const met = rounds.every((r) => r.licence.errors === 0 && !r.licence.saturated) && licenceP99 <= GOAL_P99_MS;
 const result = {
   benchmark: 'KMS licence latency at a steady request rate with audit writes (fsync per decision); login cost',
   method:
@@ -561,17 +571,19 @@ const result = {
     tmpFilesystem: fsType(parent),
     note: benchNote('the load generator (this process, TLS client) shares the cores with the KMS (child process)'),
   },
-  settings: { rate: RATE, warmupSeconds: WARMUP, seconds: SECONDS, sessions: SESSIONS, kids: KIDS.length, kidsPerRequest: '1 or 2, alternately', hashRuns: HASH_RUNS, loginRuns: LOGIN_RUNS, appendRuns: APPEND_RUNS },
+  settings: { rounds: ROUNDS, rate: RATE, warmupSeconds: WARMUP, seconds: SECONDS, sessions: SESSIONS, kids: KIDS.length, kidsPerRequest: '1 or 2, alternately', hashRuns: HASH_RUNS, loginRuns: LOGIN_RUNS, appendRuns: APPEND_RUNS },
   result: {
     licenceP99Ms: licenceP99,
-    licenceP50Ms: licence.latencyMs.p50,
+    licenceP99MsByRound: rounds.map((r) => r.licence.latencyMs.p99),
+    baselineP99MsByRound: rounds.map((r) => r.baseline.latencyMs.p99),
+    licenceP50Ms: median(rounds.map((r) => r.licence.latencyMs.p50)),
     licenceMaxMs: licence.latencyMs.max,
     licenceErrors: licence.errors,
     licenceSaturated: licence.saturated,
     licenceAnsweredPerSecond: licence.answeredRate,
     baselineP99Ms: baselineP99,
     licenceP99VsBaselineP99: baselineP99 > 0 ? round(licenceP99 / baselineP99) : undefined,
-    licenceP50MinusBaselineP50Ms: round(licence.latencyMs.p50 - baseline.latencyMs.p50, 3),
+    licenceP50MinusBaselineP50Ms: round(median(rounds.map((r) => r.licence.latencyMs.p50)) - median(rounds.map((r) => r.baseline.latencyMs.p50)), 3),
     licenceServiceMedianMs: serviceTime.licence.median,
     sessionServiceMedianMs: serviceTime.session.median,
     auditAppendMedianMs: auditAppend.median,
@@ -588,6 +600,7 @@ const result = {
   serviceTime,
   baseline,
   licence,
+  rounds: rounds.map((r, i) => ({ round: i + 1, baselineLatencyMs: r.baseline.latencyMs, baselineSendLagMs: r.baseline.sendLagMs, licenceLatencyMs: r.licence.latencyMs, licenceSendLagMs: r.licence.sendLagMs, licenceErrors: r.licence.errors, kmsCpuMsPerLicence: r.licence.kmsCpuMsPerRequest })),
   kms: { peakRssMB: kmsHwmMB, warnings: kms.warnings },
   elapsedSeconds: Math.round((Date.now() - started) / 1000),
 };
@@ -598,7 +611,8 @@ const line = (r) => `p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95}, p99 ${r.
 console.log(`\nbaseline GET /v1/session: ${line(baseline)}`);
 console.log(`licence  POST /v1/licence: ${line(licence)}`);
 console.log(`one at a time: licence ${serviceTime.licence.median} ms median vs session ${serviceTime.session.median} ms; one audit append ${auditAppend.median} ms median (bounds licences at ~${result.result.licencesPerSecondBoundByAuditAppend}/s)`);
-console.log(`licence p99 ${licenceP99} ms vs baseline p99 ${baselineP99} ms (×${result.result.licenceP99VsBaselineP99}); goal p99 ≤ ${GOAL_P99_MS} ms at ${RATE}/s: ${met ? 'met' : 'NOT met'}`);
+console.log(`licence p99 by round: ${rounds.map((r) => r.licence.latencyMs.p99).join(', ')} ms; baseline p99 by round: ${rounds.map((r) => r.baseline.latencyMs.p99).join(', ')} ms`);
+console.log(`licence p99 (median of ${ROUNDS} rounds) ${licenceP99} ms vs baseline p99 ${baselineP99} ms (×${result.result.licenceP99VsBaselineP99}); goal p99 ≤ ${GOAL_P99_MS} ms at ${RATE}/s: ${met ? 'met' : 'NOT met'}`);
 console.log(`login: argon2id hash ${loginCost.hashMs.median} ms median, verify ${loginCost.verifyMs.median} ms; POST /v1/login median ${loginCost.loginRequestMs.median} ms, p99 ${loginCost.loginRequestMs.p99} ms`);
 console.log(`load ${load().join(' ')} (start ${loadStart.join(' ')}); wrote ${OUT}`);
 cleanup();

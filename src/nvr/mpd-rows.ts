@@ -5,8 +5,9 @@
  * So whole hours are kept in memory between manifests: each hour of a camera has a change counter in the index
  * (segment_hours, schema 5, moved by triggers on every insert, update and delete of a segment starting in it), and a
  * cached hour is used only while its counter is unchanged — a segment received, verified, quarantined or expired
- * makes its hour read again. The hours at the range's ends, which it covers in part, are read with the exact bounds
- * every time. Bounded: at most `maxSegments` segments are kept (oldest hour out first).
+ * makes its hour read again (so the hour a camera is recording into is read for every manifest that covers it). The
+ * hours at the range's ends are filtered to it. Bounded: at most `maxSegments` segments are kept (least recently
+ * used hour out first).
  */
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { prepareOwn } from '../util/sqlite.js';
@@ -43,16 +44,18 @@ export class ManifestRows {
   segments(serial: string, from: number, to: number): MpdSegment[] {
     const first = Math.floor(from / HOUR_MS);
     const last = Math.floor((to - 1) / HOUR_MS);
-    if (last - first < 2) return this.read(serial, from, to, to);
+    // a range inside one hour: read exactly (a live view's last minutes; nothing worth keeping)
+    if (last === first) return this.read(serial, from, to, to);
     const out: MpdSegment[] = [];
-    const push = (segs: readonly MpdSegment[]): void => {
-      for (const s of segs) if (s.wallEnd <= to) out.push(s);
-    };
-    // the first hour from `from`, the last one up to `to`: read exactly; whole hours between: from the cache
-    const head = this.read(serial, from, (first + 1) * HOUR_MS, to);
-    for (const s of head) out.push(s);
-    for (const { hour, version } of this.versions.all(serial, first + 1, last - 1)) push(this.hour(serial, hour, version));
-    for (const s of this.read(serial, last * HOUR_MS, to, to)) out.push(s);
+    for (const { hour, version } of this.versions.all(serial, first, last)) {
+      const segs = this.hour(serial, hour, version);
+      // the hours at the ends are covered in part
+      if (hour === first || hour === last) {
+        for (const s of segs) if (s.wallStart >= from && s.wallStart < to && s.wallEnd <= to) out.push(s);
+      } else {
+        for (const s of segs) if (s.wallEnd <= to) out.push(s);
+      }
+    }
     return out;
   }
 
