@@ -16,6 +16,7 @@
 import type { KeyObject, webcrypto } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { ErrorCodes, KeyframeError } from '../errors.js';
+import { encodeSegment } from './token.js';
 import type { TokenSigner } from './token.js';
 
 export const REVOCATION_LIST_TYPE = 'kf-revoked+jwt';
@@ -61,8 +62,7 @@ function listProblem(c: Readonly<Record<string, unknown>>): string | undefined {
 export async function signRevocationList(list: RevocationList, signer: TokenSigner): Promise<string> {
   const problem = listProblem(list as unknown as Record<string, unknown>);
   if (problem !== undefined) throw new KeyframeError(ErrorCodes.INTERNAL, `cannot sign a revocation list: ${problem}`);
-  const seg = (v: object): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
-  const input = `${seg({ alg: 'ES256', typ: REVOCATION_LIST_TYPE })}.${seg({ iss: list.iss, iat: list.iat, win: list.win, sids: [...list.sids] })}`;
+  const input = `${encodeSegment({ alg: 'ES256', typ: REVOCATION_LIST_TYPE })}.${encodeSegment({ iss: list.iss, iat: list.iat, win: list.win, sids: [...list.sids] })}`;
   const signature = await signer(Buffer.from(input, 'ascii'));
   if (signature.length !== 64) throw new KeyframeError(ErrorCodes.INTERNAL, `revocation list signer returned ${signature.length} bytes, expected 64 (IEEE P1363 ES256)`);
   return `${input}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64url')}`;

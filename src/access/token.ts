@@ -92,7 +92,8 @@ export function newTokenId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-function encodeSegment(value: object): string {
+/** One segment of a compact JWS: the value's JSON, base64url (also the revocation list's). */
+export function encodeSegment(value: object): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 

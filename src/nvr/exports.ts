@@ -108,10 +108,9 @@ export class ExportService {
     return [...this.jobs.values()].filter((j) => j.user === user).sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
   }
 
-  /** The bundle of a finished job. */
-  bundle(job: ExportJob): { readonly path: string; readonly stream: () => NodeJS.ReadableStream } {
-    const path = join(this.o.dir, `${job.id}.tar`);
-    return { path, stream: () => createReadStream(path) };
+  /** The bundle of a finished job, as a stream. */
+  bundle(job: ExportJob): NodeJS.ReadableStream {
+    return createReadStream(join(this.o.dir, `${job.id}.tar`));
   }
 
   /** Waits for the job in progress; later ones stay queued (marked failed at the next start). */

@@ -282,13 +282,12 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     // the right is checked again: a grant revoked since the request stops the download
     if (!allowed(req, reply, job.camera, 'export', { from: Date.parse(job.from), to: Date.parse(job.to) })) return reply;
     if (job.state !== 'done') return reply.code(409).send({ error: `the export is ${job.state}${job.error !== undefined ? `: ${job.error}` : ''}` });
-    const b = exports.bundle(job);
     return reply
       .type('application/x-tar')
       .header('content-length', String(job.bytes))
       .header('content-disposition', `attachment; filename="${job.camera}-${job.case.replace(/[^A-Za-z0-9._-]/g, '_')}-${job.id.slice(0, 8)}.tar"`)
       .header('digest', `sha-256=${Buffer.from(job.sha256 as string, 'hex').toString('base64')}`)
-      .send(b.stream());
+      .send(exports.bundle(job));
   });
   return Object.assign(server, { live });
 }

@@ -1,7 +1,7 @@
 // The KMS's signed list of ended sessions (access/revocation-list.ts) and the NVR's copy of it (nvr/revocations.ts),
 // fetched over real TLS: a session on the list is refused; a list that is forged, of another type, from another
 // key, too old, or older than the one held is not taken; with no fresh list every token is refused (fail closed).
-import { generateKeyPairSync, sign as cryptoSign, webcrypto } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, sign as cryptoSign, webcrypto } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
@@ -56,9 +56,10 @@ describe("the NVR's copy, fetched over TLS", () => {
     const root = await makeRoot('CN=Test Operator CA', base);
     const keys = await newKeys();
     const cert = await issue({ subject: 'CN=kms', publicKey: keys.publicKey, issuer: { name: root.cert.subject, keys: root.keys }, notBefore: new Date(base.getTime() - DAY), notAfter: new Date(base.getTime() + DAY), extra: [new SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])] });
-    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+    // the server's key, made here and handed to TLS in memory (never written anywhere)
+    const tlsKey = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' });
     caPem = root.cert.toString('pem');
-    server = createServer({ key: `-----BEGIN PRIVATE KEY-----\n${pkcs8}\n-----END PRIVATE KEY-----\n`, cert: cert.toString('pem'), minVersion: 'TLSv1.3' }, (_req, res) => {
+    server = createServer({ key: tlsKey, cert: cert.toString('pem'), minVersion: 'TLSv1.3' }, (_req, res) => {
       void answer().then((a) => {
         res.writeHead(a.status, { 'content-type': 'application/jwt' });
         res.end(a.body);
