@@ -6,8 +6,11 @@
  * An unknown account is verified against a dummy hash, so that a login costs the same whether the name exists.
  * Policy (NIST SP 800-63B §3.1.1.2, OWASP Authentication Cheat Sheet): 12 to 256 characters, no composition rules.
  */
-import { hash, verify } from '@node-rs/argon2';
+import type * as Argon2 from '@node-rs/argon2';
 import { InputError } from '../errors.js';
+
+/** The argon2 binding, loaded at the first hash (the policy check alone, used by the CLI, does not need it). */
+const argon2 = async (): Promise<typeof Argon2> => import('@node-rs/argon2');
 
 export const ARGON2ID = { algorithm: 2 /* Algorithm.Argon2id (a const enum) */, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
@@ -20,8 +23,8 @@ export function checkPasswordPolicy(password: string): void {
   if (n > PASSWORD_MAX) throw new InputError(`a password must be at most ${PASSWORD_MAX} characters`);
 }
 
-export function hashPassword(password: string): Promise<string> {
-  return hash(password.normalize('NFC'), ARGON2ID);
+export async function hashPassword(password: string): Promise<string> {
+  return (await argon2()).hash(password.normalize('NFC'), ARGON2ID);
 }
 
 let dummy: Promise<string> | undefined;
@@ -32,6 +35,7 @@ let dummy: Promise<string> | undefined;
  */
 export async function verifyPassword(stored: string | undefined, password: string): Promise<{ ok: boolean; rehash: boolean }> {
   const phc = stored ?? (await (dummy ??= hashPassword('keyframe: no such account')));
+  const { verify } = await argon2();
   const ok = await verify(phc, password.normalize('NFC')).catch(() => false);
   const want = `$argon2id$v=19$m=${ARGON2ID.memoryCost},t=${ARGON2ID.timeCost},p=${ARGON2ID.parallelism}$`;
   return { ok: ok && stored !== undefined, rehash: ok && stored !== undefined && !stored.startsWith(want) };

@@ -24,8 +24,8 @@ import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { parseIsoTime, parsePositiveInt } from '../options.js';
 import { readNewSecret } from '../secret-input.js';
-import { adminOptions, withAdmin } from './kms.js';
-import type { AdminOptions } from './kms.js';
+import { adminOptions, withAdmin } from '../admin.js';
+import type { AdminOptions } from '../admin.js';
 
 const path = (name: string): string => `/v1/admin/users/${encodeURIComponent(name)}`;
 

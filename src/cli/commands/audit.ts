@@ -22,8 +22,8 @@ import { checkOutput, writeFileAtomic } from '../../util/fs.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { parseIsoTime } from '../options.js';
-import { adminOptions, withAdmin } from './kms.js';
-import type { AdminOptions } from './kms.js';
+import { adminOptions, withAdmin } from '../admin.js';
+import type { AdminOptions } from '../admin.js';
 
 /** Pages through the running KMS's log. */
 async function fetchLog(c: KmsClient): Promise<AuditExport> {

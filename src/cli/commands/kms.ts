@@ -17,43 +17,16 @@ import { ErrorCodes, KeyframeError, UsageError } from '../../errors.js';
 import { loadKmsConfig, KMS_DEFAULTS } from '../../kms/config.js';
 import { parseDuration } from '../../util/duration.js';
 import { createLogger } from '../../server/log.js';
-import { initKms } from '../../kms/init.js';
-import type { KmsClient } from '../../kms/client.js';
-import { openCameraAgent } from '../../camera/kms-agent.js';
-import { openAdminClient, readRoots } from '../../kms/open.js';
-import { startKms } from '../../kms/server.js';
+import type { openCameraAgent } from '../../camera/kms-agent.js';
+import { readRoots } from '../../kms/open.js';
 import type { GroupView } from '../../kms/service.js';
 import { fingerprintSha256, subjectOf } from '../../pki/verify.js';
 import { println } from '../context.js';
 import type { CliContext } from '../context.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { withCa } from './ca.js';
-
-const DEFAULT_URL = `https://127.0.0.1:${KMS_DEFAULTS.port}`;
-
-export interface AdminOptions {
-  url?: string;
-  identity?: string;
-  json?: boolean;
-}
-
-export function adminOptions(cmd: Command): Command {
-  return cmd
-    .option('--url <URL>', `KMS address (default $KEYFRAME_KMS_URL or ${DEFAULT_URL})`)
-    .option('--identity <DIR>', 'administrator identity: an operator-CA client certificate directory (default $KEYFRAME_KMS_ADMIN)')
-    .option('--json', 'JSON output', false);
-}
-
-export async function withAdmin<T>(o: AdminOptions, fn: (c: KmsClient) => Promise<T>): Promise<T> {
-  const identity = o.identity ?? process.env['KEYFRAME_KMS_ADMIN'];
-  if (identity === undefined || identity === '') throw new UsageError('--identity <DIR> (or $KEYFRAME_KMS_ADMIN) is required: the operator-CA client identity of an administrator');
-  const client = await openAdminClient(o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, resolve(identity));
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
-}
+import { DEFAULT_URL, adminOptions, withAdmin } from '../admin.js';
+import type { AdminOptions } from '../admin.js';
 
 function formatGroup(v: GroupView): string {
   const lines = [
@@ -95,6 +68,7 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
       const port = parsePositiveInt(o.port, '--port', 65535);
       for (const ip of o.ip) if (isIP(ip) === 0) throw new UsageError(`--ip ${JSON.stringify(ip)} is not an IPv4 or IPv6 address (a host name goes in --name)`);
       await withCa(resolve(o.ca), o.caKeystore, async (ca, caKeyStore) => {
+        const { initKms } = await import('../../kms/init.js');
         const r = await initKms({ dir, ca, caKeyStore, name: o.name, ips: o.ip.length > 0 ? o.ip : ['127.0.0.1'], port, admin: o.admin, ...(o.keystore !== undefined ? { keystore: o.keystore } : {}), ...(o.crl !== undefined ? { crlFile: resolve(o.crl) } : {}) });
         println(ctx.stdout, `KMS identity ${subjectOf(r.kms)} (SHA-256 ${fingerprintSha256(r.kms)}) in ${join(dir, 'kms')}`);
         println(ctx.stdout, `administrator identity ${subjectOf(r.admin)} in ${join(dir, 'admin')}`);
@@ -111,6 +85,7 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { config: string; newDatabase: boolean }) => {
       const config = loadKmsConfig(resolve(o.config));
       const logger = createLogger('kms');
+      const { startKms } = await import('../../kms/server.js');
       const running = await startKms(config, { logger, createDatabase: o.newDatabase });
       logger.info({ event: 'listening', url: running.url, limits: config.limits }, `listening on ${running.url}`);
       await new Promise<void>((done) => {
@@ -218,6 +193,7 @@ export function registerKmsCommands(program: Command, ctx: CliContext): void {
   type CameraOptions = { device: string; kmsRoot: string; url?: string; state?: string; keystore?: string };
   const withCamera = async <T>(o: CameraOptions, fn: (cam: Awaited<ReturnType<typeof openCameraAgent>>['camera']) => Promise<T>): Promise<T> => {
     const device = resolve(o.device);
+    const { openCameraAgent } = await import('../../camera/kms-agent.js');
     const agent = await openCameraAgent({ url: o.url ?? process.env['KEYFRAME_KMS_URL'] ?? DEFAULT_URL, deviceDir: device, stateDir: resolve(o.state ?? join(device, 'kms')), kmsRoots: readRoots(resolve(o.kmsRoot)), trustName: `--kms-root ${o.kmsRoot}`, ...(o.keystore !== undefined ? { keystore: o.keystore } : {}) });
     try {
       return await fn(agent.camera);
