@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
@@ -22,12 +22,20 @@ function opensslExecArgv(): string[] {
   return [`--openssl-config=${file}`];
 }
 
+/**
+ * Two test files at a time at least: vitest's default (one less than the cores) runs one file at a time on CI's
+ * two cores, where most of the suite waits on ffmpeg, Chromium, TLS peers and timers rather than computing. At most
+ * four, so that the files' own child processes keep a core between them.
+ */
+const workers = Math.min(4, Math.max(2, availableParallelism()));
+
 export default defineConfig({
   test: {
     include: slow ? ['test/**/*.test.ts', 'test/**/*.slow.ts'] : ['test/**/*.test.ts'],
     testTimeout: 240_000,
     hookTimeout: 240_000,
     pool: 'forks',
+    maxWorkers: workers,
     execArgv: opensslExecArgv(),
     setupFiles: ['reflect-metadata'],
     reporters: ['default'],
