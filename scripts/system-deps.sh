@@ -19,6 +19,8 @@ declare -A NEED=(
   # run with Debian's /usr/bin/python3
   [gir1.2-gst-rtsp-server-1.0]=/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib
   [python3-gi]=/usr/lib/python3/dist-packages/gi/__init__.py
+  # the viewer's browser tests trust the site's operator CA as a user does: certutil into Chromium's NSS database
+  [libnss3-tools]=/usr/bin/certutil
 )
 if [[ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" != amd64 ]]; then
   multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)

@@ -9,8 +9,10 @@ if [[ "${1:-}" == "--slow" ]]; then export KEYFRAME_SLOW=1; fi
 
 echo "== build (tsc)"
 npx tsc -p tsconfig.build.json
+node scripts/build-web.mjs
 echo "== type-check sources and tests"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p web/tsconfig.json
 echo "== lint"
 npx eslint --max-warnings 0 .
 echo "== tests"

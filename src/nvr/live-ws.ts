@@ -9,8 +9,11 @@
  * a socket whose token expires unrenewed is closed (4001).
  *
  * Messages to the viewer, in order:
- *   text  {"type":"init","session":S}         then one binary message: the session's init segment
- *   text  {"type":"segment","session":S,"seq":N}   then binary messages: the segment's bytes as they arrive
+ *   text  {"type":"init","session":S,"codecs":C,"scheme":P,"width":W,"height":H}   then one binary message: the
+ *         session's init segment (C: RFC 6381 codecs for MSE; P: cenc or cbcs for EME, absent for clear video)
+ *   text  {"type":"segment","session":S,"seq":N[,"wallOffsetMs":W]}   then binary messages: the segment's bytes as
+ *         they arrive. W, once a segment of the session is verified: wall-clock capture time = W + media time × 1000
+ *         (the camera's clock, from its signed records), so a player can show how far behind the camera it is
  *   text  {"type":"end","seq":N,"status":C}   the segment is over; C ≠ 2xx: it broke off (discard what came of it)
  * A viewer joins at the next segment's start (a SourceBuffer needs whole boxes from a segment's first byte).
  *
@@ -27,6 +30,7 @@ import type { AccessClaims } from '../access/token.js';
 import type { Logger } from '../server/log.js';
 import type { LiveFeed, LiveFeedEvent } from './live.js';
 import type { SegmentStore } from './store.js';
+import { initTrack } from './init-track.js';
 
 export const LIVE_PROTOCOL = 'keyframe-live';
 
@@ -37,6 +41,8 @@ export interface LiveSocketOptions {
   readonly log: Logger;
   readonly maxViewers?: number;
   readonly maxBufferedBytes?: number;
+  /** A session's wall-clock capture time at media time 0 (ms), once the NVR knows it from a verified record. */
+  readonly wallOffset?: (serial: string, session: string) => number | undefined;
 }
 
 const PATH = /^\/v1\/cameras\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/live$/;
@@ -130,7 +136,8 @@ export class LiveSockets {
             chain = chain.then(async () => {
               try {
                 const init = await readFile(this.o.store.path(serial, session, 'init'));
-                send(JSON.stringify({ type: 'init', session }));
+                const t = initTrack(init);
+                send(JSON.stringify({ type: 'init', session, codecs: t.codecs, width: t.width, height: t.height, ...(t.scheme !== undefined ? { scheme: t.scheme } : {}) }));
                 send(init);
               } catch (err) {
                 this.o.log.warn({ event: 'live-init-unreadable', serial, session, error: (err as Error).message }, 'init segment unreadable: live view stops');
@@ -138,7 +145,8 @@ export class LiveSockets {
               }
             });
           }
-          chain = chain.then(() => send(JSON.stringify({ type: 'segment', session, seq })));
+          const wallOffsetMs = this.o.wallOffset?.(serial, session);
+          chain = chain.then(() => send(JSON.stringify({ type: 'segment', session, seq, ...(wallOffsetMs !== undefined ? { wallOffsetMs } : {}) })));
         }
         const copy = Buffer.from(e.data);
         chain = chain.then(() => send(copy));

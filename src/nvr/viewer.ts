@@ -20,6 +20,8 @@
  *   GET /v1/exports, /v1/exports/:id, /v1/exports/:id/bundle.tar   the user's own jobs and bundles
  *   WSS /v1/cameras/:serial/live                      the init segment and each CMAF chunk as it arrives (live-ws.ts;
  *                                                     live on the camera; the token as a subprotocol)
+ *   GET /, /app.js, /app.css, /config.json            the viewer web app (web-app.ts): no token, as a login page
+ *                                                     cannot have one; everything under /v1/ needs one
  *
  * Video stays as the camera encrypted it: the NVR serves ciphertext; the keys come from the KMS's licence.
  */
@@ -33,8 +35,6 @@ import type { AclEntry } from '../access/acl.js';
 import { TokenRefused, verifyAccessToken } from '../access/token.js';
 import type { AccessClaims } from '../access/token.js';
 import { InputError, NotFoundError } from '../errors.js';
-import { _parseMovie } from '../media/mp4/_track.js';
-import { findBoxes } from '../media/mp4/box.js';
 import { segmentSeq } from '../recording/layout.js';
 import { createSecureServer } from '../server/kit.js';
 import type { SecureServer } from '../server/kit.js';
@@ -44,6 +44,8 @@ import type { Right } from '../access/roles.js';
 import type { NvrIndex } from './db.js';
 import { parseIsoTime } from './locks.js';
 import { buildMpd } from './mpd.js';
+import { initTrack } from './init-track.js';
+import { DEFAULT_WEB_DIR, registerWebApp } from './web-app.js';
 import { ManifestRows } from './mpd-rows.js';
 import type { MpdTrack } from './mpd.js';
 import type { NvrOps } from './ops.js';
@@ -70,23 +72,14 @@ export interface ViewerOptions {
   readonly exports?: ExportService;
   /** The KMS's list of ended sessions (revocations.ts); absent: tokens are honoured until they expire. */
   readonly revocations?: { problem(sid: string): string | undefined };
+  /** The built viewer web app served at / (web-app.ts; default dist/web). */
+  readonly web?: string;
 }
 
 const UNAUTHORISED = { error: 'authentication failed' } as const;
 const FORBIDDEN = { error: 'forbidden' } as const;
 const SERIAL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SESSION = /^[0-9a-f]{32}$/;
-
-/** The track an init segment describes (codec string, size, timescale). */
-export function initTrack(init: Uint8Array): MpdTrack {
-  const moov = findBoxes(init, ['moov'])[0];
-  if (moov === undefined) throw new InputError('the init segment has no moov box');
-  const t = _parseMovie(init.subarray(moov.offset, moov.offset + moov.size), moov.offset).info;
-  const hex = (n: number): string => n.toString(16).padStart(2, '0');
-  const entry = t.protection?.originalFormat ?? t.sampleEntryType;
-  return { codecs: `${entry}.${hex(t.avcC.profile)}${hex(t.avcC.compatibility)}${hex(t.avcC.level)}`, width: t.width, height: t.height, timescale: t.timescale };
-}
-
 
 interface SegmentRow {
   session: string;
@@ -119,7 +112,22 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     if (problem !== undefined) throw new TokenRefused(problem);
     return claims;
   };
-  const live = new LiveSockets({ feed: o.feed, store: o.store, log: o.log, verify });
+  // a session's capture clock at media time 0, from any verified segment of it (the camera's signed records)
+  const offsets = new Map<string, number>();
+  const offsetOf = o.index.sqlite.prepare<[string, string], { offset: number }>("SELECT wall_start - media_start * 1000 AS offset FROM segments WHERE serial = ? AND session = ? AND state = 'verified' AND wall_start IS NOT NULL AND media_start IS NOT NULL LIMIT 1");
+  const wallOffset = (serial: string, session: string): number | undefined => {
+    const key = `${serial}/${session}`;
+    let v = offsets.get(key);
+    if (v === undefined) {
+      v = offsetOf.get(serial, session)?.offset;
+      if (v !== undefined) {
+        if (offsets.size >= 4096) offsets.clear();
+        offsets.set(key, Math.round(v));
+      }
+    }
+    return v === undefined ? undefined : Math.round(v);
+  };
+  const live = new LiveSockets({ feed: o.feed, store: o.store, log: o.log, verify, wallOffset });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     live.upgrade(req, socket, head).catch((e: unknown) => {
       o.log.warn({ event: 'live-upgrade-failed', error: (e as Error).message }, 'live upgrade failed');
@@ -135,8 +143,10 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
   const segmentAt = db.prepare<[string, string, number], SegmentRow>("SELECT session, seq, size, sha256, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND session = ? AND seq = ? AND state = 'verified'");
 
   const claimsOf = new WeakMap<FastifyRequest, AccessClaims>();
+  registerWebApp(app, { dir: o.web ?? DEFAULT_WEB_DIR, kmsOrigin: new URL(o.kms.licence).origin, audience: o.kms.audience });
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('cache-control', 'no-store');
+    if (!req.url.startsWith('/v1/')) return undefined; // the web app (web-app.ts); any other path is a 404
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') === true ? h.slice(7).trim() : undefined;
     if (token === undefined) return reply.code(401).header('www-authenticate', 'Bearer').send(UNAUTHORISED);

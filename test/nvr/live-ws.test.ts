@@ -100,7 +100,8 @@ describe('live view over a WebSocket', () => {
     const m = viewer.messages;
     expect(m[0]?.text).toMatchObject({ type: 'hello', serial: SERIAL });
     const initAt = m.findIndex((x) => x.text?.['type'] === 'init');
-    expect(m[initAt]?.text).toEqual({ type: 'init', session });
+    // with what MSE (and EME, for encrypted video: this is clear) need to set up: the codecs and the picture size
+    expect(m[initAt]?.text).toEqual({ type: 'init', session, codecs: expect.stringMatching(/^avc1\.[0-9a-f]{6}$/) as unknown, width: 320, height: 240 });
     const stored = (kind: string, seq?: number): Buffer => readFileSync(nvr.store.path(SERIAL, session, kind as 'init', seq));
     expect(m[initAt + 1]?.bytes?.equals(stored('init'))).toBe(true);
     const segments = new Map<number, { bytes: Buffer[]; first: number; status?: number }>();
@@ -117,6 +118,12 @@ describe('live view over a WebSocket', () => {
       }
     }
     expect([...segments.keys()]).toEqual([0, 1, 2, 3]);
+    // once a segment of the session is verified, each segment's announcement carries its capture clock: wall time at
+    // media time 0, as the camera's signed records place the segments
+    const offsets = m.filter((x) => x.text?.['type'] === 'segment' && x.text['wallOffsetMs'] !== undefined).map((x) => x.text?.['wallOffsetMs'] as number);
+    expect(offsets.length).toBeGreaterThan(0);
+    const row = nvr.index.sqlite.prepare<[string, string], { w: number; m: number }>("SELECT wall_start AS w, media_start AS m FROM segments WHERE serial = ? AND session = ? AND state = 'verified' ORDER BY seq LIMIT 1").get(SERIAL, session);
+    for (const o of offsets) expect(o).toBe(Math.round((row?.w ?? NaN) - (row?.m ?? NaN) * 1000));
     const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
     const leads: number[] = [];
     for (const [seq, seg] of segments) {
