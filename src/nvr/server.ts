@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCodes, KeyframeError, NotFoundError, errnoCode, ioError } from '../errors.js';
 import { isRevokedIn } from '../pki/crl-set.js';
-import { parseCertificates, toPem } from '../pki/pem.js';
+import { certsToPem, parseCertificates, toPem } from '../pki/pem.js';
 import { loadTlsIdentity, peerDeviceSerial, tlsBrowserServerOptions, tlsServerOptions } from '../pki/tls.js';
 import type { KeyObject } from 'node:crypto';
 import { auditOrigin } from '../audit/export.js';
@@ -253,7 +253,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
         await exports.load();
         log.info({ event: 'exporter', subject: exporter.config.name, dir: e.dir }, `exports through the viewers' listener signed by ${exporter.config.name}`);
       }
-      viewer = buildViewerServer({ tls: await tlsBrowserServerOptions(identity), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...kmsKey, audience: config.kms.name, licence: config.kms.licence }, ...(revocations !== undefined ? { revocations } : {}), ...(exports !== undefined ? { exports } : {}) });
+      viewer = buildViewerServer({ tls: await tlsBrowserServerOptions(identity), rootPem: certsToPem(roots), limits: config.limits, log, index: ix, store, ops, feed: ingest.live, kms: { ...kmsKey, audience: config.kms.name, licence: config.kms.licence }, ...(revocations !== undefined ? { revocations } : {}), ...(exports !== undefined ? { exports } : {}) });
     }
     const { url, port } = await server.listen(config.listen.host, config.listen.port);
     const viewerAt = viewer !== undefined && config.viewer !== undefined ? await viewer.listen(config.viewer.host, config.viewer.port) : undefined;

@@ -13,6 +13,10 @@
  *   GET /v1/media/:serial/:session/init.mp4           a session's init segment (playback on the camera)
  *   GET /v1/media/:serial/:session/NNNNNN.m4s         a verified segment (playback over its time); Range requests,
  *                                                     ETag = its SHA-256, immutable
+ *   GET /v1/media/:serial/:session/records            the session's signed records as the camera wrote them (JSON
+ *   GET /v1/media/:serial/:session/chain.pem          lines) and its certificate chain (playback on the camera):
+ *   GET /v1/trust/root.pem                            with the manufacturer root, what a viewer needs to check each
+ *                                                     fragment itself, not on the NVR's word
  *   GET|POST /v1/cameras/:serial/locks               evidence locks (lock over the range; audited with the token's
  *   DELETE /v1/cameras/:serial/locks/:case           user in the NVR's lock chain, locks.ts)
  *   POST /v1/cameras/:serial/exports {from,to,case,reason}   an evidence bundle of the range, made in the
@@ -74,6 +78,8 @@ export interface ViewerOptions {
   readonly revocations?: { problem(sid: string): string | undefined };
   /** The built viewer web app served at / (web-app.ts; default dist/web). */
   readonly web?: string;
+  /** The manufacturer root(s), PEM: what the viewer checks camera chains against (GET /v1/trust/root.pem). */
+  readonly rootPem?: string;
 }
 
 const UNAUTHORISED = { error: 'authentication failed' } as const;
@@ -142,6 +148,7 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
   const manifestRows = new ManifestRows(db);
   const segmentAt = db.prepare<[string, string, number], SegmentRow>("SELECT session, seq, size, sha256, media_start, media_end, wall_start, wall_end, kid FROM segments WHERE serial = ? AND session = ? AND seq = ? AND state = 'verified'");
 
+  const recordsOf = db.prepare<[string, string], { json: string }>('SELECT json FROM records WHERE serial = ? AND session = ? ORDER BY idx');
   const claimsOf = new WeakMap<FastifyRequest, AccessClaims>();
   registerWebApp(app, { dir: o.web ?? DEFAULT_WEB_DIR, kmsOrigin: new URL(o.kms.licence).origin, audience: o.kms.audience });
   app.addHook('onRequest', async (req, reply) => {
@@ -166,6 +173,7 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
   };
 
   type Q = { Querystring: Record<string, string | undefined>; Params: Record<string, string> };
+  app.get('/v1/trust/root.pem', async (_req, reply) => (o.rootPem === undefined ? reply.code(404).send({ error: 'no manufacturer root configured' }) : reply.type('application/x-pem-file').send(o.rootPem)));
   app.get('/v1/cameras', async (req) => {
     const mine = new Set(['live', 'playback', 'export', 'lock'].flatMap((r) => aclCameras(acl(req), r as Right)));
     return { cameras: o.ops.cameras().filter((c) => mine.has(c.serial)) };
@@ -238,9 +246,21 @@ export function buildViewerServer(o: ViewerOptions): SecureServer & { readonly l
     if (!SERIAL.test(serial) || !SESSION.test(session)) return reply.code(404).send({ error: 'no such media' });
     let path: string;
     let etag: string | undefined;
-    if (name === 'init.mp4') {
+    if (name === 'init.mp4' || name === 'chain.pem' || name === 'records') {
       if (!aclCameras(acl(req), 'playback').includes(serial)) return reply.code(403).send(FORBIDDEN);
-      path = o.store.path(serial, session, 'init');
+      if (name === 'records') {
+        // the JSON the camera signed, in chain order: session, fragments (and lost/end records) as they arrived
+        const rows = recordsOf.all(serial, session);
+        if (rows.length === 0) return reply.code(404).send({ error: 'no such media' });
+        return reply.type('application/x-ndjson').send(rows.map((r) => r.json).join('\n') + '\n');
+      }
+      path = o.store.path(serial, session, name === 'init.mp4' ? 'init' : 'chain');
+      if (name === 'chain.pem') {
+        void reply.type('application/x-pem-file');
+        return reply.send(await readFile(path).catch(() => {
+          throw new NotFoundError('no such media');
+        }));
+      }
     } else {
       const seq = segmentSeq(name);
       if (seq === undefined) return reply.code(404).send({ error: 'no such media' });

@@ -80,17 +80,8 @@ export type { LostRecord };
 
 export type AnyRecord = SessionRecord | FragmentRecord | EndRecord | LostRecord;
 
-export const GENESIS = '0'.repeat(64);
-
-/** Canonical JSON: keys sorted at every level, no white space. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { GENESIS, canonicalJson } from './canonical.js';
+import { GENESIS, canonicalJson } from './canonical.js';
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');

@@ -9,7 +9,7 @@
  * resumes on the same CA, KMS and NVR.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -18,6 +18,7 @@ import { openAdminClient } from '../../src/kms/open.js';
 import { loadNvrConfig } from '../../src/nvr/config.js';
 import { NvrIndex } from '../../src/nvr/db.js';
 import { LockStore } from '../../src/nvr/locks.js';
+import { SegmentStore } from '../../src/nvr/store.js';
 import { runCli, waitFor } from '../helpers/cli.js';
 import { stablePort } from '../helpers/ports.js';
 import { browserTrusting, logIn, shownCaptureTime } from '../helpers/viewer.js';
@@ -216,9 +217,52 @@ describe('npm start and the viewer', () => {
         expect(shot.captured ?? 0, checks.join('; ')).toBeLessThanOrEqual(after + 200);
       }
       expect(await playhead()).toBeGreaterThan(rekeyAt + 4000);
+      // the browser's own check of what it played: each fragment's bytes against the camera's signed records, the
+      // records' signatures and chain, the camera's certificate chain to the manufacturer root
+      const own = await page.$eval('.authenticity', (el) => ({ state: (el as unknown as DocEl).dataset['state'], verified: Number((el as unknown as DocEl).dataset['verified']), text: (el as unknown as DocEl).textContent }));
+      expect(own.state, own.text ?? '').toBe('verified');
+      expect(own.verified).toBeGreaterThanOrEqual(5);
+      expect(own.text).toMatch(/certificate chain to the manufacturer root holds/);
       await shot(page, 'camera.png');
       expect(await page.$eval('video.recorded', (v) => (v as unknown as Doc['el']).dataset['stalls'])).toBe('0');
       expect(await page.$eval('.camera-page', (m) => (m as unknown as Doc['el']).querySelector('.error')?.textContent ?? '')).toBe('');
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
+
+  it("tampering with a stored segment on the NVR's disk: the viewer's own check marks that range not verified", async () => {
+    // a segment of CAM-0001 from before the rekey, verified by the NVR when it arrived
+    const config = loadNvrConfig(join(data, 'nvr', 'nvr.json'));
+    const ix = NvrIndex.openReadOnly(config.database);
+    let seg: { session: string; seq: number; wall_start: number } | undefined;
+    try {
+      seg = ix.sqlite.prepare<[string, number], { session: string; seq: number; wall_start: number }>("SELECT session, seq, wall_start FROM segments WHERE serial = ? AND state = 'verified' AND wall_start < ? ORDER BY wall_start DESC LIMIT 1 OFFSET 3").get('CAM-0001', rekeyAt);
+    } finally {
+      ix.close();
+    }
+    expect(seg).toBeDefined();
+    const { session, seq, wall_start: at } = seg as { session: string; seq: number; wall_start: number };
+    const file = new SegmentStore(config.store).path('CAM-0001', session, 'seg', seq);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 0x01;
+    writeFileSync(file, bytes);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    try {
+      await logIn(page, `${url}#/camera/CAM-0001`, 'admin', password);
+      await page.waitForSelector('.timeline-bar .band');
+      await page.click('button:has-text("Recorded")');
+      await page.waitForSelector('.authenticity');
+      const bar = await page.$eval('.timeline-bar', (el) => {
+        const b = el as unknown as DocEl;
+        const r = b.getBoundingClientRect();
+        return { x: r.left, y: r.top, w: r.width, h: r.height, from: Number(b.getAttribute('aria-valuemin')), to: Number(b.getAttribute('aria-valuemax')) };
+      });
+      await page.mouse.click(bar.x + ((at - 3000 - bar.from) / (bar.to - bar.from)) * bar.w, bar.y + bar.h / 2);
+      await page.waitForSelector('.authenticity[data-state="failed"]', { timeout: 60_000 });
+      expect(await page.textContent('.authenticity')).toContain(`fragment ${seq}: its bytes differ from what the camera signed`);
+      await page.waitForSelector('.timeline-bar .own-unverified');
+      await shot(page, 'tampered.png');
     } finally {
       await page.close();
     }

@@ -12,6 +12,8 @@ let installed = false;
 export interface PlaybackEvents {
   /** A problem worth showing: a refused key, a missing segment, an unsupported browser. */
   error(message: string): void;
+  /** The bytes of a media or init segment as the player got them, with its URL (for the viewer's own check). */
+  segment?(url: string, data: ArrayBuffer): void;
 }
 
 interface ShakaError {
@@ -65,6 +67,12 @@ export class RangePlayer {
       }
       // the NVR's own manifests and media (same origin) carry the access token
       if (request.uris.every((u) => new URL(u, location.href).origin === location.origin)) request.headers['authorization'] = `Bearer ${await api.accessToken()}`;
+    });
+    const SEGMENT: number = shaka.net.NetworkingEngine.RequestType.SEGMENT;
+    engine?.registerResponseFilter((type: number, response: { uri: string; data: ArrayBuffer | ArrayBufferView }) => {
+      if (type !== SEGMENT || events.segment === undefined) return;
+      const d = response.data;
+      events.segment(response.uri, d instanceof ArrayBuffer ? d : (d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) as ArrayBuffer));
     });
     player.addEventListener('error', (ev: Event) => events.error(describeShakaError((ev as Event & { detail: ShakaError }).detail)));
     return new RangePlayer(video, player);

@@ -11,6 +11,40 @@ import { RangePlayer, describeShakaError } from '../playback.js';
 import { Timeline } from '../timeline.js';
 import type { TimelineData } from '../timeline.js';
 import { ExportList } from './exports.js';
+import { AuthenticityChecker } from '../authenticity.js';
+import type { FragmentCheck, SessionCheck } from '../authenticity.js';
+
+/** `/v1/media/SERIAL/SESSION/NNNNNN.m4s` or `…/init.mp4` → session and seq (-1 for the init segment). */
+function mediaName(url: string): { session: string; seq: number } | undefined {
+  const m = /\/v1\/media\/[^/]+\/([0-9a-f]{32})\/(?:(\d{6,})\.m4s|(init)\.mp4)$/.exec(new URL(url, location.href).pathname);
+  if (m === null) return undefined;
+  return { session: m[1] as string, seq: m[3] === 'init' ? -1 : Number(m[2]) };
+}
+
+/** What this browser's own check says, over what it has played. */
+function Authenticity(p: { readonly checks: readonly FragmentCheck[]; readonly sessions: readonly SessionCheck[] }): JSX.Element {
+  const bad = p.checks.filter((c) => !c.ok);
+  const good = p.checks.filter((c) => c.ok && c.seq >= 0).length;
+  const state = bad.length > 0 ? 'failed' : good > 0 ? 'verified' : 'checking';
+  const chain = p.sessions[p.sessions.length - 1];
+  return (
+    <section class={`authenticity ${state}`} aria-live="polite" data-state={state} data-verified={good} data-failed={bad.length}>
+      <span class={`badge ${state}`}>{state === 'failed' ? 'NOT VERIFIED by this browser' : state === 'verified' ? 'verified by this browser' : 'checking…'}</span>{' '}
+      {state === 'failed' ? <span class="error">{bad[0]?.problem}</span> : <span class="muted">{good} fragments checked against the camera's signed records</span>}
+      {chain !== undefined && (
+        <details>
+          <summary>Camera identity: {chain.chainOk ? 'certificate chain to the manufacturer root holds' : `certificate chain does not hold: ${chain.problem ?? ''}`}</summary>
+          <ol class="chain">
+            {chain.chain.map((s) => (
+              <li key={s}>{s}</li>
+            ))}
+            <li class="muted">manufacturer root (from the NVR's trust settings)</li>
+          </ol>
+        </details>
+      )}
+    </section>
+  );
+}
 
 const WINDOWS = [
   ['10 min', 600_000],
@@ -45,6 +79,22 @@ export function CameraPage(p: { readonly api: Api; readonly serial: string }): J
   const video = useRef<HTMLVideoElement>(null);
   const player = useRef<RangePlayer | undefined>(undefined);
   const loaded = useRef<{ from: number; to: number } | undefined>(undefined);
+  const checker = useRef(new AuthenticityChecker(api, serial));
+  const [checks, setChecks] = useState<FragmentCheck[]>([]);
+  const [sessions, setSessions] = useState<SessionCheck[]>([]);
+  const onSegment = useCallback((url: string, data: ArrayBuffer): void => {
+    const name = mediaName(url);
+    if (name === undefined) return;
+    const c = checker.current;
+    void c
+      .fragment(name.session, name.seq, data)
+      .then(async (r) => {
+        setChecks((all) => [...all.filter((x) => x.session !== r.session || x.seq !== r.seq), r]);
+        const s = await c.session(name.session);
+        setSessions((all) => (all.some((x) => x.session === s.session) ? all : [...all, s]));
+      })
+      .catch((e: unknown) => setChecks((all) => [...all, { session: name.session, seq: name.seq, ok: false, problem: `could not be checked: ${e instanceof Error ? e.message : String(e)}`, from: NaN, to: NaN }]));
+  }, []);
 
   // the window follows the clock while live or idle; the timeline is fetched again every 10 s
   useEffect(() => {
@@ -79,7 +129,7 @@ export function CameraPage(p: { readonly api: Api; readonly serial: string }): J
       const run = async (): Promise<void> => {
         const v = video.current;
         if (v === null) return;
-        if (player.current === undefined) player.current = await RangePlayer.create(v, api, { error: setMessage });
+        if (player.current === undefined) player.current = await RangePlayer.create(v, api, { error: setMessage, segment: onSegment });
         const range = loaded.current;
         if (range !== undefined && at >= range.from && at < range.to) {
           v.currentTime = (at - range.from) / 1000;
@@ -175,7 +225,10 @@ export function CameraPage(p: { readonly api: Api; readonly serial: string }): J
         </p>
       )}
       {canPlay ? (
-        <Timeline data={timeline} from={from} to={to} playhead={mode === 'recorded' ? playhead : undefined} selection={selection} onSeek={play} />
+        <>
+          {mode === 'recorded' && <Authenticity checks={checks} sessions={sessions} />}
+          <Timeline data={timeline} from={from} to={to} playhead={mode === 'recorded' ? playhead : undefined} selection={selection} unverified={checks.filter((c) => !c.ok && Number.isFinite(c.from)).map((c) => ({ from: c.from, to: c.to }))} onSeek={play} />
+        </>
       ) : (
         <p class="notice">You have no playback grant on this camera: its recordings are not shown.</p>
       )}
