@@ -10,6 +10,9 @@
  *   POST /v1/licence   a W3C ClearKey licence request → a JWK Set of exactly the keys the grants allow
  *   GET  /v1/revoked   the signed list of sessions ended recently (no authentication: NVRs fetch it to stop
  *                      honouring those sessions' tokens at once; access/revocation-list.ts)
+ *   /v1/admin/…        the administration API of the mutual-TLS port (status, cameras, groups, users, grants,
+ *                      audit), for sessions of accounts with the admin role (the auditor role: the audit log only);
+ *                      changes carry the CSRF token and are audited as admin:user:NAME
  *
  * The session cookie is `__Host-kf_session`: HttpOnly, Secure, SameSite=Strict, Path=/. Every POST but the login
  * carries the session's CSRF token in `X-CSRF-Token` (compared in constant time), and a request whose Origin is
@@ -26,6 +29,10 @@ import type { Logger } from '../server/log.js';
 import type { AccessService, Session } from './access.js';
 import { clientContext } from './routes/accounts.js';
 import { parseLicenceRequest, licenceResponse } from '../access/clearkey.js';
+import type { KmsHttpOptions } from './http.js';
+import { adminRoutes } from './routes/admin.js';
+import { accountRoutes } from './routes/accounts.js';
+import { auditRoutes } from './routes/audit.js';
 
 export const SESSION_COOKIE = '__Host-kf_session';
 
@@ -37,6 +44,8 @@ export interface BrowserListenerOptions {
   readonly log: Logger;
   /** Origins of the viewer pages allowed to call this listener with credentials (CORS), e.g. the NVR's. */
   readonly origins: readonly string[];
+  /** The administration API to offer admin-role sessions (the mutual-TLS port's routes); absent: none here. */
+  readonly adminApi?: Pick<KmsHttpOptions, 'service' | 'audit' | 'crlStatus'>;
 }
 
 export function readCookie(header: string | undefined, name: string): string | undefined {
@@ -82,7 +91,7 @@ export function buildBrowserListener(o: BrowserListenerOptions): SecureServer {
     if (origin !== undefined) {
       void reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin');
       if (req.method === 'OPTIONS') {
-        return reply.code(204).header('access-control-allow-methods', 'GET, POST').header('access-control-allow-headers', 'content-type, x-csrf-token').header('access-control-max-age', '600').send();
+        return reply.code(204).header('access-control-allow-methods', 'GET, POST, PUT, DELETE').header('access-control-allow-headers', 'content-type, x-csrf-token').header('access-control-max-age', '600').send();
       }
     }
     void reply.header('cache-control', 'no-store');
@@ -148,5 +157,33 @@ export function buildBrowserListener(o: BrowserListenerOptions): SecureServer {
       throw e;
     }
   });
+  if (o.adminApi !== undefined) adminApiForSessions(server, o.adminApi, access);
   return server;
+}
+
+/**
+ * The administration routes for browser sessions, in their own context (JSON bodies, unlike the licence route's
+ * raw ones): the session's account must have the admin role (the auditor role reads the audit log); every change
+ * carries the session's CSRF token. The routes see the account as an administrator peer named user:NAME, so each
+ * change is audited as admin:user:NAME — apart from certificate administrators (admin:CN).
+ */
+function adminApiForSessions(server: SecureServer, api: NonNullable<BrowserListenerOptions['adminApi']>, access: AccessService): void {
+  server.app.decorateRequest('peer', undefined);
+  void server.app.register(async (child) => {
+    child.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, child.getDefaultJsonParser('error', 'error'));
+    child.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/v1/admin/')) return undefined;
+      const s = access.session(readCookie(req.headers.cookie, SESSION_COOKIE));
+      const token = req.headers['x-csrf-token'];
+      if (s === undefined || (req.method !== 'GET' && !access.csrfValid(s, typeof token === 'string' ? token : undefined))) return reply.code(401).send(AUTH_FAILED);
+      const auditor = s.role === 'auditor' && req.method === 'GET' && req.url.startsWith('/v1/admin/audit');
+      if (s.role !== 'admin' && !auditor) return reply.code(403).send({ error: 'forbidden' });
+      req.peer = { kind: 'admin', name: `user:${s.user}`, fingerprint: '' };
+      return undefined;
+    });
+    const scoped = { app: child, connections: server.connections } as unknown as SecureServer;
+    adminRoutes(scoped, api);
+    accountRoutes(scoped, access);
+    auditRoutes(scoped, api.audit);
+  });
 }

@@ -17,6 +17,7 @@ import type { SecureServer } from '../server/kit.js';
 import { AccessService } from './access.js';
 import { auditOrigin } from './audit-checkpoints.js';
 import { buildBrowserListener } from './browser.js';
+import type { KmsHttpOptions } from './http.js';
 import type { X509Certificate } from '../pki/x509.js';
 import type { KmsConfig } from './config.js';
 import type { KmsDb } from './db.js';
@@ -113,18 +114,20 @@ export async function startKms(config: KmsConfig, options: StartKmsOptions = {})
       liveGraceMs: config.liveGraceMs,
       log,
     });
+    const audit = { db, origin: auditOrigin(kmsCert), chain: identity.chain.map((c) => toPem(c.rawData, 'CERTIFICATE')), checkpoint: () => svcA.checkpoints.checkpoint() };
+    const crlStatus = (): ReturnType<NonNullable<KmsHttpOptions['crlStatus']>> => watcher?.status() ?? [];
     const server = buildKmsServer({
       service,
       access,
-      audit: { db, origin: auditOrigin(kmsCert), chain: identity.chain.map((c) => toPem(c.rawData, 'CERTIFICATE')), checkpoint: () => svcA.checkpoints.checkpoint() },
+      audit,
       peers,
       tls,
       limits: config.limits,
       maxWaitMs: config.maxWaitMs,
       log: logger,
-      crlStatus: () => watcher?.status() ?? [],
+      crlStatus,
     });
-    browser = config.browser === undefined ? undefined : buildBrowserListener({ access, tls: await tlsBrowserServerOptions(identity), limits: config.limits, log: logger, origins: config.viewerOrigins });
+    browser = config.browser === undefined ? undefined : buildBrowserListener({ access, tls: await tlsBrowserServerOptions(identity), limits: config.limits, log: logger, origins: config.viewerOrigins, adminApi: { service, audit, crlStatus } });
     const svc0 = service;
     // a new CRL: new handshakes check it, connected peers are judged again, revoked members leave their groups
     apply = async (set) => {

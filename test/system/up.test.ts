@@ -307,6 +307,57 @@ describe('npm start and the viewer', () => {
     }
   }, 120_000);
 
+  it('an administrator removes a camera from the group in the UI: the group is rekeyed, the page shows the new epoch, and the removed camera holds no key of it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    page.on('dialog', (d) => void d.accept());
+    try {
+      await logIn(page, `${url}#/admin/groups`, 'admin', password);
+      await page.waitForSelector('.group[data-group="site"] tr[data-member="CAM-0004"]');
+      const before = Number(await page.getAttribute('.group[data-group="site"]', 'data-epoch'));
+      await page.click('.group[data-group="site"] tr[data-member="CAM-0004"] button');
+      await page.waitForFunction((e) => {
+        const g = (globalThis as unknown as Doc).document.querySelector('.group[data-group="site"]');
+        return g !== null && Number(g.dataset['epoch']) > e && g.querySelector('tr[data-member="CAM-0004"]') === null;
+      }, before, { timeout: 60_000 });
+      const after = Number(await page.getAttribute('.group[data-group="site"]', 'data-epoch'));
+      expect(after).toBeGreaterThan(before);
+      await shot(page, 'admin-groups.png');
+      // the members record under the new epoch's key; the removed camera never got it
+      let member = '';
+      const deadline = Date.now() + 30_000;
+      while (!new RegExp(`epoch ${after}, KID`).test(member) && Date.now() < deadline) {
+        member = (await runCli(['camera', 'status', '--config', join(data, 'cameras', 'CAM-0001', 'camera.json')])).stdout;
+        await sleep(1000);
+      }
+      const newKid = new RegExp(`epoch ${after}, KID ([0-9a-f]{32})`).exec(member)?.[1];
+      expect(newKid, member).toBeDefined();
+      const removed = (await runCli(['camera', 'status', '--config', join(data, 'cameras', 'CAM-0004', 'camera.json')])).stdout;
+      expect(removed).not.toContain(newKid);
+      expect(removed).not.toMatch(new RegExp(`epoch ${after}\\b`));
+      // audited as the session's account
+      const a = await admin();
+      try {
+        const log = await a.json<{ entries: { entry: string }[] }>('GET', '/v1/admin/audit?from=1&limit=10000');
+        expect(log.entries.map((e) => JSON.parse(e.entry) as { actor: string }).filter((e) => e.actor === 'admin:user:admin').length).toBeGreaterThan(0);
+      } finally {
+        a.close();
+      }
+      // the other pages an administrator has: users and grants, the audit log checked in this browser, health
+      await page.goto(`${url}#/admin/users`);
+      await page.waitForSelector('tr[data-user="admin"]');
+      await shot(page, 'admin-users.png');
+      await page.goto(`${url}#/admin/audit`);
+      await page.waitForSelector('[data-chain]');
+      expect(await page.getAttribute('[data-chain]', 'data-chain')).toBe('verified');
+      await shot(page, 'admin-audit.png');
+      await page.goto(`${url}#/admin/cameras`);
+      await page.waitForSelector('tr[data-camera="CAM-0004"]');
+      await shot(page, 'admin-cameras.png');
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
+
   it('Ctrl-C stops every process; a rerun resumes on the same CA, KMS and NVR without a new password', async () => {
     const children = pids(first.out());
     const afterFirst = await status();

@@ -192,6 +192,18 @@ export class Api {
     return (await r.json()) as T;
   }
 
+  /** The KMS's administration API for this session (admin role; auditor: the audit log), JSON in and out. */
+  async admin<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    // POST, PUT and DELETE all carry the CSRF token
+    const headers = new Headers(body !== undefined ? { 'content-type': 'application/json' } : {});
+    if (method !== 'GET' && this.info !== undefined) headers.set('x-csrf-token', this.info.csrf);
+    const r = await fetch(new URL(path, this.config.kms), { method, headers, credentials: 'include', cache: 'no-store', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    if (r.status === 401) this.ended();
+    if (r.status === 403) throw new Refused(403, 'Your role does not allow this.');
+    if (!r.ok) throw new Refused(r.status, await errorText(r));
+    return (await r.json()) as T;
+  }
+
   /**
    * A W3C ClearKey licence for an EME message: the KMS answers the keys the session's grants allow, and audits the
    * decision. 403: no grant covers these keys.

@@ -7,6 +7,7 @@ import type { JSX } from 'preact';
 import type { Api, SessionInfo } from './api.js';
 import { CameraPage } from './pages/camera.js';
 import { ExportsPage } from './pages/exports.js';
+import { AdminPage } from './pages/admin.js';
 import { GridPage } from './pages/grid.js';
 import { LoginPage } from './pages/login.js';
 
@@ -54,6 +55,7 @@ export function App(p: { readonly api: Api }): JSX.Element {
   let page: JSX.Element;
   if (camera !== null) page = <CameraPage key={camera[1]} api={api} serial={decodeURIComponent(camera[1] as string)} />;
   else if (hash === '#/exports') page = <ExportsPage api={api} />;
+  else if (hash.startsWith('#/admin')) page = <AdminPage api={api} tab={hash.slice('#/admin/'.length)} />;
   else page = <GridPage api={api} go={go} />;
   return (
     <>
@@ -68,6 +70,11 @@ export function App(p: { readonly api: Api }): JSX.Element {
           <a href="#/exports" aria-current={hash === '#/exports' ? 'page' : undefined}>
             Exports
           </a>
+          {(session.role === 'admin' || session.role === 'auditor') && (
+            <a href={session.role === 'admin' ? '#/admin/cameras' : '#/admin/audit'} aria-current={hash.startsWith('#/admin') ? 'page' : undefined}>
+              Administration
+            </a>
+          )}
         </nav>
         <span class="who">
           {session.user} <span class="muted">({session.role})</span>

@@ -7,7 +7,7 @@ import type { KmsHttpOptions } from '../http.js';
 import { admin, body, optInt, optString, requiredSerial } from './common.js';
 import type { A } from './common.js';
 
-export function adminRoutes(server: SecureServer, o: KmsHttpOptions): void {
+export function adminRoutes(server: SecureServer, o: Pick<KmsHttpOptions, 'service' | 'crlStatus'>): void {
   const app = server.app;
   const s = o.service;
   app.get('/v1/admin/status', async (req) => {
