@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 npx tsc -p tsconfig.build.json
+node scripts/build-web.mjs
 for b in bench/*-bench.mjs; do
   echo "== $b"
   node "$b"

@@ -52,6 +52,8 @@ const MAX_OPEN_VERIFIERS = 512;
 export const DEFAULT_OBJECT_LIMITS: ObjectLimits = { chain: 64 * 1024, init: 1024 * 1024, seg: 64 * 1024 * 1024, rec: 64 * 1024 };
 
 export interface IngestOptions {
+  /** Keep each camera's segment in progress for live viewers who join mid-segment (live.ts; on with a viewers' listener). */
+  readonly keepLiveSegment?: boolean;
   readonly index: NvrIndex;
   readonly store: SegmentStore;
   /** The manufacturer root(s) device chains must lead to. */
@@ -106,11 +108,12 @@ export class IngestService {
   private inFlight = 0;
   private idle: (() => void) | undefined;
   /** Segments as their bytes arrive, before they are complete or verified: what live view reads (live.ts). */
-  readonly live = new LiveFeed();
+  readonly live: LiveFeed;
   /** Objects refused for different bytes under a used name since start (the index keeps them all as alarms). */
   conflicts = 0;
 
   constructor(private readonly o: IngestOptions) {
+    this.live = new LiveFeed(o.keepLiveSegment === true);
     this.limits = o.limits ?? DEFAULT_OBJECT_LIMITS;
     this.now = o.now ?? Date.now;
   }

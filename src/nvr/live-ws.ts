@@ -15,7 +15,8 @@
  *         they arrive. W, once a segment of the session is verified: wall-clock capture time = W + media time × 1000
  *         (the camera's clock, from its signed records), so a player can show how far behind the camera it is
  *   text  {"type":"end","seq":N,"status":C}   the segment is over; C ≠ 2xx: it broke off (discard what came of it)
- * A viewer joins at the next segment's start (a SourceBuffer needs whole boxes from a segment's first byte).
+ * A viewer joins at the segment in progress, from its first byte (the ingest keeps what has arrived of it: live.ts;
+ * a SourceBuffer needs whole boxes from a segment's first byte), or else at the next segment's start.
  *
  * Bounds: at most `maxViewers` sockets (an upgrade over it gets 503), 64 KiB per message from the viewer, and a viewer
  * that lets more than `maxBufferedBytes` pile up unsent is closed (1013): a slow viewer never holds the ingest back.
@@ -159,6 +160,10 @@ export class LiveSockets {
       }
     };
     const unsubscribe = this.o.feed.subscribe(serial, onEvent);
+    // a segment in progress (when the feed keeps it): the viewer starts at its first picture at once, with what has
+    // arrived of it, and then follows it chunk by chunk
+    const inProgress = this.o.feed.segmentInProgress(serial);
+    if (inProgress !== undefined) onEvent({ kind: 'data', serial, session: inProgress.session, seq: inProgress.seq, offset: 0, data: inProgress.data });
     // a viewer that stopped answering pings is dropped
     let alive = true;
     ws.on('pong', () => (alive = true));

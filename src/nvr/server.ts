@@ -158,7 +158,7 @@ export async function startNvr(config: NvrConfig, options: StartNvrOptions = {})
     const ix = index;
     // the TSA is opened (and checked: its certificate, purpose and key) before anything listens
     if (config.tsa !== undefined) stamping = new StampingService({ index: ix, stamper: await openNvrStamper(config.tsa.dir, config.tsa.keystore), log, intervalMs: config.tsa.intervalMs });
-    const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log });
+    const ingest = new IngestService({ index: ix, store, roots, crls: () => w?.current.crls, limits: config.objectLimits, freeSpaceFloor: config.freeSpaceFloor, log, keepLiveSegment: config.viewer !== undefined });
     await ingest.settlePending();
     const crls = w?.current.crls;
     if (adminOn) peers = new PeerClassifier({ root: roots[0] as X509Certificate, factory: factoryCerts[0] as X509Certificate, operator: operatorCerts[0] as X509Certificate, admins: config.admins, ...(crls !== undefined ? { crls } : {}) });

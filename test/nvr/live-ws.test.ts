@@ -85,7 +85,18 @@ describe('live view over a WebSocket', () => {
     const source = await clip({ width: 320, height: 240, fps: 25, seconds: 4, gop: 50 });
     // 8 s in real time: four GOPs of 2 s
     const src = new FileSource({ path: source, fps: 25, frames: 200, realTime: true, start: new Date() });
+    // a second viewer joins in the middle of a segment (2 s GOPs): it gets that segment from its first byte at once
+    let late: ReturnType<typeof open> | undefined;
+    let lateAt = 0;
+    const joining = (async () => {
+      await new Promise((r) => setTimeout(r, 3000));
+      while (!viewer.messages.some((x) => x.text?.['type'] === 'segment' && x.at < Date.now() - 300)) await new Promise((r) => setTimeout(r, 50));
+      lateAt = Date.now();
+      late = open(await live());
+      await late.opened;
+    })();
     const [s] = await runPipeline(src.events(new AbortController().signal), ring, devicePipelineOptions(device, { chunkMs: 200 }));
+    await joining;
     await device.close();
     const session = s?.session as string;
     // the drain sends what is left; then the viewer has seen the last segment's end
@@ -131,6 +142,20 @@ describe('live view over a WebSocket', () => {
       expect(sha(Buffer.concat(seg.bytes)), `segment ${seq}`).toBe(sha(stored('seg', seq)));
       leads.push((completeAtCamera.get(seq) as number) - seg.first);
     }
+    // the late viewer: init, then the segment that was in progress when it joined (its first bytes reached the NVR
+    // before the viewer connected), whole, as stored
+    const lm = (late as ReturnType<typeof open>).messages;
+    late?.ws.close();
+    const lateInit = lm.findIndex((x) => x.text?.['type'] === 'init');
+    expect(lateInit).toBeGreaterThanOrEqual(0);
+    const firstSeg = lm.find((x) => x.text?.['type'] === 'segment')?.text?.['seq'] as number;
+    expect(segments.get(firstSeg)?.first ?? Infinity, 'the segment had begun before the late viewer joined').toBeLessThan(lateAt);
+    const lateBytes: Buffer[] = [];
+    for (const x of lm.slice(lm.findIndex((y) => y.text?.['type'] === 'segment') + 1)) {
+      if (x.text !== undefined) break;
+      if (x.bytes !== undefined) lateBytes.push(x.bytes);
+    }
+    expect(sha(Buffer.concat(lateBytes))).toBe(sha(stored('seg', firstSeg)));
     // a segment's first bytes reach the viewer while the camera still records that GOP (the median segment's: a
     // loaded machine may delay one)
     expect([...leads].sort((a, b) => a - b)[Math.floor(leads.length / 2)]).toBeGreaterThan(0);

@@ -211,12 +211,14 @@ describe('npm start and the viewer', () => {
         const before = await playhead();
         const shot = await shownCaptureTime(page, 'video.recorded');
         const after = await playhead();
-        expect(shot.captured, 'a pixel clock in the played picture').toBeDefined();
+        expect(shot.captured, `a pixel clock in the played picture; ${checks.join('; ')}`).toBeDefined();
         checks.push(`${(before - rekeyAt) / 1000}s: ${(shot.captured ?? 0) - before} ms`);
         expect(shot.captured ?? 0, checks.join('; ')).toBeGreaterThanOrEqual(before - 200);
         expect(shot.captured ?? 0, checks.join('; ')).toBeLessThanOrEqual(after + 200);
       }
-      expect(await playhead()).toBeGreaterThan(rekeyAt + 4000);
+      // what a failure below needs to be understood: the samples, the stalls, any message on the page
+      const state = async (): Promise<string> => `samples ${checks.join('; ')}; playhead ${((await playhead()) - rekeyAt) / 1000}s after the rekey; stalls ${await page.$eval('video.recorded', (v) => (v as unknown as Doc['el']).dataset['stalls'])}; page says ${JSON.stringify(await page.$eval('.camera-page', (m) => (m as unknown as Doc['el']).querySelector('.error')?.textContent ?? ''))}`;
+      expect(await playhead(), await state()).toBeGreaterThan(rekeyAt + 4000);
       // the browser's own check of what it played: each fragment's bytes against the camera's signed records, the
       // records' signatures and chain, the camera's certificate chain to the manufacturer root
       const own = await page.$eval('.authenticity', (el) => ({ state: (el as unknown as DocEl).dataset['state'], verified: Number((el as unknown as DocEl).dataset['verified']), text: (el as unknown as DocEl).textContent }));
@@ -224,8 +226,8 @@ describe('npm start and the viewer', () => {
       expect(own.verified).toBeGreaterThanOrEqual(5);
       expect(own.text).toMatch(/certificate chain to the manufacturer root holds/);
       await shot(page, 'camera.png');
-      expect(await page.$eval('video.recorded', (v) => (v as unknown as Doc['el']).dataset['stalls'])).toBe('0');
-      expect(await page.$eval('.camera-page', (m) => (m as unknown as Doc['el']).querySelector('.error')?.textContent ?? '')).toBe('');
+      expect(await page.$eval('video.recorded', (v) => (v as unknown as Doc['el']).dataset['stalls']), await state()).toBe('0');
+      expect(await page.$eval('.camera-page', (m) => (m as unknown as Doc['el']).querySelector('.error')?.textContent ?? ''), await state()).toBe('');
     } finally {
       await page.close();
     }

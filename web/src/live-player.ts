@@ -2,8 +2,8 @@
  * Live view of one camera: the NVR's live socket (src/nvr/live-ws.ts) feeds a Media Source Extensions buffer with
  * the camera's CMAF chunks as they arrive, still encrypted; EME ClearKey (eme.ts) decrypts them with the keys the
  * KMS's licence gives. Latency control as Frigate's MSE player does it: the page plays slightly faster while it
- * is behind the newest data, and jumps to it when far behind. Glass-to-glass latency is the time a frame is shown
- * minus its capture time: the NVR gives the session's capture clock (wall time at media time 0, from the camera's
+ * is behind the newest data, and jumps to it when far behind. Glass-to-glass latency is the age of the picture on
+ * screen (now minus its capture time, four times a second, so a frozen picture counts as it ages): the NVR gives the session's capture clock (wall time at media time 0, from the camera's
  * verified records), and each presented frame's media time places it on that clock. Where the NVR does not know it
  * yet, the pixel clock in the picture (pixel-clock.ts) is read when the browser lets a page read the pixels (it
  * does not for EME-decrypted video).
@@ -63,6 +63,8 @@ export class LivePlayer {
   private state: LiveState = { phase: 'connecting', frames: 0, stalls: 0 };
   private started = false;
   private lastClockRead = 0;
+  /** Capture time (ms) of the picture on screen. */
+  private shownCapture: number | undefined;
   /** Capture time (ms) at media time 0 of the current session, from the NVR. */
   private wallOffset: number | undefined;
 
@@ -199,6 +201,7 @@ export class LivePlayer {
     this.resetSource();
     this.started = false;
     this.wallOffset = undefined;
+    this.shownCapture = undefined;
     this.set({ session: init.session });
     if (!MediaSource.isTypeSupported(mime)) {
       this.set({ phase: 'offline', message: `This browser cannot play ${init.codecs}.` });
@@ -278,7 +281,8 @@ export class LivePlayer {
     if (v.paused && behind > 0.1) void v.play().catch(() => undefined);
     const first = b.start(0);
     if (v.currentTime - first > KEEP_S + 10 && !this.ops.some((o) => o.kind === 'remove')) this.queue({ kind: 'remove', from: first, to: v.currentTime - KEEP_S });
-    this.set({ behindMs: Math.round(behind * 1000) });
+    // latency is the age of the picture on screen now: a frozen picture grows older, as it does on glass
+    this.set({ behindMs: Math.round(behind * 1000), ...(this.shownCapture !== undefined ? { latencyMs: Math.round(Date.now() - this.shownCapture) } : {}) });
   }
 
   /** Counts presented frames and reads the pixel clock, up to four times a second. */
@@ -293,11 +297,12 @@ export class LivePlayer {
         patch.message = undefined;
         if (this.state.firstFrameMs === undefined) patch.firstFrameMs = Math.round(performance.now() - this.opened);
       }
-      if (now - this.lastClockRead >= 250) {
+      // the capture time of the picture now on screen: every frame from the camera's clock, or 4 times a second
+      // from the pixel clock where the page may read the pixels
+      if (this.wallOffset !== undefined) this.shownCapture = this.wallOffset + meta.mediaTime * 1000;
+      else if (now - this.lastClockRead >= 250) {
         this.lastClockRead = now;
-        const shownAt = performance.timeOrigin + meta.expectedDisplayTime;
-        const captured = this.wallOffset !== undefined ? this.wallOffset + meta.mediaTime * 1000 : this.clock.read(v);
-        if (captured !== undefined) patch.latencyMs = Math.round(shownAt - captured);
+        this.shownCapture = this.clock.read(v) ?? this.shownCapture;
       }
       this.set(patch);
       v.requestVideoFrameCallback(onFrame);
