@@ -34,6 +34,22 @@ function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T
   return { data, error, reload: () => setN(n + 1) };
 }
 
+/** A change to make: its message once done (then `after`), or its error. */
+function useAction(after: () => void): { act: (what: Promise<unknown>, done: string) => void; message: string | undefined; error: string | undefined } {
+  const [message, setMessage] = useState<string | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const act = (what: Promise<unknown>, done: string): void => {
+    setError(undefined);
+    what
+      .then(() => {
+        setMessage(done);
+        after();
+      })
+      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+  };
+  return { act, message, error };
+}
+
 const when = (iso: string | null | undefined): string => (iso === null || iso === undefined ? '—' : new Date(iso).toLocaleString());
 const ms = (v: number | null): string => (v === null ? '—' : v < 10_000 ? `${v} ms` : `${Math.round(v / 1000)} s`);
 
@@ -131,17 +147,7 @@ interface GroupView {
 
 function Groups(p: { readonly api: Api }): JSX.Element {
   const groups = useLoad(() => p.api.admin<{ groups: GroupView[] }>('GET', '/v1/admin/groups'), [p.api]);
-  const [message, setMessage] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
-  const act = (what: Promise<unknown>, done: string): void => {
-    setError(undefined);
-    what
-      .then(() => {
-        setMessage(done);
-        groups.reload();
-      })
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
-  };
+  const { act, message, error } = useAction(() => groups.reload());
   // a removal is a pending change until the KMS's batch window closes: look again shortly
   useEffect(() => {
     if (!(groups.data?.groups.some((g) => g.pending.length > 0) ?? false)) return undefined;
@@ -239,18 +245,10 @@ function Users(p: { readonly api: Api }): JSX.Element {
   const grants = useLoad(() => p.api.admin<{ grants: GrantView[] }>('GET', '/v1/admin/grants'), [p.api]);
   const [form, setForm] = useState({ name: '', role: 'viewer', password: '' });
   const [grant, setGrant] = useState({ user: '', group: 'site', rights: 'live', days: '7' });
-  const [error, setError] = useState<string | undefined>(undefined);
-  const [message, setMessage] = useState<string | undefined>(undefined);
-  const act = (what: Promise<unknown>, done: string): void => {
-    setError(undefined);
-    what
-      .then(() => {
-        setMessage(done);
-        users.reload();
-        grants.reload();
-      })
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
-  };
+  const { act, message, error } = useAction(() => {
+    users.reload();
+    grants.reload();
+  });
   return (
     <section>
       <h1>Users and grants</h1>
